@@ -1,0 +1,156 @@
+"""The one adapter around moto's Step Functions engine: quiet logs and time acceleration.
+
+Everything here touches moto internals, so it is pinned to the moto versions it was written against and checked by
+``tests/unit/test_engine_adapter.py``: if a moto upgrade moves a wait point, that test fails loudly instead of time
+acceleration silently stopping.
+
+Time acceleration (``ORDERS_TIME_SCALE=N``) divides every wait the engine makes by N: Wait states, Retry intervals
+(after backoff, jitter and MaxDelaySeconds), task ``TimeoutSeconds``, ``HeartbeatSeconds`` and callback timeouts.
+It patches the clocks those waits use, not the durations the ASL declares, so the execution history records the
+declared values and its events come in the same order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time as real_time
+from importlib.metadata import version
+from types import ModuleType
+from typing import Any
+
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.eval import environment
+from moto.stepfunctions.parser.asl.eval.callback import callback
+
+SUPPORTED_MOTO = ((5, 2, 3), (5, 3, 0))
+"""Lowest supported moto version, and the first one that is not: its wait points must be checked again."""
+
+TIME_SCALE_ENV = "ORDERS_TIME_SCALE"
+ENGINE_LOG_LEVEL_ENV = "ORDERS_ENGINE_LOG_LEVEL"
+
+ENGINE_LOGGERS = ("moto.stepfunctions", "moto.stepfunctions.parser", "werkzeug")
+
+
+def moto_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in version("moto").split(".")[:3] if part.isdigit())
+
+
+def check_moto_version() -> None:
+    lowest, first_unsupported = SUPPORTED_MOTO
+    if not lowest <= moto_version() < first_unsupported:
+        raise RuntimeError(
+            f"local/engine.py supports moto >= {'.'.join(map(str, lowest))} and < "
+            f"{'.'.join(map(str, first_unsupported))}, found {version('moto')}: re-check the engine's wait points"
+        )
+
+
+def quiet_engine_logs() -> None:
+    """moto logs a full stack trace for every Fail state; keep that out of sight unless asked for."""
+    level = os.environ.get(ENGINE_LOG_LEVEL_ENV, "CRITICAL").upper()
+    for name in ENGINE_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+class VirtualClock:
+    """A clock that runs ``factor`` times faster than the real one, from the moment the factor was set."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._factor = 1.0
+        self._real_anchor = real_time.time()
+        self._virtual_anchor = self._real_anchor
+
+    @property
+    def factor(self) -> float:
+        return self._factor
+
+    def set_factor(self, factor: float) -> None:
+        if factor <= 0:
+            raise ValueError(f"{TIME_SCALE_ENV} must be positive, got {factor}")
+        with self._lock:
+            self._virtual_anchor = self.time()
+            self._real_anchor = real_time.time()
+            self._factor = float(factor)
+
+    def time(self) -> float:
+        return self._virtual_anchor + (real_time.time() - self._real_anchor) * self._factor
+
+    def real_seconds(self, virtual_seconds: float | None) -> float | None:
+        return None if virtual_seconds is None else virtual_seconds / self._factor
+
+
+CLOCK = VirtualClock()
+
+
+class ScaledEvent(threading.Event):
+    """``threading.Event`` whose ``wait(timeout)`` lasts ``timeout / factor`` real seconds."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(CLOCK.real_seconds(timeout))
+
+
+class _ScaledTime:
+    """Stands in for the ``time`` module inside the engine modules that wait."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(real_time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        real_time.sleep(CLOCK.real_seconds(seconds))
+
+    @staticmethod
+    def time() -> float:
+        return CLOCK.time()
+
+
+class _ScaledThreading:
+    """Stands in for the ``threading`` module inside the engine modules that wait on events."""
+
+    Event = ScaledEvent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+WAIT_POINTS: tuple[tuple[ModuleType, str, Any], ...] = (
+    (retrier_decl, "time", _ScaledTime()),  # Retry: time.sleep(interval) after backoff, jitter and MaxDelaySeconds
+    (wait_function, "time", _ScaledTime()),  # Wait state: measures what it waited with time.time()
+    (environment, "threading", _ScaledThreading()),  # Wait state: env.program_state_event.wait(seconds)
+    (execute_state, "threading", _ScaledThreading()),  # TimeoutSeconds: terminated_event.wait(timeout)
+    (callback, "Event", ScaledEvent),  # callback timeout and HeartbeatSeconds: Event.wait(timeout)
+)
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install_time_scale(factor: float | None = None) -> None:
+    """Route the engine's waits through ``CLOCK`` and set its factor (default: ``ORDERS_TIME_SCALE`` or 1).
+
+    Parameters
+    ----------
+    factor:
+        How many times faster than real time the engine's waits run.
+
+    Example
+    -------
+    >>> install_time_scale(1000)  # a two-day callback timeout now fires after about 173 seconds / 1000
+    >>> CLOCK.factor
+    1000.0
+    >>> install_time_scale(1)
+    """
+    global _installed
+    with _install_lock:
+        if not _installed:
+            check_moto_version()
+            for module, attribute, replacement in WAIT_POINTS:
+                if not hasattr(module, attribute):
+                    raise RuntimeError(f"moto moved a wait point: {module.__name__}.{attribute} is gone")
+                setattr(module, attribute, replacement)
+            _installed = True
+    CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))

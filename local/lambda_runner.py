@@ -1,0 +1,245 @@
+"""The in-process Lambda runner: every Lambda invocation the engine (or anyone) makes runs our real handler here.
+
+botocore lets a ``before-call.lambda.Invoke`` handler answer a call without sending it. The runner answers with
+what Lambda would: the handler's JSON result, or Lambda's error contract for an unhandled exception
+(``FunctionError`` plus ``errorType`` = the exception's class name), so the ASL's Retry and Catch match exactly as
+they do in AWS. Each handler module is imported once and reused, like a warm Lambda.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+
+from workflows.resources import FunctionSpec
+
+LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_REGION = "us-east-1"
+
+log = logging.getLogger(__name__)
+
+BeforeInvoke = Callable[[FunctionSpec, Any], None]
+"""Called with the function and its event before the handler runs; raising an exception fails the invocation."""
+
+
+@dataclass
+class LocalLambdaContext:
+    """The parts of Lambda's context object that Powertools and our handlers use."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    identity: Any = None
+    client_context: Any = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/[$LATEST]{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What Lambda's Invoke API returns."""
+
+    payload: bytes
+    function_error: str | None = None
+    status_code: int = 200
+
+
+def function_arn(name: str, region: str = LOCAL_REGION, account_id: str = LOCAL_ACCOUNT_ID) -> str:
+    return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+
+
+def function_name_from(reference: str) -> str:
+    """A function's name from any form Invoke accepts: name, ARN, partial ARN, with or without a qualifier.
+
+    Example
+    -------
+    >>> function_name_from("arn:aws:lambda:us-east-1:123456789012:function:ValidateOrder:$LATEST")
+    'ValidateOrder'
+    >>> function_name_from("123456789012:function:ValidateOrder")
+    'ValidateOrder'
+    """
+    parts = reference.split(":")
+    if "function" in parts:
+        return parts[parts.index("function") + 1]
+    return parts[0]
+
+
+def merged_environment(functions: Iterable[FunctionSpec], environments: Mapping[str, Mapping[str, str]]) -> dict:
+    """One process holds every function, so their environments must agree; a conflict is a configuration error."""
+    merged: dict[str, str] = {}
+    for spec in functions:
+        for key, value in environments[spec.logical_name].items():
+            if merged.setdefault(key, value) != value:
+                raise ValueError(f"functions disagree on {key}: {merged[key]!r} and {value!r} ({spec.logical_name})")
+    return merged
+
+
+class LambdaRunner:
+    """Runs the handlers of ``functions`` in-process, in place of the Lambda service.
+
+    Parameters
+    ----------
+    functions:
+        The functions to serve, from ``workflows.resources``.
+    environment:
+        Variables set for the handlers while the runner is installed (see ``merged_environment``).
+
+    Example
+    -------
+    >>> runner = LambdaRunner(WORKFLOW_FUNCTIONS, environment={...})  # doctest: +SKIP
+    >>> runner.install()  # doctest: +SKIP
+    >>> boto3.client("lambda").invoke(FunctionName="ValidateOrder", Payload=b"{}")  # doctest: +SKIP
+    """
+
+    def __init__(self, functions: Iterable[FunctionSpec], environment: Mapping[str, str] | None = None):
+        self._functions = {spec.logical_name: spec for spec in functions}
+        self._environment = dict(environment or {})
+        self._saved_environment: dict[str, str | None] = {}
+        self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        self._import_lock = threading.Lock()
+        self._session: Any = None
+        self.before_invoke: list[BeforeInvoke] = []
+        self.invocations: dict[str, int] = dict.fromkeys(self._functions, 0)
+        self._count_lock = threading.Lock()
+
+    @property
+    def functions(self) -> Mapping[str, FunctionSpec]:
+        return self._functions
+
+    def install(self) -> None:
+        """Set the handlers' environment and answer Invoke calls made through boto3's default session."""
+        for key, value in self._environment.items():
+            self._saved_environment[key] = os.environ.get(key)
+            os.environ[key] = value
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        self._session = boto3.DEFAULT_SESSION
+        self._session.events.register("before-call.lambda.Invoke", self._answer_invoke, unique_id=self._unique_id)
+
+    def uninstall(self) -> None:
+        if self._session is not None:
+            self._session.events.unregister("before-call.lambda.Invoke", unique_id=self._unique_id)
+            self._session = None
+        for key, previous in self._saved_environment.items():
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
+        self._saved_environment.clear()
+
+    @property
+    def _unique_id(self) -> str:
+        return f"orders-lambda-runner-{id(self)}"
+
+    def handler_for(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+        """Import the handler once (a warm start afterwards), under a lock so parallel branches share one import."""
+        handler = self._handlers.get(spec.logical_name)
+        if handler is None:
+            with self._import_lock:
+                handler = self._handlers.get(spec.logical_name)
+                if handler is None:
+                    handler = getattr(importlib.import_module(spec.module), spec.attribute)
+                    self._handlers[spec.logical_name] = handler
+        return handler
+
+    def invoke(self, function_name: str, payload: bytes) -> Invocation:
+        """Run one invocation the way Lambda would, including its error contract and its timeout."""
+        spec = self._functions.get(function_name_from(function_name))
+        if spec is None:
+            return _service_error(404, "ResourceNotFoundException", f"Function not found: {function_name}")
+        with self._count_lock:
+            self.invocations[spec.logical_name] += 1
+        context = LocalLambdaContext(
+            function_name=spec.logical_name,
+            invoked_function_arn=function_arn(spec.logical_name),
+            memory_limit_in_mb=spec.memory_mb,
+            timeout_seconds=spec.timeout_seconds,
+        )
+        try:
+            event = json.loads(payload or b"{}")
+        except json.JSONDecodeError as error:
+            return _function_error("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}", context)
+        try:
+            for hook in self.before_invoke:
+                hook(spec, event)
+            result = self.handler_for(spec)(event, context)
+        except Exception as error:
+            log.debug("%s failed: %s", spec.logical_name, error, exc_info=True)
+            return _function_error(type(error).__name__, str(error), context, error)
+        if context.get_remaining_time_in_millis() == 0:
+            message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
+            return _function_error("Sandbox.Timedout", message, context)
+        try:
+            return Invocation(payload=json.dumps(result).encode())
+        except (TypeError, ValueError) as error:
+            return _function_error("Runtime.MarshalError", f"Unable to marshal response: {error}", context)
+
+    def _answer_invoke(self, model: Any, params: Mapping[str, Any], **_: Any) -> tuple[AWSResponse, dict]:
+        function_name = unquote(params["url_path"].split("/functions/", 1)[1].split("/", 1)[0])
+        invocation_type = params.get("headers", {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        body = params.get("body") or b"{}"
+        if isinstance(body, str):
+            body = body.encode()
+        if invocation_type == "Event":
+            threading.Thread(target=self.invoke, args=(function_name, body), daemon=True).start()
+            return _response(Invocation(payload=b"", status_code=202))
+        return _response(self.invoke(function_name, body))
+
+
+def _function_error(
+    error_type: str, message: str, context: LocalLambdaContext, error: BaseException | None = None
+) -> Invocation:
+    body = {"errorMessage": message, "errorType": error_type, "requestId": context.aws_request_id}
+    if error is not None:
+        body["stackTrace"] = traceback.format_tb(error.__traceback__)
+    return Invocation(payload=json.dumps(body).encode(), function_error="Unhandled")
+
+
+def _service_error(status: int, code: str, message: str) -> Invocation:
+    return Invocation(
+        payload=json.dumps({"Type": "User", "Message": message, "Code": code}).encode(), status_code=status
+    )
+
+
+def _response(invocation: Invocation) -> tuple[AWSResponse, dict]:
+    http = AWSResponse(url="local://lambda", status_code=invocation.status_code, headers={}, raw=None)
+    parsed: dict[str, Any] = {
+        "StatusCode": invocation.status_code,
+        "ExecutedVersion": "$LATEST",
+        "Payload": StreamingBody(io.BytesIO(invocation.payload), len(invocation.payload)),
+        "ResponseMetadata": {"HTTPStatusCode": invocation.status_code, "RequestId": str(uuid.uuid4())},
+    }
+    if invocation.function_error:
+        parsed["FunctionError"] = invocation.function_error
+    if invocation.status_code >= 300:
+        message = json.loads(invocation.payload)
+        parsed["Error"] = {"Code": message["Code"], "Message": message["Message"]}
+    return http, parsed

@@ -1,0 +1,291 @@
+"""Pytest fixtures for workflow tests: the real ASL on moto's engine, with the real handlers, in-process.
+
+Enable them with ``pytest_plugins = ["local.testing"]`` in a ``conftest.py``. Then:
+
+- ``order_stack``: moto with its Step Functions engine on, the tables, the seed catalog, the Lambda runner and the
+  state machine, all fresh for the test.
+- ``run_order(...)``: submits an order, plays the warehouse's part, and returns the final order, the execution
+  history and the visited states. Every wait has a deadline.
+
+Every poll here has a deadline and fails with what it last saw.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.catalog import catalog_items
+from local.engine import install_time_scale, quiet_engine_logs
+from local.lambda_runner import LOCAL_REGION, LambdaRunner
+from local.provisioning import LocalDeployment, local_function_environment, provision
+from tasks.adapters.dynamodb import from_item, to_item
+from tasks.adapters.orders_repository import DynamoDBOrderRepository
+from tasks.adapters.payments_ledger import DynamoDBPaymentsLedger, LedgerEntryKind
+from tasks.adapters.workflow import StepFunctionsOrderWorkflow
+from tasks.logic import shipment
+from tasks.logic.clock import now_iso
+from tasks.models.order import OrderStatus, PlacedOrder
+from workflows.resources import WORKFLOW_FUNCTIONS
+
+DEFAULT_TIME_SCALE = 1000.0
+"""Retry backoff takes milliseconds, while the one-day heartbeat still leaves 86 real seconds to play the warehouse."""
+DEFAULT_DEADLINE_SECONDS = 30.0
+POLL_SECONDS = 0.02
+
+ShipmentPlan = str | None
+"""What the warehouse does: "SHIPPED", "FAILED", "CANCEL" (the customer cancels), or None (never answers)."""
+
+
+class DeadlineExceededError(AssertionError):
+    pass
+
+
+def poll(check: Callable[[], Any], *, deadline: float, what: str, describe: Callable[[], Any] = lambda: None) -> Any:
+    """Call ``check`` until it returns something truthy; fail after ``deadline`` seconds, saying what it last saw."""
+    give_up = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > give_up:
+            raise DeadlineExceededError(f"{what}: not within {deadline:.1f}s; last seen {describe()!r}")
+        time.sleep(POLL_SECONDS)
+
+
+def sample_order(**overrides: Any) -> dict[str, Any]:
+    """A valid order request for the seed catalog; pass fields to override.
+
+    Example
+    -------
+    >>> sample_order(paymentToken="tok_declined")["paymentToken"]
+    'tok_declined'
+    """
+    order = {
+        "customerId": "cust-42",
+        "items": [{"sku": "KB-TKL-01", "quantity": 1}, {"sku": "CBL-USBC-2M", "quantity": 2}],
+        "paymentToken": "tok_ok",
+        "shippingAddress": {
+            "name": "Ada Lovelace",
+            "line1": "12 Analytical Row",
+            "city": "London",
+            "postalCode": "NW1 6XE",
+            "country": "GB",
+        },
+    }
+    order.update(overrides)
+    return order
+
+
+@dataclass
+class OrderRun:
+    """The outcome of one order: its stored record, its execution, and the states it went through."""
+
+    order_id: str
+    execution_arn: str
+    execution: dict[str, Any]
+    order: dict[str, Any]
+    history: list[dict[str, Any]]
+    visited_states: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.order["status"]
+
+    @property
+    def timeline(self) -> list[str]:
+        return [entry["status"] for entry in self.order.get("timeline", [])]
+
+    def failed_tasks(self) -> list[str]:
+        """The error names of every failed task attempt, in order (retries show up as repeats)."""
+        return [event["taskFailedEventDetails"]["error"] for event in self.history if event["type"] == "TaskFailed"]
+
+
+class OrderStack:
+    """The order service, in-process: moto with the Step Functions engine, tables, catalog, runner, state machine.
+
+    Example
+    -------
+    >>> with OrderStack() as stack:  # doctest: +SKIP
+    ...     run = stack.run_order(sample_order(), shipment="SHIPPED")
+    ...     assert run.status == "COMPLETED"
+    """
+
+    def __init__(self, products: list[dict[str, Any]] | None = None, time_scale: float = DEFAULT_TIME_SCALE):
+        self._products = catalog_items() if products is None else products
+        self._time_scale = time_scale
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self.runner = LambdaRunner(WORKFLOW_FUNCTIONS, local_function_environment())
+        self.deployment: LocalDeployment | None = None
+
+    def __enter__(self) -> OrderStack:
+        quiet_engine_logs()
+        install_time_scale(self._time_scale)
+        self._mock.start()
+        self.runner.install()
+        self.dynamodb = boto3.client("dynamodb", region_name=LOCAL_REGION)
+        self.stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+        self.deployment = provision(self.dynamodb, self.stepfunctions, self._products)
+        self.orders = DynamoDBOrderRepository(self.deployment.table_names["Orders"], self.dynamodb)
+        self.ledger_table = DynamoDBPaymentsLedger(self.deployment.table_names["PaymentsLedger"], self.dynamodb)
+        self.workflow = StepFunctionsOrderWorkflow(self.deployment.state_machine_arn, self.stepfunctions)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_running_executions()
+        self.runner.uninstall()
+        self._mock.stop()
+        install_time_scale(1)
+
+    def _stop_running_executions(self) -> None:
+        """Waiting executions hold engine threads; stop them while moto still answers their calls."""
+        if self.deployment is None:
+            return
+        running = self.stepfunctions.list_executions(
+            stateMachineArn=self.deployment.state_machine_arn, statusFilter="RUNNING"
+        )["executions"]
+        for execution in running:
+            self.stepfunctions.stop_execution(executionArn=execution["executionArn"])
+
+    def set_time_scale(self, factor: float) -> None:
+        install_time_scale(factor)
+
+    def submit(self, order: Mapping[str, Any], order_id: str | None = None) -> tuple[str, str]:
+        """Record the order as RECEIVED and start its execution, as the API does. Returns (order id, execution ARN)."""
+        order_id = order_id or f"order-{uuid.uuid4().hex[:12]}"
+        execution_input = {"orderId": order_id, **order}
+        placed = _placed_or_none(execution_input)
+        if placed is not None:
+            self.orders.create(placed, now_iso())
+        return order_id, self.workflow.start(order_id, execution_input)
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        return self.orders.get(order_id)
+
+    def wait_for_status(self, order_id: str, status: OrderStatus, deadline: float = DEFAULT_DEADLINE_SECONDS) -> dict:
+        def current() -> str | None:
+            record = self.order(order_id)
+            return record and record["status"]
+
+        return poll(
+            lambda: (record := self.order(order_id)) and record["status"] == status.value and record,
+            deadline=deadline,
+            what=f"order {order_id} to reach {status.value}",
+            describe=current,
+        )
+
+    def wait_for_execution(self, execution_arn: str, deadline: float = DEFAULT_DEADLINE_SECONDS) -> dict[str, Any]:
+        def describe() -> dict[str, Any]:
+            return self.stepfunctions.describe_execution(executionArn=execution_arn)
+
+        return poll(
+            lambda: (execution := describe())["status"] != "RUNNING" and execution,
+            deadline=deadline,
+            what=f"execution {execution_arn} to end",
+            describe=lambda: describe()["status"],
+        )
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self.stepfunctions.get_execution_history(**kwargs)
+            events += page["events"]
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def confirm_shipment(self, order_id: str, tracking_number: str = "1Z999AA10123456784") -> None:
+        shipment.confirm_shipment(order_id, tracking_number, orders=self.orders, workflow=self.workflow)
+
+    def fail_shipment(self, order_id: str, reason: str = "warehouse flooded") -> None:
+        shipment.fail_shipment(order_id, reason, orders=self.orders, workflow=self.workflow)
+
+    def cancel(self, order_id: str, reason: str = "customer changed their mind") -> None:
+        shipment.cancel_order(order_id, reason, orders=self.orders, workflow=self.workflow)
+
+    def acknowledge_shipment(self, order_id: str) -> None:
+        shipment.acknowledge_shipment(order_id, orders=self.orders, workflow=self.workflow)
+
+    def run_order(
+        self,
+        order: Mapping[str, Any],
+        *,
+        shipment: ShipmentPlan = "SHIPPED",
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
+    ) -> OrderRun:
+        """Submit ``order``, play the warehouse's (or customer's) part, and wait for the execution to end."""
+        order_id, execution_arn = self.submit(order)
+        if shipment is not None:
+            self._answer_shipment(order_id, execution_arn, shipment, deadline)
+        execution = self.wait_for_execution(execution_arn, deadline)
+        return self.outcome(order_id, execution_arn, execution)
+
+    def _answer_shipment(self, order_id: str, execution_arn: str, plan: str, deadline: float) -> None:
+        def waiting_or_over() -> bool:
+            record = self.order(order_id)
+            if record and record["status"] == OrderStatus.AWAITING_SHIPMENT.value:
+                return True
+            return self.stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING"
+
+        poll(waiting_or_over, deadline=deadline, what=f"order {order_id} to await shipment")
+        if self.order(order_id)["status"] != OrderStatus.AWAITING_SHIPMENT.value:
+            return
+        answers = {"SHIPPED": self.confirm_shipment, "FAILED": self.fail_shipment, "CANCEL": self.cancel}
+        answers[plan](order_id)
+
+    def outcome(self, order_id: str, execution_arn: str, execution: dict[str, Any] | None = None) -> OrderRun:
+        history = self.history(execution_arn)
+        return OrderRun(
+            order_id=order_id,
+            execution_arn=execution_arn,
+            execution=execution or self.stepfunctions.describe_execution(executionArn=execution_arn),
+            order=self.order(order_id) or {},
+            history=history,
+            visited_states=visited_states(history),
+        )
+
+    def ledger(self, order_id: str) -> set[LedgerEntryKind]:
+        return set(self.ledger_table.entries(order_id))
+
+    def stock(self, sku: str) -> int:
+        item = self.dynamodb.get_item(TableName=self.deployment.table_names["Products"], Key=to_item({"sku": sku}))
+        return int(from_item(item["Item"])["stock"])
+
+
+def visited_states(history: list[dict[str, Any]]) -> list[str]:
+    """The names of the states entered, in the order the history records them."""
+    return [event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event]
+
+
+def _placed_or_none(execution_input: dict[str, Any]) -> PlacedOrder | None:
+    """Orders the API would reject are not stored; the workflow must reject them itself (ValidationFailure)."""
+    try:
+        return PlacedOrder.model_validate(execution_input)
+    except ValueError:
+        return None
+
+
+def execution_output(execution: Mapping[str, Any]) -> Any:
+    return json.loads(execution["output"]) if execution.get("output") else None
+
+
+@pytest.fixture
+def order_stack() -> Iterator[OrderStack]:
+    """A fresh in-process order service for one test."""
+    with OrderStack() as stack:
+        yield stack
+
+
+@pytest.fixture
+def run_order(order_stack: OrderStack) -> Callable[..., OrderRun]:
+    """``run_order(order, shipment="SHIPPED", deadline=30)`` → OrderRun, on the ``order_stack`` of this test."""
+    return order_stack.run_order

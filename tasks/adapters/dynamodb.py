@@ -1,0 +1,94 @@
+"""Shared DynamoDB plumbing: one thread-safe client per process, (de)serialization, error translation."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tasks.errors import StorageTransientError
+
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+@functools.cache
+def dynamodb_client() -> Any:
+    """A low-level client: unlike boto3 resources it is safe to share between the threads of a Parallel state."""
+    return boto3.session.Session().client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+
+
+def table_name(env_var: str) -> str:
+    """The deployed name of a table, from the function's environment (see ``workflows.resources``)."""
+    try:
+        return os.environ[env_var]
+    except KeyError:
+        raise RuntimeError(f"{env_var} is not set: the function was deployed without its table") from None
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(_to_dynamo(value)) for key, value in values.items()}
+
+
+def to_value(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(_to_dynamo(value))
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _from_dynamo(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, Mapping):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo(v) for v in value}
+    return value
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+@contextmanager
+def transient_errors_retried_by_the_workflow() -> Iterator[None]:
+    """Turn throttling and conflicts into ``StorageTransientError``, the name the ASL retries with backoff."""
+    try:
+        yield
+    except ClientError as error:
+        if error_code(error) in TRANSIENT_ERROR_CODES:
+            raise StorageTransientError(f"DynamoDB: {error_code(error)}") from error
+        raise

@@ -1,0 +1,204 @@
+"""The orders table: the order's status, timeline, payment and reservation, written only by conditional updates.
+
+Every status change is one ``UpdateItem`` whose condition admits only the statuses before the target, so a status
+never moves backwards and a retried write changes nothing (not even the timeline).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tasks.adapters.dynamodb import (
+    dynamodb_client,
+    error_code,
+    from_item,
+    table_name,
+    to_item,
+    to_value,
+    transient_errors_retried_by_the_workflow,
+)
+from tasks.errors import InvalidOrderStateError, OrderNotFoundError
+from tasks.models.order import FAILURE_STATUSES, PROGRESS, OrderStatus, PlacedOrder, statuses_before
+
+ORDERS_TABLE_ENV = "ORDERS_TABLE_NAME"
+
+
+class OrderRepository(ABC):
+    """Reads and conditional writes of order records."""
+
+    @abstractmethod
+    def create(self, order: PlacedOrder, now: str) -> bool:
+        """Store a new order as RECEIVED. False when an order with that id already exists."""
+
+    @abstractmethod
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        """The stored order, or None."""
+
+    @abstractmethod
+    def advance(
+        self,
+        order_id: str,
+        target: OrderStatus,
+        now: str,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        create_with: Mapping[str, Any] | None = None,
+        requires: str | None = None,
+    ) -> bool:
+        """Move the order forward to ``target`` and append it to the timeline.
+
+        Returns False, changing nothing, when the order is already at ``target`` or past it, so retries are harmless.
+        ``create_with`` creates a missing order with those fields; ``requires`` is an extra condition expression over
+        ``#reservation``/``#payment`` that must hold too.
+        """
+
+    @abstractmethod
+    def set_fields(self, order_id: str, fields: Mapping[str, Any], *, only_if_status: OrderStatus) -> bool:
+        """Set fields without a status change, only while the order holds ``only_if_status``."""
+
+
+class DynamoDBOrderRepository(OrderRepository):
+    def __init__(self, name: str, client: Any = None):
+        self._table = name
+        self._client = client or dynamodb_client()
+
+    def create(self, order: PlacedOrder, now: str) -> bool:
+        item = {
+            **order.model_dump(mode="json", exclude={"paymentToken"}),
+            "status": OrderStatus.RECEIVED.value,
+            "createdAt": now,
+            "updatedAt": now,
+            "timeline": [{"status": OrderStatus.RECEIVED.value, "at": now}],
+        }
+        try:
+            with transient_errors_retried_by_the_workflow():
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(item),
+                    ConditionExpression="attribute_not_exists(orderId)",
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        with transient_errors_retried_by_the_workflow():
+            response = self._client.get_item(
+                TableName=self._table, Key=to_item({"orderId": order_id}), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def advance(
+        self,
+        order_id: str,
+        target: OrderStatus,
+        now: str,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        create_with: Mapping[str, Any] | None = None,
+        requires: str | None = None,
+    ) -> bool:
+        allowed = statuses_before(target)
+        names = {"#status": "status", "#timeline": "timeline", "#updatedAt": "updatedAt"}
+        values: dict[str, Any] = {
+            ":target": target.value,
+            ":now": now,
+            ":entry": [{"status": target.value, "at": now}],
+            ":emptyTimeline": [],
+        }
+        assignments = [
+            "#status = :target",
+            "#updatedAt = :now",
+            "#timeline = list_append(if_not_exists(#timeline, :emptyTimeline), :entry)",
+        ]
+        for index, (name, value) in enumerate((fields or {}).items()):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = value
+            assignments.append(f"#f{index} = :f{index}")
+        for index, (name, value) in enumerate((create_with or {}).items()):
+            names[f"#c{index}"] = name
+            values[f":c{index}"] = value
+            assignments.append(f"#c{index} = if_not_exists(#c{index}, :c{index})")
+        if create_with is not None:
+            values[":emptyTimeline"] = [{"status": OrderStatus.RECEIVED.value, "at": now}]
+        placeholders = []
+        for index, status in enumerate(allowed):
+            values[f":allowed{index}"] = status.value
+            placeholders.append(f":allowed{index}")
+        condition = f"#status IN ({', '.join(placeholders)})"
+        if create_with is not None:
+            condition = f"attribute_not_exists(orderId) OR {condition}"
+        else:
+            condition = f"attribute_exists(orderId) AND {condition}"
+        if requires:
+            condition = f"({condition}) AND ({requires})"
+            names.update({"#reservation": "reservation", "#payment": "payment", "#rstatus": "status"})
+            values[":reserved"] = "RESERVED"
+        try:
+            with transient_errors_retried_by_the_workflow():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=to_item({"orderId": order_id}),
+                    UpdateExpression="SET " + ", ".join(assignments),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={key: to_value(value) for key, value in values.items()},
+                )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            self._explain_refused_move(order_id, target, requires)
+            return False
+        return True
+
+    def _explain_refused_move(self, order_id: str, target: OrderStatus, requires: str | None) -> None:
+        """A refused move is fine when the order already reached ``target``; otherwise say why it was refused."""
+        current = self.get(order_id)
+        if current is None:
+            raise OrderNotFoundError(f"order {order_id} does not exist")
+        status = OrderStatus(current["status"])
+        if _already_settled(status, target):
+            return
+        if requires and status in statuses_before(target):
+            return
+        raise InvalidOrderStateError(f"order {order_id} is {status.value}; it cannot move to {target.value}")
+
+    def set_fields(self, order_id: str, fields: Mapping[str, Any], *, only_if_status: OrderStatus) -> bool:
+        names = {"#status": "status", **{f"#f{i}": name for i, name in enumerate(fields)}}
+        values = {":status": only_if_status.value, **{f":f{i}": value for i, value in enumerate(fields.values())}}
+        try:
+            with transient_errors_retried_by_the_workflow():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=to_item({"orderId": order_id}),
+                    UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                    ConditionExpression="#status = :status",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={key: to_value(value) for key, value in values.items()},
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def _already_settled(status: OrderStatus, target: OrderStatus) -> bool:
+    """True when moving to ``target`` has nothing left to do: the order is there already, or past it."""
+    if status == target:
+        return True
+    if target in FAILURE_STATUSES:
+        return status.is_terminal
+    return status == OrderStatus.COMPLETED or (status in PROGRESS and target in statuses_before(status))
+
+
+def order_repository() -> OrderRepository:
+    """The repository for the table this function was deployed with."""
+    return DynamoDBOrderRepository(table_name(ORDERS_TABLE_ENV))

@@ -1,0 +1,59 @@
+"""Errors that leave a handler and reach the state machine.
+
+Lambda reports an unhandled exception's class name as ``errorType``; the ASL's ``Retry`` and ``Catch`` blocks match it
+by that name. Renaming a class here is therefore a change to the workflow: the ASL test suite checks both agree.
+"""
+
+from __future__ import annotations
+
+
+class OrderError(Exception):
+    """Base of every error the workflow matches by name."""
+
+
+class InvalidTaskInputError(OrderError):
+    """A task received input that does not fit its model; the message names each offending field."""
+
+
+class OrderValidationError(OrderError):
+    """The order cannot be accepted: unknown SKU, bad quantity, bad address. The message names the field."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class PaymentDeclinedError(OrderError):
+    """The payment provider declined the authorization. Not retried."""
+
+
+class PaymentProviderTransientError(OrderError):
+    """The payment provider is briefly unavailable. Retried with backoff."""
+
+
+class OutOfStockError(OrderError):
+    """At least one SKU lacks the stock for its line; nothing was reserved."""
+
+
+class InventoryTransientError(OrderError):
+    """The stock transaction collided with another one. Retried with backoff."""
+
+
+class StorageTransientError(OrderError):
+    """DynamoDB throttled or briefly failed. Retried with backoff."""
+
+
+class OrderNotFoundError(OrderError):
+    """The order a task was asked to work on does not exist."""
+
+
+class InvalidOrderStateError(OrderError):
+    """The order is not in a status that allows this step (a status never moves backwards)."""
+
+
+class OrderCancelledError(OrderError):
+    """Sent by the cancel API through SendTaskFailure while the order awaits shipment."""
+
+
+class ShipmentFailedError(OrderError):
+    """Sent by the warehouse through SendTaskFailure when it cannot ship."""

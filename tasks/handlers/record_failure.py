@@ -1,0 +1,20 @@
+"""RecordFailure task: the terminal status, its error, and any compensation that failed (also as a metric)."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tasks.adapters.orders_repository import order_repository
+from tasks.handlers.runtime import metrics, task_handler
+from tasks.logic.clock import now_iso
+from tasks.logic.failure import record_failure
+from tasks.models.task_io import RecordFailureInput, RecordFailureOutput
+
+COMPENSATION_FAILURES_METRIC = "CompensationFailures"
+
+
+@task_handler(RecordFailureInput)
+def handler(request: RecordFailureInput, context: LambdaContext) -> RecordFailureOutput:
+    result = record_failure(request, orders=order_repository(), now=now_iso())
+    metrics.add_dimension(name="status", value=result.status.value)
+    metrics.add_metric(name="OrdersFailed", unit="Count", value=1)
+    metrics.add_metric(name=COMPENSATION_FAILURES_METRIC, unit="Count", value=result.compensationFailures)
+    return result

@@ -1,0 +1,63 @@
+"""The shipment wait: RequestShipment stores the task token; the warehouse and the customer answer with it."""
+
+from __future__ import annotations
+
+from tasks.adapters.orders_repository import OrderRepository
+from tasks.adapters.workflow import OrderWorkflow
+from tasks.errors import InvalidOrderStateError, OrderCancelledError, OrderNotFoundError, ShipmentFailedError
+from tasks.models.order import OrderStatus
+from tasks.models.task_io import RequestShipmentInput, RequestShipmentOutput
+
+
+def request_shipment(request: RequestShipmentInput, *, orders: OrderRepository, now: str) -> RequestShipmentOutput:
+    """Store the task token and put the order in the warehouse's queue (AWAITING_SHIPMENT).
+
+    The warehouse reads its queue from the orders table's ``by-status`` index and answers with the token, through
+    the shipment callback API. A retry of this task brings a new token; it replaces the stored one.
+
+    Example
+    -------
+    >>> request_shipment(request, orders=orders, now=now_iso())  # doctest: +SKIP
+    RequestShipmentOutput(orderId='o-1', status=<OrderStatus.AWAITING_SHIPMENT: 'AWAITING_SHIPMENT'>)
+    """
+    shipment = {"taskToken": request.taskToken, "requestedAt": now}
+    moved = orders.advance(request.orderId, OrderStatus.AWAITING_SHIPMENT, now, fields={"shipment": shipment})
+    if not moved and not orders.set_fields(
+        request.orderId, {"shipment": shipment}, only_if_status=OrderStatus.AWAITING_SHIPMENT
+    ):
+        raise InvalidOrderStateError(f"order {request.orderId} is no longer waiting for a shipment")
+    return RequestShipmentOutput(orderId=request.orderId, status=OrderStatus.AWAITING_SHIPMENT)
+
+
+def _awaited_task_token(orders: OrderRepository, order_id: str) -> str:
+    order = orders.get(order_id)
+    if order is None:
+        raise OrderNotFoundError(f"order {order_id} does not exist")
+    if order["status"] != OrderStatus.AWAITING_SHIPMENT.value or "shipment" not in order:
+        raise InvalidOrderStateError(f"order {order_id} is {order['status']}, not AWAITING_SHIPMENT")
+    return order["shipment"]["taskToken"]
+
+
+def confirm_shipment(order_id: str, tracking_number: str, *, orders: OrderRepository, workflow: OrderWorkflow) -> None:
+    """The warehouse shipped the order: resume the workflow, which records SHIPPED and captures the payment.
+
+    Example
+    -------
+    >>> confirm_shipment("o-1", "1Z999AA10123456784", orders=orders, workflow=workflow)  # doctest: +SKIP
+    """
+    workflow.complete_task(_awaited_task_token(orders, order_id), {"trackingNumber": tracking_number})
+
+
+def fail_shipment(order_id: str, reason: str, *, orders: OrderRepository, workflow: OrderWorkflow) -> None:
+    """The warehouse cannot ship: the workflow compensates and the order ends FAILED."""
+    workflow.fail_task(_awaited_task_token(orders, order_id), ShipmentFailedError.__name__, reason)
+
+
+def cancel_order(order_id: str, reason: str, *, orders: OrderRepository, workflow: OrderWorkflow) -> None:
+    """The customer cancels while the order awaits shipment: the workflow compensates and ends CANCELLED."""
+    workflow.fail_task(_awaited_task_token(orders, order_id), OrderCancelledError.__name__, reason)
+
+
+def acknowledge_shipment(order_id: str, *, orders: OrderRepository, workflow: OrderWorkflow) -> None:
+    """The warehouse is still working on it: a heartbeat, which keeps HeartbeatSeconds from expiring."""
+    workflow.heartbeat(_awaited_task_token(orders, order_id))

@@ -1,0 +1,136 @@
+"""The order as the API receives it, as the workflow prices it, and as DynamoDB stores it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+MAX_LINES = 50
+"""One DynamoDB transaction reserves every line, and it holds at most 100 items."""
+MAX_QUANTITY = 100
+
+OrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")]
+"""Also the Step Functions execution name, so it obeys that name's rules (80 characters, no spaces)."""
+CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$")]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+PaymentToken = Annotated[str, StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,60}$")]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,11}$")]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    VALIDATED = "VALIDATED"
+    AUTHORIZED = "AUTHORIZED"
+    AWAITING_SHIPMENT = "AWAITING_SHIPMENT"
+    SHIPPED = "SHIPPED"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+PROGRESS: tuple[OrderStatus, ...] = (
+    OrderStatus.RECEIVED,
+    OrderStatus.VALIDATED,
+    OrderStatus.AUTHORIZED,
+    OrderStatus.AWAITING_SHIPMENT,
+    OrderStatus.SHIPPED,
+    OrderStatus.COMPLETED,
+)
+"""The happy path, in order. A status only ever moves forward along it, or to a terminal failure."""
+
+FAILURE_STATUSES: frozenset[OrderStatus] = frozenset(
+    {
+        OrderStatus.REJECTED,
+        OrderStatus.PAYMENT_DECLINED,
+        OrderStatus.OUT_OF_STOCK,
+        OrderStatus.CANCELLED,
+        OrderStatus.FAILED,
+    }
+)
+TERMINAL_STATUSES: frozenset[OrderStatus] = FAILURE_STATUSES | {OrderStatus.COMPLETED}
+
+
+def statuses_before(target: OrderStatus) -> tuple[OrderStatus, ...]:
+    """The statuses an order may hold for ``target`` to be a forward move.
+
+    Example
+    -------
+    >>> [s.value for s in statuses_before(OrderStatus.AUTHORIZED)]
+    ['RECEIVED', 'VALIDATED']
+    >>> OrderStatus.SHIPPED in statuses_before(OrderStatus.CANCELLED)
+    True
+    """
+    if target in FAILURE_STATUSES:
+        return tuple(s for s in PROGRESS if not s.is_terminal)
+    return PROGRESS[: PROGRESS.index(target)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Address(StrictModel):
+    name: Text
+    line1: Text
+    city: Text
+    postalCode: PostalCode  # noqa: N815 - the wire format is camelCase
+    country: CountryCode
+
+
+class OrderItem(StrictModel):
+    sku: Sku
+    quantity: Quantity
+
+
+class OrderRequest(StrictModel):
+    """What a frontend submits. Prices are absent on purpose: they come from the catalog."""
+
+    customerId: CustomerId  # noqa: N815
+    items: list[OrderItem] = Field(min_length=1, max_length=MAX_LINES)
+    paymentToken: PaymentToken  # noqa: N815
+    shippingAddress: Address  # noqa: N815
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_sku(cls, items: list[OrderItem]) -> list[OrderItem]:
+        seen: set[str] = set()
+        for item in items:
+            if item.sku in seen:
+                raise ValueError(f"SKU {item.sku} appears more than once; send one line with the total quantity")
+            seen.add(item.sku)
+        return items
+
+
+class PlacedOrder(OrderRequest):
+    """An order request with its id: the execution input of the workflow."""
+
+    orderId: OrderId  # noqa: N815
+
+
+class PricedLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: Sku
+    name: str
+    quantity: Quantity
+    unitPriceCents: int = Field(ge=0)  # noqa: N815
+    lineTotalCents: int = Field(ge=0)  # noqa: N815
+
+
+class TimelineEntry(BaseModel):
+    status: OrderStatus
+    at: str

@@ -1,0 +1,110 @@
+"""Input and output of every task, as the ASL passes them. Unknown keys are ignored so the ASL can evolve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.models.order import Address, OrderId, OrderStatus, PricedLine
+
+
+class TaskModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ValidateOrderInput(TaskModel):
+    order: dict[str, Any]
+    """The raw execution input: checking its shape is part of validating the order."""
+
+
+class ValidateOrderOutput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    lines: list[PricedLine]
+    totalCents: int  # noqa: N815
+    currency: str
+
+
+class AuthorizePaymentInput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    amountCents: int = Field(gt=0)  # noqa: N815
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    paymentToken: str = Field(min_length=1, max_length=64)  # noqa: N815
+
+
+class AuthorizePaymentOutput(TaskModel):
+    authorizationId: str  # noqa: N815
+
+
+class ReserveInventoryInput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    lines: list[PricedLine] = Field(min_length=1)
+
+
+class ReserveInventoryOutput(TaskModel):
+    reservedUnits: int  # noqa: N815
+
+
+class RequestShipmentInput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    taskToken: str = Field(min_length=1, max_length=2048)  # noqa: N815
+    shippingAddress: Address  # noqa: N815
+    lines: list[PricedLine] = Field(min_length=1)
+
+
+class RequestShipmentOutput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    status: OrderStatus
+
+
+class CapturePaymentInput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    authorizationId: str = Field(min_length=1)  # noqa: N815
+    amountCents: int = Field(gt=0)  # noqa: N815
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    trackingNumber: str = Field(min_length=1, max_length=64)  # noqa: N815
+
+
+class CapturePaymentOutput(TaskModel):
+    captureId: str  # noqa: N815
+    status: OrderStatus
+
+
+class CompensationInput(TaskModel):
+    orderId: OrderId  # noqa: N815
+
+
+class CompensationOutput(TaskModel):
+    action: str
+    """What the compensation did: VOIDED, REFUNDED, RELEASED, BLOCKED or NOTHING_TO_UNDO."""
+
+
+class TaskFailure(TaskModel):
+    """A Catch block's output: Step Functions names the error, and usually gives a cause."""
+
+    Error: str
+    Cause: str | None = None
+
+
+class FailureDecision(TaskModel):
+    status: OrderStatus
+    details: TaskFailure
+
+
+class CompensationResult(TaskModel):
+    action: str
+
+
+class RecordFailureInput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    failure: FailureDecision
+    paymentCompensation: CompensationResult | None = None  # noqa: N815
+    inventoryCompensation: CompensationResult | None = None  # noqa: N815
+    paymentCompensationError: TaskFailure | None = None  # noqa: N815
+    inventoryCompensationError: TaskFailure | None = None  # noqa: N815
+
+
+class RecordFailureOutput(TaskModel):
+    orderId: OrderId  # noqa: N815
+    status: OrderStatus
+    compensationFailures: int  # noqa: N815

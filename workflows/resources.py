@@ -1,0 +1,286 @@
+"""The single plain-Python description of the order service's AWS resources.
+
+Both the CDK stack and the local runtime read this module, so a function, table or ASL placeholder exists in one place
+only. It imports nothing from ``aws_cdk``: loading it must never start node.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+WORKFLOW_DIR = Path(__file__).resolve().parent
+ORDER_WORKFLOW_ASL = WORKFLOW_DIR / "order_workflow.asl.json"
+
+PLACEHOLDER_PATTERN = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
+
+SERVICE_NAME = "orders"
+
+
+class Access(StrEnum):
+    """What a function may do with a table; CDK turns it into the matching ``grant_*`` call."""
+
+    READ = "read"
+    WRITE = "write"
+    READ_WRITE = "read_write"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table: its keys, its indexes, and the variable its table name reaches the code through."""
+
+    logical_name: str
+    local_name: str
+    partition_key: str
+    env_var: str
+    sort_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function: its handler, size, the tables it touches and how, and its own environment."""
+
+    logical_name: str
+    handler: str
+    description: str
+    tables: Mapping[str, Access] = field(default_factory=dict)
+    memory_mb: int = 256
+    timeout_seconds: int = 15
+    environment: Mapping[str, str] = field(default_factory=dict)
+    drives_workflow: bool = False
+    """Starts executions and answers task tokens: gets ``ORDER_WORKFLOW_ARN`` and the matching ``states:`` grants."""
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+class SubstitutionKind(StrEnum):
+    FUNCTION_ARN = "function_arn"
+    TABLE_NAME = "table_name"
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """What one ``${Placeholder}`` of the ASL stands for: a function's ARN or a table's name."""
+
+    kind: SubstitutionKind
+    target: str
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_name: str
+    local_name: str
+    definition_file: Path
+    substitutions: Mapping[str, Substitution]
+
+    def placeholders_in_definition(self) -> set[str]:
+        return set(PLACEHOLDER_PATTERN.findall(self.definition_file.read_text()))
+
+    def render(self, resolve: Callable[[Substitution], str]) -> str:
+        """Fill every placeholder of the ASL file with ``resolve(substitution)``.
+
+        Parameters
+        ----------
+        resolve:
+            Maps a substitution to its concrete value (a local ARN, a table name).
+
+        Returns
+        -------
+        str
+            The definition, as Step Functions would receive it after CDK's ``definition_substitutions``.
+
+        Example
+        -------
+        >>> rendered = ORDER_WORKFLOW.render(lambda s: f"<{s.target}>")
+        >>> "${" in rendered
+        False
+        """
+        missing = self.placeholders_in_definition() - set(self.substitutions)
+        if missing:
+            raise KeyError(f"ASL placeholders without a substitution: {sorted(missing)}")
+        text = self.definition_file.read_text()
+        rendered = PLACEHOLDER_PATTERN.sub(lambda m: resolve(self.substitutions[m.group(1)]), text)
+        json.loads(rendered)
+        return rendered
+
+
+ORDERS_TABLE = TableSpec(
+    logical_name="Orders",
+    local_name="orders",
+    partition_key="orderId",
+    env_var="ORDERS_TABLE_NAME",
+    indexes=(
+        Index(name="by-status", partition_key="status", sort_key="createdAt"),
+        Index(name="by-customer", partition_key="customerId", sort_key="createdAt"),
+    ),
+)
+PRODUCTS_TABLE = TableSpec(
+    logical_name="Products",
+    local_name="products",
+    partition_key="sku",
+    env_var="PRODUCTS_TABLE_NAME",
+)
+PAYMENTS_TABLE = TableSpec(
+    logical_name="PaymentsLedger",
+    local_name="payments-ledger",
+    partition_key="orderId",
+    sort_key="entry",
+    env_var="PAYMENTS_TABLE_NAME",
+)
+IDEMPOTENCY_TABLE = TableSpec(
+    logical_name="Idempotency",
+    local_name="idempotency",
+    partition_key="id",
+    env_var="IDEMPOTENCY_TABLE_NAME",
+    ttl_attribute="expiration",
+)
+TABLES: tuple[TableSpec, ...] = (ORDERS_TABLE, PRODUCTS_TABLE, PAYMENTS_TABLE, IDEMPOTENCY_TABLE)
+
+_HANDLERS = "tasks.handlers"
+
+VALIDATE_ORDER = FunctionSpec(
+    logical_name="ValidateOrder",
+    handler=f"{_HANDLERS}.validate_order.handler",
+    description="Prices the order from the catalog and checks quantities and the address.",
+    tables={"Orders": Access.READ_WRITE, "Products": Access.READ},
+)
+AUTHORIZE_PAYMENT = FunctionSpec(
+    logical_name="AuthorizePayment",
+    handler=f"{_HANDLERS}.authorize_payment.handler",
+    description="Authorizes the order total with the payment provider, once per order.",
+    tables={"Orders": Access.READ_WRITE, "PaymentsLedger": Access.READ_WRITE, "Idempotency": Access.READ_WRITE},
+)
+RESERVE_INVENTORY = FunctionSpec(
+    logical_name="ReserveInventory",
+    handler=f"{_HANDLERS}.reserve_inventory.handler",
+    description="Reserves every line's stock in one DynamoDB transaction.",
+    tables={"Orders": Access.READ_WRITE, "Products": Access.READ_WRITE},
+)
+REQUEST_SHIPMENT = FunctionSpec(
+    logical_name="RequestShipment",
+    handler=f"{_HANDLERS}.request_shipment.handler",
+    description="Stores the callback task token and asks the warehouse to ship.",
+    tables={"Orders": Access.READ_WRITE},
+)
+CAPTURE_PAYMENT = FunctionSpec(
+    logical_name="CapturePayment",
+    handler=f"{_HANDLERS}.capture_payment.handler",
+    description="Records the shipment, captures the authorized payment and completes the order.",
+    tables={"Orders": Access.READ_WRITE, "PaymentsLedger": Access.READ_WRITE, "Idempotency": Access.READ_WRITE},
+)
+VOID_OR_REFUND_PAYMENT = FunctionSpec(
+    logical_name="VoidOrRefundPayment",
+    handler=f"{_HANDLERS}.void_or_refund_payment.handler",
+    description="Compensation: voids an open authorization or refunds a capture.",
+    tables={"Orders": Access.READ_WRITE, "PaymentsLedger": Access.READ_WRITE, "Idempotency": Access.READ_WRITE},
+)
+RELEASE_INVENTORY = FunctionSpec(
+    logical_name="ReleaseInventory",
+    handler=f"{_HANDLERS}.release_inventory.handler",
+    description="Compensation: returns reserved stock, or blocks a late reservation.",
+    tables={"Orders": Access.READ_WRITE, "Products": Access.READ_WRITE},
+)
+RECORD_FAILURE = FunctionSpec(
+    logical_name="RecordFailure",
+    handler=f"{_HANDLERS}.record_failure.handler",
+    description="Records the terminal failure status, its error and any failed compensation.",
+    tables={"Orders": Access.READ_WRITE},
+)
+
+WORKFLOW_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    VALIDATE_ORDER,
+    AUTHORIZE_PAYMENT,
+    RESERVE_INVENTORY,
+    REQUEST_SHIPMENT,
+    CAPTURE_PAYMENT,
+    VOID_OR_REFUND_PAYMENT,
+    RELEASE_INVENTORY,
+    RECORD_FAILURE,
+)
+
+API = FunctionSpec(
+    logical_name="OrderApi",
+    handler=f"{_HANDLERS}.api.handler",
+    description="The order HTTP API behind API Gateway: submit, read, list, cancel, shipment callback.",
+    tables={"Orders": Access.READ_WRITE, "Products": Access.READ, "Idempotency": Access.READ_WRITE},
+    memory_mb=512,
+    timeout_seconds=10,
+    drives_workflow=True,
+)
+
+ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*WORKFLOW_FUNCTIONS, API)
+
+STATE_MACHINE_ARN_ENV = "ORDER_WORKFLOW_ARN"
+
+ORDER_WORKFLOW = StateMachineSpec(
+    logical_name="OrderWorkflow",
+    local_name="order-workflow",
+    definition_file=ORDER_WORKFLOW_ASL,
+    substitutions={
+        **{
+            f"{spec.logical_name}FunctionArn": Substitution(SubstitutionKind.FUNCTION_ARN, spec.logical_name)
+            for spec in WORKFLOW_FUNCTIONS
+        },
+        "OrdersTableName": Substitution(SubstitutionKind.TABLE_NAME, ORDERS_TABLE.logical_name),
+    },
+)
+
+
+def table(logical_name: str) -> TableSpec:
+    """Look up a table by its logical name."""
+    for spec in TABLES:
+        if spec.logical_name == logical_name:
+            return spec
+    raise KeyError(f"unknown table {logical_name!r}")
+
+
+def function_environment(
+    spec: FunctionSpec, table_names: Mapping[str, str], state_machine_arn: str | None = None
+) -> dict[str, str]:
+    """The environment a function runs with, given the concrete name of each table.
+
+    Parameters
+    ----------
+    spec:
+        The function.
+    table_names:
+        Logical table name to deployed (or local) table name.
+    state_machine_arn:
+        The order workflow's ARN, for functions that drive it (``drives_workflow``).
+
+    Example
+    -------
+    >>> env = function_environment(VALIDATE_ORDER, {"Orders": "o", "Products": "p"})
+    >>> env["ORDERS_TABLE_NAME"], env["POWERTOOLS_SERVICE_NAME"]
+    ('o', 'orders')
+    """
+    env = {
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": "OrderOrchestration",
+    }
+    env.update({table(name).env_var: table_names[name] for name in spec.tables})
+    if spec.drives_workflow:
+        if state_machine_arn is None:
+            raise ValueError(f"{spec.logical_name} drives the workflow and needs the state machine's ARN")
+        env[STATE_MACHINE_ARN_ENV] = state_machine_arn
+    env.update(spec.environment)
+    return env
