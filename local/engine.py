@@ -8,6 +8,9 @@ Time acceleration (``ORDERS_TIME_SCALE=N``) divides every wait the engine makes 
 (after backoff, jitter and MaxDelaySeconds), task ``TimeoutSeconds``, ``HeartbeatSeconds`` and callback timeouts.
 It patches the clocks those waits use, not the durations the ASL declares, so the execution history records the
 declared values and its events come in the same order.
+
+Two fixes make the engine behave as AWS does: moto's ``SendTaskFailure`` handler drops the ``cause``, and moto
+reports an expired ``HeartbeatSeconds`` as ``States.Timeout`` instead of ``States.HeartbeatTimeout``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,19 @@ from importlib.metadata import version
 from types import ModuleType
 from typing import Any
 
+from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval import environment
 from moto.stepfunctions.parser.asl.eval.callback import callback
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.responses import StepFunctionResponse
 
 SUPPORTED_MOTO = ((5, 2, 3), (5, 3, 0))
 """Lowest supported moto version, and the first one that is not: its wait points must be checked again."""
@@ -125,12 +136,47 @@ WAIT_POINTS: tuple[tuple[ModuleType, str, Any], ...] = (
     (callback, "Event", ScaledEvent),  # callback timeout and HeartbeatSeconds: Event.wait(timeout)
 )
 
+
+def _send_task_failure_with_cause(self: StepFunctionResponse) -> EmptyResult:
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
+def keep_send_task_failure_cause() -> None:
+    """moto passes only the error of SendTaskFailure to the engine; AWS passes the cause too, and so do we."""
+    StepFunctionResponse.send_task_failure = _send_task_failure_with_cause
+
+
+_timeout_failure_event = StateTask._from_error
+
+
+def _heartbeat_aware_failure_event(self: StateTask, env: Any, ex: Exception) -> FailureEvent:
+    if not isinstance(ex, callback.HeartbeatTimeoutError):
+        return _timeout_failure_event(self, env, ex)
+    heartbeat_timeout = StatesErrorNameType.StatesHeartbeatTimeout
+    return FailureEvent(
+        env=env,
+        error_name=StatesErrorName(typ=heartbeat_timeout),
+        event_type=HistoryEventType.TaskTimedOut,
+        event_details=EventDetails(
+            taskTimedOutEventDetails=TaskTimedOutEventDetails(error=heartbeat_timeout.to_name())
+        ),
+    )
+
+
+def name_heartbeat_timeouts() -> None:
+    """An expired HeartbeatSeconds is ``States.HeartbeatTimeout`` in AWS; moto calls every timeout States.Timeout."""
+    StateTask._from_error = _heartbeat_aware_failure_event
+
+
 _installed = False
 _install_lock = threading.Lock()
 
 
 def install_time_scale(factor: float | None = None) -> None:
-    """Route the engine's waits through ``CLOCK`` and set its factor (default: ``ORDERS_TIME_SCALE`` or 1).
+    """Adapt the engine (once) and set the time factor (default: ``ORDERS_TIME_SCALE`` or 1).
 
     Parameters
     ----------
@@ -152,5 +198,7 @@ def install_time_scale(factor: float | None = None) -> None:
                 if not hasattr(module, attribute):
                     raise RuntimeError(f"moto moved a wait point: {module.__name__}.{attribute} is gone")
                 setattr(module, attribute, replacement)
+            keep_send_task_failure_cause()
+            name_heartbeat_timeouts()
             _installed = True
     CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))

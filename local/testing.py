@@ -12,7 +12,6 @@ Every poll here has a deadline and fails with what it last saw.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +24,7 @@ from moto import mock_aws
 
 from local.catalog import catalog_items
 from local.engine import install_time_scale, quiet_engine_logs
+from local.invariants import broken_invariants
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
 from local.provisioning import LocalDeployment, local_function_environment, provision
 from tasks.adapters.dynamodb import from_item, to_item
@@ -153,7 +153,19 @@ class OrderStack:
             stateMachineArn=self.deployment.state_machine_arn, statusFilter="RUNNING"
         )["executions"]
         for execution in running:
-            self.stepfunctions.stop_execution(executionArn=execution["executionArn"])
+            poll(
+                lambda arn=execution["executionArn"]: self._stopped(arn),
+                deadline=5,
+                what=f"execution {execution['executionArn']} to stop",
+            )
+
+    def _stopped(self, execution_arn: str) -> bool:
+        """moto cannot stop an execution whose worker has not started yet; then it is tried again."""
+        try:
+            self.stepfunctions.stop_execution(executionArn=execution_arn)
+        except AttributeError:
+            return False
+        return True
 
     def set_time_scale(self, factor: float) -> None:
         install_time_scale(factor)
@@ -256,6 +268,10 @@ class OrderStack:
     def ledger(self, order_id: str) -> set[LedgerEntryKind]:
         return set(self.ledger_table.entries(order_id))
 
+    def broken_invariants(self, run: OrderRun) -> list[str]:
+        """The promises this order broke (see ``local.invariants``); empty when it kept them all."""
+        return broken_invariants(run.order, self.ledger(run.order_id), run.execution)
+
     def stock(self, sku: str) -> int:
         item = self.dynamodb.get_item(TableName=self.deployment.table_names["Products"], Key=to_item({"sku": sku}))
         return int(from_item(item["Item"])["stock"])
@@ -272,10 +288,6 @@ def _placed_or_none(execution_input: dict[str, Any]) -> PlacedOrder | None:
         return PlacedOrder.model_validate(execution_input)
     except ValueError:
         return None
-
-
-def execution_output(execution: Mapping[str, Any]) -> Any:
-    return json.loads(execution["output"]) if execution.get("output") else None
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ COMPENSATION_FAILURES_METRIC = "CompensationFailures"
 @task_handler(RecordFailureInput)
 def handler(request: RecordFailureInput, context: LambdaContext) -> RecordFailureOutput:
     result = record_failure(request, orders=order_repository(), now=now_iso())
-    metrics.add_dimension(name="status", value=result.status.value)
     metrics.add_metric(name="OrdersFailed", unit="Count", value=1)
     metrics.add_metric(name=COMPENSATION_FAILURES_METRIC, unit="Count", value=result.compensationFailures)
     return result

@@ -1,0 +1,235 @@
+"""Workflow scenarios: the real ASL on moto's Step Functions engine, with the real handlers, one test per path.
+
+Each scenario asserts the final status, the DynamoDB timeline, the states the execution visited, and the ledger and
+stock invariants.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from local.testing import OrderStack, poll, sample_order
+from tasks.adapters.payments_ledger import LedgerEntryKind
+from tasks.errors import InvalidOrderStateError
+from tasks.models.order import OrderStatus
+
+pytestmark = pytest.mark.workflow
+
+AUTH = LedgerEntryKind.AUTHORIZATION
+CAPTURE = LedgerEntryKind.CAPTURE
+VOID = LedgerEntryKind.VOID
+
+PREPARATION = ["ValidateOrder", "AuthorizeAndReserve", "AuthorizePayment", "ReserveInventory"]
+COMPENSATION = ["VoidOrRefundPayment", "ReleaseInventory", "RecordFailure", "OrderFailed"]
+
+
+def branches_then(*states: str) -> list[str]:
+    """Parallel branches may enter in either order; compare the visited states as (sorted prefix, rest)."""
+    return [*sorted(PREPARATION), *states]
+
+
+def normalised(visited: list[str]) -> list[str]:
+    return [*sorted(visited[: len(PREPARATION)]), *visited[len(PREPARATION) :]]
+
+
+def stock_of(stack: OrderStack, order: dict) -> dict[str, int]:
+    return {item["sku"]: stack.stock(item["sku"]) for item in order["items"]}
+
+
+def test_happy_path_completes_captures_once_and_keeps_the_reservation(order_stack):
+    order = sample_order()
+    stock_before = stock_of(order_stack, order)
+
+    run = order_stack.run_order(order, shipment="SHIPPED")
+
+    assert run.status == "COMPLETED"
+    assert run.execution["status"] == "SUCCEEDED"
+    assert run.timeline == ["RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMENT", "SHIPPED", "COMPLETED"]
+    assert normalised(run.visited_states) == branches_then(
+        "CheckAuthorizedAndReserved", "RequestShipment", "CapturePayment"
+    )
+    assert order_stack.ledger(run.order_id) == {AUTH, CAPTURE}
+    assert run.order["totalCents"] == 8999 + 2 * 1299, "prices come from the catalog"
+    assert run.order["trackingNumber"] == "1Z999AA10123456784"
+    assert stock_of(order_stack, order) == {
+        sku: stock_before[sku] - item["quantity"] for sku, item in zip(stock_before, order["items"], strict=True)
+    }
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_validation_failure_rejects_an_unknown_sku_without_touching_payment_or_stock(order_stack):
+    order = sample_order(items=[{"sku": "NO-SUCH-SKU", "quantity": 1}])
+
+    run = order_stack.run_order(order, shipment=None)
+
+    assert run.status == "REJECTED"
+    assert run.execution["error"] == "REJECTED"
+    assert run.timeline == ["RECEIVED", "REJECTED"]
+    assert run.visited_states == ["ValidateOrder", "MarkRejected", "RecordFailure", "OrderFailed"]
+    assert run.order["failure"]["error"] == "OrderValidationError"
+    assert "items[0].sku: unknown SKU NO-SUCH-SKU" in run.order["failure"]["cause"]
+    assert order_stack.ledger(run.order_id) == set()
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_validation_failure_names_the_field_of_a_malformed_order(order_stack):
+    order = sample_order(items=[{"sku": "KB-TKL-01", "quantity": 0}])
+
+    run = order_stack.run_order(order, shipment=None)
+
+    assert run.status == "REJECTED"
+    assert "items[0].quantity" in run.order["failure"]["cause"]
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_payment_declined_releases_the_reserved_stock(order_stack):
+    order = sample_order(paymentToken="tok_declined")
+    stock_before = stock_of(order_stack, order)
+
+    run = order_stack.run_order(order, shipment=None)
+
+    assert run.status == "PAYMENT_DECLINED"
+    assert run.execution["error"] == "PAYMENT_DECLINED"
+    assert run.timeline == ["RECEIVED", "VALIDATED", "PAYMENT_DECLINED"]
+    assert "PaymentAuthorizationFailed" in run.visited_states
+    assert run.visited_states[-len(COMPENSATION) - 2 :] == [
+        "CheckAuthorizedAndReserved",
+        "MarkPaymentDeclined",
+        *COMPENSATION,
+    ]
+    assert run.order["compensations"] == {"payment": "NOTHING_TO_UNDO", "inventory": "RELEASED"}
+    assert order_stack.ledger(run.order_id) == set()
+    assert stock_of(order_stack, order) == stock_before
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_out_of_stock_voids_the_authorization(order_stack):
+    order = sample_order(items=[{"sku": "HDST-ANC-BT", "quantity": 4}, {"sku": "KB-TKL-01", "quantity": 1}])
+    stock_before = stock_of(order_stack, order)
+
+    run = order_stack.run_order(order, shipment=None)
+
+    assert run.status == "OUT_OF_STOCK"
+    assert run.timeline == ["RECEIVED", "VALIDATED", "OUT_OF_STOCK"]
+    assert "InventoryReservationFailed" in run.visited_states
+    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkOutOfStock", *COMPENSATION]
+    assert "HDST-ANC-BT" in run.order["failure"]["cause"]
+    assert run.order["compensations"] == {"payment": "VOIDED", "inventory": "BLOCKED"}
+    assert order_stack.ledger(run.order_id) == {AUTH, VOID}
+    assert stock_of(order_stack, order) == stock_before, "all lines or none: the keyboard was not reserved either"
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_transient_payment_recovers_after_two_retries(order_stack):
+    run = order_stack.run_order(sample_order(paymentToken="tok_flaky"))
+
+    assert run.status == "COMPLETED"
+    assert run.failed_tasks() == ["PaymentProviderTransientError", "PaymentProviderTransientError"]
+    assert run.visited_states.count("AuthorizePayment") == 1, "a retry stays inside the state"
+    assert order_stack.runner.invocations["AuthorizePayment"] == 3
+    assert order_stack.ledger(run.order_id) == {AUTH, CAPTURE}
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_retries_exhausted_fails_the_order_and_releases_stock(order_stack):
+    order = sample_order(paymentToken="tok_unavailable")
+    stock_before = stock_of(order_stack, order)
+
+    run = order_stack.run_order(order, shipment=None)
+
+    assert run.status == "FAILED"
+    assert run.failed_tasks() == ["PaymentProviderTransientError"] * 4, "one attempt and three retries"
+    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkPaymentFailed", *COMPENSATION]
+    assert run.order["failure"]["error"] == "PaymentProviderTransientError"
+    assert run.order["compensations"]["inventory"] == "RELEASED"
+    assert stock_of(order_stack, order) == stock_before
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_shipment_failed_voids_and_releases(order_stack):
+    order = sample_order()
+    stock_before = stock_of(order_stack, order)
+
+    run = order_stack.run_order(order, shipment="FAILED")
+
+    assert run.status == "FAILED"
+    assert run.timeline == ["RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMENT", "FAILED"]
+    assert run.visited_states[-len(COMPENSATION) - 2 :] == ["RequestShipment", "MarkShipmentFailed", *COMPENSATION]
+    assert run.order["failure"] == {"error": "ShipmentFailedError", "cause": "warehouse flooded"}
+    assert run.order["compensations"] == {"payment": "VOIDED", "inventory": "RELEASED"}
+    assert order_stack.ledger(run.order_id) == {AUTH, VOID}
+    assert stock_of(order_stack, order) == stock_before
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_cancelled_while_awaiting_shipment_compensates_and_ends_cancelled(order_stack):
+    run = order_stack.run_order(sample_order(), shipment="CANCEL")
+
+    assert run.status == "CANCELLED"
+    assert run.execution["error"] == "CANCELLED"
+    assert run.timeline == ["RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMENT", "CANCELLED"]
+    assert run.visited_states[-len(COMPENSATION) - 2 :] == ["RequestShipment", "MarkCancelled", *COMPENSATION]
+    assert run.order["compensations"] == {"payment": "VOIDED", "inventory": "RELEASED"}
+    assert CAPTURE not in order_stack.ledger(run.order_id)
+    assert order_stack.broken_invariants(run) == []
+
+
+SHIPMENT_TIMEOUT_SCALE = 200_000.0
+"""Two days become 0.86 s and the one-day heartbeat 0.43 s: fast, yet far above the 0.1 s between heartbeats."""
+
+
+def test_shipment_timeout_fails_the_order_after_two_days_of_heartbeats_without_a_shipment(order_stack):
+    order_stack.set_time_scale(SHIPMENT_TIMEOUT_SCALE)
+    order_id, execution_arn = order_stack.submit(sample_order())
+    order_stack.wait_for_status(order_id, OrderStatus.AWAITING_SHIPMENT)
+
+    def heartbeat_until_over() -> bool:
+        if order_stack.stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            return True
+        try:
+            order_stack.acknowledge_shipment(order_id)
+        except InvalidOrderStateError:
+            return True
+        time.sleep(0.1)
+        return False
+
+    poll(heartbeat_until_over, deadline=20, what="the shipment timeout to fire")
+    run = order_stack.outcome(order_id, execution_arn, order_stack.wait_for_execution(execution_arn))
+
+    assert run.status == "FAILED"
+    assert run.order["failure"]["error"] == "States.Timeout"
+    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkShipmentTimedOut", *COMPENSATION]
+    assert order_stack.ledger(run.order_id) == {AUTH, VOID}
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_heartbeat_timeout_fails_an_order_the_warehouse_never_acknowledges(order_stack):
+    order_stack.set_time_scale(SHIPMENT_TIMEOUT_SCALE)
+
+    run = order_stack.run_order(sample_order(), shipment=None)
+
+    assert run.status == "FAILED"
+    assert run.order["failure"]["error"] == "States.HeartbeatTimeout"
+    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkShipmentTimedOut", *COMPENSATION]
+    assert order_stack.broken_invariants(run) == []
+
+
+def test_a_shipment_callback_for_an_order_that_is_not_waiting_is_refused(order_stack):
+    run = order_stack.run_order(sample_order(), shipment="SHIPPED")
+
+    with pytest.raises(InvalidOrderStateError, match="COMPLETED"):
+        order_stack.confirm_shipment(run.order_id)
+    with pytest.raises(InvalidOrderStateError):
+        order_stack.cancel(run.order_id)
+
+
+def test_resubmitting_the_same_order_id_starts_no_second_execution(order_stack):
+    order = sample_order()
+    order_id, first_arn = order_stack.submit(order, order_id="order-repeat-1")
+    _, second_arn = order_stack.submit(order, order_id=order_id)
+
+    assert first_arn == second_arn
+    executions = order_stack.stepfunctions.list_executions(stateMachineArn=order_stack.deployment.state_machine_arn)
+    assert [e["name"] for e in executions["executions"]] == [order_id]
