@@ -45,11 +45,13 @@ def local_table_names() -> dict[str, str]:
     return {spec.logical_name: spec.local_name for spec in TABLES}
 
 
-def local_function_environment(functions: Iterable[FunctionSpec] = WORKFLOW_FUNCTIONS) -> dict[str, str]:
+def local_function_environment(
+    functions: Iterable[FunctionSpec] = WORKFLOW_FUNCTIONS, state_machine_arn: str | None = None
+) -> dict[str, str]:
     """The environment every local function shares, checked for conflicts."""
     names = local_table_names()
     functions = tuple(functions)
-    environments = {spec.logical_name: function_environment(spec, names) for spec in functions}
+    environments = {spec.logical_name: function_environment(spec, names, state_machine_arn) for spec in functions}
     return {**merged_environment(functions, environments), **LOCAL_RUNTIME_ENVIRONMENT}
 
 

@@ -57,3 +57,11 @@ class OrderCancelledError(OrderError):
 
 class ShipmentFailedError(OrderError):
     """Sent by the warehouse through SendTaskFailure when it cannot ship."""
+
+
+class IdempotencyKeyConflictError(OrderError):
+    """API only: an Idempotency-Key was reused with a different order body."""
+
+
+class WorkflowUnavailableError(OrderError):
+    """API only: the order could not be started; nothing was kept, and the client may retry with the same key."""

@@ -52,6 +52,10 @@ class InventoryRepository(ABC):
         """The catalog entries of those SKUs that exist."""
 
     @abstractmethod
+    def catalog(self) -> list[Product]:
+        """Every product. The catalog is small; this is the one place a scan is fine."""
+
+    @abstractmethod
     def reserve(self, order_id: str, lines: Sequence[ReservedLine], now: str) -> None:
         """Reserve every line atomically. Raises OutOfStockError naming the short SKUs; nothing is reserved then."""
 
@@ -66,6 +70,17 @@ class DynamoDBInventoryRepository(InventoryRepository):
         self._orders = orders_table
         self._client = client or dynamodb_client()
 
+    def catalog(self) -> list[Product]:
+        products: list[Product] = []
+        request: dict[str, Any] = {"TableName": self._products, "ConsistentRead": True}
+        while True:
+            with transient_errors_retried_by_the_workflow():
+                response = self._client.scan(**request)
+            products += [_product(from_item(raw)) for raw in response.get("Items", [])]
+            if not response.get("LastEvaluatedKey"):
+                return sorted(products, key=lambda product: product.sku)
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def products(self, skus: Sequence[str]) -> dict[str, Product]:
         found: dict[str, Product] = {}
         keys = [to_item({"sku": sku}) for sku in dict.fromkeys(skus)]
@@ -75,14 +90,8 @@ class DynamoDBInventoryRepository(InventoryRepository):
                 with transient_errors_retried_by_the_workflow():
                     response = self._client.batch_get_item(RequestItems=request)
                 for raw in response["Responses"].get(self._products, []):
-                    item = from_item(raw)
-                    found[item["sku"]] = Product(
-                        sku=item["sku"],
-                        name=item["name"],
-                        price_cents=int(item["priceCents"]),
-                        currency=item["currency"],
-                        stock=int(item["stock"]),
-                    )
+                    product = _product(from_item(raw))
+                    found[product.sku] = product
                 request = response.get("UnprocessedKeys") or {}
         return found
 
@@ -213,6 +222,16 @@ class DynamoDBInventoryRepository(InventoryRepository):
                 return self.release(order_id, now)
             return "NOTHING_TO_UNDO"
         return "BLOCKED"
+
+
+def _product(item: dict[str, Any]) -> Product:
+    return Product(
+        sku=item["sku"],
+        name=item["name"],
+        price_cents=int(item["priceCents"]),
+        currency=item["currency"],
+        stock=int(item["stock"]),
+    )
 
 
 def inventory_repository() -> InventoryRepository:

@@ -31,8 +31,18 @@ class OrderRepository(ABC):
     """Reads and conditional writes of order records."""
 
     @abstractmethod
-    def create(self, order: PlacedOrder, now: str) -> bool:
-        """Store a new order as RECEIVED. False when an order with that id already exists."""
+    def create(self, order: PlacedOrder, now: str, attributes: Mapping[str, Any] | None = None) -> bool:
+        """Store a new order as RECEIVED, with extra ``attributes``. False when an order with that id exists."""
+
+    @abstractmethod
+    def delete_if_received(self, order_id: str) -> bool:
+        """Remove an order that never started: used when its execution could not be started."""
+
+    @abstractmethod
+    def query(
+        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, before: str | None = None
+    ) -> tuple[list[dict[str, Any]], dict | None]:
+        """Newest first from a GSI; returns the page and the cursor of the next page (None at the end)."""
 
     @abstractmethod
     def get(self, order_id: str) -> dict[str, Any] | None:
@@ -66,8 +76,9 @@ class DynamoDBOrderRepository(OrderRepository):
         self._table = name
         self._client = client or dynamodb_client()
 
-    def create(self, order: PlacedOrder, now: str) -> bool:
+    def create(self, order: PlacedOrder, now: str, attributes: Mapping[str, Any] | None = None) -> bool:
         item = {
+            **(attributes or {}),
             **order.model_dump(mode="json", exclude={"paymentToken"}),
             "status": OrderStatus.RECEIVED.value,
             "createdAt": now,
@@ -86,6 +97,43 @@ class DynamoDBOrderRepository(OrderRepository):
                 return False
             raise
         return True
+
+    def delete_if_received(self, order_id: str) -> bool:
+        try:
+            with transient_errors_retried_by_the_workflow():
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=to_item({"orderId": order_id}),
+                    ConditionExpression="#status = :received",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":received": to_value(OrderStatus.RECEIVED.value)},
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def query(
+        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, before: str | None = None
+    ) -> tuple[list[dict[str, Any]], dict | None]:
+        condition = "#key = :key" + (" AND createdAt < :before" if before else "")
+        values = {":key": to_value(key_value), **({":before": to_value(before)} if before else {})}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#key": key_name},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = to_item(cursor)
+        with transient_errors_retried_by_the_workflow():
+            response = self._client.query(**request)
+        next_cursor = from_item(response["LastEvaluatedKey"]) if response.get("LastEvaluatedKey") else None
+        return [from_item(item) for item in response.get("Items", [])], next_cursor
 
     def get(self, order_id: str) -> dict[str, Any] | None:
         with transient_errors_retried_by_the_workflow():

@@ -1,0 +1,89 @@
+"""The warehouse simulator: ships every waiting order after a delay, through the same callback API a warehouse uses.
+
+It reads its work queue from the orders table's ``by-status`` index (AWAITING_SHIPMENT), acknowledges each order
+it is working on (a heartbeat, so HeartbeatSeconds never expires while it works), and confirms the shipment once
+the order has waited ``delay_seconds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+from tasks.adapters.orders_repository import OrderRepository
+from tasks.logic.ordering import BY_STATUS_INDEX
+from tasks.models.order import OrderStatus
+
+POLL_SECONDS = 0.25
+
+log = logging.getLogger(__name__)
+
+
+def tracking_number(order_id: str) -> str:
+    """A deterministic, carrier-like tracking number for an order."""
+    return "1Z" + hashlib.sha256(order_id.encode()).hexdigest()[:16].upper()
+
+
+class WarehouseSimulator:
+    def __init__(self, orders: OrderRepository, api_url: str, delay_seconds: float):
+        self._orders = orders
+        self._api_url = api_url
+        self._delay = delay_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="warehouse-simulator", daemon=True)
+        self.shipped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(POLL_SECONDS):
+            try:
+                self.work_once()
+            except Exception:
+                log.warning("warehouse simulator poll failed", exc_info=True)
+
+    def work_once(self) -> None:
+        cursor = None
+        while True:
+            page, cursor = self._orders.query(
+                BY_STATUS_INDEX, "status", OrderStatus.AWAITING_SHIPMENT.value, 100, cursor
+            )
+            for order in page:
+                self._handle(order)
+            if cursor is None:
+                return
+
+    def _handle(self, order: dict[str, Any]) -> None:
+        requested = datetime.fromisoformat(order["shipment"]["requestedAt"].replace("Z", "+00:00"))
+        waited = (datetime.now(UTC) - requested).total_seconds()
+        if waited >= self._delay:
+            callback = {"outcome": "SHIPPED", "trackingNumber": tracking_number(order["orderId"])}
+        else:
+            callback = {"outcome": "IN_PROGRESS"}
+        status = self._post(f"/orders/{order['orderId']}/shipment", callback)
+        if callback["outcome"] == "SHIPPED" and status == 202:
+            self.shipped += 1
+
+    def _post(self, path: str, body: dict[str, Any]) -> int:
+        request = urllib.request.Request(
+            self._api_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code

@@ -1,0 +1,177 @@
+"""The order HTTP API: a Powertools REST resolver behind API Gateway (or the local API Gateway emulation).
+
+Every route is thin: the body and parameters are validated by pydantic through the resolver, the domain logic does
+the work, and domain errors map to 4xx answers that say what is wrong. Nothing here returns a 5xx for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tasks.adapters.inventory_repository import inventory_repository
+from tasks.adapters.orders_repository import order_repository
+from tasks.adapters.workflow import order_workflow
+from tasks.errors import (
+    IdempotencyKeyConflictError,
+    InvalidOrderStateError,
+    OrderNotFoundError,
+    WorkflowUnavailableError,
+)
+from tasks.logic import ordering, shipment
+from tasks.logic.clock import now_iso
+from tasks.logic.ordering import InvalidPageTokenError
+from tasks.models.api import (
+    CallbackAccepted,
+    CancelRequest,
+    IdempotencyKey,
+    OrderAccepted,
+    OrderPage,
+    OrderView,
+    ProductView,
+    ShipmentCallback,
+)
+from tasks.models.order import OrderId, OrderRequest, OrderStatus
+from tasks.models.problems import field_path
+
+MAX_BODY_BYTES = 64 * 1024
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+app.enable_swagger(path="/docs", title="Order orchestration API", version="1.0.0")
+
+
+def _error(status: HTTPStatus, message: str, **details: Any) -> Response:
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": status.phrase, "message": message, **details},
+    )
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    problems = [f"{field_path(tuple(issue['loc']))}: {issue['msg']}" for issue in error.errors()]
+    return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "the request is invalid", problems=problems)
+
+
+@app.exception_handler(OrderNotFoundError)
+def _not_found(error: OrderNotFoundError) -> Response:
+    return _error(HTTPStatus.NOT_FOUND, str(error))
+
+
+@app.exception_handler(InvalidOrderStateError)
+def _wrong_state(error: InvalidOrderStateError) -> Response:
+    return _error(HTTPStatus.CONFLICT, str(error))
+
+
+@app.exception_handler(IdempotencyKeyConflictError)
+def _key_reused(error: IdempotencyKeyConflictError) -> Response:
+    return _error(HTTPStatus.CONFLICT, str(error))
+
+
+@app.exception_handler(InvalidPageTokenError)
+def _bad_token(error: InvalidPageTokenError) -> Response:
+    return _error(HTTPStatus.BAD_REQUEST, str(error))
+
+
+@app.exception_handler(WorkflowUnavailableError)
+def _workflow_unavailable(error: WorkflowUnavailableError) -> Response:
+    response = _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    """Ready when the tables and the workflow answer."""
+    order_repository().get("health-check")
+    return {"status": "ok"}
+
+
+@app.get("/openapi.json")
+def openapi() -> Response:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema())
+
+
+@app.post("/orders", status_code=202, responses={202: {"description": "accepted"}})
+def submit_order(
+    order: OrderRequest,
+    idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
+) -> OrderAccepted:
+    """Accept an order. Prices come from the catalog; a repeat with the same Idempotency-Key returns the same order."""
+    return ordering.submit_order(
+        order, idempotency_key, orders=order_repository(), workflow=order_workflow(), now=now_iso()
+    )
+
+
+@app.get("/orders/<order_id>")
+def get_order(order_id: OrderId) -> OrderView:
+    return ordering.get_order(order_id, orders=order_repository())
+
+
+@app.get("/orders")
+def list_orders(
+    status: Annotated[OrderStatus | None, Query()] = None,
+    customer_id: Annotated[
+        str | None, Query(alias="customerId", pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=ordering.MAX_PAGE)] = 20,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
+) -> OrderPage:
+    return ordering.list_orders(
+        orders=order_repository(), status=status, customer_id=customer_id, limit=limit, next_token=next_token
+    )
+
+
+@app.post("/orders/<order_id>/cancel", status_code=202)
+def cancel_order(order_id: OrderId, request: CancelRequest | None = None) -> CallbackAccepted:
+    """Cancel an order awaiting shipment; the workflow compensates and ends it CANCELLED. 409 in any other status."""
+    reason = (request or CancelRequest()).reason
+    shipment.cancel_order(order_id, reason, orders=order_repository(), workflow=order_workflow())
+    return CallbackAccepted(orderId=order_id, accepted="CANCEL")
+
+
+@app.post("/orders/<order_id>/shipment", status_code=202)
+def shipment_callback(order_id: OrderId, callback: ShipmentCallback) -> CallbackAccepted:
+    """The warehouse callback: resumes the waiting execution with the stored task token."""
+    orders, workflow = order_repository(), order_workflow()
+    if callback.outcome == "SHIPPED":
+        shipment.confirm_shipment(order_id, callback.trackingNumber, orders=orders, workflow=workflow)
+    elif callback.outcome == "FAILED":
+        shipment.fail_shipment(order_id, callback.reason, orders=orders, workflow=workflow)
+    else:
+        shipment.acknowledge_shipment(order_id, orders=orders, workflow=workflow)
+    return CallbackAccepted(orderId=order_id, accepted=callback.outcome)
+
+
+@app.get("/products")
+def list_products() -> list[ProductView]:
+    return [
+        ProductView(sku=p.sku, name=p.name, priceCents=p.price_cents, currency=p.currency, stock=p.stock)
+        for p in inventory_repository().catalog()
+    ]
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> dict:
+    body = event.get("body") or ""
+    if len(body.encode()) > MAX_BODY_BYTES:
+        return {
+            "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE.value,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(
+                {"error": "Request Entity Too Large", "message": f"the body is over {MAX_BODY_BYTES} bytes"}
+            ),
+        }
+    return app.resolve(event, context)

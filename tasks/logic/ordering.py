@@ -1,0 +1,167 @@
+"""What the order API does: accept orders exactly once, show them, list them through the indexes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tasks.adapters.orders_repository import OrderRepository
+from tasks.adapters.workflow import OrderWorkflow
+from tasks.errors import IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
+from tasks.models.api import OrderAccepted, OrderPage, OrderView
+from tasks.models.order import OrderRequest, OrderStatus, PlacedOrder
+
+BY_STATUS_INDEX = "by-status"
+BY_CUSTOMER_INDEX = "by-customer"
+MAX_PAGE = 100
+
+
+def order_id_for(customer_id: str, idempotency_key: str | None) -> str:
+    """The same customer and key always name the same order; without a key every order is new.
+
+    Example
+    -------
+    >>> order_id_for("cust-1", "key-1") == order_id_for("cust-1", "key-1")
+    True
+    """
+    if idempotency_key is None:
+        return f"ord-{uuid.uuid4().hex}"
+    digest = hashlib.sha256(f"{customer_id}\n{idempotency_key}".encode()).hexdigest()
+    return f"ord-{digest[:32]}"
+
+
+def request_fingerprint(request: OrderRequest) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit_order(
+    request: OrderRequest,
+    idempotency_key: str | None,
+    *,
+    orders: OrderRepository,
+    workflow: OrderWorkflow,
+    now: str,
+) -> OrderAccepted:
+    """Record the order as RECEIVED and start its execution, named after the order, exactly once.
+
+    A repeat with the same key and body returns the same order, even concurrently: the conditional put lets one
+    request create it, and starting an execution with the same name and input is itself idempotent. If the start
+    fails, an order this request created is removed again, so a retry with the same key starts cleanly.
+
+    Raises
+    ------
+    IdempotencyKeyConflictError
+        The key was used before with a different body.
+    WorkflowUnavailableError
+        The execution could not be started; nothing was kept.
+
+    Example
+    -------
+    >>> submit_order(request, "key-1", orders=orders, workflow=workflow, now=now_iso())  # doctest: +SKIP
+    OrderAccepted(orderId='ord-…', status=<OrderStatus.RECEIVED: 'RECEIVED'>, executionArn='arn:aws:states:…')
+    """
+    fingerprint = request_fingerprint(request)
+    placed = PlacedOrder(orderId=order_id_for(request.customerId, idempotency_key), **request.model_dump())
+    attributes = {"requestFingerprint": fingerprint, **({"idempotencyKey": idempotency_key} if idempotency_key else {})}
+    created = orders.create(placed, now, attributes)
+    status = OrderStatus.RECEIVED
+    if not created:
+        existing = orders.get(placed.orderId)
+        if existing is None:
+            created = orders.create(placed, now, attributes)
+        elif existing.get("requestFingerprint") != fingerprint:
+            raise IdempotencyKeyConflictError(
+                "this Idempotency-Key was already used for a different order; use a new key for a new order"
+            )
+        else:
+            status = OrderStatus(existing["status"])
+    try:
+        execution_arn = workflow.start(placed.orderId, placed.model_dump(mode="json"))
+    except (ClientError, BotoCoreError) as error:
+        if created:
+            orders.delete_if_received(placed.orderId)
+        raise WorkflowUnavailableError(
+            "the order could not be started; nothing was kept. Retry with the same Idempotency-Key"
+        ) from error
+    return OrderAccepted(orderId=placed.orderId, status=status, executionArn=execution_arn)
+
+
+def order_view(record: dict[str, Any]) -> OrderView:
+    return OrderView.model_validate({key: value for key, value in record.items() if key in OrderView.model_fields})
+
+
+def get_order(order_id: str, *, orders: OrderRepository) -> OrderView:
+    record = orders.get(order_id)
+    if record is None:
+        raise OrderNotFoundError(f"order {order_id} does not exist")
+    return order_view(record)
+
+
+def list_orders(
+    *,
+    orders: OrderRepository,
+    status: OrderStatus | None,
+    customer_id: str | None,
+    limit: int,
+    next_token: str | None,
+) -> OrderPage:
+    """A page of orders, newest first, read through the GSIs (never a scan).
+
+    With a customer, the by-customer index (filtered by status if given); with a status only, the by-status
+    index; with neither, every status partition merged by creation time.
+    """
+    cursor = decode_token(next_token)
+    if customer_id is not None or status is not None:
+        index, key, value = (
+            (BY_CUSTOMER_INDEX, "customerId", customer_id)
+            if customer_id is not None
+            else (BY_STATUS_INDEX, "status", status.value)
+        )
+        collected: list[dict[str, Any]] = []
+        while len(collected) < limit:
+            page, cursor = orders.query(index, key, value, limit, cursor)
+            collected += [item for item in page if status is None or item["status"] == status.value]
+            if cursor is None:
+                break
+        if len(collected) > limit:
+            collected = collected[:limit]
+            cursor = {k: collected[-1][k] for k in ("orderId", "createdAt", key)}
+        return OrderPage(orders=[order_view(item) for item in collected], nextToken=encode_token(cursor))
+    before = cursor.get("before") if cursor else None
+    merged: list[dict[str, Any]] = []
+    for each in OrderStatus:
+        page, _ = orders.query(BY_STATUS_INDEX, "status", each.value, limit, None, before=before)
+        merged += page
+    merged.sort(key=lambda item: (item["createdAt"], item["orderId"]), reverse=True)
+    page_items = merged[:limit]
+    more = len(merged) > limit
+    token = encode_token({"before": page_items[-1]["createdAt"]}) if more and page_items else None
+    return OrderPage(orders=[order_view(item) for item in page_items], nextToken=token)
+
+
+class InvalidPageTokenError(ValueError):
+    pass
+
+
+def encode_token(cursor: dict | None) -> str | None:
+    if cursor is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(cursor, sort_keys=True).encode()).decode()
+
+
+def decode_token(token: str | None) -> dict | None:
+    if not token:
+        return None
+    try:
+        cursor = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidPageTokenError("nextToken: not a token this API returned") from error
+    if not isinstance(cursor, dict):
+        raise InvalidPageTokenError("nextToken: not a token this API returned")
+    return cursor

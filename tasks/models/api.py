@@ -1,0 +1,82 @@
+"""Request and response bodies of the order API, beyond the order request itself."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from tasks.models.order import OrderStatus
+
+IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderAccepted(ApiModel):
+    orderId: str  # noqa: N815
+    status: OrderStatus
+    executionArn: str  # noqa: N815
+
+
+class ShipmentCallback(ApiModel):
+    """The warehouse's answer: shipped with a tracking number, failed with a reason, or still working on it."""
+
+    outcome: Literal["SHIPPED", "FAILED", "IN_PROGRESS"]
+    trackingNumber: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = None  # noqa: N815
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _outcome_has_its_detail(self) -> ShipmentCallback:
+        if self.outcome == "SHIPPED" and not self.trackingNumber:
+            raise ValueError("trackingNumber is required when outcome is SHIPPED")
+        if self.outcome == "FAILED" and not self.reason:
+            raise ValueError("reason is required when outcome is FAILED")
+        return self
+
+
+class CancelRequest(ApiModel):
+    reason: Reason = "cancelled by the customer"
+
+
+class CallbackAccepted(ApiModel):
+    orderId: str  # noqa: N815
+    accepted: str
+
+
+class OrderView(BaseModel):
+    """An order as the API shows it: never the task token or internal bookkeeping."""
+
+    orderId: str  # noqa: N815
+    status: OrderStatus
+    customerId: str | None = None  # noqa: N815
+    items: list[dict[str, Any]] = Field(default_factory=list)
+    lines: list[dict[str, Any]] = Field(default_factory=list)
+    totalCents: int | None = None  # noqa: N815
+    currency: str | None = None
+    shippingAddress: dict[str, Any] | None = None  # noqa: N815
+    trackingNumber: str | None = None  # noqa: N815
+    timeline: list[dict[str, Any]] = Field(default_factory=list)
+    failure: dict[str, Any] | None = None
+    compensations: dict[str, Any] | None = None
+    compensationFailures: dict[str, Any] | None = None  # noqa: N815
+    createdAt: str | None = None  # noqa: N815
+    updatedAt: str | None = None  # noqa: N815
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderView]
+    nextToken: str | None = None  # noqa: N815
+
+
+class ProductView(BaseModel):
+    sku: str
+    name: str
+    priceCents: int  # noqa: N815
+    currency: str
+    stock: int
