@@ -3,12 +3,18 @@
 botocore lets a ``before-call.lambda.Invoke`` handler answer a call without sending it. The runner answers with
 what Lambda would: the handler's JSON result, or Lambda's error contract for an unhandled exception
 (``FunctionError`` plus ``errorType`` = the exception's class name), so the ASL's Retry and Catch match exactly as
-they do in AWS. Each handler module is imported once and reused, like a warm Lambda.
+they do in AWS.
+
+Like Lambda, the runner never gives one container two invocations at once: a container is one loaded copy of the
+handler module, reused warm by later invocations; concurrent invocations get more containers, up to
+``max_containers`` per function. Module-level state (Powertools' resolver, metrics) therefore never sees two
+invocations interleave.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import json
 import logging
@@ -119,12 +125,19 @@ class LambdaRunner:
     >>> boto3.client("lambda").invoke(FunctionName="ValidateOrder", Payload=b"{}")  # doctest: +SKIP
     """
 
-    def __init__(self, functions: Iterable[FunctionSpec], environment: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        functions: Iterable[FunctionSpec],
+        environment: Mapping[str, str] | None = None,
+        max_containers: int = 8,
+    ):
         self._functions = {spec.logical_name: spec for spec in functions}
         self._environment = dict(environment or {})
         self._saved_environment: dict[str, str | None] = {}
-        self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
-        self._import_lock = threading.Lock()
+        self._max_containers = max_containers
+        self._idle: dict[str, list[Callable[[Any, Any], Any]]] = {name: [] for name in self._functions}
+        self._containers: dict[str, int] = dict.fromkeys(self._functions, 0)
+        self._containers_changed = threading.Condition()
         self._session: Any = None
         self.before_invoke: list[BeforeInvoke] = []
         self.invocations: dict[str, int] = dict.fromkeys(self._functions, 0)
@@ -159,16 +172,27 @@ class LambdaRunner:
     def _unique_id(self) -> str:
         return f"orders-lambda-runner-{id(self)}"
 
-    def handler_for(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-        """Import the handler once (a warm start afterwards), under a lock so parallel branches share one import."""
-        handler = self._handlers.get(spec.logical_name)
-        if handler is None:
-            with self._import_lock:
-                handler = self._handlers.get(spec.logical_name)
-                if handler is None:
-                    handler = getattr(importlib.import_module(spec.module), spec.attribute)
-                    self._handlers[spec.logical_name] = handler
-        return handler
+    def containers(self, function_name: str) -> int:
+        """How many containers (cold starts) the function has had."""
+        return self._containers[function_name]
+
+    def _check_out(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+        """A warm idle container if there is one; else a cold start, up to ``max_containers``; else wait."""
+        with self._containers_changed:
+            while not self._idle[spec.logical_name]:
+                if self._containers[spec.logical_name] < self._max_containers:
+                    index = self._containers[spec.logical_name]
+                    self._containers[spec.logical_name] += 1
+                    break
+                self._containers_changed.wait()
+            else:
+                return self._idle[spec.logical_name].pop()
+        return _cold_start(spec, index)
+
+    def _check_in(self, spec: FunctionSpec, handler: Callable[[Any, Any], Any]) -> None:
+        with self._containers_changed:
+            self._idle[spec.logical_name].append(handler)
+            self._containers_changed.notify()
 
     def invoke(self, function_name: str, payload: bytes) -> Invocation:
         """Run one invocation the way Lambda would, including its error contract and its timeout."""
@@ -190,7 +214,11 @@ class LambdaRunner:
         try:
             for hook in self.before_invoke:
                 hook(spec, event)
-            result = self.handler_for(spec)(event, context)
+            handler = self._check_out(spec)
+            try:
+                result = handler(event, context)
+            finally:
+                self._check_in(spec, handler)
         except Exception as error:
             log.debug("%s failed: %s", spec.logical_name, error, exc_info=True)
             return _function_error(type(error).__name__, str(error), context, error)
@@ -212,6 +240,16 @@ class LambdaRunner:
             threading.Thread(target=self.invoke, args=(function_name, body), daemon=True).start()
             return _response(Invocation(payload=b"", status_code=202))
         return _response(self.invoke(function_name, body))
+
+
+def _cold_start(spec: FunctionSpec, index: int) -> Callable[[Any, Any], Any]:
+    """Load a container: the first is the module itself, later ones are private copies of the handler module."""
+    module = importlib.import_module(spec.module)
+    if index > 0:
+        copy_spec = importlib.util.spec_from_file_location(f"{spec.module}.__container_{index}", module.__file__)
+        module = importlib.util.module_from_spec(copy_spec)
+        copy_spec.loader.exec_module(module)
+    return getattr(module, spec.attribute)
 
 
 def _function_error(

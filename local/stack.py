@@ -84,9 +84,16 @@ def _positive(value: str, name: str) -> float:
     return number
 
 
+class LocalHttpServer(ThreadingHTTPServer):
+    """A deeper listen backlog than the standard library's 5, so bursts of concurrent clients are not reset."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def _bind_http(port: int, what: str) -> ThreadingHTTPServer:
     try:
-        return ThreadingHTTPServer((HOST, port), None)
+        return LocalHttpServer((HOST, port), None)
     except OSError as error:
         raise PortInUseError(f"{what} cannot listen on {HOST}:{port}: {error.strerror}") from None
 

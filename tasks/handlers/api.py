@@ -47,7 +47,8 @@ MAX_BODY_BYTES = 64 * 1024
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(path="/docs", title="Order orchestration API", version="1.0.0")
+API_TITLE, API_VERSION = "Order orchestration API", "1.0.0"
+app.enable_swagger(path="/docs", title=API_TITLE, version=API_VERSION)
 
 
 def _error(status: HTTPStatus, message: str, **details: Any) -> Response:
@@ -98,9 +99,9 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/openapi.json")
-def openapi() -> Response:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema())
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> dict[str, Any]:
+    return json.loads(app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION))
 
 
 @app.post("/orders", status_code=202, responses={202: {"description": "accepted"}})
@@ -165,13 +166,36 @@ def list_products() -> list[ProductView]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
+    refusal = _refuse_unreadable_body(event)
+    return refusal if refusal is not None else app.resolve(event, context)
+
+
+def _refuse_unreadable_body(event: dict) -> dict | None:
+    """Bodies are JSON objects of at most 64 KB; anything else is refused before routing, with a clear reason."""
     body = event.get("body") or ""
+    if not body:
+        return None
     if len(body.encode()) > MAX_BODY_BYTES:
-        return {
-            "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE.value,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps(
-                {"error": "Request Entity Too Large", "message": f"the body is over {MAX_BODY_BYTES} bytes"}
-            ),
-        }
-    return app.resolve(event, context)
+        return _plain_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    if not headers.get("content-type", "").lower().startswith(content_types.APPLICATION_JSON):
+        return _plain_error(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as JSON, with Content-Type: application/json"
+        )
+    try:
+        parsed = json.loads(body)
+    except ValueError as error:
+        return _plain_error(HTTPStatus.UNPROCESSABLE_ENTITY, "the body is not valid JSON", problems=[f"body: {error}"])
+    if not isinstance(parsed, dict):
+        return _plain_error(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "the request is invalid", problems=["body: must be a JSON object"]
+        )
+    return None
+
+
+def _plain_error(status: HTTPStatus, message: str, **details: Any) -> dict:
+    return {
+        "statusCode": status.value,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": status.phrase, "message": message, **details}),
+    }
