@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test test-unit test-workflow clean
+.PHONY: help install lint format run test test-unit test-workflow test-integration clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+run: $(STAMP) ## Start the local stack in the foreground (API :3000, AWS endpoint :4566); Ctrl-C stops it
+	$(BIN)/orders up
+
 test: lint ## Lint, then run the whole suite
 	$(BIN)/pytest
 
@@ -36,6 +39,9 @@ test-unit: $(STAMP) ## Unit tests only
 
 test-workflow: $(STAMP) ## Workflow scenarios on moto's Step Functions engine
 	$(BIN)/pytest tests/workflow
+
+test-integration: $(STAMP) ## The HTTP suite: a local stack, or the deployed one when ORDERS_API_URL is set
+	$(BIN)/pytest tests/integration
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache cdk.out
