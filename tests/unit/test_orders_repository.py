@@ -1,0 +1,172 @@
+"""The orders table: conditional writes keep a status moving forward only, and make every retry harmless."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.errors import InvalidOrderStateError, OrderNotFoundError
+from tasks.logic.inventory import PREPARED
+from tasks.models.order import OrderStatus
+
+from .support import LATER, NOW, ORDER_ID, placed_order
+
+
+def timeline(record: dict) -> list[tuple[str, str]]:
+    return [(entry["status"], entry["at"]) for entry in record["timeline"]]
+
+
+def test_create_stores_the_order_as_received_without_the_payment_token(orders):
+    assert orders.create(placed_order(), NOW, {"requestFingerprint": "abc"}) is True
+
+    record = orders.get(ORDER_ID)
+    assert record["status"] == "RECEIVED"
+    assert timeline(record) == [("RECEIVED", NOW)]
+    assert record["requestFingerprint"] == "abc"
+    assert record["items"] == [{"sku": "KB-TKL-01", "quantity": 1}, {"sku": "CBL-USBC-2M", "quantity": 2}]
+    assert "paymentToken" not in record
+
+
+def test_a_second_create_returns_false_and_keeps_the_first_order(orders):
+    orders.create(placed_order(customerId="first"), NOW)
+
+    assert orders.create(placed_order(customerId="second"), LATER) is False
+
+    record = orders.get(ORDER_ID)
+    assert record["customerId"] == "first"
+    assert record["createdAt"] == NOW
+
+
+def test_get_returns_none_for_a_missing_order(orders):
+    assert orders.get("no-such-order") is None
+
+
+def test_advance_forward_appends_exactly_one_timeline_entry_and_sets_the_fields(orders):
+    orders.create(placed_order(), NOW)
+
+    assert orders.advance(ORDER_ID, OrderStatus.VALIDATED, LATER, fields={"totalCents": 11597}) is True
+
+    record = orders.get(ORDER_ID)
+    assert record["status"] == "VALIDATED"
+    assert timeline(record) == [("RECEIVED", NOW), ("VALIDATED", LATER)]
+    assert record["totalCents"] == 11597
+    assert record["updatedAt"] == LATER
+
+
+def test_a_repeated_advance_returns_false_and_changes_nothing(orders):
+    orders.create(placed_order(), NOW)
+    orders.advance(ORDER_ID, OrderStatus.VALIDATED, NOW, fields={"totalCents": 1})
+    before = orders.get(ORDER_ID)
+
+    assert orders.advance(ORDER_ID, OrderStatus.VALIDATED, LATER, fields={"totalCents": 2}) is False
+
+    assert orders.get(ORDER_ID) == before
+
+
+def test_advance_never_moves_an_order_backwards(order_at, orders):
+    before = order_at(OrderStatus.AUTHORIZED)
+
+    assert orders.advance(ORDER_ID, OrderStatus.VALIDATED, LATER) is False
+
+    assert orders.get(ORDER_ID) == before
+    assert before["status"] == "AUTHORIZED"
+
+
+@pytest.mark.parametrize("terminal", [OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.REJECTED])
+def test_a_failure_status_on_a_terminal_order_is_a_no_op(order_at, orders, terminal):
+    before = order_at(terminal)
+
+    assert orders.advance(ORDER_ID, OrderStatus.FAILED, LATER, fields={"failure": {"error": "late"}}) is False
+
+    assert orders.get(ORDER_ID) == before
+
+
+@pytest.mark.parametrize("target", [OrderStatus.VALIDATED, OrderStatus.SHIPPED, OrderStatus.COMPLETED])
+def test_moving_forward_from_a_failure_status_is_refused(order_at, orders, target):
+    before = order_at(OrderStatus.PAYMENT_DECLINED)
+
+    with pytest.raises(InvalidOrderStateError, match=f"PAYMENT_DECLINED; it cannot move to {target.value}"):
+        orders.advance(ORDER_ID, target, LATER)
+
+    assert orders.get(ORDER_ID) == before
+
+
+def test_advance_on_a_missing_order_raises_order_not_found_and_creates_nothing(orders):
+    with pytest.raises(OrderNotFoundError, match="no-such-order"):
+        orders.advance("no-such-order", OrderStatus.VALIDATED, NOW)
+
+    assert orders.get("no-such-order") is None
+
+
+def test_create_with_creates_a_missing_order_with_a_received_and_target_timeline(orders):
+    created = orders.advance(
+        ORDER_ID, OrderStatus.REJECTED, NOW, fields={"failure": {"error": "E"}}, create_with={"createdAt": NOW}
+    )
+
+    assert created is True
+    record = orders.get(ORDER_ID)
+    assert record["status"] == "REJECTED"
+    assert timeline(record) == [("RECEIVED", NOW), ("REJECTED", NOW)]
+    assert record["createdAt"] == NOW
+    assert record["failure"] == {"error": "E"}
+
+
+def test_create_with_never_overwrites_fields_of_an_existing_order(orders):
+    orders.create(placed_order(customerId="original"), NOW)
+
+    orders.advance(ORDER_ID, OrderStatus.VALIDATED, LATER, create_with={"customerId": "other", "createdAt": LATER})
+
+    record = orders.get(ORDER_ID)
+    assert (record["customerId"], record["createdAt"]) == ("original", NOW)
+    assert timeline(record) == [("RECEIVED", NOW), ("VALIDATED", LATER)], "no second RECEIVED entry"
+
+
+def test_requires_prepared_moves_only_once_payment_and_reservation_both_exist(order_at, orders):
+    order_at(OrderStatus.VALIDATED)
+
+    assert orders.advance(ORDER_ID, OrderStatus.AUTHORIZED, NOW, requires=PREPARED) is False
+    orders.set_fields(ORDER_ID, {"payment": {"authorizationId": "auth_1"}}, only_if_status=OrderStatus.VALIDATED)
+    assert orders.advance(ORDER_ID, OrderStatus.AUTHORIZED, NOW, requires=PREPARED) is False
+    assert orders.get(ORDER_ID)["status"] == "VALIDATED"
+
+    orders.set_fields(ORDER_ID, {"reservation": {"status": "RESERVED"}}, only_if_status=OrderStatus.VALIDATED)
+    assert orders.advance(ORDER_ID, OrderStatus.AUTHORIZED, LATER, requires=PREPARED) is True
+
+    record = orders.get(ORDER_ID)
+    assert record["status"] == "AUTHORIZED"
+    assert [status for status, _ in timeline(record)] == ["RECEIVED", "VALIDATED", "AUTHORIZED"]
+
+
+def test_requires_prepared_refuses_a_released_reservation(order_at, orders):
+    order_at(
+        OrderStatus.VALIDATED, payment={"authorizationId": "auth_1"}, reservation={"status": "RELEASED", "lines": []}
+    )
+
+    assert orders.advance(ORDER_ID, OrderStatus.AUTHORIZED, NOW, requires=PREPARED) is False
+
+    assert orders.get(ORDER_ID)["status"] == "VALIDATED"
+
+
+def test_set_fields_writes_only_while_the_order_holds_the_given_status(order_at, orders):
+    order_at(OrderStatus.AWAITING_SHIPMENT)
+
+    assert orders.set_fields(ORDER_ID, {"note": "kept"}, only_if_status=OrderStatus.AWAITING_SHIPMENT) is True
+    assert orders.set_fields(ORDER_ID, {"note": "refused"}, only_if_status=OrderStatus.VALIDATED) is False
+
+    assert orders.get(ORDER_ID)["note"] == "kept"
+
+
+def test_set_fields_on_a_missing_order_returns_false_and_creates_nothing(orders):
+    assert orders.set_fields("no-such-order", {"note": "x"}, only_if_status=OrderStatus.RECEIVED) is False
+
+    assert orders.get("no-such-order") is None
+
+
+def test_delete_if_received_removes_only_an_order_that_never_started(order_at, orders):
+    order_at(OrderStatus.RECEIVED, order_id="never-started")
+    order_at(OrderStatus.VALIDATED, order_id="started")
+
+    assert orders.delete_if_received("never-started") is True
+    assert orders.delete_if_received("started") is False
+
+    assert orders.get("never-started") is None
+    assert orders.get("started")["status"] == "VALIDATED"
