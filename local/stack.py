@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -90,6 +92,11 @@ class LocalHttpServer(ThreadingHTTPServer):
     request_queue_size = 128
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up early is normal (a health probe timing out); anything else is still reported."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 def _bind_http(port: int, what: str) -> ThreadingHTTPServer:
     try:
@@ -147,6 +154,7 @@ class LocalStack:
             api_socket.server_close()
             raise
         quiet_engine_logs()
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         install_time_scale(self.settings.time_scale)
         self._serve_aws_endpoint()
         self._provision_and_run(api_socket)
