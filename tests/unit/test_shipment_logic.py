@@ -1,0 +1,122 @@
+"""The shipment wait: the task token is stored with the order, and every answer goes back with the latest one."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.errors import InvalidOrderStateError, OrderNotFoundError
+from tasks.logic import shipment
+from tasks.models.order import OrderStatus
+from tasks.models.task_io import RequestShipmentInput, RequestShipmentOutput
+
+from .support import KEYBOARD, LATER, NOW, ORDER_ID, placed_order
+
+FIRST_TOKEN = "token-first-attempt"
+RETRY_TOKEN = "token-after-a-retry"
+
+
+def shipment_request(task_token: str) -> RequestShipmentInput:
+    line = {"sku": KEYBOARD, "name": "Keyboard", "quantity": 1, "unitPriceCents": 8999, "lineTotalCents": 8999}
+    address = placed_order().shippingAddress
+    return RequestShipmentInput(orderId=ORDER_ID, taskToken=task_token, shippingAddress=address, lines=[line])
+
+
+@pytest.fixture
+def request_shipment(orders):
+    def run(task_token: str, now: str = NOW) -> RequestShipmentOutput:
+        return shipment.request_shipment(shipment_request(task_token), orders=orders, now=now)
+
+    return run
+
+
+@pytest.fixture
+def awaiting(order_at, request_shipment) -> None:
+    """An authorized order that RequestShipment put in the warehouse's queue."""
+    order_at(OrderStatus.AUTHORIZED)
+    request_shipment(FIRST_TOKEN)
+
+
+def test_request_shipment_stores_the_token_and_awaits_the_warehouse(order_at, orders, request_shipment):
+    order_at(OrderStatus.AUTHORIZED)
+
+    result = request_shipment(FIRST_TOKEN)
+
+    assert result.status is OrderStatus.AWAITING_SHIPMENT
+    record = orders.get(ORDER_ID)
+    assert record["status"] == "AWAITING_SHIPMENT"
+    assert record["shipment"] == {"taskToken": FIRST_TOKEN, "requestedAt": NOW}
+
+
+def test_a_retried_request_shipment_replaces_the_token_without_a_second_timeline_entry(
+    awaiting, orders, request_shipment
+):
+    request_shipment(RETRY_TOKEN, now=LATER)
+
+    record = orders.get(ORDER_ID)
+    assert record["shipment"] == {"taskToken": RETRY_TOKEN, "requestedAt": LATER}
+    assert [entry["status"] for entry in record["timeline"]].count("AWAITING_SHIPMENT") == 1
+
+
+@pytest.mark.parametrize("terminal", [OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.FAILED])
+def test_request_shipment_is_refused_for_a_finished_order(order_at, orders, request_shipment, terminal):
+    before = order_at(terminal)
+
+    with pytest.raises(InvalidOrderStateError):
+        request_shipment(RETRY_TOKEN)
+
+    assert orders.get(ORDER_ID) == before
+
+
+def test_confirm_shipment_completes_the_task_with_the_latest_token(awaiting, orders, workflow, request_shipment):
+    request_shipment(RETRY_TOKEN, now=LATER)
+
+    shipment.confirm_shipment(ORDER_ID, "1Z999", orders=orders, workflow=workflow)
+
+    assert workflow.calls == [("complete_task", RETRY_TOKEN, {"trackingNumber": "1Z999"})]
+
+
+def test_cancel_order_fails_the_task_as_order_cancelled(awaiting, orders, workflow):
+    shipment.cancel_order(ORDER_ID, "changed my mind", orders=orders, workflow=workflow)
+
+    assert workflow.calls == [("fail_task", FIRST_TOKEN, "OrderCancelledError", "changed my mind")]
+
+
+def test_fail_shipment_fails_the_task_as_shipment_failed(awaiting, orders, workflow):
+    shipment.fail_shipment(ORDER_ID, "warehouse flooded", orders=orders, workflow=workflow)
+
+    assert workflow.calls == [("fail_task", FIRST_TOKEN, "ShipmentFailedError", "warehouse flooded")]
+
+
+def test_acknowledge_shipment_sends_a_heartbeat(awaiting, orders, workflow):
+    shipment.acknowledge_shipment(ORDER_ID, orders=orders, workflow=workflow)
+
+    assert workflow.calls == [("heartbeat", FIRST_TOKEN)]
+
+
+ANSWERS = {
+    "confirm": lambda orders, workflow: shipment.confirm_shipment(ORDER_ID, "1Z999", orders=orders, workflow=workflow),
+    "cancel": lambda orders, workflow: shipment.cancel_order(ORDER_ID, "too late", orders=orders, workflow=workflow),
+    "fail": lambda orders, workflow: shipment.fail_shipment(ORDER_ID, "lost", orders=orders, workflow=workflow),
+    "acknowledge": lambda orders, workflow: shipment.acknowledge_shipment(ORDER_ID, orders=orders, workflow=workflow),
+}
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+@pytest.mark.parametrize("status", [OrderStatus.AUTHORIZED, OrderStatus.SHIPPED, OrderStatus.CANCELLED])
+def test_an_answer_for_an_order_not_awaiting_shipment_is_refused_and_sends_nothing(
+    order_at, orders, workflow, answer, status
+):
+    order_at(status, shipment={"taskToken": FIRST_TOKEN, "requestedAt": NOW})
+
+    with pytest.raises(InvalidOrderStateError, match=f"is {status.value}, not AWAITING_SHIPMENT"):
+        ANSWERS[answer](orders, workflow)
+
+    assert workflow.calls == []
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_an_answer_for_an_unknown_order_is_order_not_found(tables, orders, workflow, answer):
+    with pytest.raises(OrderNotFoundError, match=ORDER_ID):
+        ANSWERS[answer](orders, workflow)
+
+    assert workflow.calls == []
