@@ -1,10 +1,8 @@
 """AuthorizePayment task: one authorization per order, however often the workflow retries."""
 
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tasks.adapters.idempotency import idempotency_store, keyed_on_order_id
+from tasks.adapters.idempotency import OncePerOrder
 from tasks.adapters.orders_repository import order_repository
 from tasks.adapters.payment_provider import payment_provider
 from tasks.adapters.payments_ledger import payments_ledger
@@ -13,22 +11,16 @@ from tasks.logic import payments
 from tasks.logic.clock import now_iso
 from tasks.models.task_io import AuthorizePaymentInput, AuthorizePaymentOutput
 
-IDEMPOTENCY = keyed_on_order_id(amount_must_match=True)
 
-
-@idempotent_function(
-    data_keyword_argument="request",
-    persistence_store=idempotency_store(),
-    config=IDEMPOTENCY,
-    output_serializer=PydanticSerializer,
-)
-def authorize_once(request: AuthorizePaymentInput) -> AuthorizePaymentOutput:
+def authorize(request: AuthorizePaymentInput) -> AuthorizePaymentOutput:
     return payments.authorize(
         request, provider=payment_provider(), ledger=payments_ledger(), orders=order_repository(), now=now_iso()
     )
 
 
+authorize_once = OncePerOrder("AuthorizePayment", authorize, amount_must_match=True)
+
+
 @task_handler(AuthorizePaymentInput)
 def handler(request: AuthorizePaymentInput, context: LambdaContext) -> AuthorizePaymentOutput:
-    IDEMPOTENCY.register_lambda_context(context)
-    return authorize_once(request=request)
+    return authorize_once(request, context)

@@ -1,10 +1,8 @@
 """CapturePayment task: records the shipment, captures once, completes the order."""
 
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tasks.adapters.idempotency import idempotency_store, keyed_on_order_id
+from tasks.adapters.idempotency import OncePerOrder
 from tasks.adapters.orders_repository import order_repository
 from tasks.adapters.payment_provider import payment_provider
 from tasks.adapters.payments_ledger import payments_ledger
@@ -13,24 +11,18 @@ from tasks.logic import payments
 from tasks.logic.clock import now_iso
 from tasks.models.task_io import CapturePaymentInput, CapturePaymentOutput
 
-IDEMPOTENCY = keyed_on_order_id(amount_must_match=True)
 
-
-@idempotent_function(
-    data_keyword_argument="request",
-    persistence_store=idempotency_store(),
-    config=IDEMPOTENCY,
-    output_serializer=PydanticSerializer,
-)
-def capture_once(request: CapturePaymentInput) -> CapturePaymentOutput:
+def capture(request: CapturePaymentInput) -> CapturePaymentOutput:
     return payments.capture(
         request, provider=payment_provider(), ledger=payments_ledger(), orders=order_repository(), now=now_iso()
     )
 
 
+capture_once = OncePerOrder("CapturePayment", capture, amount_must_match=True)
+
+
 @task_handler(CapturePaymentInput)
 def handler(request: CapturePaymentInput, context: LambdaContext) -> CapturePaymentOutput:
-    IDEMPOTENCY.register_lambda_context(context)
-    result = capture_once(request=request)
+    result = capture_once(request, context)
     metrics.add_metric(name="OrdersCompleted", unit="Count", value=1)
     return result
