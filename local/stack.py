@@ -28,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from local.api_gateway import ApiGatewayEmulation
 from local.catalog import catalog_items
 from local.engine import install_time_scale, quiet_engine_logs
+from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
 from local.provisioning import local_function_environment, provision
 from local.warehouse import WarehouseSimulator
@@ -48,11 +49,12 @@ class StackSettings:
     api_port: int = 3000
     warehouse_delay_seconds: float | None = 2.0
     time_scale: float = 1.0
+    faults: tuple[FaultRule, ...] = ()
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> StackSettings:
-        """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS`` (or ``off``) and
-        ``ORDERS_TIME_SCALE``.
+        """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS`` (or ``off``),
+        ``ORDERS_TIME_SCALE`` and ``ORDERS_FAULTS`` (see ``local.faults``).
 
         Example
         -------
@@ -66,6 +68,7 @@ class StackSettings:
             api_port=_port(env, "ORDERS_API_PORT", cls.api_port),
             warehouse_delay_seconds=None if delay.strip().lower() == "off" else _positive(delay, "delay"),
             time_scale=_positive(env.get("ORDERS_TIME_SCALE", "1"), "ORDERS_TIME_SCALE"),
+            faults=parse_fault_rules(env.get(FAULTS_ENV, "")),
         )
 
 
@@ -179,6 +182,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.aws_endpoint,
         }
         self.runner = LambdaRunner(ALL_FUNCTIONS, environment)
+        if self.settings.faults:
+            self.runner.before_invoke.append(FaultInjector(self.settings.faults))
         self.runner.install()
         self.api = ApiGatewayEmulation(self.runner, API.logical_name, api_socket)
         self.api.start()
