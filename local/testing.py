@@ -6,6 +6,8 @@ Enable them with ``pytest_plugins = ["local.testing"]`` in a ``conftest.py``. Th
   state machine, all fresh for the test.
 - ``run_order(...)``: submits an order, plays the warehouse's part, and returns the final order, the execution
   history and the visited states. Every wait has a deadline.
+- ``faults(rules)``: makes tasks of this test's ``order_stack`` fail or slow down (see ``local.faults``).
+- ``time_scale(factor)``: runs the engine's waits ``factor`` times faster for the rest of this test.
 
 Every poll here has a deadline and fails with what it last saw.
 """
@@ -23,7 +25,8 @@ import pytest
 from moto import mock_aws
 
 from local.catalog import catalog_items
-from local.engine import install_time_scale, quiet_engine_logs
+from local.engine import CLOCK, install_time_scale, quiet_engine_logs
+from local.faults import FaultInjector
 from local.invariants import broken_invariants
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
 from local.provisioning import LocalDeployment, local_function_environment, provision
@@ -112,19 +115,29 @@ class OrderRun:
 class OrderStack:
     """The order service, in-process: moto with the Step Functions engine, tables, catalog, runner, state machine.
 
+    ``faults`` takes the rules of ``local.faults`` (a dict or JSON text); they apply from the first order on.
+
     Example
     -------
-    >>> with OrderStack() as stack:  # doctest: +SKIP
+    >>> with OrderStack(faults={"ReserveInventory": {"kind": "transient", "times": 2}}) as stack:  # doctest: +SKIP
     ...     run = stack.run_order(sample_order(), shipment="SHIPPED")
     ...     assert run.status == "COMPLETED"
     """
 
-    def __init__(self, products: list[dict[str, Any]] | None = None, time_scale: float = DEFAULT_TIME_SCALE):
+    def __init__(
+        self,
+        products: list[dict[str, Any]] | None = None,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        faults: str | Mapping[str, Any] | None = None,
+    ):
         self._products = catalog_items() if products is None else products
         self._time_scale = time_scale
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self.runner = LambdaRunner(WORKFLOW_FUNCTIONS, local_function_environment())
         self.deployment: LocalDeployment | None = None
+        self.fault_injector: FaultInjector | None = None
+        if faults is not None:
+            self.set_faults(faults)
 
     def __enter__(self) -> OrderStack:
         quiet_engine_logs()
@@ -169,6 +182,16 @@ class OrderStack:
 
     def set_time_scale(self, factor: float) -> None:
         install_time_scale(factor)
+
+    def set_faults(self, rules: str | Mapping[str, Any] | None, source: str = "faults") -> FaultInjector | None:
+        """Replace the fault rules (``None`` removes them); invocations are counted afresh from here."""
+        if self.fault_injector is not None:
+            self.runner.before_invoke.remove(self.fault_injector)
+            self.fault_injector = None
+        if rules is not None:
+            self.fault_injector = FaultInjector(rules, source)
+            self.runner.before_invoke.append(self.fault_injector)
+        return self.fault_injector
 
     def submit(self, order: Mapping[str, Any], order_id: str | None = None) -> tuple[str, str]:
         """Record the order as RECEIVED and start its execution, as the API does. Returns (order id, execution ARN)."""
@@ -301,3 +324,30 @@ def order_stack() -> Iterator[OrderStack]:
 def run_order(order_stack: OrderStack) -> Callable[..., OrderRun]:
     """``run_order(order, shipment="SHIPPED", deadline=30)`` → OrderRun, on the ``order_stack`` of this test."""
     return order_stack.run_order
+
+
+@pytest.fixture
+def faults(order_stack: OrderStack) -> Callable[..., FaultInjector]:
+    """``faults(rules)`` → FaultInjector: apply fault rules to this test's ``order_stack`` (replacing earlier ones).
+
+    Example
+    -------
+    >>> def test_recovers(order_stack, faults):  # doctest: +SKIP
+    ...     faults({"ReserveInventory": {"kind": "transient", "times": 2}})
+    ...     assert order_stack.run_order(sample_order()).status == "COMPLETED"
+    """
+    return order_stack.set_faults
+
+
+@pytest.fixture
+def time_scale() -> Iterator[Callable[[float], None]]:
+    """``time_scale(factor)``: the engine's waits run ``factor`` times faster until this test ends.
+
+    Example
+    -------
+    >>> def test_backoff_is_fast(order_stack, time_scale):  # doctest: +SKIP
+    ...     time_scale(100_000)  # a two-day callback timeout now fires after 1.7 real seconds
+    """
+    factor_before = CLOCK.factor
+    yield install_time_scale
+    install_time_scale(factor_before)
