@@ -9,8 +9,10 @@ Time acceleration (``ORDERS_TIME_SCALE=N``) divides every wait the engine makes 
 It patches the clocks those waits use, not the durations the ASL declares, so the execution history records the
 declared values and its events come in the same order.
 
-Two fixes make the engine behave as AWS does: moto's ``SendTaskFailure`` handler drops the ``cause``, and moto
-reports an expired ``HeartbeatSeconds`` as ``States.Timeout`` instead of ``States.HeartbeatTimeout``.
+Three fixes make moto behave as AWS does: its ``SendTaskFailure`` handler drops the ``cause``; it reports an
+expired ``HeartbeatSeconds`` as ``States.Timeout`` instead of ``States.HeartbeatTimeout``; and its DynamoDB checks a
+condition and then writes without a lock, so two threads (two Parallel branches, two concurrent API requests) could
+both pass one conditional write. DynamoDB requests are therefore handled one at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from moto.core.responses import EmptyResult
+from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
@@ -171,6 +174,20 @@ def name_heartbeat_timeouts() -> None:
     StateTask._from_error = _heartbeat_aware_failure_event
 
 
+_dynamodb_lock = threading.RLock()
+_handle_dynamodb_request = DynamoHandler.call_action
+
+
+def _one_dynamodb_request_at_a_time(self: DynamoHandler) -> Any:
+    with _dynamodb_lock:
+        return _handle_dynamodb_request(self)
+
+
+def make_dynamodb_writes_atomic() -> None:
+    """A conditional write is atomic in DynamoDB; moto's in-memory tables need a lock to be so across threads."""
+    DynamoHandler.call_action = _one_dynamodb_request_at_a_time
+
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -200,5 +217,6 @@ def install_time_scale(factor: float | None = None) -> None:
                 setattr(module, attribute, replacement)
             keep_send_task_failure_cause()
             name_heartbeat_timeouts()
+            make_dynamodb_writes_atomic()
             _installed = True
     CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -69,16 +71,17 @@ class StepFunctionsOrderWorkflow(OrderWorkflow):
             self._client.send_task_heartbeat(taskToken=task_token)
 
 
-class _callback_refusal:  # noqa: N801 - used as a context manager
+@contextmanager
+def _callback_refusal() -> Iterator[None]:
     """A token Step Functions no longer accepts means the order stopped waiting: say so in domain terms."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> bool:
-        if isinstance(error, ClientError) and error_code(error) in CALLBACK_GONE:
-            raise InvalidOrderStateError(f"the workflow no longer waits for this callback ({error_code(error)})")
-        return False
+    try:
+        yield
+    except ClientError as error:
+        if error_code(error) in CALLBACK_GONE:
+            raise InvalidOrderStateError(
+                f"the workflow no longer waits for this callback ({error_code(error)})"
+            ) from error
+        raise
 
 
 def order_workflow() -> OrderWorkflow:

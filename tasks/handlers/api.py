@@ -94,7 +94,7 @@ def _workflow_unavailable(error: WorkflowUnavailableError) -> Response:
 
 @app.get("/health")
 def health() -> dict[str, str]:
-    """Ready when the tables and the workflow answer."""
+    """Ready when the orders table answers (the local stack starts the API only once everything else is up)."""
     order_repository().get("health-check")
     return {"status": "ok"}
 
