@@ -1,0 +1,50 @@
+"""Tiny Lambda functions for the runner and engine tests: each one shows one part of Lambda's contract."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from workflows.resources import FunctionSpec
+
+IMPORTS = globals().get("IMPORTS", 0) + 1
+"""How often this module's code ran in this module object: a reload would count again."""
+
+
+def sample_function(name: str, handler: str, **options: Any) -> FunctionSpec:
+    """A function whose handler lives in this module."""
+    return FunctionSpec(logical_name=name, handler=f"{__name__}.{handler}", description=name, **options)
+
+
+class SampleTaskError(Exception):
+    """Lambda reports an unhandled exception by its class name; the ASL matches that name."""
+
+
+def echo(event: Any, context: Any) -> dict[str, Any]:
+    return {"event": event, "functionName": context.function_name}
+
+
+def fail(event: Any, context: Any) -> None:
+    raise SampleTaskError(f"failed on purpose for {event.get('orderId')}")
+
+
+def outlive_the_timeout(event: Any, context: Any) -> dict[str, Any]:
+    time.sleep(context.get_remaining_time_in_millis() / 1000 + 0.05)
+    return {"finished": "too late"}
+
+
+def return_something_json_cannot_hold(event: Any, context: Any) -> dict[str, Any]:
+    return {"value": object()}
+
+
+def read_environment(event: Any, context: Any) -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in event["names"]}
+
+
+ECHO = sample_function("Echo", "echo")
+FAIL = sample_function("Fail", "fail")
+SLOW = sample_function("Slow", "outlive_the_timeout", timeout_seconds=1)
+UNSERIALIZABLE = sample_function("Unserializable", "return_something_json_cannot_hold")
+READ_ENVIRONMENT = sample_function("ReadEnvironment", "read_environment")
+SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, UNSERIALIZABLE, READ_ENVIRONMENT)

@@ -1,0 +1,188 @@
+"""The in-process Lambda runner answers Invoke as Lambda does: payloads, the error contract, timeouts, environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local.lambda_runner import LOCAL_REGION, LambdaRunner, function_arn, function_name_from, merged_environment
+from workflows.resources import FunctionSpec
+
+from . import sample_handlers
+from .sample_handlers import READ_ENVIRONMENT, SAMPLE_FUNCTIONS, sample_function
+
+SAMPLE_MODULE = sample_handlers.__name__
+
+
+@pytest.fixture
+def runner() -> Iterator[LambdaRunner]:
+    """The runner installed over moto, removed again afterwards."""
+    runner = LambdaRunner(SAMPLE_FUNCTIONS, environment={"UNIT_RUNNER_SETTING": "from-the-runner"})
+    with mock_aws():
+        runner.install()
+        try:
+            yield runner
+        finally:
+            runner.uninstall()
+
+
+@pytest.fixture
+def lambda_client(runner: LambdaRunner) -> Any:
+    return boto3.client("lambda", region_name=LOCAL_REGION)
+
+
+def invoke(client: Any, function_name: str, event: Any = None, **kwargs: Any) -> tuple[dict[str, Any], Any]:
+    """Invoke and return the response and its decoded payload."""
+    response = client.invoke(FunctionName=function_name, Payload=json.dumps(event or {}).encode(), **kwargs)
+    return response, json.loads(response["Payload"].read())
+
+
+def test_invoke_returns_the_handlers_result_as_the_payload(lambda_client):
+    response, payload = invoke(lambda_client, "Echo", {"orderId": "o-1"})
+
+    assert response["StatusCode"] == 200
+    assert "FunctionError" not in response
+    assert payload == {"event": {"orderId": "o-1"}, "functionName": "Echo"}
+
+
+def test_invoke_by_arn_reaches_the_same_function(lambda_client):
+    _, payload = invoke(lambda_client, function_arn("Echo"), {"n": 1})
+
+    assert payload == {"event": {"n": 1}, "functionName": "Echo"}
+
+
+def test_an_exception_is_an_unhandled_function_error_named_after_its_class(lambda_client):
+    response, payload = invoke(lambda_client, "Fail", {"orderId": "o-1"})
+
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "SampleTaskError"
+    assert payload["errorMessage"] == "failed on purpose for o-1"
+    assert payload["stackTrace"]
+
+
+def test_a_handler_that_outlives_its_timeout_is_sandbox_timedout(lambda_client):
+    response, payload = invoke(lambda_client, "Slow")
+
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"] == "Task timed out after 1.00 seconds"
+
+
+def test_a_result_json_cannot_hold_is_a_marshal_error(lambda_client):
+    response, payload = invoke(lambda_client, "Unserializable")
+
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.MarshalError"
+
+
+def test_a_payload_that_is_not_json_is_an_unmarshal_error(lambda_client):
+    response = lambda_client.invoke(FunctionName="Echo", Payload=b"{not json")
+
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "Runtime.UnmarshalError"
+
+
+def test_an_unknown_function_is_resource_not_found(lambda_client):
+    with pytest.raises(ClientError) as missing:
+        lambda_client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_invocations_one_after_another_reuse_one_warm_container(runner, lambda_client, monkeypatch):
+    """Like Lambda: the module's code runs once, and later invocations find the state it left."""
+    monkeypatch.delitem(sys.modules, SAMPLE_MODULE, raising=False)
+
+    for n in range(3):
+        invoke(lambda_client, "Echo", {"n": n})
+    invoke(lambda_client, "Fail")
+
+    assert sys.modules[SAMPLE_MODULE].IMPORTS == 1
+    assert (runner.containers("Echo"), runner.containers("Fail")) == (1, 1)
+    assert (runner.invocations["Echo"], runner.invocations["Fail"]) == (3, 1)
+
+
+def test_before_invoke_hooks_run_before_the_handler_and_see_its_event(runner, lambda_client):
+    def mark(spec: FunctionSpec, event: Any) -> None:
+        event["seenByHook"] = spec.logical_name
+
+    runner.before_invoke.append(mark)
+
+    _, payload = invoke(lambda_client, "Echo", {"orderId": "o-1"})
+
+    assert payload["event"] == {"orderId": "o-1", "seenByHook": "Echo"}
+
+
+def test_an_exception_in_a_before_invoke_hook_is_the_function_error(runner, lambda_client):
+    class InjectedFaultError(Exception):
+        pass
+
+    def inject(spec: FunctionSpec, event: Any) -> None:
+        raise InjectedFaultError(f"injected into {spec.logical_name}")
+
+    runner.before_invoke.append(inject)
+
+    response, payload = invoke(lambda_client, "Echo")
+
+    assert response["FunctionError"] == "Unhandled"
+    assert (payload["errorType"], payload["errorMessage"]) == ("InjectedFaultError", "injected into Echo")
+
+
+def test_the_environment_is_applied_on_install_and_restored_on_uninstall(monkeypatch):
+    monkeypatch.setenv("UNIT_RUNNER_EXISTING", "before")
+    monkeypatch.delenv("UNIT_RUNNER_NEW", raising=False)
+    runner = LambdaRunner([READ_ENVIRONMENT], {"UNIT_RUNNER_EXISTING": "runner", "UNIT_RUNNER_NEW": "runner"})
+    names = ["UNIT_RUNNER_EXISTING", "UNIT_RUNNER_NEW"]
+
+    with mock_aws():
+        runner.install()
+        try:
+            _, seen = invoke(boto3.client("lambda", region_name=LOCAL_REGION), "ReadEnvironment", {"names": names})
+        finally:
+            runner.uninstall()
+
+    assert seen == {"UNIT_RUNNER_EXISTING": "runner", "UNIT_RUNNER_NEW": "runner"}
+    assert os.environ["UNIT_RUNNER_EXISTING"] == "before"
+    assert "UNIT_RUNNER_NEW" not in os.environ
+
+
+def test_uninstall_stops_answering_invoke(runner):
+    runner.uninstall()
+
+    with pytest.raises(ClientError) as unanswered:
+        boto3.client("lambda", region_name=LOCAL_REGION).invoke(FunctionName="Echo", Payload=b"{}")
+
+    assert unanswered.value.response["Error"]["Code"] == "ResourceNotFoundException", "moto's own Lambda answers"
+
+
+def test_merged_environment_joins_agreeing_functions_and_refuses_a_conflict():
+    first, second = sample_function("First", "echo"), sample_function("Second", "echo")
+
+    merged = merged_environment([first, second], {"First": {"A": "1", "B": "2"}, "Second": {"A": "1", "C": "3"}})
+    assert merged == {"A": "1", "B": "2", "C": "3"}
+
+    with pytest.raises(ValueError, match=r"functions disagree on A: '1' and '9' \(Second\)"):
+        merged_environment([first, second], {"First": {"A": "1"}, "Second": {"A": "9"}})
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "ValidateOrder",
+        "ValidateOrder:$LATEST",
+        "arn:aws:lambda:us-east-1:123456789012:function:ValidateOrder",
+        "arn:aws:lambda:us-east-1:123456789012:function:ValidateOrder:live",
+        "123456789012:function:ValidateOrder",
+    ],
+)
+def test_function_name_from_accepts_every_form_invoke_accepts(reference):
+    assert function_name_from(reference) == "ValidateOrder"
