@@ -1,0 +1,178 @@
+"""The adapter around moto's Step Functions engine: supported versions, its wait points, and time acceleration.
+
+``local/engine.py`` patches moto internals. If a moto upgrade moves one, these tests must fail loudly, before time
+acceleration silently stops and every workflow test waits out real two-day timeouts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local import engine
+from local.engine import (
+    CLOCK,
+    WAIT_POINTS,
+    ScaledEvent,
+    VirtualClock,
+    check_moto_version,
+    install_time_scale,
+    quiet_engine_logs,
+)
+from local.lambda_runner import LOCAL_REGION, LambdaRunner, function_arn
+from local.provisioning import LOCAL_ROLE_ARN
+from local.testing import poll
+
+from .sample_handlers import FAIL
+
+WAIT_POINT_USES = {
+    ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"): "time.sleep(",
+    ("moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function", "time"): "time.time()",
+    ("moto.stepfunctions.parser.asl.eval.environment", "threading"): "threading.Event()",
+    ("moto.stepfunctions.parser.asl.component.state.exec.execute_state", "threading"): "threading.Event()",
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "Event"): "Event()",
+}
+"""How each moto module waits through the attribute the adapter replaces: the wait point's reason to exist."""
+
+
+def test_check_moto_version_accepts_the_installed_moto():
+    check_moto_version()
+
+
+def test_check_moto_version_refuses_a_moto_the_adapter_was_not_checked_against(monkeypatch):
+    monkeypatch.setattr(engine, "moto_version", lambda: engine.SUPPORTED_MOTO[1])
+
+    with pytest.raises(RuntimeError, match="re-check the engine's wait points"):
+        check_moto_version()
+
+
+def test_moto_still_has_and_uses_every_wait_point_time_acceleration_replaces():
+    """The loud failure on a moto upgrade: each attribute still exists, and the module still waits through it."""
+    assert {(module.__name__, attribute) for module, attribute, _ in WAIT_POINTS} == set(WAIT_POINT_USES)
+    for module, attribute, _ in WAIT_POINTS:
+        assert hasattr(module, attribute), f"moto moved a wait point: {module.__name__}.{attribute} is gone"
+        use = WAIT_POINT_USES[(module.__name__, attribute)]
+        assert use in inspect.getsource(module), f"{module.__name__} no longer waits with {use}"
+
+
+def test_moto_still_has_the_methods_the_engine_fixes_replace():
+    """SendTaskFailure's cause and HeartbeatTimeout naming patch these; without them the fixes silently vanish."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    assert callable(StepFunctionResponse.send_task_failure)
+    assert callable(StateTask._from_error)
+    assert issubclass(callback.HeartbeatTimeoutError, Exception)
+
+
+def test_virtual_clock_runs_factor_times_faster_from_when_the_factor_was_set(monkeypatch):
+    real = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(engine, "real_time", SimpleNamespace(time=lambda: real.now))
+    clock = VirtualClock()
+
+    real.now += 2
+    assert clock.time() == 1002.0
+    clock.set_factor(100)
+    real.now += 3
+    assert clock.time() == 1002.0 + 300
+    assert clock.real_seconds(50) == 0.5
+    assert clock.real_seconds(None) is None
+
+
+@pytest.mark.parametrize("factor", [0, -1])
+def test_virtual_clock_refuses_a_factor_that_is_not_positive(factor):
+    with pytest.raises(ValueError, match="must be positive"):
+        VirtualClock().set_factor(factor)
+
+
+@pytest.fixture
+def accelerated() -> Iterator[None]:
+    """The engine at 1000 times real speed, and back to real time afterwards whatever the test did."""
+    quiet_engine_logs()
+    install_time_scale(1000)
+    try:
+        yield
+    finally:
+        install_time_scale(1)
+
+
+def test_a_scaled_event_waits_the_scaled_time(accelerated):
+    started = time.monotonic()
+
+    assert ScaledEvent().wait(20) is False
+
+    assert CLOCK.factor == 1000.0
+    assert time.monotonic() - started < 1.0, "20 virtual seconds are 20 real milliseconds"
+
+
+WAIT_AND_RETRY = {
+    "StartAt": "Pause",
+    "States": {
+        "Pause": {"Type": "Wait", "Seconds": 100, "Next": "Attempt"},
+        "Attempt": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": function_arn(FAIL.logical_name), "Payload": {"orderId.$": "$.orderId"}},
+            "Retry": [{"ErrorEquals": ["SampleTaskError"], "IntervalSeconds": 50, "MaxAttempts": 1}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
+            "End": True,
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+"""150 declared seconds of waiting: a Wait state, then a Task that fails, waits out its retry, and fails again."""
+
+
+def start(stepfunctions: Any, definition: dict[str, Any], execution_input: dict[str, Any]) -> str:
+    state_machine = stepfunctions.create_state_machine(
+        name="wait-and-retry", definition=json.dumps(definition), roleArn=LOCAL_ROLE_ARN, type="STANDARD"
+    )
+    execution = stepfunctions.start_execution(
+        stateMachineArn=state_machine["stateMachineArn"], input=json.dumps(execution_input)
+    )
+    return execution["executionArn"]
+
+
+def ended(stepfunctions: Any, execution_arn: str) -> dict[str, Any] | None:
+    execution = stepfunctions.describe_execution(executionArn=execution_arn)
+    return None if execution["status"] == "RUNNING" else execution
+
+
+def test_a_wait_and_a_retry_interval_run_accelerated_with_the_history_in_definition_order(accelerated):
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        runner = LambdaRunner([FAIL])
+        runner.install()
+        try:
+            stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+            execution_arn = start(stepfunctions, WAIT_AND_RETRY, {"orderId": "o-1"})
+            execution = poll(
+                lambda: ended(stepfunctions, execution_arn), deadline=10, what="150 declared seconds, accelerated"
+            )
+            history = stepfunctions.get_execution_history(executionArn=execution_arn)["events"]
+        finally:
+            runner.uninstall()
+
+    assert execution["status"] == "SUCCEEDED"
+    assert [event["type"] for event in history] == [
+        "ExecutionStarted",
+        "WaitStateEntered",
+        "WaitStateExited",
+        "TaskStateEntered",
+        *["TaskScheduled", "TaskStarted", "TaskFailed"] * 2,
+        "TaskStateExited",
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]
+    failures = [event["taskFailedEventDetails"]["error"] for event in history if event["type"] == "TaskFailed"]
+    assert failures == ["SampleTaskError", "SampleTaskError"]
+    assert runner.invocations[FAIL.logical_name] == 2
