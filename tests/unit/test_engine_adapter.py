@@ -64,7 +64,8 @@ def test_moto_still_has_and_uses_every_wait_point_time_acceleration_replaces():
 
 
 def test_moto_still_has_the_methods_the_engine_fixes_replace():
-    """SendTaskFailure's cause and HeartbeatTimeout naming patch these; without them the fixes silently vanish."""
+    """SendTaskFailure's cause, HeartbeatTimeout naming and atomic DynamoDB requests patch these."""
+    from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.eval.callback import callback
     from moto.stepfunctions.responses import StepFunctionResponse
@@ -72,6 +73,7 @@ def test_moto_still_has_the_methods_the_engine_fixes_replace():
     assert callable(StepFunctionResponse.send_task_failure)
     assert callable(StateTask._from_error)
     assert issubclass(callback.HeartbeatTimeoutError, Exception)
+    assert callable(DynamoHandler.call_action)
 
 
 def test_virtual_clock_runs_factor_times_faster_from_when_the_factor_was_set(monkeypatch):

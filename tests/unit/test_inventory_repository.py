@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 
+from local.engine import make_dynamodb_writes_atomic
 from local.provisioning import seed_catalog
-from tasks.adapters.inventory_repository import DynamoDBInventoryRepository, ReservedLine
+from tasks.adapters.inventory_repository import ReservedLine
 from tasks.errors import InvalidOrderStateError, OutOfStockError
 from tasks.models.order import OrderStatus
-from workflows.resources import ORDERS_TABLE, PRODUCTS_TABLE
 
 from .support import CABLE, HEADSET, KEYBOARD, LATER, NOW, ORDER_ID
 
@@ -132,36 +131,17 @@ def test_release_of_a_missing_order_does_nothing_and_creates_no_order(inventory,
     assert orders.get("no-such-order") is None
 
 
-class SerializedClient:
-    """Applies one DynamoDB call at a time, as DynamoDB applies each transaction atomically.
+def test_concurrent_reservations_of_the_last_units_never_oversell(tables, inventory, order_at, orders, stock_of):
+    """Thirty buyers, ten units.
 
-    moto applies a transaction by snapshot and rollback without a lock, so two threads' transactions can undo each
-    other; that is moto's limit, not the repository's. Serializing single calls still interleaves everything the
-    repository does between calls.
+    moto checks a transaction's conditions and writes without a lock; the local runtime's fix makes each request
+    atomic, as DynamoDB is. Everything the repository does between requests still interleaves.
     """
-
-    def __init__(self, client: Any):
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        operation = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return operation(*args, **kwargs)
-
-        return call
-
-
-def test_concurrent_reservations_of_the_last_units_never_oversell(tables, order_at, orders, stock_of):
+    make_dynamodb_writes_atomic()
     seed_catalog(tables, [{"sku": "LIMITED", "name": "Limited run", "priceCents": 100, "currency": "USD", "stock": 10}])
     buyers = [f"order-{n:02}" for n in range(30)]
     for order_id in buyers:
         order_at(OrderStatus.VALIDATED, order_id=order_id)
-    inventory = DynamoDBInventoryRepository(
-        PRODUCTS_TABLE.local_name, ORDERS_TABLE.local_name, client=SerializedClient(tables)
-    )
     start = threading.Barrier(len(buyers), timeout=10)
     outcomes: dict[str, str] = {}
 
