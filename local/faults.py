@@ -227,7 +227,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def transient_error_name(state: TaskState, where: str = "") -> str:
+def transient_error_name(state: TaskState, where: str) -> str:
     """The error a transient fault raises on ``state``: one its Retry retries, as a real transient failure would."""
     for name in state.retried_errors:
         if name.endswith("TransientError") and isinstance(getattr(errors, name, None), type):
@@ -237,7 +237,7 @@ def transient_error_name(state: TaskState, where: str = "") -> str:
     raise FaultRuleError(f"{where}: kind transient, but {state.name} retries no error a handler raises")
 
 
-def fatal_error_name(state: TaskState, where: str = "") -> str:
+def fatal_error_name(state: TaskState, where: str) -> str:
     """The error a fatal fault raises: never named by a Retry, though ``States.ALL`` still retries it."""
     if InjectedFatalError.__name__ in state.retried_errors:
         raise FaultRuleError(f"{where}: the Retry of {state.name} names {InjectedFatalError.__name__}")
@@ -287,6 +287,8 @@ class FaultInjector:
     ----------
     rules:
         Rules from :func:`parse_fault_rules`, or anything it accepts (JSON text, a dict).
+    source:
+        Where the rules came from, named in error messages and in the message of each injected error.
 
     Example
     -------
