@@ -34,6 +34,11 @@ def outlive_the_timeout(event: Any, context: Any) -> dict[str, Any]:
     return {"finished": "too late"}
 
 
+def fail_after_the_timeout(event: Any, context: Any) -> None:
+    time.sleep(context.get_remaining_time_in_millis() / 1000 + 0.05)
+    raise SampleTaskError("raised after Lambda would have stopped the function")
+
+
 def return_something_json_cannot_hold(event: Any, context: Any) -> dict[str, Any]:
     return {"value": object()}
 
@@ -45,6 +50,7 @@ def read_environment(event: Any, context: Any) -> dict[str, str | None]:
 ECHO = sample_function("Echo", "echo")
 FAIL = sample_function("Fail", "fail")
 SLOW = sample_function("Slow", "outlive_the_timeout", timeout_seconds=1)
+SLOW_FAILURE = sample_function("SlowFailure", "fail_after_the_timeout", timeout_seconds=1)
 UNSERIALIZABLE = sample_function("Unserializable", "return_something_json_cannot_hold")
 READ_ENVIRONMENT = sample_function("ReadEnvironment", "read_environment")
-SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, UNSERIALIZABLE, READ_ENVIRONMENT)
+SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, SLOW_FAILURE, UNSERIALIZABLE, READ_ENVIRONMENT)
