@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,17 @@ def test_render_fills_every_placeholder_and_yields_json():
     assert json.loads(rendered)["StartAt"] == "ValidateOrder"
 
 
+def json_files_of_the_repository() -> Iterator[Path]:
+    """Every JSON file outside the virtualenv, node modules, CDK output and git's own files (never descended into)."""
+    for folder, subfolders, files in os.walk(REPOSITORY):
+        subfolders[:] = [name for name in subfolders if name not in NOT_OURS]
+        yield from (Path(folder, name) for name in files if name.endswith(".json"))
+
+
 def test_the_order_workflow_is_the_only_state_machine_definition_in_the_repository():
     """One ASL file, read by CDK and the local runtime alike: a second copy would drift."""
     definitions = set()
-    for path in REPOSITORY.rglob("*.json"):
-        if NOT_OURS & set(path.relative_to(REPOSITORY).parts):
-            continue
+    for path in json_files_of_the_repository():
         if path.name.endswith(".asl.json"):
             definitions.add(path)
             continue
