@@ -17,16 +17,21 @@ both pass one conditional write. DynamoDB requests are therefore handled one at 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import sys
 import threading
 import time as real_time
 from importlib.metadata import version
 from types import ModuleType
 from typing import Any
 
+import boto3
+from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
 from moto.dynamodb.responses import DynamoHandler
+from moto.settings import moto_server_port
 from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
@@ -38,6 +43,9 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 from moto.stepfunctions.parser.asl.eval import environment
 from moto.stepfunctions.parser.asl.eval.callback import callback
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse
 
 SUPPORTED_MOTO = ((5, 2, 3), (5, 3, 0))
@@ -188,6 +196,70 @@ def make_dynamodb_writes_atomic() -> None:
     DynamoHandler.call_action = _one_dynamodb_request_at_a_time
 
 
+# --- performance: cached engine clients and parsed definitions -------------------------------------------------------
+# Not a behaviour change: moto builds a new boto3 client for every task it runs (boto_client_for) and re-parses the
+# ASL for every execution (AmazonStateLanguageParser.parse). Both dominate the engine's CPU time under load, so both
+# are cached. boto3 clients are thread-safe once created. A client copies the session's event handlers when it is
+# built, so the cache key includes the handlers registered by unique id (the Lambda runner's hook): a new runner gets
+# a new client instead of one that still answers Invoke with the old runner.
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+_uncached_boto_client_for = boto_client.boto_client_for
+
+
+def _registered_hook_ids() -> frozenset[str]:
+    session = boto3.DEFAULT_SESSION
+    if session is None:
+        return frozenset()
+    emitter = session._session.get_component("event_emitter")
+    return frozenset(getattr(emitter, "_emitter", emitter)._unique_id_handlers)
+
+
+def cached_boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """The engine's client for ``service`` in ``region``, built once per endpoint, session and registered hooks."""
+    key = (
+        service,
+        region,
+        botocore_stubber.enabled,
+        moto_server_port(),
+        id(boto3.DEFAULT_SESSION),
+        _registered_hook_ids(),
+    )
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _uncached_boto_client_for(region, service, state_credentials)
+                _clients[key] = client
+    return client
+
+
+def cache_engine_clients() -> None:
+    """Replace ``boto_client_for`` where it is defined and in every engine module that imported it by name."""
+    boto_client.boto_client_for = cached_boto_client_for
+    for name, module in list(sys.modules.items()):
+        imported_by_name = getattr(module, "boto_client_for", None) is _uncached_boto_client_for
+        if name.startswith("moto.stepfunctions.parser") and imported_by_name:
+            module.boto_client_for = cached_boto_client_for
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_program(definition: str) -> Any:
+    """The evaluation tree of a definition; its components keep no per-execution state, so executions share it."""
+    return AmazonStateLanguageParser.parse(definition)[0]
+
+
+def _cached_evaluation_entrypoint(self: ExecutionWorker) -> Any:
+    return _parsed_program(self._evaluation_details.state_machine_details.definition)
+
+
+def cache_parsed_definitions() -> None:
+    """Parse each state machine definition once, not once per execution."""
+    ExecutionWorker._get_evaluation_entrypoint = _cached_evaluation_entrypoint
+
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -218,5 +290,7 @@ def install_time_scale(factor: float | None = None) -> None:
             keep_send_task_failure_cause()
             name_heartbeat_timeouts()
             make_dynamodb_writes_atomic()
+            cache_engine_clients()
+            cache_parsed_definitions()
             _installed = True
     CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))
