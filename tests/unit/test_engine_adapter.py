@@ -63,17 +63,28 @@ def test_moto_still_has_and_uses_every_wait_point_time_acceleration_replaces():
         assert use in inspect.getsource(module), f"{module.__name__} no longer waits with {use}"
 
 
-def test_moto_still_has_the_methods_the_engine_fixes_replace():
-    """SendTaskFailure's cause, HeartbeatTimeout naming and atomic DynamoDB requests patch these."""
+def test_moto_still_defines_every_method_the_engine_replaces():
+    """The fixes (SendTaskFailure's cause, HeartbeatTimeout, atomic DynamoDB requests) and the caches replace these.
+
+    Read from moto's source, not from the classes, which the engine may already have patched.
+    """
     from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.responses import StepFunctionResponse
 
-    assert callable(StepFunctionResponse.send_task_failure)
-    assert callable(StateTask._from_error)
+    for cls, method in [
+        (StepFunctionResponse, "send_task_failure"),
+        (StateTask, "_from_error"),
+        (DynamoHandler, "call_action"),
+        (ExecutionWorker, "_get_evaluation_entrypoint"),
+    ]:
+        moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
+        assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
+    assert "def boto_client_for(" in inspect.getsource(boto_client)
     assert issubclass(callback.HeartbeatTimeoutError, Exception)
-    assert callable(DynamoHandler.call_action)
 
 
 def test_virtual_clock_runs_factor_times_faster_from_when_the_factor_was_set(monkeypatch):
