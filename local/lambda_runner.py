@@ -221,10 +221,11 @@ class LambdaRunner:
                 self._check_in(spec, handler)
         except Exception as error:
             log.debug("%s failed: %s", spec.logical_name, error, exc_info=True)
+            if context.get_remaining_time_in_millis() == 0:
+                return _timed_out(spec, context)
             return _function_error(type(error).__name__, str(error), context, error)
         if context.get_remaining_time_in_millis() == 0:
-            message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
-            return _function_error("Sandbox.Timedout", message, context)
+            return _timed_out(spec, context)
         try:
             return Invocation(payload=json.dumps(result).encode())
         except (TypeError, ValueError) as error:
@@ -250,6 +251,11 @@ def _cold_start(spec: FunctionSpec, index: int) -> Callable[[Any, Any], Any]:
         module = importlib.util.module_from_spec(copy_spec)
         copy_spec.loader.exec_module(module)
     return getattr(module, spec.attribute)
+
+
+def _timed_out(spec: FunctionSpec, context: LocalLambdaContext) -> Invocation:
+    """Lambda stops a function at its timeout; whatever it did after that never reaches the caller."""
+    return _function_error("Sandbox.Timedout", f"Task timed out after {spec.timeout_seconds:.2f} seconds", context)
 
 
 def _function_error(

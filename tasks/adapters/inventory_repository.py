@@ -29,6 +29,10 @@ from tasks.errors import InvalidOrderStateError, InventoryTransientError, OutOfS
 PRODUCTS_TABLE_ENV = "PRODUCTS_TABLE_NAME"
 RESERVED = "RESERVED"
 RELEASED = "RELEASED"
+TRANSIENT_CANCELLATION_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+"""Cancellation reasons that say nothing about stock: the workflow retries them."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +135,11 @@ class DynamoDBInventoryRepository(InventoryRepository):
             self._explain_cancelled_reservation(error, order_id, lines)
 
     def _explain_cancelled_reservation(self, error: ClientError, order_id: str, lines: Sequence[ReservedLine]) -> None:
-        reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
-        if any(code == "TransactionConflict" for code in reasons):
-            raise InventoryTransientError(f"stock transaction for order {order_id} collided; retry") from error
+        reasons = _cancellation_reasons(error)
+        if TRANSIENT_CANCELLATION_REASONS.intersection(reasons):
+            raise InventoryTransientError(f"stock transaction for order {order_id} was interrupted; retry") from error
+        if not set(reasons) <= {"ConditionalCheckFailed", "None"}:
+            raise error
         order_reason = reasons[len(lines)] if len(reasons) > len(lines) else "None"
         if order_reason == "ConditionalCheckFailed":
             existing = self._reservation(order_id)
@@ -197,10 +203,12 @@ class DynamoDBInventoryRepository(InventoryRepository):
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
-            reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
-            if "TransactionConflict" in reasons:
-                raise InventoryTransientError(f"release for order {order_id} collided; retry") from error
-            return "NOTHING_TO_UNDO"
+            reasons = _cancellation_reasons(error)
+            if TRANSIENT_CANCELLATION_REASONS.intersection(reasons):
+                raise InventoryTransientError(f"release for order {order_id} was interrupted; retry") from error
+            if reasons[-1:] == ["ConditionalCheckFailed"]:
+                return "NOTHING_TO_UNDO"
+            raise
         return RELEASED
 
     def _block_late_reservation(self, order_id: str, now: str) -> str:
@@ -222,6 +230,11 @@ class DynamoDBInventoryRepository(InventoryRepository):
                 return self.release(order_id, now)
             return "NOTHING_TO_UNDO"
         return "BLOCKED"
+
+
+def _cancellation_reasons(error: ClientError) -> list[str]:
+    """One code per item of the cancelled transaction, in order ("None" for the items that were fine)."""
+    return [reason.get("Code") or "None" for reason in error.response.get("CancellationReasons", [])]
 
 
 def _product(item: dict[str, Any]) -> Product:

@@ -47,7 +47,7 @@ class LedgerEntry:
 class PaymentsLedger(ABC):
     @abstractmethod
     def record(self, entry: LedgerEntry) -> None:
-        """Write the entry once. A repeat with the same reference is accepted; a different one is refused."""
+        """Write the entry once. A repeat with the same reference changes nothing; a different one is refused."""
 
     @abstractmethod
     def entries(self, order_id: str) -> dict[LedgerEntryKind, LedgerEntry]:
@@ -73,16 +73,17 @@ class DynamoDBPaymentsLedger(PaymentsLedger):
                 self._client.put_item(
                     TableName=self._table,
                     Item=to_item(item),
-                    ConditionExpression="attribute_not_exists(#entry) OR #reference = :reference",
-                    ExpressionAttributeNames={"#entry": "entry", "#reference": "reference"},
-                    ExpressionAttributeValues={":reference": to_value(entry.reference)},
+                    ConditionExpression="attribute_not_exists(#entry)",
+                    ExpressionAttributeNames={"#entry": "entry"},
                 )
         except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            recorded = self.entries(entry.order_id).get(entry.kind)
+            if recorded is None or recorded.reference != entry.reference:
                 raise InvalidOrderStateError(
                     f"order {entry.order_id} already has a different {entry.kind.value} in the ledger"
                 ) from error
-            raise
 
     def entries(self, order_id: str) -> dict[LedgerEntryKind, LedgerEntry]:
         with transient_errors_retried_by_the_workflow():

@@ -202,12 +202,6 @@ def throttled(tables) -> DynamoDBInventoryRepository:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _explain_cancelled_reservation treats every cancellation reason but TransactionConflict and the "
-    "order's ConditionalCheckFailed as a stock shortage, so a throttled reservation raises OutOfStockError('not "
-    "enough stock for ') and the order ends OUT_OF_STOCK instead of being retried",
-)
 def test_a_throttled_reservation_is_retried_not_reported_out_of_stock(placed, throttled, stock_of):
     with pytest.raises((InventoryTransientError, StorageTransientError)):
         throttled.reserve(ORDER_ID, SAMPLE_LINES, NOW)
@@ -215,11 +209,6 @@ def test_a_throttled_reservation_is_retried_not_reported_out_of_stock(placed, th
     assert (stock_of(KEYBOARD), stock_of(CABLE)) == (40, 250)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: release returns NOTHING_TO_UNDO for every cancelled transaction but TransactionConflict, so a "
-    "throttled release reports success while the stock stays reserved and the workflow never retries it",
-)
 def test_a_throttled_release_is_retried_not_reported_as_nothing_to_undo(placed, inventory, throttled, orders):
     inventory.reserve(ORDER_ID, SAMPLE_LINES, NOW)
 

@@ -76,12 +76,6 @@ def test_a_handler_that_outlives_its_timeout_is_sandbox_timedout(lambda_client):
     assert payload["errorMessage"] == "Task timed out after 1.00 seconds"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: LambdaRunner.invoke checks the timeout only after the handler returned, so an exception raised past "
-    "the timeout (say StorageTransientError, which the ASL retries) keeps its own name where Lambda reports "
-    "Sandbox.Timedout (which it does not retry)",
-)
 def test_a_handler_that_raises_after_its_timeout_is_still_sandbox_timedout(lambda_client):
     response, payload = invoke(lambda_client, "SlowFailure")
 

@@ -50,11 +50,6 @@ def test_an_entry_of_the_same_kind_with_another_reference_is_refused(ledger):
     assert ledger.entries(ORDER_ID)[LedgerEntryKind.AUTHORIZATION].reference == "auth_1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DynamoDBPaymentsLedger.record puts the whole item again when the reference matches, so a repeat "
-    "rewrites amountCents and at of the first entry (tasks/adapters/payments_ledger.py, record)",
-)
 def test_a_repeat_with_the_same_reference_keeps_the_first_entry_unchanged(ledger):
     """Written once: a retry must not move the recorded time, nor turn 115.97 into 1.00 without anyone noticing."""
     ledger.record(entry(amount_cents=11597, at=NOW))

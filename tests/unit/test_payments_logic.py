@@ -165,11 +165,6 @@ def test_a_repeated_capture_returns_the_same_capture_and_leaves_the_order_alone(
     assert orders.get(ORDER_ID) == order_before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a repeated capture rewrites the CAPTURE ledger entry's `at` (DynamoDBPaymentsLedger.record puts the "
-    "item again when the reference matches; see test_payments_ledger)",
-)
 def test_a_repeated_capture_leaves_the_ledger_entry_alone(awaiting_shipment, ledger, capture):
     capture(awaiting_shipment)
     ledger_before = ledger.entries(ORDER_ID)
