@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,cdk]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,cdk,console]"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev dependencies

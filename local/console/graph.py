@@ -1,0 +1,466 @@
+"""The state machine as a graph, and an execution history as the outcome of each of its states.
+
+The definition comes from Step Functions itself (DescribeStateMachine), never from the ASL file, so the console draws
+whatever is deployed. Nothing here talks to AWS: it turns JSON into plain data the layout and the browser use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+START = "__start__"
+END = "__end__"
+"""Pseudo nodes of the top-level flow: where an execution begins and where it ends successfully."""
+
+CONTAINER_TYPES = frozenset({"Parallel", "Map"})
+
+
+class EdgeKind(StrEnum):
+    NEXT = "next"
+    CHOICE = "choice"
+    DEFAULT = "default"
+    CATCH = "catch"
+    START = "start"
+    END = "end"
+
+
+class StateStatus(StrEnum):
+    NOT_RUN = "not-run"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CAUGHT = "caught"
+    RETRIED = "retried"
+    ABORTED = "aborted"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One state (or the START/END pseudo state). ``scope`` is "" at the top level, or the branch it belongs to."""
+
+    name: str
+    type: str
+    scope: str = ""
+    comment: str = ""
+    callback: bool = False
+    """A ``.waitForTaskToken`` task: it waits for someone outside (here, the warehouse) to answer."""
+    failure_path: bool = False
+    """Every path from here ends in a Fail state: the order is already lost, the rest undoes or records it."""
+
+    @property
+    def compensation(self) -> bool:
+        """A task on the failure path does work to undo or record the failure: the compensation chain."""
+        return self.failure_path and self.type == "Task"
+
+    @property
+    def kind_text(self) -> str:
+        """The second line of a drawn state: its type, and what makes it special in this workflow.
+
+        Example
+        -------
+        >>> Node("RequestShipment", "Task", callback=True).kind_text
+        'Task · waits for callback'
+        """
+        extras = ["waits for callback"] * self.callback + ["compensation"] * self.compensation
+        return " · ".join([self.type, *extras])
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: EdgeKind
+    label: str = ""
+    failure_path: bool = False
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A flow of states with one start: the whole machine ("") or one branch of a Parallel or Map state."""
+
+    id: str
+    start: str
+    states: tuple[str, ...]
+    container: str | None = None
+
+
+@dataclass
+class StateGraph:
+    nodes: dict[str, Node]
+    edges: list[Edge]
+    scopes: dict[str, Scope]
+
+    def edge_set(self) -> set[tuple[str, str, str]]:
+        """(source, target, kind) of every edge: what tests and callers usually ask about."""
+        return {(edge.source, edge.target, edge.kind.value) for edge in self.edges}
+
+    def branches_of(self, container: str) -> list[Scope]:
+        return [scope for scope in self.scopes.values() if scope.container == container]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodes": [
+                {
+                    "name": node.name,
+                    "type": node.type,
+                    "scope": node.scope,
+                    "callback": node.callback,
+                    "compensation": node.compensation,
+                    "failurePath": node.failure_path,
+                }
+                for node in self.nodes.values()
+            ],
+            "edges": [
+                {"source": edge.source, "target": edge.target, "kind": edge.kind.value, "label": edge.label}
+                for edge in self.edges
+            ],
+        }
+
+
+def workflow_graph(definition: str | Mapping[str, Any]) -> StateGraph:
+    """Turn an ASL definition into nodes, edges and scopes (the top level and each Parallel or Map branch).
+
+    Parameters
+    ----------
+    definition:
+        The ASL, as DescribeStateMachine returns it (JSON text) or already parsed.
+
+    Returns
+    -------
+    StateGraph
+        Nodes keyed by state name, plus START and END for the top level; edges for Next, Choice rules and
+        Default, Catch, and the pseudo start and end transitions.
+
+    Example
+    -------
+    >>> asl = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "x", "End": True}}}
+    >>> sorted(workflow_graph(asl).edge_set())
+    [('A', '__end__', 'end'), ('__start__', 'A', 'start')]
+    """
+    asl = json.loads(definition) if isinstance(definition, str) else definition
+    nodes: dict[str, Node] = {START: Node(START, "Start"), END: Node(END, "End")}
+    edges: list[Edge] = [Edge(START, asl["StartAt"], EdgeKind.START)]
+    scopes: dict[str, Scope] = {}
+    _add_scope(asl, "", None, nodes, edges, scopes)
+    failure_path = _failure_path_states(nodes, edges)
+    nodes = {
+        name: Node(node.name, node.type, node.scope, node.comment, node.callback, name in failure_path)
+        for name, node in nodes.items()
+    }
+    edges = [
+        Edge(e.source, e.target, e.kind, e.label, e.source in failure_path and e.target in failure_path) for e in edges
+    ]
+    return StateGraph(nodes, edges, scopes)
+
+
+def _add_scope(
+    flow: Mapping[str, Any],
+    scope_id: str,
+    container: str | None,
+    nodes: dict[str, Node],
+    edges: list[Edge],
+    scopes: dict[str, Scope],
+) -> None:
+    scopes[scope_id] = Scope(scope_id, flow["StartAt"], tuple(flow["States"]), container)
+    for name, state in flow["States"].items():
+        nodes[name] = Node(
+            name=name,
+            type=state["Type"],
+            scope=scope_id,
+            comment=state.get("Comment", ""),
+            callback=str(state.get("Resource", "")).endswith(".waitForTaskToken"),
+        )
+        edges.extend(_edges_of(name, state, top_level=container is None))
+        for index, branch in enumerate(_branches(state)):
+            _add_scope(branch, f"{name}/{index}", name, nodes, edges, scopes)
+
+
+def _branches(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    if state["Type"] == "Parallel":
+        return list(state["Branches"])
+    if state["Type"] == "Map":
+        return [state.get("ItemProcessor") or state["Iterator"]]
+    return []
+
+
+def _edges_of(name: str, state: Mapping[str, Any], top_level: bool) -> Iterable[Edge]:
+    if "Next" in state:
+        yield Edge(name, state["Next"], EdgeKind.NEXT)
+    for rule in state.get("Choices", []):
+        yield Edge(name, rule["Next"], EdgeKind.CHOICE, choice_label(rule))
+    if "Default" in state:
+        yield Edge(name, state["Default"], EdgeKind.DEFAULT, "default")
+    for catcher in state.get("Catch", []):
+        yield Edge(name, catcher["Next"], EdgeKind.CATCH, catch_label(catcher["ErrorEquals"]))
+    ends = state.get("End") or state["Type"] == "Succeed"
+    if top_level and ends:
+        yield Edge(name, END, EdgeKind.END)
+
+
+def catch_label(errors: list[str]) -> str:
+    """The errors a Catch takes, short enough to sit on an edge.
+
+    Example
+    -------
+    >>> catch_label(["States.Timeout", "States.HeartbeatTimeout"])
+    'Timeout, HeartbeatTimeout'
+    >>> catch_label(["States.ALL"])
+    'any error'
+    """
+    return ", ".join("any error" if error == "States.ALL" else error.removeprefix("States.") for error in errors)
+
+
+def choice_label(rule: Mapping[str, Any]) -> str:
+    """A Choice rule in a few words: the last two steps of its path, the comparison, the value.
+
+    Example
+    -------
+    >>> choice_label({"Variable": "$.preparation.payment.error", "StringEquals": "PaymentDeclinedError"})
+    'payment.error = PaymentDeclinedError'
+    >>> choice_label({"Variable": "$.preparation.payment.failed", "IsPresent": True})
+    'payment.failed is present'
+    """
+    if "Condition" in rule:
+        return str(rule["Condition"])
+    for combinator in ("And", "Or"):
+        if combinator in rule:
+            return f" {combinator.lower()} ".join(choice_label(each) for each in rule[combinator])
+    if "Not" in rule:
+        return "not " + choice_label(rule["Not"])
+    variable = ".".join(str(rule.get("Variable", "$")).removeprefix("$.").split(".")[-2:])
+    for operator, value in rule.items():
+        if operator in {"Variable", "Next"}:
+            continue
+        if operator == "IsPresent":
+            return f"{variable} is {'present' if value else 'absent'}"
+        symbol = _COMPARISONS.get(operator.removesuffix("Path"), operator)
+        return f"{variable} {symbol} {value}"
+    return variable
+
+
+_COMPARISONS = {
+    "StringEquals": "=",
+    "NumericEquals": "=",
+    "BooleanEquals": "=",
+    "TimestampEquals": "=",
+    "NumericLessThan": "<",
+    "NumericGreaterThan": ">",
+    "NumericLessThanEquals": "≤",
+    "NumericGreaterThanEquals": "≥",
+    "StringMatches": "matches",
+}
+
+
+def _failure_path_states(nodes: Mapping[str, Node], edges: list[Edge]) -> set[str]:
+    """States from which every path ends in a Fail state (a least fixed point, so loops never qualify)."""
+    successors: dict[str, set[str]] = {name: set() for name in nodes}
+    for edge in edges:
+        successors[edge.source].add(edge.target)
+    doomed = {name for name, node in nodes.items() if node.type == "Fail"}
+    changed = True
+    while changed:
+        changed = False
+        for name, following in successors.items():
+            if name not in doomed and following and following <= doomed:
+                doomed.add(name)
+                changed = True
+    return doomed
+
+
+@dataclass
+class StateRun:
+    """What one state did in one execution: its outcome, attempts, and the last input, output and error."""
+
+    name: str
+    status: StateStatus = StateStatus.NOT_RUN
+    entries: int = 0
+    attempts: int = 0
+    retries: int = 0
+    failures: int = 0
+    entered_at: str | None = None
+    exited_at: str | None = None
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    events: list[int] = field(default_factory=list)
+    exited: bool = False
+    failure_pending: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "entries": self.entries,
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "enteredAt": self.entered_at,
+            "exitedAt": self.exited_at,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "cause": self.cause,
+            "events": self.events,
+        }
+
+
+@dataclass
+class ExecutionTrace:
+    """An execution read from its history: each state's run, the edges it took, and which event belongs where."""
+
+    runs: dict[str, StateRun]
+    taken: set[tuple[str, str]]
+    state_of_event: dict[int, str]
+
+    def status_of(self, name: str) -> StateStatus:
+        run = self.runs.get(name)
+        return run.status if run else StateStatus.NOT_RUN
+
+
+ATTEMPT_EVENTS = frozenset({"TaskScheduled", "ActivityScheduled", "LambdaFunctionScheduled"})
+FAILURE_SUFFIXES = ("Failed", "TimedOut")
+
+
+def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> ExecutionTrace:
+    """Read a GetExecutionHistory event list into the outcome of every state that ran.
+
+    Events of parallel branches interleave, so each event is given to the state its ``previousEventId`` chain leads
+    to. A task that failed and was scheduled again was retried; a state that failed and still exited was caught.
+
+    Parameters
+    ----------
+    history:
+        The events, oldest first, as GetExecutionHistory returns them (all pages).
+    execution_status:
+        DescribeExecution's status: a state still open in a RUNNING execution is running, otherwise it failed
+        (or was aborted, when the execution was stopped).
+
+    Returns
+    -------
+    ExecutionTrace
+
+    Example
+    -------
+    >>> history = [
+    ...     {"id": 1, "previousEventId": 0, "type": "ExecutionStarted", "timestamp": "t0"},
+    ...     {"id": 2, "previousEventId": 0, "type": "TaskStateEntered", "timestamp": "t1",
+    ...      "stateEnteredEventDetails": {"name": "Charge", "input": "{}"}},
+    ...     {"id": 3, "previousEventId": 2, "type": "TaskScheduled", "timestamp": "t1"},
+    ...     {"id": 4, "previousEventId": 3, "type": "TaskFailed", "timestamp": "t2",
+    ...      "taskFailedEventDetails": {"error": "Busy", "cause": "try later"}},
+    ...     {"id": 5, "previousEventId": 4, "type": "TaskScheduled", "timestamp": "t3"},
+    ... ]
+    >>> run = trace_execution(history, "RUNNING").runs["Charge"]
+    >>> (run.status.value, run.retries)
+    ('running', 1)
+    """
+    runs: dict[str, StateRun] = {}
+    state_of_event: dict[int, str] = {}
+    open_containers: list[str] = []
+    exited_events: dict[int, str] = {}
+    taken: set[tuple[str, str]] = set()
+    last_entered: str | None = None
+    execution_started = {event["id"] for event in history if event["type"] == "ExecutionStarted"} | {0}
+    for event in sorted(history, key=lambda e: e["id"]):
+        event_id, event_type, previous = event["id"], event["type"], event.get("previousEventId") or 0
+        entered = event.get("stateEnteredEventDetails")
+        exited = event.get("stateExitedEventDetails")
+        if entered:
+            name = entered["name"]
+            run = runs.setdefault(name, StateRun(name))
+            run.entries += 1
+            run.exited = False
+            run.failure_pending = False
+            run.entered_at = str(event["timestamp"])
+            run.input = entered.get("input")
+            source = _source_of_entry(previous, execution_started, exited_events, state_of_event, open_containers)
+            if source:
+                taken.add((source, name))
+            if event_type.removesuffix("StateEntered") in CONTAINER_TYPES:
+                open_containers.append(name)
+            last_entered = name
+        elif exited:
+            name = exited["name"]
+            run = runs.setdefault(name, StateRun(name))
+            run.exited = True
+            run.exited_at = str(event["timestamp"])
+            run.output = exited.get("output")
+            exited_events[event_id] = name
+            if name in open_containers:
+                open_containers.remove(name)
+        elif event_type.startswith("Execution"):
+            if event_type == "ExecutionSucceeded" and previous in exited_events:
+                taken.add((exited_events[previous], END))
+            continue
+        else:
+            name = _owner(event_type, previous, state_of_event, open_containers, last_entered)
+            if name is None:
+                continue
+            run = runs.setdefault(name, StateRun(name))
+            _count_attempt(run, event_type, event)
+        state_of_event[event_id] = name
+        run.events.append(event_id)
+    for run in runs.values():
+        run.status = _status(run, execution_status)
+    return ExecutionTrace(runs, taken, state_of_event)
+
+
+def _source_of_entry(
+    previous: int,
+    execution_started: set[int],
+    exited_events: Mapping[int, str],
+    state_of_event: Mapping[int, str],
+    open_containers: list[str],
+) -> str | None:
+    """Which state handed over to the one being entered: START, the state that exited, or the enclosing container."""
+    if previous in exited_events:
+        return exited_events[previous]
+    if previous in execution_started:
+        return START
+    return state_of_event.get(previous) if state_of_event.get(previous) in open_containers else None
+
+
+def _owner(
+    event_type: str,
+    previous: int,
+    state_of_event: Mapping[int, str],
+    open_containers: list[str],
+    last_entered: str | None,
+) -> str | None:
+    """The state an event belongs to; a container's own events go to the innermost open container of that type."""
+    for container_type in CONTAINER_TYPES:
+        if event_type.startswith(container_type) and open_containers:
+            return open_containers[-1]
+    return state_of_event.get(previous, last_entered)
+
+
+def _count_attempt(run: StateRun, event_type: str, event: Mapping[str, Any]) -> None:
+    if event_type in ATTEMPT_EVENTS:
+        run.attempts += 1
+        if run.failure_pending:
+            run.retries += 1
+        run.failure_pending = False
+    elif event_type.endswith(FAILURE_SUFFIXES):
+        details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+        run.failures += 1
+        run.failure_pending = True
+        run.error = details.get("error", event_type)
+        run.cause = details.get("cause")
+    elif event_type.endswith("Succeeded"):
+        run.failure_pending = False
+
+
+def _status(run: StateRun, execution_status: str) -> StateStatus:
+    if run.entries == 0:
+        return StateStatus.NOT_RUN
+    if run.exited:
+        if run.failure_pending:
+            return StateStatus.CAUGHT
+        return StateStatus.RETRIED if run.retries else StateStatus.SUCCEEDED
+    if execution_status == "RUNNING":
+        return StateStatus.RUNNING
+    return StateStatus.ABORTED if execution_status == "ABORTED" and not run.failure_pending else StateStatus.FAILED

@@ -1,0 +1,352 @@
+"""What the console shows and does, as JSON: reads from Step Functions and DynamoDB, actions through the order API.
+
+Reads use only ListExecutions, DescribeExecution, GetExecutionHistory, DescribeStateMachine, and DynamoDB GetItem
+and Query, so credentials that may read a deployed stack are enough. Shipping and cancelling go through the order
+API, exactly as the warehouse and the frontends do, so the console never bypasses the API's rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from local.console.graph import StateGraph, trace_execution, workflow_graph
+from local.console.layout import Layout, layout_graph
+from local.console.render import render_svg
+from tasks.adapters.orders_repository import DynamoDBOrderRepository
+from tasks.logic.ordering import BY_STATUS_INDEX
+from tasks.models.order import OrderStatus
+
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+PAGE_SIZE = 20
+COUNT_LIMIT = 1000
+"""Counting pages through ListExecutions; past this a count shows as "1000+" rather than costing more calls."""
+COUNTS_TTL_SECONDS = 5.0
+SEARCH_LIMIT = 1000
+HIDDEN_FIELDS = frozenset({"taskToken", "paymentToken"})
+"""A task token answers the execution's callback: the console never shows it."""
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+class ConsoleService:
+    """The console's reads and actions against one state machine, its orders table and its order API.
+
+    Example
+    -------
+    >>> service = ConsoleService(sfn, dynamodb, "orders", arn, "http://127.0.0.1:3000")  # doctest: +SKIP
+    >>> service.executions(status="FAILED")["executions"][0]["orderStatus"]  # doctest: +SKIP
+    'PAYMENT_DECLINED'
+    """
+
+    def __init__(
+        self,
+        stepfunctions: Any,
+        dynamodb: Any,
+        orders_table_name: str,
+        state_machine_arn: str,
+        api_url: str,
+        api_token: str | None = None,
+    ):
+        self._sfn = stepfunctions
+        self._orders = DynamoDBOrderRepository(orders_table_name, dynamodb)
+        self.state_machine_arn = state_machine_arn
+        self.api_url = api_url.rstrip("/")
+        self._api_token = api_token
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
+        self._counts: tuple[float, dict[str, Any]] | None = None
+        self._counts_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def execution_arn(self, name: str) -> str:
+        """Execution ARNs follow from the state machine's: the console links by order id alone."""
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+    def executions(
+        self,
+        status: str | None = None,
+        order_status: str | None = None,
+        search: str | None = None,
+        page: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> dict[str, Any]:
+        """One page of executions, newest first, each with its order's status; ``next`` is the following page.
+
+        Filtering by order status reads the orders table's ``by-status`` index (newest first too); a search is an
+        exact order id, or else a part of one among the newest executions.
+
+        Example
+        -------
+        >>> service.executions(order_status="PAYMENT_DECLINED", page_size=5)["next"]  # doctest: +SKIP
+        'eyJvcmRlcnMiOiB7...'
+        """
+        _check_choice(status, EXECUTION_STATUSES, "status")
+        _check_choice(order_status, tuple(s.value for s in OrderStatus), "orderStatus")
+        if search:
+            rows, next_page = self._search(search.strip(), status), None
+        elif order_status:
+            rows, next_page = self._by_order_status(order_status, status, page, page_size)
+        else:
+            rows, next_page = self._listed(status, page, page_size)
+        orders = list(self._pool.map(self._order_or_none, [row["name"] for row in rows]))
+        for row, order in zip(rows, orders, strict=True):
+            row.update(_order_summary(order))
+        if order_status:
+            rows = [row for row in rows if row.get("orderStatus") == order_status]
+        return {"executions": rows, "next": next_page}
+
+    def _listed(self, status: str | None, page: str | None, page_size: int) -> tuple[list[dict], str | None]:
+        request: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": page_size}
+        if status:
+            request["statusFilter"] = status
+        if page:
+            request["nextToken"] = _decode_page(page)["executions"]
+        answer = self._sfn.list_executions(**request)
+        token = answer.get("nextToken")
+        return [_execution_row(e) for e in answer["executions"]], token and _encode_page({"executions": token})
+
+    def _by_order_status(
+        self, order_status: str, status: str | None, page: str | None, page_size: int
+    ) -> tuple[list[dict], str | None]:
+        cursor = _decode_page(page)["orders"] if page else None
+        orders, cursor = self._orders.query(BY_STATUS_INDEX, "status", order_status, page_size, cursor)
+        described = self._pool.map(self._described_or_none, [order["orderId"] for order in orders])
+        rows = [row for row in described if row is not None and (status is None or row["status"] == status)]
+        return rows, cursor and _encode_page({"orders": cursor})
+
+    def _search(self, text: str, status: str | None) -> list[dict[str, Any]]:
+        exact = self._described_or_none(text) if _plausible_name(text) else None
+        if exact is not None:
+            return [exact] if status in (None, exact["status"]) else []
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": 1000}
+        if status:
+            request["statusFilter"] = status
+        scanned = 0
+        while scanned < SEARCH_LIMIT:
+            answer = self._sfn.list_executions(**request)
+            scanned += len(answer["executions"])
+            found += [_execution_row(e) for e in answer["executions"] if text.lower() in e["name"].lower()]
+            if not answer.get("nextToken"):
+                break
+            request["nextToken"] = answer["nextToken"]
+        return found[:PAGE_SIZE]
+
+    def _described_or_none(self, name: str) -> dict[str, Any] | None:
+        try:
+            return _execution_row(self._sfn.describe_execution(executionArn=self.execution_arn(name)))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"ExecutionDoesNotExist", "InvalidArn"}:
+                return None
+            raise
+
+    def _order_or_none(self, order_id: str) -> dict[str, Any] | None:
+        return self._orders.get(order_id)
+
+    def counts(self) -> dict[str, Any]:
+        """Executions per status (capped at ``COUNT_LIMIT``), cached for a few seconds: every open list polls it."""
+        with self._counts_lock:
+            if self._counts and time.monotonic() - self._counts[0] < COUNTS_TTL_SECONDS:
+                return self._counts[1]
+            counted = dict(zip(EXECUTION_STATUSES, self._pool.map(self._count, EXECUTION_STATUSES), strict=True))
+            result = {
+                "counts": {status: number for status, (number, _) in counted.items()},
+                "capped": [status for status, (_, capped) in counted.items() if capped],
+            }
+            self._counts = (time.monotonic(), result)
+            return result
+
+    def _count(self, status: str) -> tuple[int, bool]:
+        request: dict[str, Any] = {
+            "stateMachineArn": self.state_machine_arn,
+            "statusFilter": status,
+            "maxResults": 1000,
+        }
+        total = 0
+        while True:
+            answer = self._sfn.list_executions(**request)
+            total += len(answer["executions"])
+            if not answer.get("nextToken"):
+                return total, False
+            if total >= COUNT_LIMIT:
+                return total, True
+            request["nextToken"] = answer["nextToken"]
+
+    def execution(self, name: str) -> dict[str, Any]:
+        """Everything the detail page shows: the execution, its colored graph, each state's run, the event
+        history, and the order's record.
+
+        Example
+        -------
+        >>> detail = service.execution("ord-1234")  # doctest: +SKIP
+        >>> detail["states"]["AuthorizePayment"]["status"]  # doctest: +SKIP
+        'caught'
+        """
+        described = self._described_raw(name)
+        history = self._history(described["executionArn"])
+        definition = self._sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])["definition"]
+        graph, layout = _graph_and_layout(definition)
+        trace = trace_execution(history, described["status"])
+        order = self._orders.get(name)
+        started = described["startDate"]
+        return {
+            "execution": {
+                **_execution_row(described),
+                "input": described.get("input"),
+                "output": described.get("output"),
+                "error": described.get("error"),
+                "cause": described.get("cause"),
+            },
+            "graphSvg": render_svg(graph, layout, trace),
+            "states": {name: run.to_json() for name, run in trace.runs.items()},
+            "events": [_event_row(event, trace.state_of_event, started) for event in history],
+            "order": _visible(order),
+            "actions": {
+                "stop": described["status"] == "RUNNING",
+                "shipment": bool(order) and order.get("status") == OrderStatus.AWAITING_SHIPMENT.value,
+            },
+        }
+
+    def _described_raw(self, name: str) -> dict[str, Any]:
+        try:
+            return self._sfn.describe_execution(executionArn=self.execution_arn(name))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"ExecutionDoesNotExist", "InvalidArn"}:
+                raise NotFoundError(f"no execution named {name!r}") from None
+            raise
+
+    def _history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self._sfn.get_execution_history(**request)
+            events += page["events"]
+            if not page.get("nextToken"):
+                return events
+            request["nextToken"] = page["nextToken"]
+
+    def stop(self, name: str) -> dict[str, Any]:
+        """StopExecution: the execution ends ABORTED; the order keeps the status it had."""
+        arn = self._described_raw(name)["executionArn"]
+        answer = self._sfn.stop_execution(executionArn=arn, error="StoppedFromConsole", cause="stopped in the console")
+        return {"stopDate": _iso(answer.get("stopDate"))}
+
+    def order_action(self, order_id: str, action: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """POST to the order API's own path (``shipment`` or ``cancel``) and hand back its status and answer.
+
+        Example
+        -------
+        >>> shipped = {"outcome": "SHIPPED", "trackingNumber": "1Z9"}
+        >>> service.order_action("ord-1234", "shipment", shipped)  # doctest: +SKIP
+        (202, {'orderId': 'ord-1234', 'accepted': 'SHIPPED'})
+        """
+        if action not in {"shipment", "cancel"}:
+            raise NotFoundError(f"no order action {action!r}")
+        headers = {"Content-Type": "application/json"}
+        if self._api_token:
+            headers["Authorization"] = self._api_token
+        url = f"{self.api_url}/orders/{urllib.parse.quote(order_id, safe='')}/{action}"
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, _json_or_text(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, _json_or_text(error.read())
+        except (urllib.error.URLError, OSError) as error:
+            return 502, {"message": f"cannot reach the order API at {self.api_url}: {error}"}
+
+
+@functools.lru_cache(maxsize=8)
+def _graph_and_layout(definition: str) -> tuple[StateGraph, Layout]:
+    """Laying out is the costly part and depends on the definition alone, so each definition is laid out once."""
+    graph = workflow_graph(definition)
+    return graph, layout_graph(graph)
+
+
+def _check_choice(value: str | None, allowed: tuple[str, ...], what: str) -> None:
+    if value is not None and value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _plausible_name(text: str) -> bool:
+    return 0 < len(text) <= 80 and all(c.isalnum() or c in "-_" for c in text)
+
+
+def _encode_page(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def _decode_page(page: str) -> dict[str, Any]:
+    try:
+        return json.loads(base64.urlsafe_b64decode(page.encode()))
+    except ValueError:
+        raise ValueError("page is not a page token this console handed out") from None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _execution_row(execution: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": execution["name"],
+        "executionArn": execution["executionArn"],
+        "status": execution["status"],
+        "startDate": _iso(execution.get("startDate")),
+        "stopDate": _iso(execution.get("stopDate")),
+    }
+
+
+def _order_summary(order: dict[str, Any] | None) -> dict[str, Any]:
+    if order is None:
+        return {"orderStatus": None}
+    return {
+        "orderStatus": order.get("status"),
+        "customerId": order.get("customerId"),
+        "totalCents": order.get("totalCents"),
+        "currency": order.get("currency"),
+    }
+
+
+def _visible(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: "(hidden)" if key in HIDDEN_FIELDS else _visible(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_visible(item) for item in value]
+    return value
+
+
+def _event_row(event: dict[str, Any], state_of_event: dict[int, str], started: datetime) -> dict[str, Any]:
+    details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+    timestamp = event["timestamp"]
+    return {
+        "id": event["id"],
+        "type": event["type"],
+        "state": state_of_event.get(event["id"]),
+        "timestamp": _iso(timestamp),
+        "elapsedMs": round((timestamp - started).total_seconds() * 1000) if isinstance(timestamp, datetime) else None,
+        "error": details.get("error"),
+        "cause": details.get("cause"),
+    }
+
+
+def _json_or_text(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode(errors="replace")

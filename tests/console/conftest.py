@@ -1,0 +1,91 @@
+"""Fixtures of the console tests: a local ``orders up`` with the console beside it, and headless Chromium.
+
+The browser is Debian's ``chromium`` driven by Playwright; nothing downloads a browser. When either is missing the
+browser tests fail with how to install them (``make browser-deps``, ``pip install -e ".[console]"``): they never
+skip, so a CI run without a browser cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from local.console.server import ConsoleServer
+from local.testing import sample_order
+from tests.integration.service import OrdersService, start_local_service, stop_local_service
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass
+class ConsoleStack:
+    service: OrdersService
+    console: ConsoleServer
+    stepfunctions: Any
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+    def submit(self, **overrides: Any) -> str:
+        answer = self.service.request("POST", "/orders", sample_order(**overrides))
+        assert answer.status == 202, answer.body
+        return answer.body["orderId"]
+
+
+@pytest.fixture(scope="module")
+def console_stack() -> Iterator[ConsoleStack]:
+    """``orders up`` in a subprocess (warehouse off, 100x time) and a console reading its AWS endpoint."""
+    service = start_local_service()
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+        )
+        stepfunctions = session.client("stepfunctions", endpoint_url=service.aws_endpoint)
+        dynamodb = session.client("dynamodb", endpoint_url=service.aws_endpoint)
+        state_machine_arn = stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+        with ConsoleServer(stepfunctions, dynamodb, "orders", state_machine_arn, service.api_url, port=0) as console:
+            yield ConsoleStack(service, console, stepfunctions)
+    finally:
+        assert stop_local_service(service) == 0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if shutil.which("chromium") is None and not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail('Playwright is missing: pip install -e ".[console]" (make install does)', pytrace=False)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page whose script errors fail the test."""
+    context = browser.new_context(viewport={"width": 1680, "height": 1050}, device_scale_factor=1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+    assert not errors, f"script errors in the console: {errors}"
