@@ -1,0 +1,129 @@
+"""The console in headless Chromium, against a local stack: find a failed order, read its graph, ship an order.
+
+These tests also take the screenshots under docs/, so the pictures in the README always show the current console.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+DECLINED, OUT_OF_STOCK = "PAYMENT_DECLINED", "OUT_OF_STOCK"
+
+
+@pytest.fixture(scope="module")
+def orders(console_stack):
+    """A mix of outcomes, as an ops person would find them: completed, declined, out of stock, waiting."""
+    service = console_stack.service
+    submitted = {
+        "completed": console_stack.submit(),
+        "declined": console_stack.submit(paymentToken="tok_declined"),
+        "out_of_stock": console_stack.submit(items=[{"sku": "HDST-ANC-BT", "quantity": 5}]),
+        "flaky": console_stack.submit(paymentToken="tok_flaky"),
+        "waiting": console_stack.submit(customerId="cust-7"),
+    }
+    service.wait_for_status(submitted["completed"], "AWAITING_SHIPMENT")
+    service.request(
+        "POST", f"/orders/{submitted['completed']}/shipment", {"outcome": "SHIPPED", "trackingNumber": "1Z999AA1"}
+    )
+    service.wait_for_status(submitted["completed"], "COMPLETED")
+    service.wait_for_status(submitted["declined"], DECLINED)
+    service.wait_for_status(submitted["out_of_stock"], OUT_OF_STOCK)
+    service.wait_for_status(submitted["flaky"], "AWAITING_SHIPMENT")
+    service.wait_for_status(submitted["waiting"], "AWAITING_SHIPMENT")
+    return submitted
+
+
+def status_of(page, state: str) -> str:
+    return page.get_attribute(f'#graph [data-state="{state}"]', "data-status")
+
+
+def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(console_stack, orders, page):
+    page.goto(console_stack.url)
+    for order_id in orders.values():
+        page.wait_for_selector(f'tr[data-order-id="{order_id}"]')
+    declined_row = page.locator(f'tr[data-order-id="{orders["declined"]}"]')
+    assert "FAILED" in declined_row.inner_text() and DECLINED in declined_row.inner_text()
+    page.wait_for_function("document.querySelector('[data-status=\"FAILED\"] .count').textContent === '2'")
+    page.screenshot(path=str(DOCS / "console-list.png"))
+
+    page.click('.chip[data-status="FAILED"]')
+    page.wait_for_function(
+        "[...document.querySelectorAll('#execution-rows tr')].every(row => row.dataset.status === 'FAILED')"
+    )
+    assert page.locator("#execution-rows tr").count() == 2
+
+    page.select_option("#order-status", DECLINED)
+    page.wait_for_function("document.querySelectorAll('#execution-rows tr').length === 1")
+    page.click(f'a[href="/executions/{orders["declined"]}"]')
+    page.wait_for_url(f"**/executions/{orders['declined']}")
+    page.wait_for_selector('#graph [data-state="OrderFailed"]')
+
+
+def test_search_by_order_id(console_stack, orders, page):
+    page.goto(console_stack.url)
+    page.fill("#search", orders["waiting"])
+    page.press("#search", "Enter")
+    page.wait_for_function("document.querySelectorAll('#execution-rows tr').length === 1")
+    assert page.locator("#execution-rows tr").get_attribute("data-order-id") == orders["waiting"]
+
+
+def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_stack, orders, page):
+    page.goto(f"{console_stack.url}/executions/{orders['declined']}")
+    page.wait_for_selector('#graph [data-state="OrderFailed"]')
+    assert status_of(page, "OrderFailed") == "failed"
+    assert status_of(page, "AuthorizePayment") == "caught"
+    assert status_of(page, "ReserveInventory") == "succeeded"
+    assert [status_of(page, name) for name in ("VoidOrRefundPayment", "ReleaseInventory", "RecordFailure")] == [
+        "succeeded"
+    ] * 3
+    assert status_of(page, "RequestShipment") == "not-run"
+    assert f"FAILED: {DECLINED}" in page.inner_text("#execution-error")
+    assert DECLINED in page.inner_text("#order-details")
+
+    page.click('#graph [data-state="AuthorizePayment"]')
+    page.wait_for_function("document.getElementById('state-hint').textContent === 'AuthorizePayment'")
+    details = page.inner_text("#state-details")
+    assert "PaymentDeclinedError" in details and "caught" in details and "tok_declined" in details
+    page.screenshot(path=str(DOCS / "console-detail.png"))
+
+    events = page.inner_text("#event-rows")
+    assert "TaskFailed" in events and "ExecutionFailed" in events
+
+
+def test_a_retried_state_shows_its_count(console_stack, orders, page):
+    page.goto(f"{console_stack.url}/executions/{orders['flaky']}")
+    page.wait_for_selector('#graph [data-state="AuthorizePayment"]')
+    assert status_of(page, "AuthorizePayment") == "retried"
+    assert "2 retries" in page.text_content('#graph [data-state="AuthorizePayment"]')
+
+
+def test_confirming_a_shipment_completes_the_order_before_your_eyes(console_stack, orders, page):
+    page.goto(f"{console_stack.url}/executions/{orders['waiting']}")
+    page.wait_for_selector('#graph [data-state="RequestShipment"][data-status="running"]')
+    assert page.inner_text("#execution-status") == "RUNNING"
+    page.evaluate("window.sameDocument = true")
+
+    page.fill("#tracking-number", "1ZCONSOLE0001")
+    page.click("#action-ship")
+    page.wait_for_function("document.getElementById('execution-status').textContent === 'SUCCEEDED'")
+    assert page.evaluate("window.sameDocument") is True, "the page updated in place, without a reload"
+    assert status_of(page, "RequestShipment") == "succeeded"
+    assert status_of(page, "CapturePayment") == "succeeded"
+    assert "COMPLETED" in page.inner_text("#order-details")
+    assert page.is_hidden("#action-ship")
+    order = console_stack.service.request("GET", f"/orders/{orders['waiting']}").body
+    assert order["trackingNumber"] == "1ZCONSOLE0001", "the shipment went through the order API"
+
+
+def test_actions_need_the_console_header(console_stack, orders):
+    """Another site's form can POST to 127.0.0.1 but cannot add the header, so it cannot cancel orders."""
+    url = f"{console_stack.url}/api/orders/{orders['flaky']}/cancel"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=10)
+    assert refused.value.code == 403
+    assert console_stack.service.request("GET", f"/orders/{orders['flaky']}").body["status"] == "AWAITING_SHIPMENT"
