@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from local.console.graph import CONTAINER_TYPES, END, START, Edge, EdgeKind, StateGraph
 
-NODE_HEIGHT = 46.0
+NODE_HEIGHT = 42.0
 PSEUDO_WIDTH, PSEUDO_HEIGHT = 64.0, 26.0
-RANK_GAP = 58.0
+RANK_GAP = 48.0
 NODE_GAP = 26.0
 DUMMY_WIDTH = 10.0
 CHAR_WIDTH = 7.4
@@ -68,6 +68,8 @@ class Layout:
     routes: list[Route] = field(default_factory=list)
     dividers: list[tuple[float, float, float]] = field(default_factory=list)
     """Vertical lines between the branches of a container: (x, top, bottom)."""
+    branches: dict[str, Box] = field(default_factory=dict)
+    """The area of each branch, by scope id, so a branch that failed can be tinted as a whole."""
 
     def moved(self, dx: float, dy: float) -> Layout:
         return Layout(
@@ -76,6 +78,7 @@ class Layout:
             {name: box.moved(dx, dy) for name, box in self.boxes.items()},
             [Route(route.edge, [(x + dx, y + dy) for x, y in route.points]) for route in self.routes],
             [(x + dx, top + dy, bottom + dy) for x, top, bottom in self.dividers],
+            {scope: box.moved(dx, dy) for scope, box in self.branches.items()},
         )
 
 
@@ -123,6 +126,7 @@ def _layout_scope(graph: StateGraph, scope_id: str) -> Layout:
         layout.boxes.update(placed.boxes)
         layout.routes += placed.routes
         layout.dividers += placed.dividers
+        layout.branches.update(placed.branches)
     return layout
 
 
@@ -136,17 +140,22 @@ def _size(graph: StateGraph, name: str, inner: Mapping[str, Layout]) -> tuple[fl
 
 def _layout_container(graph: StateGraph, name: str) -> Layout:
     """Branches side by side under a header, with a divider between each two."""
-    branches = [_layout_scope(graph, scope.id) for scope in graph.branches_of(name)]
-    height = CONTAINER_HEADER + max(branch.height for branch in branches) + CONTAINER_PADDING
+    scopes = graph.branches_of(name)
+    branches = [_layout_scope(graph, scope.id) for scope in scopes]
+    inner_height = max(branch.height for branch in branches)
+    height = CONTAINER_HEADER + inner_height + CONTAINER_PADDING
     combined = Layout(0, height)
     x = CONTAINER_PADDING
-    for index, branch in enumerate(branches):
+    for index, (scope, branch) in enumerate(zip(scopes, branches, strict=True)):
         if index:
             combined.dividers.append((x - BRANCH_GAP / 2, CONTAINER_HEADER, height - CONTAINER_PADDING / 2))
         placed = branch.moved(x, CONTAINER_HEADER)
         combined.boxes.update(placed.boxes)
         combined.routes += placed.routes
         combined.dividers += placed.dividers
+        combined.branches.update(placed.branches)
+        pad = BRANCH_GAP / 2 - 3
+        combined.branches[scope.id] = Box(x - pad, CONTAINER_HEADER - 4, branch.width + 2 * pad, inner_height + 8)
         x += branch.width + BRANCH_GAP
     combined.width = max(x - BRANCH_GAP + CONTAINER_PADDING, node_width(name) + 2 * CONTAINER_PADDING)
     return combined

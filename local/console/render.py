@@ -55,6 +55,9 @@ STYLE = """
 .pseudo text { font-size: 11px; font-weight: 700; fill: #475569; }
 .pseudo.succeeded rect { fill: #16a34a; stroke: #15803d; } .pseudo.succeeded text { fill: #fff; }
 .divider { stroke: #cbd5e1; stroke-dasharray: 4 4; }
+.failed-branch rect { fill: #fff7ed; stroke: #fb923c; stroke-width: 1.5; stroke-dasharray: 6 3; }
+.compensation-region rect { fill: #fef2f2; fill-opacity: 0.7; stroke: #fecaca; }
+.compensation-region text { font-size: 10.5px; font-weight: 700; fill: #ef4444; letter-spacing: .08em; }
 .edge { fill: none; stroke: #cbd5e1; stroke-width: 1.3; }
 .edge.catch { stroke: #fdba74; stroke-dasharray: 6 4; }
 .edge.failure-path { stroke: #fca5a5; }
@@ -114,6 +117,10 @@ def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None =
         reverse=True,
     )
     parts += [_container(graph, name, layout.boxes[name], trace) for name in containers]
+    parts += [
+        _failed_branch(scope, box) for scope, box in layout.branches.items() if _branch_failed(graph, scope, trace)
+    ]
+    parts.append(_compensation_region(graph, layout))
     parts += [
         f'<line class="divider" x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}"/>'
         for x, top, bottom in layout.dividers
@@ -238,9 +245,9 @@ def _state(graph: StateGraph, name: str, box: Box, trace: ExecutionTrace | None)
     return (
         f'<g class="{" ".join(classes)}" data-state="{escape(name)}" data-status="{status.value}">'
         f"<title>{escape(title)}</title>{shape}"
-        f'<text class="name" x="{box.x + 12:.1f}" y="{box.y + 19:.1f}">{escape(name)}</text>'
-        f'<text class="kind" x="{box.x + 12:.1f}" y="{box.y + 35:.1f}">{escape(node.kind_text)}</text>'
-        f'<text class="badge" x="{box.x + box.width - 10:.1f}" y="{box.y + 35:.1f}" text-anchor="end">'
+        f'<text class="name" x="{box.x + 12:.1f}" y="{box.y + 18:.1f}">{escape(name)}</text>'
+        f'<text class="kind" x="{box.x + 12:.1f}" y="{box.y + 33:.1f}">{escape(node.kind_text)}</text>'
+        f'<text class="badge" x="{box.x + box.width - 10:.1f}" y="{box.y + 33:.1f}" text-anchor="end">'
         f"{escape(_badge(name, status, trace))}</text></g>"
     )
 
@@ -249,6 +256,40 @@ def _shape(state_type: str, box: Box) -> str:
     """Tasks are rounded boxes; decisions, passes and ends get corners that tell them apart at a glance."""
     radius = {"Task": 8, "Choice": 2, "Fail": 18, "Succeed": 18, "Pass": 14}.get(state_type, 8)
     return f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="{radius}"/>'
+
+
+def _branch_failed(graph: StateGraph, scope: str, trace: ExecutionTrace | None) -> bool:
+    """A branch whose task failed, caught or not, is where this execution went wrong."""
+    if trace is None:
+        return False
+    failures = {StateStatus.FAILED, StateStatus.CAUGHT}
+    return any(node.scope == scope and trace.status_of(name) in failures for name, node in graph.nodes.items())
+
+
+def _failed_branch(scope: str, box: Box) -> str:
+    return (
+        f'<g class="failed-branch" data-branch="{escape(scope)}"><rect x="{box.x:.1f}" y="{box.y:.1f}" '
+        f'width="{box.width:.1f}" height="{box.height:.1f}" rx="8"><title>this branch failed</title></rect></g>'
+    )
+
+
+def _compensation_region(graph: StateGraph, layout: Layout) -> str:
+    """One labelled area behind the compensation chain, drawn only where it would cover no other state."""
+    chain = [name for name, node in graph.nodes.items() if node.compensation and not node.scope]
+    if not chain:
+        return ""
+    boxes = [layout.boxes[name] for name in chain]
+    left, top = min(b.x for b in boxes) - 14, min(b.y for b in boxes) - 26
+    area = Box(left, top, max(b.x + b.width for b in boxes) + 14 - left, max(b.bottom for b in boxes) + 12 - top)
+    for name, box in layout.boxes.items():
+        overlaps = box.x < area.x + area.width and area.x < box.x + box.width
+        if name not in chain and overlaps and box.y < area.bottom and area.y < box.bottom:
+            return ""
+    return (
+        f'<g class="compensation-region"><rect x="{area.x:.1f}" y="{area.y:.1f}" width="{area.width:.1f}" '
+        f'height="{area.height:.1f}" rx="12"/><text x="{area.x + 10:.1f}" y="{area.y + 16:.1f}">'
+        f"COMPENSATION</text></g>"
+    )
 
 
 def _container(graph: StateGraph, name: str, box: Box, trace: ExecutionTrace | None) -> str:

@@ -49,7 +49,8 @@ def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(conso
     declined_row = page.locator(f'tr[data-order-id="{orders["declined"]}"]')
     assert "FAILED" in declined_row.inner_text() and DECLINED in declined_row.inner_text()
     page.wait_for_function("document.querySelector('[data-status=\"FAILED\"] .count').textContent === '2'")
-    page.screenshot(path=str(DOCS / "console-list.png"))
+    page.set_viewport_size({"width": 1400, "height": 360})
+    page.screenshot(path=str(DOCS / "console-list.png"), full_page=True)
 
     page.click('.chip[data-status="FAILED"]')
     page.wait_for_function(
@@ -73,6 +74,7 @@ def test_search_by_order_id(console_stack, orders, page):
 
 
 def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_stack, orders, page):
+    page.set_viewport_size({"width": 1680, "height": 1420})
     page.goto(f"{console_stack.url}/executions/{orders['declined']}")
     page.wait_for_selector('#graph [data-state="OrderFailed"]')
     assert status_of(page, "OrderFailed") == "failed"
