@@ -1,0 +1,54 @@
+"""Names, sizes and thresholds of the deployed stack, in one place so a reviewer finds every number here.
+
+What the Lambda code itself depends on (tables, handlers, environment, ASL placeholders) lives in
+``workflows.resources``; this module holds only what CDK adds around it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+STACK_NAME = "OrderOrchestration"
+STACK_DESCRIPTION = "Order orchestration: Step Functions saga, Lambda tasks, DynamoDB, REST API with Cognito."
+DEFAULT_OUTDIR = "cdk.out"
+
+# Lambda
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
+LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_VERSION = 36
+"""Version 36 of the public layer carries aws-lambda-powertools 3.31.1 with its extras (pydantic v2, aws-xray-sdk)."""
+POWERTOOLS_LAYER_VERSION_CONTEXT_KEY = "powertoolsLayerVersion"
+"""``cdk deploy -c powertoolsLayerVersion=N`` picks another layer version without a code change."""
+
+CODE_ASSET_PACKAGES = ("tasks", "workflows")
+"""The packages the handlers import; everything else in the repository stays out of the Lambda asset."""
+
+# API Gateway
+API_STAGE_NAME = "prod"
+API_THROTTLING_RATE_LIMIT = 50
+"""Steady requests per second for the whole stage; a frontend's normal load is far below it."""
+API_THROTTLING_BURST_LIMIT = 100
+
+# Cognito
+PASSWORD_MIN_LENGTH = 12
+ID_TOKEN_VALIDITY = Duration.hours(1)
+REFRESH_TOKEN_VALIDITY = Duration.days(30)
+
+# Metrics and alarms
+METRICS_NAMESPACE = "OrderOrchestration"
+"""Must equal ``POWERTOOLS_METRICS_NAMESPACE`` from ``workflows.resources.function_environment`` (tested)."""
+COMPENSATION_FAILURES_METRIC = "CompensationFailures"
+"""Emitted by ``tasks/handlers/record_failure.py`` (tested), with Powertools' ``service`` dimension."""
+ALARM_PERIOD = Duration.minutes(5)
+FAILED_EXECUTIONS_THRESHOLD = 10
+"""Declined payments and out-of-stock orders end their executions FAILED by design; only a surge is alarming."""
+TASK_ERRORS_THRESHOLD = 5
+"""Task handlers raise business outcomes (declines, invalid orders) for the ASL to catch; a burst is alarming."""
+API_ERRORS_THRESHOLD = 1
+"""The API handler answers bad input with 4xx responses, so any Lambda error there is a bug."""
+API_LATENCY_P95_THRESHOLD_MS = 2000
+API_LATENCY_EVALUATION_PERIODS = 3

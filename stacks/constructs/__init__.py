@@ -1,0 +1,1 @@
+"""The stack's building blocks, one construct per concern: data, functions, workflow, api, monitoring."""

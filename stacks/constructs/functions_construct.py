@@ -1,0 +1,158 @@
+"""The Lambda functions, each built from its ``FunctionSpec`` by one helper, with only the grants its spec names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks import constants
+from stacks.nag import arn_with_suffix, suppress
+from workflows.resources import WORKFLOW_DIR, Access, FunctionSpec, function_environment
+
+CODE_ROOT = WORKFLOW_DIR.parent
+"""The directory that holds the ``tasks`` and ``workflows`` packages, as the handlers import them."""
+
+TABLE_GRANTS = {
+    Access.READ: dynamodb.Table.grant_read_data,
+    Access.WRITE: dynamodb.Table.grant_write_data,
+    Access.READ_WRITE: dynamodb.Table.grant_read_write_data,
+}
+
+
+class FunctionsConstruct(Construct):
+    """Builds the service's functions on demand, sharing one code asset and the Powertools layer.
+
+    Functions are added one at a time because their order matters: the task functions exist before the state
+    machine (it needs their ARNs), and the API function after it (it needs the state machine's ARN).
+
+    Example
+    -------
+    >>> from aws_cdk import App, Stack
+    >>> from stacks.constructs.data_construct import DataConstruct
+    >>> from workflows.resources import VALIDATE_ORDER
+    >>> stack = Stack(App(), "Example")
+    >>> functions = FunctionsConstruct(stack, "Functions", tables=DataConstruct(stack, "Data").tables)
+    >>> validate = functions.add(VALIDATE_ORDER)
+    >>> sorted(functions.functions)
+    ['ValidateOrder']
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, tables: Mapping[str, dynamodb.Table]) -> None:
+        super().__init__(scope, construct_id)
+        self._tables = tables
+        self._code = _build_code_asset()
+        self._powertools_layer = self._build_powertools_layer()
+        self.functions: dict[str, lambda_.Function] = {}
+
+    def add(self, spec: FunctionSpec, state_machine: sfn.StateMachine | None = None) -> lambda_.Function:
+        """Create the function ``spec`` describes, with its own role, log group and grants.
+
+        Parameters
+        ----------
+        spec:
+            The function's description from ``workflows.resources``.
+        state_machine:
+            The order workflow, required for functions that drive it (``spec.drives_workflow``): they get its ARN
+            in their environment and may start its executions and answer its task tokens, nothing more.
+
+        Returns
+        -------
+        aws_lambda.Function
+            The function, also kept in ``functions`` under ``spec.logical_name``.
+
+        Example
+        -------
+        With ``functions`` and ``workflow`` as the stack builds them:
+
+        >>> from workflows.resources import API
+        >>> api = functions.add(API, state_machine=workflow.state_machine)
+        """
+        scope = Construct(self, spec.logical_name)
+        role = self._build_role(scope, spec)
+        function = lambda_.Function(
+            scope,
+            "Function",
+            description=spec.description,
+            handler=spec.handler,
+            code=self._code,
+            runtime=constants.LAMBDA_RUNTIME,
+            architecture=constants.LAMBDA_ARCHITECTURE,
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            environment=self._environment(spec, state_machine),
+            layers=[self._powertools_layer],
+            tracing=lambda_.Tracing.ACTIVE,
+            role=role,
+            log_group=self._build_log_group(scope, role),
+        )
+        suppress(
+            function,
+            "L1",
+            "python3.13 is the runtime the team chose (docs/decisions.md) and a supported Lambda runtime; L1 asks "
+            "for python3.14. Moving is one constant in stacks/constants.py (the Powertools layer name follows it) "
+            "once the handlers and the layer are checked on 3.14.",
+        )
+        if state_machine is not None and spec.drives_workflow:
+            state_machine.grant_start_execution(role)
+            state_machine.grant_task_response(role)
+        self.functions[spec.logical_name] = function
+        return function
+
+    def _environment(self, spec: FunctionSpec, state_machine: sfn.StateMachine | None) -> dict[str, str]:
+        table_names = {name: table.table_name for name, table in self._tables.items()}
+        return function_environment(spec, table_names, state_machine.state_machine_arn if state_machine else None)
+
+    def _build_role(self, scope: Construct, spec: FunctionSpec) -> iam.Role:
+        """A role per function, without the AWS managed basic-execution policy: logs go to its own log group only."""
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs the {spec.logical_name} function",
+        )
+        for table_name, access in spec.tables.items():
+            TABLE_GRANTS[access](self._tables[table_name], role)
+        suppress(
+            role,
+            "IAM5",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so active "
+            "tracing needs Resource '*'; and the index ARNs ('<table>/index/*') are how DynamoDB names the GSIs the "
+            "function queries, added by the table's grant_*_data.",
+            applies_to=["Resource::*", arn_with_suffix("/index/*")],
+        )
+        return role
+
+    @staticmethod
+    def _build_log_group(scope: Construct, role: iam.Role) -> logs.LogGroup:
+        log_group = logs.LogGroup(
+            scope, "Logs", retention=constants.LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        log_group.grant_write(role)
+        return log_group
+
+    def _build_powertools_layer(self) -> lambda_.ILayerVersion:
+        """The public Powertools layer: Powertools with its extras (pydantic v2, aws-xray-sdk) for this runtime."""
+        version = self.node.try_get_context(constants.POWERTOOLS_LAYER_VERSION_CONTEXT_KEY)
+        runtime = constants.LAMBDA_RUNTIME.name.replace(".", "")
+        layer_name = f"AWSLambdaPowertoolsPythonV3-{runtime}-{constants.LAMBDA_ARCHITECTURE.name}"
+        arn = Stack.of(self).format_arn(
+            service="lambda",
+            account=constants.POWERTOOLS_LAYER_ACCOUNT,
+            resource="layer",
+            resource_name=f"{layer_name}:{version or constants.POWERTOOLS_LAYER_VERSION}",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
+
+
+def _build_code_asset() -> lambda_.Code:
+    """Only the handler packages go into the asset: no tests, local runtime, virtualenv or cdk.out."""
+    keep = [pattern for package in constants.CODE_ASSET_PACKAGES for pattern in (f"!{package}", f"!{package}/**")]
+    return lambda_.Code.from_asset(str(CODE_ROOT), exclude=["*", ".*", *keep, "**/__pycache__", "**/*.pyc"])

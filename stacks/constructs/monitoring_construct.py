@@ -1,0 +1,173 @@
+"""Alarms on what goes wrong (failed workflows, failed compensations, function and API errors) and one dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks import constants
+from workflows.resources import API, SERVICE_NAME
+
+SUM = cloudwatch.Stats.SUM
+PER_FUNCTION_GRAPHS = (
+    ("Function errors", "Errors", SUM),
+    ("Function throttles", "Throttles", SUM),
+    ("Function duration p95", "Duration", cloudwatch.Stats.percentile(95)),
+)
+"""Dashboard graphs with one line per function: title, AWS/Lambda metric, statistic."""
+
+
+class MonitoringConstruct(Construct):
+    """CloudWatch alarms and the service dashboard; the alarms carry no action, subscribe one per environment.
+
+    Example
+    -------
+    With the resources the other constructs build:
+
+    >>> monitoring = MonitoringConstruct(
+    ...     stack, "Monitoring", functions=functions.functions, state_machine=workflow.state_machine,
+    ...     rest_api=api.rest_api,
+    ... )
+    >>> len(monitoring.alarms) > 0
+    True
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.IFunction],
+        state_machine: sfn.StateMachine,
+        rest_api: apigw.RestApi,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.alarms: list[cloudwatch.Alarm] = []
+        compensation_failures = cloudwatch.Metric(
+            namespace=constants.METRICS_NAMESPACE,
+            metric_name=constants.COMPENSATION_FAILURES_METRIC,
+            dimensions_map={"service": SERVICE_NAME},
+            statistic=SUM,
+            period=constants.ALARM_PERIOD,
+        )
+        self._build_workflow_alarms(state_machine, compensation_failures)
+        self._build_function_alarms(functions)
+        self._build_api_alarms(rest_api)
+        self._build_dashboard(functions, state_machine, rest_api, compensation_failures)
+
+    def _alarm(
+        self, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str, periods: int = 1
+    ) -> None:
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                construct_id,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+        )
+
+    def _build_workflow_alarms(self, state_machine: sfn.StateMachine, compensation_failures: cloudwatch.Metric) -> None:
+        self._alarm(
+            "ExecutionsFailed",
+            state_machine.metric_failed(period=constants.ALARM_PERIOD, statistic=SUM),
+            constants.FAILED_EXECUTIONS_THRESHOLD,
+            "Many order executions failed in five minutes: more than declines and stock-outs explain.",
+        )
+        self._alarm(
+            "ExecutionsTimedOut",
+            state_machine.metric_timed_out(period=constants.ALARM_PERIOD, statistic=SUM),
+            1,
+            "An order execution timed out as a whole.",
+        )
+        self._alarm(
+            "CompensationFailures",
+            compensation_failures,
+            1,
+            "A compensation (void/refund or stock release) failed after its retries: money or stock needs a person.",
+        )
+
+    def _build_function_alarms(self, functions: Mapping[str, lambda_.IFunction]) -> None:
+        for name, function in functions.items():
+            is_api = name == API.logical_name
+            self._alarm(
+                f"{name}Errors",
+                function.metric_errors(period=constants.ALARM_PERIOD, statistic=SUM),
+                constants.API_ERRORS_THRESHOLD if is_api else constants.TASK_ERRORS_THRESHOLD,
+                f"{name} raised errors" + ("." if is_api else " beyond the business outcomes the workflow catches."),
+            )
+            self._alarm(
+                f"{name}Throttles",
+                function.metric_throttles(period=constants.ALARM_PERIOD, statistic=SUM),
+                1,
+                f"{name} was throttled: the account's concurrency is exhausted.",
+            )
+
+    def _build_api_alarms(self, rest_api: apigw.RestApi) -> None:
+        self._alarm(
+            "Api5xx",
+            rest_api.metric_server_error(period=constants.ALARM_PERIOD, statistic=SUM),
+            1,
+            "The API answered with a 5xx.",
+        )
+        self._alarm(
+            "ApiLatencyP95",
+            rest_api.metric_latency(period=constants.ALARM_PERIOD, statistic=cloudwatch.Stats.percentile(95)),
+            constants.API_LATENCY_P95_THRESHOLD_MS,
+            f"The API's p95 latency stayed above {constants.API_LATENCY_P95_THRESHOLD_MS} ms.",
+            periods=constants.API_LATENCY_EVALUATION_PERIODS,
+        )
+
+    def _build_dashboard(
+        self,
+        functions: Mapping[str, lambda_.IFunction],
+        state_machine: sfn.StateMachine,
+        rest_api: apigw.RestApi,
+        compensation_failures: cloudwatch.Metric,
+    ) -> None:
+        period = constants.ALARM_PERIOD
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-orders")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Order executions",
+                left=[
+                    state_machine.metric_started(period=period, statistic=SUM),
+                    state_machine.metric_succeeded(period=period, statistic=SUM),
+                    state_machine.metric_failed(period=period, statistic=SUM),
+                    state_machine.metric_timed_out(period=period, statistic=SUM),
+                ],
+            ),
+            cloudwatch.GraphWidget(title="Compensation failures", left=[compensation_failures]),
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[
+                    rest_api.metric_count(period=period, statistic=SUM),
+                    rest_api.metric_client_error(period=period, statistic=SUM),
+                    rest_api.metric_server_error(period=period, statistic=SUM),
+                ],
+                right=[rest_api.metric_latency(period=period, statistic=cloudwatch.Stats.percentile(95))],
+            ),
+        )
+        dashboard.add_widgets(
+            *(
+                cloudwatch.GraphWidget(
+                    title=title,
+                    left=[
+                        function.metric(metric_name, period=period, statistic=statistic, label=name)
+                        for name, function in functions.items()
+                    ],
+                )
+                for title, metric_name, statistic in PER_FUNCTION_GRAPHS
+            )
+        )
+        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
