@@ -1,0 +1,96 @@
+"""Every function and table of ``workflows.resources`` is deployed as its spec describes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.conftest import CloudAssembly
+from workflows.resources import (
+    ALL_FUNCTIONS,
+    STATE_MACHINE_ARN_ENV,
+    TABLES,
+    FunctionSpec,
+    TableSpec,
+    function_environment,
+)
+
+pytestmark = pytest.mark.infra
+
+POWERTOOLS_LAYER = ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:"
+
+
+def function_properties(assembly: CloudAssembly, spec: FunctionSpec) -> dict:
+    return assembly.at(f"Functions/{spec.logical_name}/Function/Resource")["Properties"]
+
+
+@pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
+def test_each_function_runs_its_handler_on_arm64_python313_with_the_powertools_layer(assembly, spec):
+    properties = function_properties(assembly, spec)
+    (layer,) = properties["Layers"]
+
+    assert properties["Handler"] == spec.handler
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["MemorySize"] == spec.memory_mb
+    assert properties["Timeout"] == spec.timeout_seconds
+    assert POWERTOOLS_LAYER in layer["Fn::Join"][1][-1]
+
+
+@pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
+def test_each_function_gets_the_environment_the_resource_description_computes(assembly, spec):
+    table_names = {table.logical_name: {"Ref": assembly.table_id(table.logical_name)} for table in TABLES}
+    state_machine = {"Ref": assembly.state_machine_id()}
+
+    expected = function_environment(spec, table_names, state_machine if spec.drives_workflow else None)
+
+    assert function_properties(assembly, spec)["Environment"]["Variables"] == expected
+    assert (STATE_MACHINE_ARN_ENV in expected) is spec.drives_workflow
+
+
+def test_every_function_is_traced_and_logs_to_a_log_group_with_retention(assembly, cdk_template):
+    from aws_cdk.assertions import Match
+
+    cdk_template.all_resources_properties(
+        "AWS::Lambda::Function",
+        {"TracingConfig": {"Mode": "Active"}, "LoggingConfig": {"LogGroup": Match.any_value()}},
+    )
+    cdk_template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": Match.any_value()})
+    assert len(assembly.of_type("AWS::Lambda::Function")) == len(ALL_FUNCTIONS)
+
+
+def test_the_code_asset_holds_only_the_handler_packages(assembly):
+    (code_key,) = {function_properties(assembly, spec)["Code"]["S3Key"] for spec in ALL_FUNCTIONS}
+    asset = assembly.outdir / f"asset.{code_key.removesuffix('.zip')}"
+    files = {path.relative_to(asset).as_posix() for path in asset.rglob("*") if path.is_file()}
+
+    assert {path.split("/", 1)[0] for path in files} == {"tasks", "workflows"}
+    assert "workflows/order_workflow.asl.json" in files
+    assert {spec.module.replace(".", "/") + ".py" for spec in ALL_FUNCTIONS} <= files
+    assert not [path for path in files if "__pycache__" in path or path.endswith(".pyc")]
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=lambda spec: spec.logical_name)
+def test_each_table_is_on_demand_recoverable_encrypted_and_keyed_as_described(assembly, spec: TableSpec):
+    table = assembly.at(f"Data/{spec.logical_name}/Resource")
+    properties = table["Properties"]
+    indexes = {
+        index["IndexName"]: (
+            [key["AttributeName"] for key in index["KeySchema"]],
+            index["Projection"]["ProjectionType"],
+        )
+        for index in properties.get("GlobalSecondaryIndexes", [])
+    }
+
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert [key["AttributeName"] for key in properties["KeySchema"]] == [
+        key for key in (spec.partition_key, spec.sort_key) if key
+    ]
+    assert indexes == {
+        index.name: ([key for key in (index.partition_key, index.sort_key) if key], "ALL") for index in spec.indexes
+    }
+    assert properties.get("TimeToLiveSpecification") == (
+        {"AttributeName": spec.ttl_attribute, "Enabled": True} if spec.ttl_attribute else None
+    )
+    assert table["DeletionPolicy"] == "Retain"
