@@ -129,3 +129,18 @@ def test_actions_need_the_console_header(console_stack, orders):
         urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=10)
     assert refused.value.code == 403
     assert console_stack.service.request("GET", f"/orders/{orders['flaky']}").body["status"] == "AWAITING_SHIPMENT"
+
+
+def test_the_list_refreshes_on_its_own(console_stack, orders, page):
+    page.goto(console_stack.url)
+    page.wait_for_selector(f'tr[data-order-id="{orders["declined"]}"]')
+    page.evaluate("window.sameDocument = true")
+    newcomer = console_stack.submit(customerId="cust-newcomer")
+    page.wait_for_selector(f'tr[data-order-id="{newcomer}"]', timeout=15_000)
+    assert page.evaluate("window.sameDocument") is True
+
+
+def test_an_unknown_order_says_so(console_stack, page):
+    page.goto(f"{console_stack.url}/executions/ord-unknown")
+    page.wait_for_selector("#execution-error:has-text('no execution named')")
+    assert page.is_hidden("#detail-body")

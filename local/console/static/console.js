@@ -350,13 +350,16 @@ async function refreshDetail() {
     if (data.execution.status === "RUNNING") detail.timer = setTimeout(refreshDetail, DETAIL_REFRESH_MS);
     else $("live").textContent = "● final";
   } catch (error) {
-    showLive(false);
     if (error.status === 404) {
       $("order-id").textContent = detail.name;
+      $("live").textContent = "● not found";
+      $("detail-body").hidden = true;
+      for (const id of ["execution-status", "order-status-pill"]) $(id).hidden = true;
       $("execution-error").hidden = false;
-      $("execution-error").textContent = error.message;
+      $("execution-error").textContent = `${error.message}: no such order id in this state machine's executions.`;
       return;
     }
+    showLive(false);
     detail.timer = setTimeout(refreshDetail, DETAIL_REFRESH_MS * 3);
   }
 }
