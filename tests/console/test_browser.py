@@ -144,3 +144,17 @@ def test_an_unknown_order_says_so(console_stack, page):
     page.goto(f"{console_stack.url}/executions/ord-unknown")
     page.wait_for_selector("#execution-error:has-text('no execution named')")
     assert page.is_hidden("#detail-body")
+
+
+def test_cancelling_a_waiting_order_compensates_it(console_stack, page):
+    order_id = console_stack.submit(customerId="cust-cancel")
+    console_stack.service.wait_for_status(order_id, "AWAITING_SHIPMENT")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{console_stack.url}/executions/{order_id}")
+    page.wait_for_selector('#graph [data-state="RequestShipment"][data-status="running"]')
+    page.click("#action-cancel")
+    page.wait_for_function("document.getElementById('execution-status').textContent === 'FAILED'")
+    assert status_of(page, "RequestShipment") == "caught"
+    assert status_of(page, "MarkCancelled") == "succeeded"
+    assert status_of(page, "VoidOrRefundPayment") == "succeeded"
+    assert "CANCELLED" in page.inner_text("#order-details")
