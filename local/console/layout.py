@@ -27,6 +27,7 @@ MIN_NODE_WIDTH = 120.0
 CONTAINER_HEADER, CONTAINER_PADDING, BRANCH_GAP = 34.0, 16.0, 26.0
 MAIN_PATH_WEIGHT = 8.0
 """How much harder the normal flow pulls on its states than Catch and failure edges: it keeps the main path straight."""
+MAX_SPREAD_EDGES = 3
 SPINE_WEIGHT = 1e6
 """Far above any pull of neighbours: the main path is a column, never pooled aside by crowded ranks."""
 ORDERING_SWEEPS = 16
@@ -421,7 +422,11 @@ class _Layering:
         return points
 
     def _spread_ports(self, layout: Layout) -> None:
-        """Edges leaving (or entering) the same side of a box start (or end) apart, ordered by where they head."""
+        """Edges leaving (or entering) the same side of a box start (or end) apart, ordered by where they head.
+
+        Past ``MAX_SPREAD_EDGES`` entering edges merge into one arrow instead: a funnel reads as "all of these lead
+        here", where a comb of arrowheads reads as noise.
+        """
         leaving: dict[tuple[float, float], list[Route]] = {}
         entering: dict[tuple[float, float], list[Route]] = {}
         for route in layout.routes:
@@ -429,7 +434,7 @@ class _Layering:
             entering.setdefault(route.points[-1], []).append(route)
         for ends, index, neighbour in ((leaving, 0, 1), (entering, -1, -2)):
             for (x, y), routes in ends.items():
-                if len(routes) < 2:
+                if len(routes) < 2 or (index == -1 and len(routes) > MAX_SPREAD_EDGES):
                     continue
                 box = next(b for b in layout.boxes.values() if abs(b.center_x - x) < 0.01 and y in (b.y, b.bottom))
                 span = min(box.width * 0.6, 18.0 * (len(routes) - 1))

@@ -126,7 +126,8 @@ def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None =
         for x, top, bottom in layout.dividers
     ]
     taken = trace.taken if trace else set()
-    parts += [_edge(route, (route.edge.source, route.edge.target) in taken) for route in layout.routes]
+    on_top_if_taken = sorted(layout.routes, key=lambda route: (route.edge.source, route.edge.target) in taken)
+    parts += [_edge(route, (route.edge.source, route.edge.target) in taken) for route in on_top_if_taken]
     parts += _edge_labels(layout.routes, taken, layout.width)
     for name, node in graph.nodes.items():
         if node.type not in CONTAINER_TYPES:
@@ -274,7 +275,10 @@ def _failed_branch(scope: str, box: Box) -> str:
 
 
 def _compensation_region(graph: StateGraph, layout: Layout) -> str:
-    """One labelled area behind the compensation chain, drawn only where it would cover no other state."""
+    """One labelled area behind the compensation chain, drawn only where it would cover no other state.
+
+    The label sits in the bottom-left corner: the chain steps down to the right, and edges arrive from the top.
+    """
     chain = [name for name, node in graph.nodes.items() if node.compensation and not node.scope]
     if not chain:
         return ""
@@ -287,7 +291,7 @@ def _compensation_region(graph: StateGraph, layout: Layout) -> str:
             return ""
     return (
         f'<g class="compensation-region"><rect x="{area.x:.1f}" y="{area.y:.1f}" width="{area.width:.1f}" '
-        f'height="{area.height:.1f}" rx="12"/><text x="{area.x + 10:.1f}" y="{area.y + 16:.1f}">'
+        f'height="{area.height:.1f}" rx="12"/><text x="{area.x + 10:.1f}" y="{area.bottom - 9:.1f}">'
         f"COMPENSATION</text></g>"
     )
 
