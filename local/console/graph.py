@@ -101,25 +101,6 @@ class StateGraph:
     def branches_of(self, container: str) -> list[Scope]:
         return [scope for scope in self.scopes.values() if scope.container == container]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "nodes": [
-                {
-                    "name": node.name,
-                    "type": node.type,
-                    "scope": node.scope,
-                    "callback": node.callback,
-                    "compensation": node.compensation,
-                    "failurePath": node.failure_path,
-                }
-                for node in self.nodes.values()
-            ],
-            "edges": [
-                {"source": edge.source, "target": edge.target, "kind": edge.kind.value, "label": edge.label}
-                for edge in self.edges
-            ],
-        }
-
 
 def workflow_graph(definition: str | Mapping[str, Any]) -> StateGraph:
     """Turn an ASL definition into nodes, edges and scopes (the top level and each Parallel or Map branch).

@@ -297,6 +297,6 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         orders_table_name=args.orders_table or "orders",
         state_machine_arn=args.state_machine_arn or LOCAL_STATE_MACHINE_ARN,
         api_url=args.api_url,
-        api_token=getattr(args, "token", None),
+        api_token=args.token,
         port=args.port,
     )
