@@ -49,8 +49,11 @@ class ConsoleStack:
 
 @pytest.fixture(scope="module")
 def console_stack() -> Iterator[ConsoleStack]:
-    """``orders up`` in a subprocess (warehouse off, 100x time) and a console reading its AWS endpoint."""
-    service = start_local_service()
+    """``orders up`` in a subprocess (warehouse off, 100x time) and a console reading its AWS endpoint.
+
+    ``ORDERS_CONSOLE_PORT=0``: once ``orders up`` serves a console of its own, it must not take 8233 from another.
+    """
+    service = start_local_service({"ORDERS_CONSOLE_PORT": "0"})
     try:
         session = boto3.session.Session(
             aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
