@@ -4,13 +4,16 @@ The integration suite drives the service over HTTP, as a frontend and a warehous
 
 By default it starts ``orders up`` in a subprocess on free ports (warehouse simulator off, so the tests play the
 warehouse). With ``ORDERS_API_URL`` set (and ``ORDERS_API_TOKEN``, AWS credentials) it runs against that deployed
-stack instead; the tests that need the local process itself are skipped then.
+stack instead; the tests that need the local process itself are skipped then. There, the warehouse and health
+routes are IAM-authorized, so those requests are SigV4-signed with the caller's AWS credentials, as a warehouse
+would sign them; the shopper routes carry the Cognito token.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 from local.stack import free_port
 
@@ -29,6 +34,8 @@ READY_DEADLINE_SECONDS = 90.0
 STOP_DEADLINE_SECONDS = 10.0
 INTEGRATION_TIME_SCALE = "100"
 """Retry backoff takes milliseconds; the one-day shipment heartbeat still lasts 14 real minutes."""
+IAM_ROUTES = re.compile(r"^/(health|orders/[^/]+/shipment)$")
+"""The deployed API authorizes these with IAM (docs/deploy.md); every other route with Cognito."""
 
 
 @dataclass
@@ -50,7 +57,9 @@ class OrdersService:
     ) -> HttpResponse:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        if self.token:
+        if self.process is None and IAM_ROUTES.match(path.split("?", 1)[0]):
+            all_headers = self._signed(method, path, data, all_headers)
+        elif self.token:
             all_headers["Authorization"] = self.token
         request = urllib.request.Request(self.api_url + path, data=data, headers=all_headers, method=method)
         try:
@@ -58,6 +67,12 @@ class OrdersService:
                 return HttpResponse(response.status, _json(response.read()), dict(response.headers))
         except urllib.error.HTTPError as error:
             return HttpResponse(error.code, _json(error.read()), dict(error.headers))
+
+    def _signed(self, method: str, path: str, data: bytes | None, headers: dict[str, str]) -> dict[str, str]:
+        session = boto3.session.Session()
+        signed = AWSRequest(method=method, url=self.api_url + path, data=data, headers=headers)
+        SigV4Auth(session.get_credentials(), "execute-api", session.region_name).add_auth(signed)
+        return dict(signed.headers.items())
 
     def stepfunctions(self) -> Any:
         if self.aws_endpoint:
