@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from local.console.server import add_console_arguments, run_console
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
 
 DEFAULT_API_URL = "http://127.0.0.1:3000"
@@ -174,7 +175,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"orders up: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    overrides = {"aws_port": args.aws_port, "api_port": args.api_port}
+    overrides = {"aws_port": args.aws_port, "api_port": args.api_port, "console_port": args.console_port}
     settings = StackSettings(
         **{**settings.__dict__, **{key: value for key, value in overrides.items() if value is not None}}
     )
@@ -183,7 +184,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start()
     except PortInUseError as error:
         print(
-            f"orders up: {error}. Free it, or choose another port with ORDERS_AWS_PORT / ORDERS_API_PORT.",
+            f"orders up: {error}. Free it, or pick another: ORDERS_API_PORT, ORDERS_AWS_PORT, ORDERS_CONSOLE_PORT.",
             file=sys.stderr,
         )
         return EXIT_UNREACHABLE
@@ -214,6 +215,7 @@ def _banner(stack: Any) -> str:
         [
             "Order service is ready.",
             f"  API            {stack.api_url}   (docs: {stack.api_url}/docs, health: {stack.api_url}/health)",
+            f"  Console        {stack.console.url}",
             f"  AWS endpoint   {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} stepfunctions ...)",
             f"  State machine  {stack.state_machine_arn}",
             f"  Warehouse      {warehouse}",
@@ -244,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run the local stack in the foreground")
     up.add_argument("--aws-port", type=int, help="default ORDERS_AWS_PORT or 4566")
     up.add_argument("--api-port", type=int, help="default ORDERS_API_PORT or 3000")
+    up.add_argument("--console-port", type=int, help="default ORDERS_CONSOLE_PORT or 8233")
 
     submit = commands.add_parser("submit", help="submit an order")
     submit.add_argument("--file", help="order JSON file")
@@ -276,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--fail", metavar="REASON")
     ship.add_argument("--tracking", default="1Z999AA10123456784")
 
+    console = commands.add_parser("console", help="serve the ops console (for the local stack, or --aws)")
+    add_console_arguments(console)
+
     cancel = commands.add_parser("cancel", help="cancel an order awaiting shipment")
     cancel.add_argument("order_id")
     cancel.add_argument("--reason", default="cancelled by the customer")
@@ -296,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "up":
         return cmd_up(args)
+    if args.command == "console":
+        return run_console(args)
     try:
         return COMMANDS[args.command](OrdersApi(args.api_url, args.token), args)
     except ApiError as error:

@@ -4,7 +4,8 @@
 - the state machine is built from the ASL file and ``workflows.resources``, through ``local.provisioning``;
 - the in-process Lambda runner runs every function's real handler;
 - an API Gateway emulation serves the order API;
-- a warehouse simulator confirms shipments through the callback API.
+- a warehouse simulator confirms shipments through the callback API;
+- the ops console shows the executions and the orders (``local.console``).
 
 Everything binds to 127.0.0.1 only.
 """
@@ -27,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local.api_gateway import ApiGatewayEmulation
 from local.catalog import catalog_items
+from local.console.server import ConsoleServer
 from local.engine import install_time_scale, quiet_engine_logs
 from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
@@ -50,11 +52,12 @@ class StackSettings:
     warehouse_delay_seconds: float | None = 2.0
     time_scale: float = 1.0
     faults: tuple[FaultRule, ...] = ()
+    console_port: int = 8233
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> StackSettings:
-        """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS`` (or ``off``),
-        ``ORDERS_TIME_SCALE`` and ``ORDERS_FAULTS`` (see ``local.faults``).
+        """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_CONSOLE_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS``
+        (or ``off``), ``ORDERS_TIME_SCALE`` and ``ORDERS_FAULTS`` (see ``local.faults``).
 
         Example
         -------
@@ -66,6 +69,7 @@ class StackSettings:
         return cls(
             aws_port=_port(env, "ORDERS_AWS_PORT", cls.aws_port),
             api_port=_port(env, "ORDERS_API_PORT", cls.api_port),
+            console_port=_port(env, "ORDERS_CONSOLE_PORT", cls.console_port),
             warehouse_delay_seconds=None if delay.strip().lower() == "off" else _positive(delay, "delay"),
             time_scale=_positive(env.get("ORDERS_TIME_SCALE", "1"), "ORDERS_TIME_SCALE"),
             faults=parse_fault_rules(env.get(FAULTS_ENV, "")),
@@ -127,11 +131,10 @@ class LocalStack:
 
     def __init__(self, settings: StackSettings):
         self.settings = settings
-        self._servers: list[Any] = []
-        self._threads: list[Any] = []
         self.runner: LambdaRunner | None = None
         self.api: ApiGatewayEmulation | None = None
         self.warehouse: WarehouseSimulator | None = None
+        self.console: ConsoleServer | None = None
         self.state_machine_arn = ""
 
     def __enter__(self) -> LocalStack:
@@ -152,6 +155,7 @@ class LocalStack:
     def start(self) -> None:
         api_socket = _bind_http(self.settings.api_port, "the API")
         try:
+            _bind_http(self.settings.console_port, "the console").server_close()
             self._aws_server = _bind_aws_endpoint(self.settings.aws_port)
         except PortInUseError:
             api_socket.server_close()
@@ -167,9 +171,7 @@ class LocalStack:
         os.environ.update(FAKE_CREDENTIALS)
         os.environ["MOTO_PORT"] = str(self._aws_server.server_port)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
-        thread = threading.Thread(target=self._aws_server.serve_forever, name="aws-endpoint", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        threading.Thread(target=self._aws_server.serve_forever, name="aws-endpoint", daemon=True).start()
 
     def _provision_and_run(self, api_socket: ThreadingHTTPServer) -> None:
         session = boto3.session.Session(region_name=LOCAL_REGION)
@@ -187,12 +189,23 @@ class LocalStack:
         self.runner.install()
         self.api = ApiGatewayEmulation(self.runner, API.logical_name, api_socket)
         self.api.start()
+        self.console = ConsoleServer(
+            stepfunctions,
+            dynamodb,
+            deployment.table_names["Orders"],
+            deployment.state_machine_arn,
+            self.api_url,
+            port=self.settings.console_port,
+        )
+        self.console.start()
         if self.settings.warehouse_delay_seconds is not None:
             orders = DynamoDBOrderRepository(deployment.table_names["Orders"], dynamodb)
             self.warehouse = WarehouseSimulator(orders, self.api_url, self.settings.warehouse_delay_seconds)
             self.warehouse.start()
 
     def stop(self) -> None:
+        if self.console is not None:
+            self.console.stop()
         if self.warehouse is not None:
             self.warehouse.stop()
         if self.api is not None:

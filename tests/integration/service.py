@@ -112,6 +112,7 @@ def start_local_service(extra_env: dict[str, str] | None = None) -> OrdersServic
         **os.environ,
         "ORDERS_AWS_PORT": str(aws_port),
         "ORDERS_API_PORT": str(api_port),
+        "ORDERS_CONSOLE_PORT": "0",
         "ORDERS_WAREHOUSE_DELAY_SECONDS": "off",
         "ORDERS_TIME_SCALE": INTEGRATION_TIME_SCALE,
         **(extra_env or {}),

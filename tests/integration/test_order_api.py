@@ -258,7 +258,7 @@ def test_a_port_in_use_gets_one_clear_line(local_only):
     taken = local_only.api_url.rsplit(":", 1)[1]
     result = subprocess.run(
         [sys.executable, "-m", "local.cli", "up"],
-        env={"PATH": "", "ORDERS_API_PORT": taken, "ORDERS_AWS_PORT": str(free_port())},
+        env={"PATH": "", "ORDERS_API_PORT": taken, "ORDERS_AWS_PORT": str(free_port()), "ORDERS_CONSOLE_PORT": "0"},
         capture_output=True,
         text=True,
         timeout=60,
