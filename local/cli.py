@@ -220,6 +220,7 @@ def _banner(stack: Any) -> str:
             f"  State machine  {stack.state_machine_arn}",
             f"  Warehouse      {warehouse}",
             f"  Time scale     {stack.settings.time_scale:g}x",
+            f"  Fault rules    {', '.join(rule.task for rule in stack.settings.faults) or 'none'}",
             "Submit an order:",
             f"  {curl}",
             "Then watch it:  orders watch <orderId>      Stop with Ctrl-C.",

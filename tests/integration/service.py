@@ -35,7 +35,7 @@ STOP_DEADLINE_SECONDS = 10.0
 INTEGRATION_TIME_SCALE = "100"
 """Retry backoff takes milliseconds; the one-day shipment heartbeat still lasts 14 real minutes."""
 IAM_ROUTES = re.compile(r"^/(health|orders/[^/]+/shipment)$")
-"""The deployed API authorizes these with IAM (docs/deploy.md); every other route with Cognito."""
+"""The deployed API authorizes these with IAM (README, "Deploy to AWS"); every other route with Cognito."""
 
 
 @dataclass
