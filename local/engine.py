@@ -43,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 from moto.stepfunctions.parser.asl.eval import environment
 from moto.stepfunctions.parser.asl.eval.callback import callback
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -260,6 +261,35 @@ def cache_parsed_definitions() -> None:
     ExecutionWorker._get_evaluation_entrypoint = _cached_evaluation_entrypoint
 
 
+_stop_program = environment.Environment.set_stop
+
+
+def _stop_and_interrupt_callbacks(self: environment.Environment, stop_date: Any, cause: Any, error: Any) -> None:
+    _stop_program(self, stop_date=stop_date, cause=cause, error=error)
+    for endpoint in list(self.callback_pool_manager._pool.values()):
+        endpoint.interrupt_all()
+
+
+_fail_program = environment.Environment.set_error
+
+
+def _fail_unless_stopped(self: environment.Environment, error: Any) -> None:
+    with self._state_mutex:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        _fail_program(self, error=error)
+
+
+def interrupt_callbacks_on_stop() -> None:
+    """StopExecution aborts a task waiting for its token at once in AWS; moto waits until the timeout or heartbeat.
+
+    The interrupted wait then fails its task, and moto would let that failure turn the stopped execution FAILED;
+    in AWS it stays ABORTED.
+    """
+    environment.Environment.set_stop = _stop_and_interrupt_callbacks
+    environment.Environment.set_error = _fail_unless_stopped
+
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -290,6 +320,7 @@ def install_time_scale(factor: float | None = None) -> None:
             keep_send_task_failure_cause()
             name_heartbeat_timeouts()
             make_dynamodb_writes_atomic()
+            interrupt_callbacks_on_stop()
             cache_engine_clients()
             cache_parsed_definitions()
             _installed = True

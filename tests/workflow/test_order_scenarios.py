@@ -233,3 +233,14 @@ def test_resubmitting_the_same_order_id_starts_no_second_execution(order_stack):
     assert first_arn == second_arn
     executions = order_stack.stepfunctions.list_executions(stateMachineArn=order_stack.deployment.state_machine_arn)
     assert [e["name"] for e in executions["executions"]] == [order_id]
+
+
+def test_stopping_an_execution_that_waits_for_the_warehouse_aborts_it_at_once(order_stack):
+    order_id, execution_arn = order_stack.submit(sample_order())
+    order_stack.wait_for_status(order_id, OrderStatus.AWAITING_SHIPMENT)
+
+    order_stack.stepfunctions.stop_execution(executionArn=execution_arn, error="OpsStop", cause="stopped by ops")
+    execution = order_stack.wait_for_execution(execution_arn, deadline=5)
+
+    assert execution["status"] == "ABORTED"
+    assert order_stack.order(order_id)["status"] == "AWAITING_SHIPMENT", "a stop is not a cancellation"
