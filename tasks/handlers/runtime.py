@@ -1,7 +1,9 @@
 """What every task handler shares: Powertools Logger, Tracer and Metrics, and typed input parsing.
 
 ``task_handler`` wraps a function ``(request, context) -> output model`` into a Lambda handler, so the handler
-modules hold nothing but their own wiring.
+modules hold nothing but their own wiring. Metrics are cleared after every invocation: Powertools clears them only
+when it publishes, so with ``POWERTOOLS_METRICS_DISABLED`` (local runs, tests) they would pile up and be printed
+every hundred values.
 """
 
 from __future__ import annotations
@@ -57,13 +59,19 @@ def task_handler(model: type[InputModel]) -> Callable[[TaskFunction], Callable[[
     """
 
     def decorate(function: TaskFunction) -> Callable[[dict, LambdaContext], dict]:
-        @functools.wraps(function)
         @metrics.log_metrics
         @tracer.capture_lambda_handler
         @logger.inject_lambda_context(correlation_id_path=ORDER_ID_PATH)
-        def handler(event: dict, context: LambdaContext) -> dict:
+        def instrumented(event: dict, context: LambdaContext) -> dict:
             request = parse_task_input(event, model)
             return function(request, context).model_dump(mode="json")
+
+        @functools.wraps(function)
+        def handler(event: dict, context: LambdaContext) -> dict:
+            try:
+                return instrumented(event, context)
+            finally:
+                metrics.clear_metrics()
 
         return handler
 

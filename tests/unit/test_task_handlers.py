@@ -18,6 +18,7 @@ from local.provisioning import local_function_environment
 from local.testing import sample_order
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.errors import InvalidTaskInputError, OrderValidationError, PaymentProviderTransientError
+from tasks.handlers.runtime import metrics
 from tasks.models.order import OrderStatus
 from workflows.resources import (
     AUTHORIZE_PAYMENT,
@@ -235,3 +236,14 @@ def test_a_repeated_void_or_refund_answers_what_the_first_one_did(invoke, order_
 
     assert answers == [{"action": "VOIDED"}, {"action": "VOIDED"}]
     assert LedgerEntryKind.VOID in ledger.entries(ORDER_ID)
+
+
+def test_metrics_do_not_pile_up_across_invocations_when_publishing_is_disabled(invoke, capsys):
+    """Powertools keeps unpublished metrics; a hundred failures must not leak into, or print from, the next call."""
+    failure = {"status": "FAILED", "details": {"Error": "Boom", "Cause": "test"}}
+
+    for index in range(101):
+        invoke(RECORD_FAILURE, {"orderId": f"order-metrics-{index}", "failure": failure})
+
+    assert metrics.metric_set == {}
+    assert "CloudWatchMetrics" not in capsys.readouterr().out
