@@ -28,6 +28,8 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+from jsonpath_ng.ext import parse as parse_json_path
+from moto import backends
 from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
 from moto.dynamodb.responses import DynamoHandler
@@ -45,7 +47,7 @@ from moto.stepfunctions.parser.asl.eval.callback import callback
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -197,16 +199,18 @@ def make_dynamodb_writes_atomic() -> None:
     DynamoHandler.call_action = _one_dynamodb_request_at_a_time
 
 
-# --- performance: cached engine clients and parsed definitions -------------------------------------------------------
-# Not a behaviour change: moto builds a new boto3 client for every task it runs (boto_client_for) and re-parses the
-# ASL for every execution (AmazonStateLanguageParser.parse). Both dominate the engine's CPU time under load, so both
-# are cached. boto3 clients are thread-safe once created. A client copies the session's event handlers when it is
-# built, so the cache key includes the handlers registered by unique id (the Lambda runner's hook): a new runner gets
-# a new client instead of one that still answers Invoke with the old runner.
+# --- performance: cached engine clients, parsed definitions and JSONPaths, moto's module list -------------------------
+# Not a behaviour change: moto builds a new boto3 client for every task it runs (boto_client_for), re-parses the ASL
+# for every execution (AmazonStateLanguageParser.parse) and every JSONPath for every use, and its server lists its own
+# package directory for every request. Under load these dominate the engine's CPU time, so all are cached. boto3
+# clients are thread-safe once created. A client copies the session's event handlers when it is built, so the cache
+# key includes the handlers registered by unique id (the Lambda runner's hook): a new runner gets a new client
+# instead of one that still answers Invoke with the old runner.
 
 _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 _uncached_boto_client_for = boto_client.boto_client_for
+_list_moto_modules = backends.list_of_moto_modules
 
 
 def _registered_hook_ids() -> frozenset[str]:
@@ -257,8 +261,19 @@ def _cached_evaluation_entrypoint(self: ExecutionWorker) -> Any:
 
 
 def cache_parsed_definitions() -> None:
-    """Parse each state machine definition once, not once per execution."""
+    """Parse each state machine definition once, not once per execution, and each JSONPath once, not per use."""
     ExecutionWorker._get_evaluation_entrypoint = _cached_evaluation_entrypoint
+    json_path.parse = functools.lru_cache(maxsize=1024)(parse_json_path)
+
+
+@functools.cache
+def _moto_modules() -> tuple[str, ...]:
+    return tuple(_list_moto_modules())
+
+
+def cache_moto_module_list() -> None:
+    """moto's server lists its package directory for every request, under its dispatcher lock; list it once."""
+    backends.list_of_moto_modules = _moto_modules
 
 
 _stop_program = environment.Environment.set_stop
@@ -323,5 +338,6 @@ def install_time_scale(factor: float | None = None) -> None:
             interrupt_callbacks_on_stop()
             cache_engine_clients()
             cache_parsed_definitions()
+            cache_moto_module_list()
             _installed = True
     CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))
