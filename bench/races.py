@@ -1,0 +1,76 @@
+"""Races: one Idempotency-Key posted 50 times at once, and 100 concurrent orders for the last 10 units of a SKU."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bench.load import drive, order_body
+from bench.service import BenchStack
+from tasks.models.order import OrderStatus
+
+DUPLICATE_POSTS = 50
+RACE_ORDERS, RACE_STOCK = 100, 10
+
+
+def duplicate_submissions(stack: BenchStack) -> dict[str, Any]:
+    """50 concurrent POSTs of one body with one Idempotency-Key: how many orders and executions came of it.
+
+    Example
+    -------
+    >>> duplicate_submissions(stack)["duplicate_orders_created"]  # doctest: +SKIP
+    1
+    """
+    key = f"bench-race-{uuid.uuid4().hex[:12]}"
+    body = order_body("BENCH-THROUGHPUT", customer="bench-race-customer")
+    with ThreadPoolExecutor(max_workers=DUPLICATE_POSTS) as pool:
+        responses = list(
+            pool.map(
+                lambda _: stack.api.request("POST", "/orders", body, headers={"Idempotency-Key": key}),
+                range(DUPLICATE_POSTS),
+            )
+        )
+    order_ids = {response.body["orderId"] for response in responses if response.status == 202}
+    stored = [
+        item for item in stack.scan("orders", projection="orderId, idempotencyKey") if item.get("idempotencyKey") == key
+    ]
+    return {
+        "posts": DUPLICATE_POSTS,
+        "statuses": sorted({response.status for response in responses}),
+        "distinct_order_ids": len(order_ids),
+        "duplicate_orders_created": len(stored),
+    }
+
+
+def stock_race(stack: BenchStack) -> dict[str, Any]:
+    """100 orders of one unit each, all in flight at once, for a SKU with stock 10: exactly 10 may reserve."""
+    sku = f"BENCH-RACE-{uuid.uuid4().hex[:6].upper()}"
+    stack.put_product(sku, RACE_STOCK)
+    started = time.monotonic()
+    run = drive(
+        stack,
+        RACE_ORDERS,
+        lambda index: order_body(sku),
+        in_flight=RACE_ORDERS,
+        clients=RACE_ORDERS,
+        label="stock race",
+        deadline_seconds=240,
+    )
+    reserved = [
+        submission
+        for submission in run.accepted
+        if (submission.outcome or {}).get("reservation", {}).get("status") == "RESERVED"
+    ]
+    statuses = [submission.final_status for submission in run.accepted]
+    return {
+        "orders": RACE_ORDERS,
+        "stock": RACE_STOCK,
+        "settled": run.settled,
+        "seconds": round(time.monotonic() - started, 1),
+        "stock_race_reserved": len(reserved),
+        "completed": statuses.count(OrderStatus.COMPLETED.value),
+        "out_of_stock": statuses.count(OrderStatus.OUT_OF_STOCK.value),
+        "final_stock": stack.stock(sku),
+    }

@@ -1,0 +1,206 @@
+"""A local stack for one benchmark phase: ``orders up`` in a subprocess on free ports, and clients for it.
+
+The stack runs in its own process so the load generator never competes with it for the GIL; on two cores the stack
+gets one core to itself, as a deployed service would have its own machines.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local.stack import HOST, free_port
+from tasks.adapters.dynamodb import from_item, to_item
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+READY_DEADLINE_SECONDS = 90.0
+STOP_DEADLINE_SECONDS = 15.0
+REQUEST_TIMEOUT_SECONDS = 120.0
+REGION = "us-east-1"
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+    seconds: float
+
+
+class ApiClient:
+    """HTTP/1.1 keep-alive client of the order API, one connection per thread (as a pool of frontends would)."""
+
+    def __init__(self, port: int):
+        self._port = port
+        self._local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection(HOST, self._port, timeout=REQUEST_TIMEOUT_SECONDS)
+            self._local.connection = connection
+        return connection
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> ApiResponse:
+        """One request, retried once on a dropped keep-alive connection; ``seconds`` is its client-side latency."""
+        data = None if body is None else json.dumps(body).encode()
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        for attempt in range(2):
+            connection = self._connection()
+            started = time.perf_counter()
+            try:
+                connection.request(method, path, body=data, headers=all_headers)
+                response = connection.getresponse()
+                raw = response.read()
+            except (ConnectionError, http.client.HTTPException):
+                connection.close()
+                self._local.connection = None
+                if attempt == 1:
+                    raise
+                continue
+            elapsed = time.perf_counter() - started
+            try:
+                parsed = json.loads(raw) if raw else None
+            except ValueError:
+                parsed = raw.decode(errors="replace")
+            return ApiResponse(response.status, parsed, elapsed)
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class BenchStack:
+    """One running ``orders up``: its API client, AWS clients on its endpoint, and its log file."""
+
+    name: str
+    api_port: int
+    aws_port: int
+    process: subprocess.Popen
+    log_path: Path
+    api: ApiClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = ApiClient(self.api_port)
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+        config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
+        self.dynamodb = session.client("dynamodb", endpoint_url=self.aws_endpoint, config=config)
+        self.stepfunctions = session.client("stepfunctions", endpoint_url=self.aws_endpoint, config=config)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{HOST}:{self.aws_port}"
+
+    def put_product(self, sku: str, stock: int, price_cents: int = 1000) -> None:
+        """Seed a product of the benchmark's own straight into the products table, as an operator would."""
+        product = {"sku": sku, "name": f"Benchmark product {sku}", "priceCents": price_cents, "currency": "USD"}
+        self.dynamodb.put_item(TableName="products", Item=to_item({**product, "stock": stock}))
+
+    def stock(self, sku: str) -> int:
+        item = self.dynamodb.get_item(TableName="products", Key=to_item({"sku": sku}), ConsistentRead=True)["Item"]
+        return int(from_item(item)["stock"])
+
+    def scan(self, table: str, projection: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a table, paginated, with a bound on the pages read."""
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"TableName": table}
+        if projection:
+            request["ProjectionExpression"] = projection
+        for _ in range(100_000):
+            page = self.dynamodb.scan(**request)
+            items += [from_item(item) for item in page.get("Items", [])]
+            if not page.get("LastEvaluatedKey"):
+                return items
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        raise AssertionError(f"scan of {table} did not end")
+
+    def stop(self) -> None:
+        """SIGTERM, then a kill if it does not stop in time."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=STOP_DEADLINE_SECONDS)
+
+    def __enter__(self) -> BenchStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_stack(
+    name: str,
+    *,
+    warehouse_delay: str = "0",
+    time_scale: float = 100.0,
+    faults: Mapping[str, Any] | None = None,
+) -> BenchStack:
+    """Start ``orders up`` on free ports and wait (with a deadline) until its API answers ``/health``.
+
+    Parameters
+    ----------
+    name:
+        Names the stack's log file, ``bench/results/<name>.log.tmp``.
+    warehouse_delay:
+        ``ORDERS_WAREHOUSE_DELAY_SECONDS``: seconds, or ``"off"`` when the benchmark plays the warehouse.
+    time_scale:
+        ``ORDERS_TIME_SCALE``: retry backoff runs this many times faster.
+    faults:
+        ``ORDERS_FAULTS`` rules (see ``local.faults``).
+
+    Example
+    -------
+    >>> with start_stack("throughput") as stack:  # doctest: +SKIP
+    ...     stack.api.request("GET", "/health").status
+    200
+    """
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    aws_port, api_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "ORDERS_AWS_PORT": str(aws_port),
+        "ORDERS_API_PORT": str(api_port),
+        "ORDERS_CONSOLE_PORT": str(free_port()),
+        "ORDERS_WAREHOUSE_DELAY_SECONDS": warehouse_delay,
+        "ORDERS_TIME_SCALE": str(time_scale),
+        "ORDERS_FAULTS": json.dumps(faults) if faults else "",
+    }
+    log_path = RESULTS_DIR / f"{name}.log.tmp"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    stack = BenchStack(name, api_port, aws_port, process, log_path)
+    give_up = time.monotonic() + READY_DEADLINE_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"orders up ({name}) exited with {process.returncode}: see {log_path}")
+        try:
+            if stack.api.request("GET", "/health").status == 200:
+                return stack
+        except OSError:
+            pass
+        if time.monotonic() > give_up:
+            stack.stop()
+            raise RuntimeError(f"orders up ({name}) was not ready within {READY_DEADLINE_SECONDS:.0f}s")
+        time.sleep(0.2)
