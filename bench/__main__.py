@@ -1,0 +1,204 @@
+"""``python -m bench``: every benchmark phase in turn, a summary row after each, then summary.json and BENCHMARKS.md.
+
+The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 240 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
+the whole benchmark stays under 15 minutes on two cores whatever the stack's throughput; chaos always runs at least
+``CHAOS_MIN_ORDERS`` orders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import chaos, cold_init, cost, fuzz, races, throughput
+from bench.profile import StackProfile
+from bench.report import machine, print_row, target_results, write_markdown
+from bench.service import RESULTS_DIR, start_stack
+
+LONG_RUN_SECONDS = float(os.environ.get("BENCH_LONG_RUN_SECONDS", "240"))
+LONG_RUN_MAX_ORDERS = int(os.environ.get("BENCH_LONG_RUN_ORDERS", "5000"))
+CHAOS_MIN_ORDERS = 1000
+CHAOS_ORDERS_PER_STACK = max(CHAOS_MIN_ORDERS // 2, int(os.environ.get("BENCH_CHAOS_ORDERS_PER_STACK", "520")))
+ACCEPT_REQUESTS_PER_CLIENT = 8
+BASELINE_ORDERS, BASELINE_PATCHED_ORDERS = 200, 600
+PROFILE_SECONDS = 40
+
+METHOD = [
+    "Throughput: a fresh stack (warehouse simulator at 0 s delay, ORDERS_TIME_SCALE=100) gets orders from 8 client "
+    "threads, never more than 32 unfinished; submissions stop after the time box and every order is awaited. "
+    "completed_per_s = completed orders / (last COMPLETED timeline entry - first submission).",
+    "Baseline: `python -m bench.baseline` in a fresh interpreter runs the same rendered ASL on moto's engine as "
+    "shipped (mock_aws, no local/engine.py), every Lambda answered at once by a stub returning what the next state "
+    "reads, the task token answered by an instant warehouse thread; same closed loop of 32. A second run installs "
+    "local/engine.py first, to show what its caches are worth on their own.",
+    "Acceptance: 32 threads with keep-alive connections POST orders back to back on a fresh stack; latency is the "
+    "client's, request sent to response read.",
+    "End-to-end: from the client sending POST /orders to the COMPLETED entry of the order's timeline (same clock).",
+    "Races: on the throughput stack after the long run; the stock race product is seeded straight into the "
+    "products table through the AWS endpoint.",
+    "Fuzz: schemathesis CLI (examples, coverage and fuzzing phases; not_a_server_error) against /openapi.json of "
+    "the throughput stack.",
+    "Chaos: two stacks side by side, one per core; invariants from local/invariants.py per order plus the "
+    "cross-order ones in bench/chaos.py.",
+    "Cost: one order per path on moto in-process (local.testing.OrderStack); billable transitions = StateEntered "
+    "events of the history; DynamoDB requests counted per function where moto handles them.",
+    "Cold init: median of 3 fresh interpreters each, timed inside the interpreter (start-up excluded).",
+]
+
+
+def main() -> int:
+    started = time.monotonic()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"machine": machine(), "method": METHOD}
+    print("| phase        |   time  | figures", flush=True)
+
+    phase = time.monotonic()
+    cold = cold_init.measure_cold_init()
+    cold["worst_ms"] = cold["handlers_ms"][cold["worst_handler"]]
+    summary["cold_init"] = cold
+    print_row(
+        "cold init", time.monotonic() - phase, f"worst {cold['worst_handler']} {cold['max_ratio_to_boto3']}x boto3"
+    )
+
+    phase = time.monotonic()
+    baseline = throughput.measure_baseline(BASELINE_ORDERS, engine_patches=False)
+    patched = throughput.measure_baseline(BASELINE_PATCHED_ORDERS, engine_patches=True)
+    print_row(
+        "baseline",
+        time.monotonic() - phase,
+        f"{baseline['completed_per_s']}/s as shipped, {patched['completed_per_s']}/s cached",
+    )
+
+    phase = time.monotonic()
+    summary["cost"] = cost_summary()
+    happy = summary["cost"]["paths"]["happy"]
+    print_row(
+        "cost",
+        time.monotonic() - phase,
+        f"{happy['standard_transitions']} transitions, ${happy['usd_per_million_orders']:.2f}/1M",
+    )
+
+    phase = time.monotonic()
+    acceptance = throughput.measure_acceptance(ACCEPT_REQUESTS_PER_CLIENT)
+    print_row(
+        "acceptance",
+        time.monotonic() - phase,
+        f"p50 {acceptance['accept_p50_ms']} ms, p99 {acceptance['accept_p99_ms']} ms",
+    )
+
+    with start_stack("throughput") as stack:
+        phase = time.monotonic()
+        profile = StackProfile(stack.process.pid, PROFILE_SECONDS, RESULTS_DIR / "profile.txt.tmp")
+        run = throughput.long_run(stack, LONG_RUN_SECONDS, LONG_RUN_MAX_ORDERS)
+        summary["profile"] = profile.result()
+        print_row(
+            "long run",
+            time.monotonic() - phase,
+            f"{run['completed']} orders, {run['completed_per_s']}/s, drift {run['first100_vs_last100']}",
+        )
+
+        phase = time.monotonic()
+        duplicates = races.duplicate_submissions(stack)
+        stock = races.stock_race(stack)
+        summary["races"] = {**duplicates, **stock, "duplicates": duplicates, "stock": stock}
+        print_row(
+            "races",
+            time.monotonic() - phase,
+            f"{duplicates['duplicate_orders_created']} order, {stock['stock_race_reserved']} reserved",
+        )
+
+        phase = time.monotonic()
+        summary["fuzz"] = fuzz.run_fuzz(stack)
+        print_row(
+            "fuzz",
+            time.monotonic() - phase,
+            f"{summary['fuzz'].get('cases')} cases, {summary['fuzz'].get('server_errors')} server errors",
+        )
+
+    phase = time.monotonic()
+    summary["chaos"] = chaos.run_chaos(CHAOS_ORDERS_PER_STACK, deadline_seconds=480)
+    failed = [name for name, passed in summary["chaos"]["invariants"].items() if not passed]
+    print_row(
+        "chaos",
+        time.monotonic() - phase,
+        f"{summary['chaos']['orders']} orders, invariants {'all pass' if not failed else 'FAIL: ' + ', '.join(failed)}",
+    )
+
+    ratio = run["completed_per_s"] / baseline["completed_per_s"] if baseline["completed_per_s"] else math.nan
+    summary["throughput"] = {
+        **{key: run[key] for key in ("orders", "completed", "seconds", "settled", "completed_per_s")},
+        "baseline_completed_per_s": baseline["completed_per_s"],
+        "baseline_patched_completed_per_s": patched["completed_per_s"],
+        "ratio_to_baseline": round(ratio, 3),
+        "baseline": baseline,
+        "baseline_patched": patched,
+    }
+    summary["latency"] = {
+        "accept_p50_ms": acceptance["accept_p50_ms"],
+        "accept_p99_ms": acceptance["accept_p99_ms"],
+        "accept_statuses": acceptance["statuses"],
+        "acceptance": acceptance,
+        **{key: run[key] for key in ("e2e_p50_ms", "e2e_p99_ms", "first100_e2e_p50_ms", "last100_e2e_p50_ms")},
+        "first100_vs_last100": run["first100_vs_last100"],
+    }
+    summary["targets"] = target_results(summary)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    (RESULTS_DIR / "summary.json").write_text(json.dumps(_finite(summary), indent=2) + "\n")
+    write_markdown(summary)
+    print(f"wrote bench/results/summary.json and BENCHMARKS.md in {summary['seconds']:.0f} s", flush=True)
+    for target in summary["targets"]:
+        met = {True: "met", False: "NOT MET", None: "not measured"}[target["met"]]
+        print(f"  {target['metric']:<40} {target['target']:>8}  {target['value']!s:>12}  {met}")
+    return 0
+
+
+def cost_summary() -> dict[str, Any]:
+    """Per-path figures and the alternative designs, from ``python -m bench.cost`` in a fresh interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cost"], capture_output=True, text=True, timeout=300, check=True
+    )
+    paths = json.loads(result.stdout.strip().splitlines()[-1])
+    designs = cost.alternative_designs(paths)
+    as_built = designs["standard_as_built"]
+    per_path = {
+        name: {
+            "status": path["status"],
+            "standard_transitions": as_built[name]["standard_transitions"],
+            "lambda_invocations": as_built[name]["lambda_invocations"],
+            **cost.capacity_units(path),
+            "usd_per_million_orders": as_built[name]["usd_per_million_orders"]["total"],
+            "states_entered": path["states_entered"],
+        }
+        for name, path in paths.items()
+    }
+    return {
+        "standard_transitions_happy_path": per_path["happy"]["standard_transitions"],
+        "usd_per_million_orders": per_path["happy"]["usd_per_million_orders"],
+        "usd_per_million_orders_by_service": as_built["happy"]["usd_per_million_orders"],
+        "assumptions": {"lambda_ms": cost.ASSUMED_LAMBDA_MS, "api_requests": cost.API_REQUESTS_PER_ORDER},
+        "prices": cost.PRICES,
+        "paths": per_path,
+        "designs": designs,
+    }
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a figure that could not be computed is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
