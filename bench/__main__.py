@@ -1,6 +1,6 @@
 """``python -m bench``: every benchmark phase in turn, a summary row after each, then summary.json and BENCHMARKS.md.
 
-The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 240 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
+The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 210 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
 the whole benchmark stays under 15 minutes on two cores whatever the stack's throughput; chaos always runs at least
 ``CHAOS_MIN_ORDERS`` orders.
 """
@@ -21,11 +21,11 @@ from bench.profile import StackProfile
 from bench.report import machine, print_row, target_results, write_markdown
 from bench.service import RESULTS_DIR, start_stack
 
-LONG_RUN_SECONDS = float(os.environ.get("BENCH_LONG_RUN_SECONDS", "240"))
+LONG_RUN_SECONDS = float(os.environ.get("BENCH_LONG_RUN_SECONDS", "210"))
 LONG_RUN_MAX_ORDERS = int(os.environ.get("BENCH_LONG_RUN_ORDERS", "5000"))
 CHAOS_MIN_ORDERS = 1000
-CHAOS_ORDERS_PER_STACK = max(CHAOS_MIN_ORDERS // 2, int(os.environ.get("BENCH_CHAOS_ORDERS_PER_STACK", "520")))
-ACCEPT_REQUESTS_PER_CLIENT = 8
+CHAOS_ORDERS_PER_STACK = max(CHAOS_MIN_ORDERS // 2, int(os.environ.get("BENCH_CHAOS_ORDERS_PER_STACK", "500")))
+ACCEPT_REQUESTS_PER_CLIENT = 6
 BASELINE_ORDERS, BASELINE_PATCHED_ORDERS = 200, 600
 PROFILE_SECONDS = 40
 

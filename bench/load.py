@@ -101,6 +101,7 @@ class LoadRun:
     started: float = 0.0
     finished: float = 0.0
     settled: bool = False
+    retried: int = 0
 
     @property
     def accepted(self) -> list[Submission]:
@@ -169,6 +170,7 @@ def drive(
     deadline_seconds: float,
     headers: Callable[[int], dict[str, str]] | None = None,
     submit_seconds: float | None = None,
+    retries: int = 0,
 ) -> LoadRun:
     """Submit ``count`` orders from ``clients`` threads, never more than ``in_flight`` unfinished, and wait for all.
 
@@ -192,6 +194,8 @@ def drive(
         Extra request headers of the i-th order.
     submit_seconds:
         Stop submitting after this long even if fewer than ``count`` were sent (a time-boxed run).
+    retries:
+        Resend an order answered with a 5xx up to this many times, as a client with an Idempotency-Key would.
 
     Example
     -------
@@ -223,7 +227,14 @@ def drive(
                 index = state["next"]
                 state["next"] += 1
                 state["sending"] += 1
-            submission = _submit(stack, make_order(index), headers(index) if headers else None, label)
+            body, extra = make_order(index), headers(index) if headers else None
+            submission = _submit(stack, body, extra, label)
+            for _ in range(retries):
+                if submission.status < 500:
+                    break
+                with changed:
+                    run.retried += 1
+                submission = _submit(stack, body, extra, label)
             with changed:
                 state["sending"] -= 1
                 run.submissions.append(submission)

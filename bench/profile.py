@@ -59,9 +59,11 @@ class StackProfile:
 
 
 def summarize(raw: str) -> dict[str, Any]:
-    """Top frames by own samples and by inclusive samples, as shares of all non-idle samples."""
+    """Top frames by own samples, by inclusive samples, and of our own code (tasks/, local/) by inclusive samples,
+    as shares of all non-idle samples."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    project: Counter[str] = Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -73,8 +75,12 @@ def summarize(raw: str) -> dict[str, Any]:
         for frame in set(frames):
             if not frame.startswith(("<module>", "Thread.", "BaseServer.", "ThreadingMixIn.")):
                 inclusive[frame] += int(count)
+            if "(tasks/" in frame or "(local/" in frame:
+                project[frame] += int(count)
 
     def top(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"frame": frame, "share": round(count / total, 3)} for frame, count in counter.most_common(TOP)]
 
-    return {"samples": total, "self": top(own), "inclusive": top(inclusive)} if total else {"samples": 0}
+    if not total:
+        return {"samples": 0}
+    return {"samples": total, "self": top(own), "inclusive": top(inclusive), "project": top(project)}

@@ -248,6 +248,13 @@ def _profiles(summary: dict[str, Any], add: Any) -> None:
         add("|---|---|---|---|---|")
         for own, inclusive in zip(profile["self"], profile["inclusive"], strict=False):
             add(f"| {own['share']:.1%} | `{own['frame']}` | | {inclusive['share']:.1%} | `{inclusive['frame']}` |")
+        add("")
+        add("Our own code (tasks/, local/), inclusive:")
+        add("")
+        add("| inclusive | frame |")
+        add("|---|---|")
+        for frame in profile.get("project", []):
+            add(f"| {frame['share']:.1%} | `{frame['frame']}` |")
     else:
         add(f"No stack profile: {profile.get('reason', 'not taken')}.")
     if cold.get("worst_import_profile"):
