@@ -111,9 +111,11 @@ class ApiGatewayEmulation:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve  # noqa: N815
+            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _serve  # noqa: N815
+            """A proxy resource takes every method to the function, which answers those it has no route for."""
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Access logs stay quiet; the API handler logs what matters."""

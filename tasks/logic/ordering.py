@@ -114,15 +114,16 @@ def list_orders(
     """A page of orders, newest first, read through the GSIs (never a scan).
 
     With a customer, the by-customer index (filtered by status if given); with a status only, the by-status
-    index; with neither, every status partition merged by creation time.
+    index; with neither, every status partition merged by creation time. A page token is checked against the
+    query it continues, so a forged or mismatched one is a 400 rather than a DynamoDB error.
     """
-    cursor = decode_token(next_token)
     if customer_id is not None or status is not None:
         index, key, value = (
             (BY_CUSTOMER_INDEX, "customerId", customer_id)
             if customer_id is not None
             else (BY_STATUS_INDEX, "status", status.value)
         )
+        cursor = _cursor(next_token, {"orderId": None, "createdAt": None, key: value})
         collected: list[dict[str, Any]] = []
         while len(collected) < limit:
             page, cursor = orders.query(index, key, value, limit, cursor)
@@ -133,7 +134,8 @@ def list_orders(
             collected = collected[:limit]
             cursor = {k: collected[-1][k] for k in ("orderId", "createdAt", key)}
         return OrderPage(orders=[order_view(item) for item in collected], nextToken=encode_token(cursor))
-    before = cursor.get("before") if cursor else None
+    cursor = _cursor(next_token, {"before": None})
+    before = cursor["before"] if cursor else None
     merged: list[dict[str, Any]] = []
     for each in OrderStatus:
         page, _ = orders.query(BY_STATUS_INDEX, "status", each.value, limit, None, before=before)
@@ -147,6 +149,19 @@ def list_orders(
 
 class InvalidPageTokenError(ValueError):
     pass
+
+
+def _cursor(token: str | None, expected: dict[str, str | None]) -> dict[str, str] | None:
+    """The token's cursor, if it has exactly the expected keys, all strings, with the expected values where given."""
+    cursor = decode_token(token)
+    if cursor is None:
+        return None
+    fits = set(cursor) == set(expected) and all(
+        isinstance(cursor[name], str) and value in (None, cursor[name]) for name, value in expected.items()
+    )
+    if not fits:
+        raise InvalidPageTokenError("nextToken: not a token of this query; repeat the query with the same filters")
+    return cursor
 
 
 def encode_token(cursor: dict | None) -> str | None:

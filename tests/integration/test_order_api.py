@@ -269,3 +269,10 @@ def test_a_port_in_use_gets_one_clear_line(local_only):
     assert result.stderr.strip().count("\n") == 0
     assert f"127.0.0.1:{taken}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "DELETE", "PATCH"])
+def test_methods_the_api_does_not_serve_are_a_4xx_not_a_server_error(service, method):
+    response = service.request(method, "/orders")
+
+    assert 400 <= response.status < 500, response

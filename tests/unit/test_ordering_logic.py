@@ -9,7 +9,14 @@ from botocore.exceptions import ClientError
 
 from local.testing import sample_order
 from tasks.errors import IdempotencyKeyConflictError, WorkflowUnavailableError
-from tasks.logic.ordering import decode_token, encode_token, order_id_for, submit_order
+from tasks.logic.ordering import (
+    InvalidPageTokenError,
+    decode_token,
+    encode_token,
+    list_orders,
+    order_id_for,
+    submit_order,
+)
 from tasks.models.order import OrderRequest
 
 from .support import NOW, FakeOrderWorkflow
@@ -85,3 +92,25 @@ def test_page_tokens_round_trip_and_garbage_is_refused():
     assert decode_token(encode_token(cursor)) == cursor
     with pytest.raises(ValueError, match="nextToken"):
         decode_token("not-a-token")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        {"orderId": "ord-1"},
+        {"orderId": "ord-1", "createdAt": 5, "customerId": "cust-42"},
+        {"orderId": "ord-1", "createdAt": NOW, "customerId": "someone-else"},
+        {"before": NOW},
+    ],
+    ids=["missing keys", "wrong type", "another customer", "token of another query"],
+)
+def test_a_page_token_that_does_not_continue_this_query_is_refused(orders, cursor):
+    with pytest.raises(InvalidPageTokenError, match="nextToken"):
+        list_orders(orders=orders, status=None, customer_id="cust-42", limit=10, next_token=encode_token(cursor))
+
+
+def test_a_merged_listing_refuses_an_index_token(orders):
+    index_token = encode_token({"orderId": "ord-1", "createdAt": NOW, "status": "COMPLETED"})
+
+    with pytest.raises(InvalidPageTokenError):
+        list_orders(orders=orders, status=None, customer_id=None, limit=10, next_token=index_token)
