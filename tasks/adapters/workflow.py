@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from abc import ABC, abstractmethod
@@ -37,10 +38,16 @@ class OrderWorkflow(ABC):
         """SendTaskHeartbeat for a waiting task."""
 
 
+@functools.cache
+def stepfunctions_client() -> Any:
+    """One client per process: building one costs tens of milliseconds, far more than the call it makes."""
+    return boto3.session.Session().client("stepfunctions")
+
+
 class StepFunctionsOrderWorkflow(OrderWorkflow):
     def __init__(self, state_machine_arn: str, client: Any = None):
         self._state_machine_arn = state_machine_arn
-        self._client = client or boto3.session.Session().client("stepfunctions")
+        self._client = client or stepfunctions_client()
 
     def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
         try:
