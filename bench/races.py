@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.load import drive, order_body
 from bench.service import BenchStack
-from tasks.models.order import OrderStatus
 
 DUPLICATE_POSTS = 50
 RACE_ORDERS, RACE_STOCK = 100, 10
@@ -48,7 +48,11 @@ def duplicate_submissions(stack: BenchStack) -> dict[str, Any]:
 
 
 def stock_race(stack: BenchStack) -> dict[str, Any]:
-    """100 orders of one unit each, all in flight at once, for a SKU with stock 10: exactly 10 may reserve.
+    """100 orders of one unit each, all in flight at once, for a SKU with stock 10: exactly 10 units may be reserved.
+
+    ``stock_race_reserved`` counts the units any order reserved during the race, including an order that reserved
+    and was then compensated (it released its units after the others had been refused); ``still_reserved`` counts
+    the orders holding their reservation at the end, and ``statuses`` says how the orders ended.
 
     Example
     -------
@@ -70,12 +74,10 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
         headers=lambda index: {"Idempotency-Key": keys[index]},
         retries=RETRIES,
     )
-    reserved = [
-        submission
-        for submission in run.accepted
-        if (submission.outcome or {}).get("reservation", {}).get("status") == "RESERVED"
-    ]
-    statuses = [submission.final_status for submission in run.accepted]
+    reservations = [(submission.outcome or {}).get("reservation") or {} for submission in run.accepted]
+    units_reserved = sum(int(line["quantity"]) for reservation in reservations for line in reservation.get("lines", []))
+    still_reserved = [reservation for reservation in reservations if reservation.get("status") == "RESERVED"]
+    statuses = Counter(submission.final_status for submission in run.accepted)
     return {
         "orders": RACE_ORDERS,
         "stock": RACE_STOCK,
@@ -83,8 +85,8 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
         "accepted": len(run.accepted),
         "retried_after_5xx": run.retried,
         "seconds": round(time.monotonic() - started, 1),
-        "stock_race_reserved": len(reserved),
-        "completed": statuses.count(OrderStatus.COMPLETED.value),
-        "out_of_stock": statuses.count(OrderStatus.OUT_OF_STOCK.value),
+        "stock_race_reserved": units_reserved,
+        "still_reserved": len(still_reserved),
+        "statuses": dict(sorted(statuses.items(), key=lambda item: str(item[0]))),
         "final_stock": stack.stock(sku),
     }
