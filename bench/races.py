@@ -50,9 +50,9 @@ def duplicate_submissions(stack: BenchStack) -> dict[str, Any]:
 def stock_race(stack: BenchStack) -> dict[str, Any]:
     """100 orders of one unit each, all in flight at once, for a SKU with stock 10: exactly 10 units may be reserved.
 
-    ``stock_race_reserved`` counts the units any order reserved during the race, including an order that reserved
-    and was then compensated (it released its units after the others had been refused); ``still_reserved`` counts
-    the orders holding their reservation at the end, and ``statuses`` says how the orders ended.
+    ``stock_race_reserved`` counts the units held by reservations at the end. It falls short of 10 only when an
+    order that had reserved was then compensated (it fails under the burst, say, and releases its units after the
+    others were refused); ``stock_conserved`` then shows nothing was oversold, and ``statuses`` how the orders ended.
 
     Example
     -------
@@ -75,8 +75,9 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
         retries=RETRIES,
     )
     reservations = [(submission.outcome or {}).get("reservation") or {} for submission in run.accepted]
-    units_reserved = sum(int(line["quantity"]) for reservation in reservations for line in reservation.get("lines", []))
     still_reserved = [reservation for reservation in reservations if reservation.get("status") == "RESERVED"]
+    held_units = sum(int(line["quantity"]) for reservation in still_reserved for line in reservation.get("lines", []))
+    final_stock = stack.stock(sku)
     statuses = Counter(submission.final_status for submission in run.accepted)
     return {
         "orders": RACE_ORDERS,
@@ -85,8 +86,8 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
         "accepted": len(run.accepted),
         "retried_after_5xx": run.retried,
         "seconds": round(time.monotonic() - started, 1),
-        "stock_race_reserved": units_reserved,
-        "still_reserved": len(still_reserved),
+        "stock_race_reserved": held_units,
+        "stock_conserved": held_units + final_stock == RACE_STOCK,
         "statuses": dict(sorted(statuses.items(), key=lambda item: str(item[0]))),
-        "final_stock": stack.stock(sku),
+        "final_stock": final_stock,
     }
