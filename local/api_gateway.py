@@ -114,8 +114,12 @@ class ApiGatewayEmulation:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _serve  # noqa: N815
-            """A proxy resource takes every method to the function, which answers those it has no route for."""
+            def __getattr__(self, name: str) -> Any:
+                """A proxy resource takes every method (``do_<METHOD>``) to the function, which answers those it has no
+                route for; the standard library would answer 501 itself."""
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Access logs stay quiet; the API handler logs what matters."""

@@ -271,7 +271,7 @@ def test_a_port_in_use_gets_one_clear_line(local_only):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("method", ["TRACE", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "DELETE", "PATCH", "QUERY"])
 def test_methods_the_api_does_not_serve_are_a_4xx_not_a_server_error(service, method):
     response = service.request(method, "/orders")
 
