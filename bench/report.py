@@ -231,7 +231,7 @@ def _cost(summary: dict[str, Any], add: Any) -> None:
             f"| {usd['total']:.2f} |"
         )
     add("")
-    add("See docs/decisions-bench.md for the choice between them.")
+    add("See docs/decisions.md for the choice between them.")
     add("")
 
 
