@@ -1,10 +1,12 @@
 """The console in headless Chromium, against a local stack: find a failed order, read its graph, ship an order.
 
-These tests also take the screenshots under docs/, so the pictures in the README always show the current console.
+They also take the README's screenshots: into a temporary folder by default, and into docs/ when
+UPDATE_SCREENSHOTS is set (`make screenshots`), so a test run never dirties the work tree.
 """
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,6 +14,14 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where screenshots go: docs/ when refreshing the README's pictures, else a temporary folder."""
+    return DOCS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
+
+
 DECLINED, OUT_OF_STOCK = "PAYMENT_DECLINED", "OUT_OF_STOCK"
 
 
@@ -42,7 +52,7 @@ def status_of(page, state: str) -> str:
     return page.get_attribute(f'#graph [data-state="{state}"]', "data-status")
 
 
-def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(console_stack, orders, page):
+def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(console_stack, orders, page, screenshots):
     page.goto(console_stack.url)
     for order_id in orders.values():
         page.wait_for_selector(f'tr[data-order-id="{order_id}"]')
@@ -50,7 +60,7 @@ def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(conso
     assert "FAILED" in declined_row.inner_text() and DECLINED in declined_row.inner_text()
     page.wait_for_function("document.querySelector('[data-status=\"FAILED\"] .count').textContent === '2'")
     page.set_viewport_size({"width": 1400, "height": 360})
-    page.screenshot(path=str(DOCS / "console-list.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "console-list.png"), full_page=True)
 
     page.click('.chip[data-status="FAILED"]')
     page.wait_for_function(
@@ -73,7 +83,31 @@ def test_search_by_order_id(console_stack, orders, page):
     assert page.locator("#execution-rows tr").get_attribute("data-order-id") == orders["waiting"]
 
 
-def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_stack, orders, page):
+def test_a_list_refresh_answered_after_a_search_does_not_overwrite_the_search(console_stack, orders, page):
+    held = []
+
+    def hold_the_unfiltered_list(route):
+        if "q=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/executions?*", hold_the_unfiltered_list)
+    page.goto(console_stack.url)
+    page.fill("#search", orders["waiting"])
+    page.press("#search", "Enter")
+    page.wait_for_function("document.querySelectorAll('#execution-rows tr').length === 1")
+    assert len(held) == 1, "the list refresh that started before the search should still be unanswered"
+    stale_refresh = held.pop()
+    with page.expect_response(lambda response: response.request == stale_refresh.request):
+        stale_refresh.continue_()
+    page.unroute("**/api/executions?*")
+    page.wait_for_load_state("networkidle")
+    rows = page.locator("#execution-rows tr")
+    assert rows.count() == 1 and rows.get_attribute("data-order-id") == orders["waiting"]
+
+
+def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_stack, orders, page, screenshots):
     page.set_viewport_size({"width": 1680, "height": 1420})
     page.goto(f"{console_stack.url}/executions/{orders['declined']}")
     page.wait_for_selector('#graph [data-state="OrderFailed"]')
@@ -91,7 +125,7 @@ def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_s
     page.wait_for_function("document.getElementById('state-hint').textContent === 'AuthorizePayment'")
     details = page.inner_text("#state-details")
     assert "PaymentDeclinedError" in details and "caught" in details and "tok_declined" in details
-    page.screenshot(path=str(DOCS / "console-detail.png"))
+    page.screenshot(path=str(screenshots / "console-detail.png"))
 
     events = page.inner_text("#event-rows")
     assert "TaskFailed" in events and "ExecutionFailed" in events

@@ -110,7 +110,7 @@ function showLive(ok) {
 
 // ---- the executions list -------------------------------------------------------------------------------------
 
-const list = { pages: [null], page: 0, next: null, timer: null };
+const list = { pages: [null], page: 0, next: null, timer: null, request: 0 };
 
 function listFilters() {
   const params = new URLSearchParams(location.search);
@@ -166,8 +166,11 @@ function renderRows(page) {
   $("page-number").textContent = `page ${list.page + 1}`;
 }
 
+// A refresh already in flight when the filters change must not render its stale answer over the new one, so
+// only the newest request renders and schedules the next refresh.
 async function refreshList() {
   clearTimeout(list.timer);
+  const request = ++list.request;
   const filters = listFilters();
   const query = new URLSearchParams();
   if (filters.status) query.set("status", filters.status);
@@ -176,10 +179,12 @@ async function refreshList() {
   if (list.pages[list.page]) query.set("page", list.pages[list.page]);
   try {
     const [page, counts] = await Promise.all([api(`/api/executions?${query}`), api("/api/counts")]);
+    if (request !== list.request) return;
     renderChips(counts);
     renderRows(page);
     showLive(true);
   } catch (error) {
+    if (request !== list.request) return;
     showLive(false);
   }
   list.timer = setTimeout(refreshList, LIST_REFRESH_MS);
@@ -212,7 +217,7 @@ function startList() {
 
 // ---- one execution --------------------------------------------------------------------------------------------
 
-const detail = { name: null, data: null, svg: null, selected: null, timer: null };
+const detail = { name: null, data: null, svg: null, selected: null, timer: null, request: 0 };
 
 function renderSummary(data) {
   const execution = data.execution;
@@ -343,13 +348,16 @@ function renderDetail(data) {
 
 async function refreshDetail() {
   clearTimeout(detail.timer);
+  const request = ++detail.request;
   try {
     const data = await api(`/api/executions/${encodeURIComponent(detail.name)}`);
+    if (request !== detail.request) return;
     renderDetail(data);
     showLive(true);
     if (data.execution.status === "RUNNING") detail.timer = setTimeout(refreshDetail, DETAIL_REFRESH_MS);
     else $("live").textContent = "● final";
   } catch (error) {
+    if (request !== detail.request) return;
     if (error.status === 404) {
       $("order-id").textContent = detail.name;
       $("live").textContent = "● not found";
