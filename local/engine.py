@@ -17,6 +17,7 @@ both pass one conditional write. DynamoDB requests are therefore handled one at 
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -32,6 +33,10 @@ from jsonpath_ng.ext import parse as parse_json_path
 from moto import backends
 from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.settings import moto_server_port
 from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
@@ -199,6 +204,70 @@ def make_dynamodb_writes_atomic() -> None:
     DynamoHandler.call_action = _one_dynamodb_request_at_a_time
 
 
+# --- performance: transactions back up the items they touch, not whole tables -------------------------------------
+# moto's TransactWriteItems deep-copies every table a transaction names, to roll back on failure. A reservation
+# names the orders table, so every order copied every order before it: the stack slowed down as its history grew.
+# Here ``copy.deepcopy`` of a Table inside moto's DynamoDB backend returns the table itself (its rollback then
+# restores the live table, a no-op), and the wrapper backs up and restores the items the transaction names instead.
+# Every DynamoDB request runs under ``_dynamodb_lock``, so nothing sees the items between the write and the restore.
+
+
+class _TablesKeptByReference:
+    """Stands in for the ``copy`` module inside moto's DynamoDB backend."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _item_key(table: Table, operation: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
+    attributes = operation.get("Key") or operation.get("Item") or {}
+    hash_value = attributes.get(table.hash_key_attr)
+    range_value = attributes.get(table.range_key_attr) if table.has_range_key else None
+    if hash_value is None or (table.has_range_key and range_value is None):
+        return None
+    return DynamoType(hash_value), None if range_value is None else DynamoType(range_value)
+
+
+def _transact_write_items_with_item_backups(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    backups = []
+    for entry in transact_items:
+        for operation in entry.values() if isinstance(entry, dict) else ():
+            table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+            key = None if table is None else _item_key(table, operation)
+            if key is not None:
+                backups.append((table, *key, copy.deepcopy(table.get_item(*key))))
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_value, range_value, item in reversed(backups):
+            _restore_item(table, hash_value, range_value, item)
+        raise
+
+
+def _restore_item(table: Table, hash_value: DynamoType, range_value: DynamoType | None, item: Any) -> None:
+    if range_value is None:
+        table.items.pop(hash_value, None)
+        if item is not None:
+            table.items[hash_value] = item
+    else:
+        table.items[hash_value].pop(range_value, None)
+        if item is not None:
+            table.items[hash_value][range_value] = item
+
+
+def back_up_items_not_tables() -> None:
+    """Make a transaction's cost independent of the size of the tables it names."""
+    dynamodb_models.copy = _TablesKeptByReference()
+    DynamoDBBackend.transact_write_items = _transact_write_items_with_item_backups
+
+
 # --- performance: cached engine clients, parsed definitions and JSONPaths, moto's module list -------------------------
 # Not a behaviour change: moto builds a new boto3 client for every task it runs (boto_client_for), re-parses the ASL
 # for every execution (AmazonStateLanguageParser.parse) and every JSONPath for every use, and its server lists its own
@@ -339,5 +408,6 @@ def install_time_scale(factor: float | None = None) -> None:
             cache_engine_clients()
             cache_parsed_definitions()
             cache_moto_module_list()
+            back_up_items_not_tables()
             _installed = True
     CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))

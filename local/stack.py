@@ -31,6 +31,7 @@ from local.catalog import catalog_items
 from local.console.server import ConsoleServer
 from local.engine import install_time_scale, quiet_engine_logs
 from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
+from local.in_process_endpoint import IN_PROCESS_ENDPOINT
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
 from local.provisioning import local_function_environment, provision
 from local.warehouse import WarehouseSimulator
@@ -171,6 +172,7 @@ class LocalStack:
         os.environ.update(FAKE_CREDENTIALS)
         os.environ["MOTO_PORT"] = str(self._aws_server.server_port)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        IN_PROCESS_ENDPOINT.serve(self._aws_server.server_port)
         threading.Thread(target=self._aws_server.serve_forever, name="aws-endpoint", daemon=True).start()
 
     def _provision_and_run(self, api_socket: ThreadingHTTPServer) -> None:
@@ -212,6 +214,7 @@ class LocalStack:
             self.api.stop()
         if self.runner is not None:
             self.runner.uninstall()
+        IN_PROCESS_ENDPOINT.forget(self._aws_server.server_port)
         self._aws_server.shutdown()
         self._aws_server.server_close()
 

@@ -64,10 +64,12 @@ def test_moto_still_has_and_uses_every_wait_point_time_acceleration_replaces():
 
 
 def test_moto_still_defines_every_method_the_engine_replaces():
-    """The fixes (SendTaskFailure's cause, HeartbeatTimeout, atomic DynamoDB requests) and the caches replace these.
+    """The fixes (SendTaskFailure's cause, HeartbeatTimeout, atomic DynamoDB requests) and the caches replace these,
+    as does the item-level transaction backup.
 
     Read from moto's source, not from the classes, which the engine may already have patched.
     """
+    from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.eval.callback import callback
@@ -80,10 +82,12 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (StateTask, "_from_error"),
         (DynamoHandler, "call_action"),
         (ExecutionWorker, "_get_evaluation_entrypoint"),
+        (dynamodb_models.DynamoDBBackend, "transact_write_items"),
     ]:
         moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
     assert "def boto_client_for(" in inspect.getsource(boto_client)
+    assert "copy.deepcopy(" in inspect.getsource(dynamodb_models), "moto no longer backs up tables by deepcopy"
     assert issubclass(callback.HeartbeatTimeoutError, Exception)
 
 
@@ -189,3 +193,71 @@ def test_a_wait_and_a_retry_interval_run_accelerated_with_the_history_in_definit
     failures = [event["taskFailedEventDetails"]["error"] for event in history if event["type"] == "TaskFailed"]
     assert failures == ["SampleTaskError", "SampleTaskError"]
     assert runner.invocations[FAIL.logical_name] == 2
+
+
+@pytest.fixture
+def dynamodb_with_patched_transactions() -> Iterator[Any]:
+    install_time_scale(1)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=LOCAL_REGION)
+        for name, keys in {"stock": ["sku"], "lines": ["orderId", "line"]}.items():
+            client.create_table(
+                TableName=name,
+                KeySchema=[
+                    {"AttributeName": key, "KeyType": kind} for key, kind in zip(keys, ["HASH", "RANGE"], strict=False)
+                ],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        client.put_item(TableName="stock", Item={"sku": {"S": "A"}, "stock": {"N": "5"}})
+        client.put_item(TableName="stock", Item={"sku": {"S": "B"}, "stock": {"N": "0"}})
+        yield client
+
+
+def _decrement(sku: str) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": "stock",
+            "Key": {"sku": {"S": sku}},
+            "UpdateExpression": "SET stock = stock - :one",
+            "ConditionExpression": "stock >= :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+
+
+def _stock(client: Any, sku: str) -> int:
+    return int(client.get_item(TableName="stock", Key={"sku": {"S": sku}}, ConsistentRead=True)["Item"]["stock"]["N"])
+
+
+def test_a_cancelled_transaction_leaves_every_item_it_named_as_it_was(dynamodb_with_patched_transactions):
+    client = dynamodb_with_patched_transactions
+    new_line = {"Put": {"TableName": "lines", "Item": {"orderId": {"S": "o-1"}, "line": {"S": "1"}}}}
+
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(TransactItems=[_decrement("A"), new_line, _decrement("B")])
+
+    assert _stock(client, "A") == 5 and _stock(client, "B") == 0
+    assert client.scan(TableName="lines")["Count"] == 0
+
+
+def test_a_committed_transaction_writes_every_item_and_leaves_the_rest_of_the_table(dynamodb_with_patched_transactions):
+    client = dynamodb_with_patched_transactions
+    client.put_item(TableName="lines", Item={"orderId": {"S": "o-0"}, "line": {"S": "1"}})
+    new_line = {"Put": {"TableName": "lines", "Item": {"orderId": {"S": "o-1"}, "line": {"S": "1"}}}}
+
+    client.transact_write_items(TransactItems=[_decrement("A"), new_line])
+
+    assert _stock(client, "A") == 4 and _stock(client, "B") == 0
+    assert client.scan(TableName="lines")["Count"] == 2
+
+
+def test_a_transaction_does_not_copy_the_tables_it_names(dynamodb_with_patched_transactions, monkeypatch):
+    from moto.dynamodb.models.table import Table
+
+    copied_tables = []
+    monkeypatch.setattr(Table, "__deepcopy__", lambda table, memo: copied_tables.append(table.name), raising=False)
+
+    dynamodb_with_patched_transactions.transact_write_items(TransactItems=[_decrement("A")])
+
+    assert copied_tables == []
