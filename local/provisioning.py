@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.lambda_runner import LOCAL_ACCOUNT_ID, function_arn, merged_environment
+from local.lambda_runner import LOCAL_ACCOUNT_ID, LOCAL_REGION, function_arn, merged_environment
 from tasks.adapters.dynamodb import to_item
 from workflows.resources import (
     ORDER_WORKFLOW,
@@ -28,11 +28,14 @@ from workflows.resources import (
 LOCAL_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/orders-local-state-machine"
 
 LOCAL_RUNTIME_ENVIRONMENT = {
+    "AWS_REGION": LOCAL_REGION,
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
-"""Locally there is no X-Ray or CloudWatch to send traces and metrics to; warnings and errors are still logged."""
+"""Lambda's runtime sets the region for every function, so the runner does too. Locally there is no X-Ray or
+CloudWatch to send traces and metrics to; warnings and errors are still logged."""
 
 
 @dataclass(frozen=True)
