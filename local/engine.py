@@ -252,6 +252,7 @@ def _transact_write_items_with_item_backups(self: DynamoDBBackend, transact_item
 
 
 def _restore_item(table: Table, hash_value: DynamoType, range_value: DynamoType | None, item: Any) -> None:
+    _note_item_written(table)
     if range_value is None:
         table.items.pop(hash_value, None)
         if item is not None:
@@ -260,6 +261,51 @@ def _restore_item(table: Table, hash_value: DynamoType, range_value: DynamoType 
         table.items[hash_value].pop(range_value, None)
         if item is not None:
             table.items[hash_value][range_value] = item
+
+
+# --- performance: a table's items are sorted once per change, not once per query ----------------------------------
+# moto's Query and Scan start from ``Table.all_items()``, which sorts every item of the table on each call, so a
+# query of a few items (the warehouse's by-status poll, CapturePayment's ledger query) cost O(n log n) in the whole
+# table and grew with the stack's history. The sorted list only changes when an item is put, replaced or deleted
+# (updates change items in place and never their keys), so it is kept per table and rebuilt after such a write.
+
+_all_items = Table.all_items
+_put_item = Table.put_item
+_delete_item = Table.delete_item
+
+
+def _note_item_written(table: Table) -> None:
+    table._orders_item_writes = getattr(table, "_orders_item_writes", 0) + 1
+
+
+def _sorted_items_cached(self: Table) -> list[Any]:
+    version = (id(self.items), getattr(self, "_orders_item_writes", 0))
+    cached = getattr(self, "_orders_sorted_items", None)
+    if cached is None or cached[0] != version:
+        cached = (version, _all_items(self))
+        self._orders_sorted_items = cached
+    return list(cached[1])
+
+
+def _put_item_noted(self: Table, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return _put_item(self, *args, **kwargs)
+    finally:
+        _note_item_written(self)
+
+
+def _delete_item_noted(self: Table, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return _delete_item(self, *args, **kwargs)
+    finally:
+        _note_item_written(self)
+
+
+def sort_items_once_per_change() -> None:
+    """Make a query's cost independent of sorting the whole table."""
+    Table.all_items = _sorted_items_cached
+    Table.put_item = _put_item_noted
+    Table.delete_item = _delete_item_noted
 
 
 def back_up_items_not_tables() -> None:
@@ -409,5 +455,6 @@ def install_time_scale(factor: float | None = None) -> None:
             cache_parsed_definitions()
             cache_moto_module_list()
             back_up_items_not_tables()
+            sort_items_once_per_change()
             _installed = True
     CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))

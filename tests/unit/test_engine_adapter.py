@@ -70,6 +70,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
     Read from moto's source, not from the classes, which the engine may already have patched.
     """
     from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.eval.callback import callback
@@ -83,6 +84,9 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (DynamoHandler, "call_action"),
         (ExecutionWorker, "_get_evaluation_entrypoint"),
         (dynamodb_models.DynamoDBBackend, "transact_write_items"),
+        (Table, "all_items"),
+        (Table, "put_item"),
+        (Table, "delete_item"),
     ]:
         moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
@@ -261,3 +265,57 @@ def test_a_transaction_does_not_copy_the_tables_it_names(dynamodb_with_patched_t
     dynamodb_with_patched_transactions.transact_write_items(TransactItems=[_decrement("A")])
 
     assert copied_tables == []
+
+
+def _lines(client: Any) -> list[tuple[str, str]]:
+    response = client.query(
+        TableName="lines",
+        KeyConditionExpression="orderId = :order",
+        ExpressionAttributeValues={":order": {"S": "o-1"}},
+    )
+    return [(item["line"]["S"], item.get("note", {}).get("S", "")) for item in response["Items"]]
+
+
+def test_queries_see_every_put_replace_update_and_delete_since_the_last_one(dynamodb_with_patched_transactions):
+    client = dynamodb_with_patched_transactions
+
+    def put(line: str, note: str = "") -> None:
+        item = {"orderId": {"S": "o-1"}, "line": {"S": line}, **({"note": {"S": note}} if note else {})}
+        client.put_item(TableName="lines", Item=item)
+
+    put("2")
+    assert _lines(client) == [("2", "")]
+    put("1")
+    assert _lines(client) == [("1", ""), ("2", "")]
+    put("1", note="replaced")
+    assert _lines(client) == [("1", "replaced"), ("2", "")]
+    client.update_item(
+        TableName="lines",
+        Key={"orderId": {"S": "o-1"}, "line": {"S": "2"}},
+        UpdateExpression="SET note = :note",
+        ExpressionAttributeValues={":note": {"S": "updated"}},
+    )
+    assert _lines(client) == [("1", "replaced"), ("2", "updated")]
+    client.delete_item(TableName="lines", Key={"orderId": {"S": "o-1"}, "line": {"S": "1"}})
+    assert _lines(client) == [("2", "updated")]
+    cancelled = {"Put": {"TableName": "lines", "Item": {"orderId": {"S": "o-1"}, "line": {"S": "3"}}}}
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(TransactItems=[cancelled, _decrement("B")])
+    assert _lines(client) == [("2", "updated")]
+
+
+def test_a_table_is_sorted_once_between_writes_however_often_it_is_queried(
+    dynamodb_with_patched_transactions, monkeypatch
+):
+    client = dynamodb_with_patched_transactions
+    client.put_item(TableName="lines", Item={"orderId": {"S": "o-1"}, "line": {"S": "1"}})
+    sorts = []
+    unsorted_all_items = engine._all_items
+    monkeypatch.setattr(engine, "_all_items", lambda table: sorts.append(table.name) or unsorted_all_items(table))
+
+    for _ in range(3):
+        _lines(client)
+    client.put_item(TableName="lines", Item={"orderId": {"S": "o-1"}, "line": {"S": "2"}})
+    _lines(client)
+
+    assert sorts == ["lines", "lines"]
