@@ -1,6 +1,6 @@
 """``python -m bench``: every benchmark phase in turn, a summary row after each, then summary.json and BENCHMARKS.md.
 
-The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 210 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
+The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 330 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
 the whole benchmark stays under 15 minutes on two cores whatever the stack's throughput; chaos always runs at least
 ``CHAOS_MIN_ORDERS`` orders.
 """
@@ -21,7 +21,7 @@ from bench.profile import StackProfile
 from bench.report import machine, print_row, target_results, write_markdown
 from bench.service import RESULTS_DIR, start_stack
 
-LONG_RUN_SECONDS = float(os.environ.get("BENCH_LONG_RUN_SECONDS", "210"))
+LONG_RUN_SECONDS = float(os.environ.get("BENCH_LONG_RUN_SECONDS", "330"))
 LONG_RUN_MAX_ORDERS = int(os.environ.get("BENCH_LONG_RUN_ORDERS", "5000"))
 CHAOS_MIN_ORDERS = 1000
 CHAOS_ORDERS_PER_STACK = max(CHAOS_MIN_ORDERS // 2, int(os.environ.get("BENCH_CHAOS_ORDERS_PER_STACK", "500")))
@@ -95,8 +95,15 @@ def main() -> int:
     with start_stack("throughput") as stack:
         phase = time.monotonic()
         profile = StackProfile(stack.process.pid, PROFILE_SECONDS, RESULTS_DIR / "profile.txt.tmp")
+        late_profile = StackProfile(
+            stack.process.pid,
+            PROFILE_SECONDS,
+            RESULTS_DIR / "profile-late.txt.tmp",
+            start_after=max(0.0, LONG_RUN_SECONDS - PROFILE_SECONDS),
+        )
         run = throughput.long_run(stack, LONG_RUN_SECONDS, LONG_RUN_MAX_ORDERS)
         summary["profile"] = profile.result()
+        summary["profile_late"] = late_profile.result()
         print_row(
             "long run",
             time.monotonic() - phase,

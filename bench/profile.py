@@ -1,7 +1,8 @@
 """Where the stack's time goes: py-spy samples the running ``orders up`` process without pausing it.
 
 Sampling covers every thread (the engine, the Lambda runner, the API emulation, moto's server), which cProfile and
-pyinstrument, tied to one thread, would not. Samples of idle threads are left out by py-spy.
+pyinstrument, tied to one thread, would not. Only the thread holding the GIL is sampled (``--gil``): the stack is one
+Python process, so that thread is where its one core of CPU goes, and threads waiting for the GIL are not work.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,29 +36,38 @@ class StackProfile:
     {'frame': 'JSONDecoder.raw_decode (json/decoder.py:353)', 'share': 0.27}
     """
 
-    def __init__(self, pid: int, seconds: int, output: Path):
+    def __init__(self, pid: int, seconds: int, output: Path, start_after: float = 0.0):
         self._output = output
-        executable = py_spy()
+        self._executable = py_spy()
         options = {"--pid": pid, "--duration": seconds, "--rate": SAMPLE_RATE, "--format": "raw", "--output": output}
-        command = [executable, "record", "--nonblocking", *(str(part) for item in options.items() for part in item)]
-        self._process = (
-            None
-            if executable is None
-            else subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
+        flags = ["--gil", "--nonblocking"]
+        self._command = [self._executable, "record", *flags, *(str(part) for item in options.items() for part in item)]
+        self._process: subprocess.Popen | None = None
         self._seconds = seconds
+        self._deadline = time.monotonic() + start_after + seconds + 30
+        if self._executable is not None:
+            self._starter = threading.Timer(start_after, self._start)
+            self._starter.daemon = True
+            self._starter.start()
+
+    def _start(self) -> None:
+        self._process = subprocess.Popen(self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def result(self) -> dict[str, Any]:
-        if self._process is None:
+        if self._executable is None:
             return {"available": False, "reason": "py-spy not installed"}
+        self._starter.join(timeout=max(0.0, self._deadline - time.monotonic()))
+        if self._process is None:
+            self._starter.cancel()
+            return {"available": False, "reason": "the run ended before the profile window"}
         try:
-            self._process.wait(timeout=self._seconds + 30)
+            self._process.wait(timeout=max(1.0, self._deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self._process.kill()
             return {"available": False, "reason": "py-spy did not finish"}
         if not self._output.exists():
             return {"available": False, "reason": f"py-spy exited with {self._process.returncode}"}
-        return {"available": True, **summarize(self._output.read_text())}
+        return {"available": True, "seconds": self._seconds, **summarize(self._output.read_text())}
 
 
 def summarize(raw: str) -> dict[str, Any]:

@@ -26,6 +26,43 @@ TARGETS = (
     ("fuzz.server_errors", "==", 0, "no server error in the schemathesis run"),
 )
 
+WHY_NOT_MET = {
+    "throughput.ratio_to_baseline": (
+        "The stack is one Python process, so one core under the GIL, and it does what the baseline skips: every "
+        "handler's Powertools, pydantic and idempotency work, and about 20 DynamoDB requests per order, each parsed, "
+        "evaluated and serialized by moto. The profile below shows moto's DynamoDB and the handlers ahead of the "
+        "engine. The engine's own costs (a client per task, a parse per execution) are cached by local/engine.py: "
+        "see the cached baseline."
+    ),
+    "latency.accept_p99_ms": (
+        "32 clients posting back to back are a closed loop: median latency is 32 over the requests per second, so "
+        "50 ms at p99 needs well over 640 POST /orders a second from the process that also runs every execution "
+        "those orders start. The tail is requests waiting for the GIL and for one of the API's 8 containers."
+    ),
+    "latency.first100_vs_last100": (
+        "Latency grows with history when a request's cost grows with the tables: compare the first and the last "
+        "profiles below."
+    ),
+    "cost.standard_transitions_happy_path": (
+        "As built, the happy path enters 7 states. The Express-child design below takes 3 Standard transitions, "
+        "but it needs a second state machine definition, and the service keeps one ASL file (docs/decisions.md)."
+    ),
+    "cost.usd_per_million_orders": (
+        "Standard transitions are most of it (7 at $25 per million each); see the designs below and "
+        "docs/decisions.md for what would take it under $100."
+    ),
+    "cold_init.max_ratio_to_boto3": (
+        "Every handler imports boto3 and builds a client (about 1.4x `import boto3` on its own) before Powertools, "
+        "pydantic and X-Ray; the import profile below names the rest."
+    ),
+    "races.stock_race_reserved": (
+        "An order that reserved was then compensated: see the race's statuses in summary.json and the stack log."
+    ),
+    "fuzz.server_errors": "See the server errors listed under Figures.",
+    "races.duplicate_orders_created": "An Idempotency-Key race created more than one order: a product bug.",
+}
+"""Why a target can fall short, shown under the targets table for each one that is not met."""
+
 
 def lookup(summary: dict[str, Any], dotted: str) -> Any:
     value: Any = summary
@@ -111,6 +148,10 @@ def write_markdown(summary: dict[str, Any]) -> None:
     for target in summary["targets"]:
         met = {True: "met", False: "**not met**", None: "not measured"}[target["met"]]
         add(f"| {target['meaning']} (`{target['metric']}`) | {target['target']} | {_cell(target['value'])} | {met} |")
+    add("")
+    for target in summary["targets"]:
+        if target["met"] is False:
+            add(f"- `{target['metric']}` not met: {WHY_NOT_MET[target['metric']]}")
     add("")
     _figures(summary, add)
     _chaos(summary, add)
@@ -241,13 +282,12 @@ def _profiles(summary: dict[str, Any], add: Any) -> None:
     add("## Where the time goes")
     add("")
     if profile.get("available"):
-        add(f"py-spy, all threads of the stack during the long run ({profile['samples']} non-idle samples); the")
-        add("share of samples in which a frame was running (self) or on the stack (inclusive):")
+        add("py-spy samples the thread holding the GIL in the stack: the share of samples in which a frame was")
+        add("running (self) or on the stack (inclusive).")
         add("")
-        add("| self | frame | | inclusive | frame |")
-        add("|---|---|---|---|---|")
-        for own, inclusive in zip(profile["self"], profile["inclusive"], strict=False):
-            add(f"| {own['share']:.1%} | `{own['frame']}` | | {inclusive['share']:.1%} | `{inclusive['frame']}` |")
+        add(f"The first {profile['seconds']} s of the long run ({profile['samples']} samples):")
+        add("")
+        _profile_table(profile, add)
         add("")
         add("Our own code (tasks/, local/), inclusive:")
         add("")
@@ -257,12 +297,25 @@ def _profiles(summary: dict[str, Any], add: Any) -> None:
             add(f"| {frame['share']:.1%} | `{frame['frame']}` |")
     else:
         add(f"No stack profile: {profile.get('reason', 'not taken')}.")
+    late = summary.get("profile_late", {})
+    if late.get("available"):
+        add("")
+        add(f"The last {late['seconds']} s of submissions ({late['samples']} samples), to show what grows:")
+        add("")
+        _profile_table(late, add)
     if cold.get("worst_import_profile"):
         add("")
         add(f"Cold init of `{cold['worst_handler']}`: the costliest imports (`-X importtime`, cumulative ms):")
         add("")
         add(", ".join(f"`{row['module']}` {row['cumulative_ms']}" for row in cold["worst_import_profile"]))
     add("")
+
+
+def _profile_table(profile: dict[str, Any], add: Any) -> None:
+    add("| self | frame | | inclusive | frame |")
+    add("|---|---|---|---|---|")
+    for own, inclusive in zip(profile["self"], profile["inclusive"], strict=False):
+        add(f"| {own['share']:.1%} | `{own['frame']}` | | {inclusive['share']:.1%} | `{inclusive['frame']}` |")
 
 
 def _method(summary: dict[str, Any], add: Any) -> None:
