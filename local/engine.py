@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import logging
 import os
 import sys
@@ -308,6 +309,45 @@ def sort_items_once_per_change() -> None:
     Table.delete_item = _delete_item_noted
 
 
+# --- performance: a query by partition key reads that partition, not the whole table ------------------------------
+# Without an index, moto's Query takes ``all_items()`` and keeps the items whose hash key matches, so each of
+# CapturePayment's ledger queries visited every ledger entry ever written; the ledger changes with every order, so
+# the sort cache above did not help either. ``table.items`` is already keyed by hash key: during such a query,
+# ``all_items`` answers with that partition, which is exactly the set moto's filter keeps (its sort by range key
+# then puts it in the same order).
+
+_query = Table.query
+_QUERY_PARAMETERS = inspect.signature(_query)
+_partition_being_queried = threading.local()
+
+
+def _query_one_partition(self: Table, *args: Any, **kwargs: Any) -> Any:
+    arguments = _QUERY_PARAMETERS.bind(self, *args, **kwargs).arguments
+    hash_key = arguments.get("hash_key")
+    if arguments.get("index_name") or hash_key is None:
+        return _query(self, *args, **kwargs)
+    _partition_being_queried.table, _partition_being_queried.hash_key = self, hash_key
+    try:
+        return _query(self, *args, **kwargs)
+    finally:
+        _partition_being_queried.table = None
+
+
+def _items_of_the_partition_or_all_sorted(self: Table) -> list[Any]:
+    if getattr(_partition_being_queried, "table", None) is not self:
+        return _sorted_items_cached(self)
+    partition = self.items.get(_partition_being_queried.hash_key)
+    if partition is None:
+        return []
+    return list(partition.values()) if self.range_key_attr else [partition]
+
+
+def query_partitions_not_tables() -> None:
+    """Make a query by partition key cost what the partition holds, not what the table holds."""
+    Table.query = _query_one_partition
+    Table.all_items = _items_of_the_partition_or_all_sorted
+
+
 def back_up_items_not_tables() -> None:
     """Make a transaction's cost independent of the size of the tables it names."""
     dynamodb_models.copy = _TablesKeptByReference()
@@ -456,5 +496,6 @@ def install_time_scale(factor: float | None = None) -> None:
             cache_moto_module_list()
             back_up_items_not_tables()
             sort_items_once_per_change()
+            query_partitions_not_tables()
             _installed = True
     CLOCK.set_factor(factor if factor is not None else float(os.environ.get(TIME_SCALE_ENV, "1")))

@@ -85,6 +85,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (ExecutionWorker, "_get_evaluation_entrypoint"),
         (dynamodb_models.DynamoDBBackend, "transact_write_items"),
         (Table, "all_items"),
+        (Table, "query"),
         (Table, "put_item"),
         (Table, "delete_item"),
     ]:
@@ -92,6 +93,11 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
     assert "def boto_client_for(" in inspect.getsource(boto_client)
     assert "copy.deepcopy(" in inspect.getsource(dynamodb_models), "moto no longer backs up tables by deepcopy"
+    from moto.dynamodb.models import table as table_module
+
+    assert "isinstance(item, Item) and item.hash_key == hash_key" in inspect.getsource(table_module), (
+        "moto's Query by partition key no longer filters all_items() by hash key: re-check the partition shortcut"
+    )
     assert issubclass(callback.HeartbeatTimeoutError, Exception)
 
 
@@ -304,18 +310,68 @@ def test_queries_see_every_put_replace_update_and_delete_since_the_last_one(dyna
     assert _lines(client) == [("2", "updated")]
 
 
-def test_a_table_is_sorted_once_between_writes_however_often_it_is_queried(
-    dynamodb_with_patched_transactions, monkeypatch
+@pytest.fixture
+def table_sorts(monkeypatch) -> list[str]:
+    """The name of each table moto sorts whole (``Table.all_items`` as shipped), in order."""
+    sorts: list[str] = []
+    unsorted_all_items = engine._all_items
+    monkeypatch.setattr(engine, "_all_items", lambda table: sorts.append(table.name) or unsorted_all_items(table))
+    return sorts
+
+
+def _scanned_lines(client: Any) -> int:
+    return client.scan(TableName="lines")["Count"]
+
+
+def test_a_table_is_sorted_once_between_writes_however_often_it_is_scanned(
+    dynamodb_with_patched_transactions, table_sorts
 ):
     client = dynamodb_with_patched_transactions
     client.put_item(TableName="lines", Item={"orderId": {"S": "o-1"}, "line": {"S": "1"}})
-    sorts = []
-    unsorted_all_items = engine._all_items
-    monkeypatch.setattr(engine, "_all_items", lambda table: sorts.append(table.name) or unsorted_all_items(table))
 
-    for _ in range(3):
-        _lines(client)
+    assert [_scanned_lines(client) for _ in range(3)] == [1, 1, 1]
     client.put_item(TableName="lines", Item={"orderId": {"S": "o-1"}, "line": {"S": "2"}})
-    _lines(client)
+    assert _scanned_lines(client) == 2
 
-    assert sorts == ["lines", "lines"]
+    assert table_sorts == ["lines", "lines"]
+
+
+def test_a_query_by_partition_key_reads_its_partition_in_order_without_sorting_the_table(
+    dynamodb_with_patched_transactions, table_sorts
+):
+    client = dynamodb_with_patched_transactions
+    for order, line in [("o-2", "1"), ("o-1", "3"), ("o-0", "1"), ("o-1", "1"), ("o-1", "2"), ("o-3", "9")]:
+        client.put_item(TableName="lines", Item={"orderId": {"S": order}, "line": {"S": line}})
+
+    def page(**extra: Any) -> dict[str, Any]:
+        return client.query(
+            TableName="lines",
+            KeyConditionExpression="orderId = :order",
+            ExpressionAttributeValues={":order": {"S": "o-1"}},
+            **extra,
+        )
+
+    first = page(Limit=2)
+    rest = page(ExclusiveStartKey=first["LastEvaluatedKey"])
+    backwards = page(ScanIndexForward=False)
+    missing = client.query(
+        TableName="lines",
+        KeyConditionExpression="orderId = :order",
+        ExpressionAttributeValues={":order": {"S": "o-9"}},
+    )
+
+    assert [item["line"]["S"] for item in first["Items"] + rest["Items"]] == ["1", "2", "3"]
+    assert [item["line"]["S"] for item in backwards["Items"]] == ["3", "2", "1"]
+    assert missing["Items"] == []
+    assert table_sorts == []
+
+
+def test_a_table_with_only_a_partition_key_is_queried_by_its_key(dynamodb_with_patched_transactions, table_sorts):
+    response = dynamodb_with_patched_transactions.query(
+        TableName="stock",
+        KeyConditionExpression="sku = :sku",
+        ExpressionAttributeValues={":sku": {"S": "A"}},
+    )
+
+    assert [item["stock"]["N"] for item in response["Items"]] == ["5"]
+    assert table_sorts == []
