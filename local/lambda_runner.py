@@ -195,7 +195,12 @@ class LambdaRunner:
             self._containers_changed.notify()
 
     def invoke(self, function_name: str, payload: bytes) -> Invocation:
-        """Run one invocation the way Lambda would, including its error contract and its timeout."""
+        """Run one invocation the way Lambda would, including its error contract and its timeout.
+
+        As in Lambda, the timeout counts from when a container starts running the invocation: waiting for a free
+        container or for a cold start is not the function's time. ``before_invoke`` hooks (fault injection) run
+        inside that time, as a slow dependency of the function would.
+        """
         spec = self._functions.get(function_name_from(function_name))
         if spec is None:
             return _service_error(404, "ResourceNotFoundException", f"Function not found: {function_name}")
@@ -212,10 +217,11 @@ class LambdaRunner:
         except json.JSONDecodeError as error:
             return _function_error("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}", context)
         try:
-            for hook in self.before_invoke:
-                hook(spec, event)
             handler = self._check_out(spec)
+            context.started = time.monotonic()
             try:
+                for hook in self.before_invoke:
+                    hook(spec, event)
                 result = handler(event, context)
             finally:
                 self._check_in(spec, handler)

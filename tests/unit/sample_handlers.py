@@ -39,6 +39,11 @@ def fail_after_the_timeout(event: Any, context: Any) -> None:
     raise SampleTaskError("raised after Lambda would have stopped the function")
 
 
+def use_most_of_the_timeout(event: Any, context: Any) -> dict[str, int]:
+    time.sleep(0.6)
+    return {"remainingMillis": context.get_remaining_time_in_millis()}
+
+
 def return_something_json_cannot_hold(event: Any, context: Any) -> dict[str, Any]:
     return {"value": object()}
 
@@ -51,6 +56,8 @@ ECHO = sample_function("Echo", "echo")
 FAIL = sample_function("Fail", "fail")
 SLOW = sample_function("Slow", "outlive_the_timeout", timeout_seconds=1)
 SLOW_FAILURE = sample_function("SlowFailure", "fail_after_the_timeout", timeout_seconds=1)
+BUSY = sample_function("Busy", "use_most_of_the_timeout", timeout_seconds=1)
+"""Runs 0.6 s of its 1 s timeout."""
 UNSERIALIZABLE = sample_function("Unserializable", "return_something_json_cannot_hold")
 READ_ENVIRONMENT = sample_function("ReadEnvironment", "read_environment")
-SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, SLOW_FAILURE, UNSERIALIZABLE, READ_ENVIRONMENT)
+SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, SLOW_FAILURE, BUSY, UNSERIALIZABLE, READ_ENVIRONMENT)

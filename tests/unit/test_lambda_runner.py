@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -78,6 +80,36 @@ def test_a_handler_that_outlives_its_timeout_is_sandbox_timedout(lambda_client):
 
 def test_a_handler_that_raises_after_its_timeout_is_still_sandbox_timedout(lambda_client):
     response, payload = invoke(lambda_client, "SlowFailure")
+
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+
+
+def test_time_spent_waiting_for_a_container_does_not_count_against_the_timeout(monkeypatch):
+    """Lambda starts a function's clock when a container runs it; two invocations of a function with one container
+    each use 60% of the timeout, so the second one only succeeds if its wait for the container is not timed."""
+    runner = LambdaRunner(SAMPLE_FUNCTIONS, max_containers=1)
+    with mock_aws():
+        runner.install()
+        try:
+            client = boto3.client("lambda", region_name=LOCAL_REGION)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                results = list(pool.map(lambda _: invoke(client, "Busy"), range(2)))
+        finally:
+            runner.uninstall()
+
+    assert runner.containers("Busy") == 1
+    assert [("FunctionError" in response, sorted(payload)) for response, payload in results] == [
+        (False, ["remainingMillis"]),
+        (False, ["remainingMillis"]),
+    ]
+
+
+def test_time_spent_in_before_invoke_hooks_counts_against_the_timeout(runner, lambda_client):
+    """Injected latency is the function being slow: 0.5 s of hook and 0.6 s of handler outlive a 1 s timeout."""
+    runner.before_invoke.append(lambda spec, event: time.sleep(0.5))
+
+    response, payload = invoke(lambda_client, "Busy")
 
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
