@@ -40,9 +40,10 @@ class OrderRepository(ABC):
 
     @abstractmethod
     def query(
-        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, before: str | None = None
+        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, up_to: str | None = None
     ) -> tuple[list[dict[str, Any]], dict | None]:
-        """Newest first from a GSI; returns the page and the cursor of the next page (None at the end)."""
+        """Newest first from a GSI, created at ``up_to`` or earlier if given; returns the page and the cursor of the
+        next page (None at the end)."""
 
     @abstractmethod
     def get(self, order_id: str) -> dict[str, Any] | None:
@@ -115,10 +116,10 @@ class DynamoDBOrderRepository(OrderRepository):
         return True
 
     def query(
-        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, before: str | None = None
+        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, up_to: str | None = None
     ) -> tuple[list[dict[str, Any]], dict | None]:
-        condition = "#key = :key" + (" AND createdAt < :before" if before else "")
-        values = {":key": to_value(key_value), **({":before": to_value(before)} if before else {})}
+        condition = "#key = :key" + (" AND createdAt <= :upTo" if up_to else "")
+        values = {":key": to_value(key_value), **({":upTo": to_value(up_to)} if up_to else {})}
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,

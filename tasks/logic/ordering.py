@@ -134,17 +134,41 @@ def list_orders(
             collected = collected[:limit]
             cursor = {k: collected[-1][k] for k in ("orderId", "createdAt", key)}
         return OrderPage(orders=[order_view(item) for item in collected], nextToken=encode_token(cursor))
-    cursor = _cursor(next_token, {"before": None})
-    before = cursor["before"] if cursor else None
+    cursor = _cursor(next_token, {"createdAt": None, "orderId": None})
+    position = _listing_position(cursor) if cursor else None
     merged: list[dict[str, Any]] = []
     for each in OrderStatus:
-        page, _ = orders.query(BY_STATUS_INDEX, "status", each.value, limit, None, before=before)
-        merged += page
-    merged.sort(key=lambda item: (item["createdAt"], item["orderId"]), reverse=True)
+        merged += _listed_after(orders, each, position, limit + 1)
+    merged.sort(key=_listing_position, reverse=True)
     page_items = merged[:limit]
-    more = len(merged) > limit
-    token = encode_token({"before": page_items[-1]["createdAt"]}) if more and page_items else None
+    last = page_items[-1] if len(merged) > limit else None
+    token = encode_token({"createdAt": last["createdAt"], "orderId": last["orderId"]}) if last else None
     return OrderPage(orders=[order_view(item) for item in page_items], nextToken=token)
+
+
+def _listing_position(item: dict[str, Any]) -> tuple[str, str]:
+    """Where an order stands in the unfiltered listing, which runs newest first: creation time, then order id."""
+    return item["createdAt"], item["orderId"]
+
+
+def _listed_after(
+    orders: OrderRepository, status: OrderStatus, position: tuple[str, str] | None, count: int
+) -> list[dict[str, Any]]:
+    """Up to ``count`` orders of one status that the listing shows after ``position``, newest first.
+
+    Orders created in the same millisecond as the position are read again (``up_to`` includes it) and the ones
+    already listed are dropped by order id, so a page that ends inside a millisecond neither skips nor repeats one.
+    """
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while len(found) < count:
+        page, cursor = orders.query(
+            BY_STATUS_INDEX, "status", status.value, count, cursor, up_to=position and position[0]
+        )
+        found += [item for item in page if position is None or _listing_position(item) < position]
+        if cursor is None:
+            break
+    return found[:count]
 
 
 class InvalidPageTokenError(ValueError):

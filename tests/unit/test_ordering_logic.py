@@ -17,9 +17,9 @@ from tasks.logic.ordering import (
     order_id_for,
     submit_order,
 )
-from tasks.models.order import OrderRequest
+from tasks.models.order import OrderRequest, OrderStatus
 
-from .support import NOW, FakeOrderWorkflow
+from .support import NOW, FakeOrderWorkflow, placed_order
 
 
 class WorkflowThatFailsFirst(FakeOrderWorkflow):
@@ -114,3 +114,35 @@ def test_a_merged_listing_refuses_an_index_token(orders):
 
     with pytest.raises(InvalidPageTokenError):
         list_orders(orders=orders, status=None, customer_id=None, limit=10, next_token=index_token)
+
+
+def _every_page(orders: Any, limit: int) -> list[list[str]]:
+    pages, token = [], None
+    for _ in range(20):
+        page = list_orders(orders=orders, status=None, customer_id=None, limit=limit, next_token=token)
+        pages.append([order.orderId for order in page.orders])
+        token = page.nextToken
+        if token is None:
+            return pages
+    raise AssertionError("the listing never ended")
+
+
+def test_an_unfiltered_listing_pages_through_orders_created_in_the_same_millisecond_once_each(orders):
+    created = [f"order-{n}" for n in range(5)]
+    for order_id in created:
+        orders.create(placed_order(order_id), NOW)
+    orders.advance("order-1", OrderStatus.VALIDATED, NOW)
+    orders.advance("order-3", OrderStatus.VALIDATED, NOW)
+
+    pages = _every_page(orders, limit=2)
+
+    assert pages == [["order-4", "order-3"], ["order-2", "order-1"], ["order-0"]]
+
+
+def test_an_unfiltered_listing_of_one_status_with_more_than_a_page_offers_the_next_page(orders):
+    for minute, order_id in enumerate(["order-a", "order-b", "order-c"]):
+        orders.create(placed_order(order_id), f"2026-03-01T10:0{minute}:00.000Z")
+
+    pages = _every_page(orders, limit=2)
+
+    assert pages == [["order-c", "order-b"], ["order-a"]]
