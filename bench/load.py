@@ -142,7 +142,7 @@ def terminal_records(stack: BenchStack, order_ids: Sequence[str]) -> dict[str, d
         request = {
             "orders": {
                 "Keys": [{"orderId": {"S": order_id}} for order_id in order_ids[start : start + 100]],
-                "ProjectionExpression": "orderId, #status, timeline, reservation",
+                "ProjectionExpression": "orderId, #status, timeline, reservation, failure",
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ConsistentRead": True,
             }

@@ -52,7 +52,8 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
 
     ``stock_race_reserved`` counts the units held by reservations at the end. It falls short of 10 only when an
     order that had reserved was then compensated (it fails under the burst, say, and releases its units after the
-    others were refused); ``stock_conserved`` then shows nothing was oversold, and ``statuses`` how the orders ended.
+    others were refused); ``stock_conserved`` then shows nothing was oversold, ``statuses`` how the orders ended and
+    ``failures`` why, other than for stock, any of them failed.
 
     Example
     -------
@@ -79,6 +80,11 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
     held_units = sum(int(line["quantity"]) for reservation in still_reserved for line in reservation.get("lines", []))
     final_stock = stack.stock(sku)
     statuses = Counter(submission.final_status for submission in run.accepted)
+    failures = Counter(
+        f"{failure.get('error')}: {failure.get('cause', '')[:160]}"
+        for submission in run.accepted
+        if (failure := (submission.outcome or {}).get("failure")) and submission.final_status != "OUT_OF_STOCK"
+    )
     return {
         "orders": RACE_ORDERS,
         "stock": RACE_STOCK,
@@ -90,4 +96,5 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
         "stock_conserved": held_units + final_stock == RACE_STOCK,
         "statuses": dict(sorted(statuses.items(), key=lambda item: str(item[0]))),
         "final_stock": final_stock,
+        "failures": dict(failures),
     }

@@ -56,7 +56,7 @@ WHY_NOT_MET = {
         "pydantic and X-Ray; the import profile below names the rest."
     ),
     "races.stock_race_reserved": (
-        "An order that reserved was then compensated: see the race's statuses in summary.json and the stack log."
+        "An order that reserved was then compensated: see how the racing orders ended, and why, under Figures."
     ),
     "fuzz.server_errors": "See the server errors listed under Figures.",
     "races.duplicate_orders_created": "An Idempotency-Key race created more than one order: a product bug.",
@@ -186,8 +186,11 @@ def _figures(summary: dict[str, Any], add: Any) -> None:
             f"{latency.get('first100_e2e_p50_ms')} / {latency.get('last100_e2e_p50_ms')}",
         ),
         ("last 100 / first 100", latency.get("first100_vs_last100")),
+        ("e2e p50 of each tenth of the long run, in order (ms)", latency.get("e2e_p50_ms_by_tenth")),
         ("duplicate orders from 50 POSTs with one key", races.get("duplicate_orders_created")),
         ("units reserved by 100 orders racing for 10", races.get("stock_race_reserved")),
+        ("how the 100 racing orders ended", races.get("stock", {}).get("statuses")),
+        ("why racing orders failed, other than for stock", races.get("stock", {}).get("failures") or "none"),
         ("schemathesis cases / server errors", f"{fuzz.get('cases')} / {fuzz.get('server_errors')}"),
         ("worst handler cold init / import boto3 (ms)", f"{cold.get('worst_ms')} / {cold.get('boto3_import_ms')}"),
     ]

@@ -85,6 +85,7 @@ def summarize_run(run: LoadRun) -> dict[str, Any]:
     first = [value for value in e2e[:EDGE_ORDERS]]
     last = [value for value in e2e[-EDGE_ORDERS:]]
     drift = percentile(last, 0.5) / percentile(first, 0.5) if len(e2e) >= 2 * EDGE_ORDERS else math.nan
+    tenths = [e2e[len(e2e) * part // 10 : len(e2e) * (part + 1) // 10] for part in range(10)]
     return {
         "orders": len(run.submissions),
         "accepted": len(run.accepted),
@@ -97,6 +98,7 @@ def summarize_run(run: LoadRun) -> dict[str, Any]:
         "first100_e2e_p50_ms": round(percentile(first, 0.5) * 1000, 1),
         "last100_e2e_p50_ms": round(percentile(last, 0.5) * 1000, 1),
         "first100_vs_last100": round(drift, 3),
+        "e2e_p50_ms_by_tenth": [round(percentile(tenth, 0.5) * 1000, 1) for tenth in tenths if tenth],
     }
 
 
