@@ -9,8 +9,9 @@ Time acceleration (``ORDERS_TIME_SCALE=N``) divides every wait the engine makes 
 It patches the clocks those waits use, not the durations the ASL declares, so the execution history records the
 declared values and its events come in the same order.
 
-Three fixes make moto behave as AWS does: its ``SendTaskFailure`` handler drops the ``cause``; it reports an
-expired ``HeartbeatSeconds`` as ``States.Timeout`` instead of ``States.HeartbeatTimeout``; and its DynamoDB checks a
+Fixes make moto behave as AWS does: its ``SendTaskFailure`` handler drops the ``cause``; it reports an expired
+``HeartbeatSeconds`` as ``States.Timeout`` instead of ``States.HeartbeatTimeout``; StopExecution does not interrupt
+a task waiting for its token; a callback fails while any other execution is starting; and its DynamoDB checks a
 condition and then writes without a lock, so two threads (two Parallel branches, two concurrent API requests) could
 both pass one conditional write. DynamoDB requests are therefore handled one at a time.
 """
@@ -55,6 +56,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 SUPPORTED_MOTO = ((5, 2, 3), (5, 3, 0))
@@ -460,6 +462,25 @@ def interrupt_callbacks_on_stop() -> None:
     environment.Environment.set_error = _fail_unless_stopped
 
 
+_executions_of = StepFunctionsParserBackend._get_executions
+
+
+def _executions_with_a_running_worker(self: StepFunctionsParserBackend, execution_status: Any = None) -> list[Any]:
+    return [
+        execution
+        for execution in _executions_of(self, execution_status)
+        if getattr(execution.exec_worker, "env", None) is not None
+    ]
+
+
+def skip_starting_executions_in_callbacks() -> None:
+    """A callback (SendTaskSuccess, -Failure, -Heartbeat) looks for its token in every execution's environment;
+    moto lists an execution as RUNNING before its worker thread has built that environment, and the callback then
+    fails with AttributeError (a 500) whenever some other order is just starting. An execution without an
+    environment cannot have issued the token, so the callbacks skip it."""
+    StepFunctionsParserBackend._get_executions = _executions_with_a_running_worker
+
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -491,6 +512,7 @@ def install_time_scale(factor: float | None = None) -> None:
             name_heartbeat_timeouts()
             make_dynamodb_writes_atomic()
             interrupt_callbacks_on_stop()
+            skip_starting_executions_in_callbacks()
             cache_engine_clients()
             cache_parsed_definitions()
             cache_moto_module_list()

@@ -76,6 +76,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
     from moto.stepfunctions.parser.asl.eval.callback import callback
     from moto.stepfunctions.parser.asl.utils import boto_client
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
     for cls, method in [
@@ -83,6 +84,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (StateTask, "_from_error"),
         (DynamoHandler, "call_action"),
         (ExecutionWorker, "_get_evaluation_entrypoint"),
+        (StepFunctionsParserBackend, "_get_executions"),
         (dynamodb_models.DynamoDBBackend, "transact_write_items"),
         (Table, "all_items"),
         (Table, "query"),
@@ -375,3 +377,34 @@ def test_a_table_with_only_a_partition_key_is_queried_by_its_key(dynamodb_with_p
 
     assert [item["stock"]["N"] for item in response["Items"]] == ["5"]
     assert table_sorts == []
+
+
+@pytest.mark.parametrize("worker", [None, SimpleNamespace(env=None)], ids=["no worker yet", "worker without env"])
+@pytest.mark.parametrize("callback", ["success", "failure", "heartbeat"])
+def test_a_callback_skips_an_execution_that_is_still_starting(worker, callback):
+    """moto lists an execution as RUNNING before its worker builds the environment that holds task tokens."""
+    from botocore.exceptions import ClientError
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    install_time_scale(1)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+        stepfunctions.create_state_machine(
+            name="starting",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+            roleArn=LOCAL_ROLE_ARN,
+        )
+        machine = stepfunctions_parser_backends[DEFAULT_ACCOUNT_ID][LOCAL_REGION].state_machines[0]
+        machine.executions.append(SimpleNamespace(status=ExecutionStatus.RUNNING, exec_worker=worker))
+        send = {
+            "success": lambda: stepfunctions.send_task_success(taskToken="never-issued", output="{}"),
+            "failure": lambda: stepfunctions.send_task_failure(taskToken="never-issued", error="E", cause="c"),
+            "heartbeat": lambda: stepfunctions.send_task_heartbeat(taskToken="never-issued"),
+        }[callback]
+
+        with pytest.raises(ClientError) as refused:
+            send()
+
+    assert refused.value.response["Error"]["Code"] == "InvalidToken"
