@@ -9,9 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -22,6 +20,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local.launcher import StackNotReadyError, launch, stop, wait_until_ready
 from local.stack import HOST, free_port
 from tasks.adapters.dynamodb import from_item, to_item
 
@@ -132,14 +131,7 @@ class BenchStack:
 
     def stop(self) -> None:
         """SIGTERM, then a kill if it does not stop in time."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_DEADLINE_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_DEADLINE_SECONDS)
+        stop(self.process, STOP_DEADLINE_SECONDS)
 
     def __enter__(self) -> BenchStack:
         return self
@@ -175,11 +167,7 @@ def start_stack(
     200
     """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    aws_port, api_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "ORDERS_AWS_PORT": str(aws_port),
-        "ORDERS_API_PORT": str(api_port),
+    settings = {
         "ORDERS_CONSOLE_PORT": str(free_port()),
         "ORDERS_WAREHOUSE_DELAY_SECONDS": warehouse_delay,
         "ORDERS_TIME_SCALE": str(time_scale),
@@ -187,20 +175,10 @@ def start_stack(
     }
     log_path = RESULTS_DIR / f"{name}.log.tmp"
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    stack = BenchStack(name, api_port, aws_port, process, log_path)
-    give_up = time.monotonic() + READY_DEADLINE_SECONDS
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"orders up ({name}) exited with {process.returncode}: see {log_path}")
-        try:
-            if stack.api.request("GET", "/health").status == 200:
-                return stack
-        except OSError:
-            pass
-        if time.monotonic() > give_up:
-            stack.stop()
-            raise RuntimeError(f"orders up ({name}) was not ready within {READY_DEADLINE_SECONDS:.0f}s")
-        time.sleep(0.2)
+        launched = launch(settings, os.environ, log)
+    stack = BenchStack(name, launched.api_port, launched.aws_port, launched.process, log_path)
+    try:
+        wait_until_ready(launched, lambda: stack.api.request("GET", "/health").status == 200, READY_DEADLINE_SECONDS)
+    except StackNotReadyError as error:
+        raise StackNotReadyError(f"{error} ({name}): see {log_path}") from error
+    return stack

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +26,7 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from local.stack import free_port
+from local.launcher import StackNotReadyError, launch, stop, wait_until_ready
 
 READY_DEADLINE_SECONDS = 90.0
 STOP_DEADLINE_SECONDS = 10.0
@@ -107,40 +105,24 @@ def _json(raw: bytes) -> Any:
 
 
 def start_local_service(extra_env: dict[str, str] | None = None) -> OrdersService:
-    aws_port, api_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "ORDERS_AWS_PORT": str(aws_port),
-        "ORDERS_API_PORT": str(api_port),
+    settings = {
         "ORDERS_CONSOLE_PORT": "0",
         "ORDERS_WAREHOUSE_DELAY_SECONDS": "off",
         "ORDERS_TIME_SCALE": INTEGRATION_TIME_SCALE,
         **(extra_env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    service = OrdersService(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", process=process)
-    give_up = time.monotonic() + READY_DEADLINE_SECONDS
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"orders up exited with {process.returncode}: {process.stdout.read()}")
-        try:
-            if service.request("GET", "/health").status == 200:
-                return service
-        except OSError:
-            pass
-        if time.monotonic() > give_up:
-            process.kill()
-            raise AssertionError(f"orders up was not ready within {READY_DEADLINE_SECONDS}s")
-        time.sleep(0.2)
+    stack = launch(settings, os.environ, subprocess.PIPE)
+    service = OrdersService(stack.api_url, stack.aws_endpoint, process=stack.process)
+    try:
+        wait_until_ready(stack, lambda: service.request("GET", "/health").status == 200, READY_DEADLINE_SECONDS)
+    except StackNotReadyError as error:
+        raise AssertionError(f"{error}: {stack.process.stdout.read()}") from error
+    return service
 
 
 def stop_local_service(service: OrdersService) -> int:
     """SIGTERM, as a process manager would; the stack must stop cleanly within a few seconds."""
-    service.process.send_signal(signal.SIGTERM)
-    try:
-        return service.process.wait(timeout=STOP_DEADLINE_SECONDS)
-    except subprocess.TimeoutExpired:
-        service.process.kill()
-        raise AssertionError(f"orders up did not stop within {STOP_DEADLINE_SECONDS}s of SIGTERM") from None
+    exit_code = stop(service.process, STOP_DEADLINE_SECONDS)
+    if exit_code is None:
+        raise AssertionError(f"orders up did not stop within {STOP_DEADLINE_SECONDS}s of SIGTERM")
+    return exit_code
