@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.launcher import StackNotReadyError, launch, stop, wait_until_ready
+from local.launcher import LaunchedStack, StackNotReadyError, launch, stop, wait_until_ready
 from local.stack import HOST, free_port
 from tasks.adapters.dynamodb import from_item, to_item
 
@@ -81,13 +80,10 @@ class ApiClient:
 
 
 @dataclass
-class BenchStack:
+class BenchStack(LaunchedStack):
     """One running ``orders up``: its API client, AWS clients on its endpoint, and its log file."""
 
     name: str
-    api_port: int
-    aws_port: int
-    process: subprocess.Popen
     log_path: Path
     api: ApiClient = field(init=False)
 
@@ -97,14 +93,6 @@ class BenchStack:
         config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
         self.dynamodb = session.client("dynamodb", endpoint_url=self.aws_endpoint, config=config)
         self.stepfunctions = session.client("stepfunctions", endpoint_url=self.aws_endpoint, config=config)
-
-    @property
-    def api_url(self) -> str:
-        return f"http://{HOST}:{self.api_port}"
-
-    @property
-    def aws_endpoint(self) -> str:
-        return f"http://{HOST}:{self.aws_port}"
 
     def put_product(self, sku: str, stock: int, price_cents: int = 1000) -> None:
         """Seed a product of the benchmark's own straight into the products table, as an operator would."""
@@ -176,7 +164,7 @@ def start_stack(
     log_path = RESULTS_DIR / f"{name}.log.tmp"
     with log_path.open("w") as log:
         launched = launch(settings, os.environ, log)
-    stack = BenchStack(name, launched.api_port, launched.aws_port, launched.process, log_path)
+    stack = BenchStack(launched.process, launched.api_port, launched.aws_port, name, log_path)
     try:
         wait_until_ready(launched, lambda: stack.api.request("GET", "/health").status == 200, READY_DEADLINE_SECONDS)
     except StackNotReadyError as error:
