@@ -20,6 +20,9 @@ PLACEHOLDER_PATTERN = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 
 SERVICE_NAME = "orders"
 
+OPERATORS_GROUP = "ops"
+"""The Cognito group whose members may read, list and cancel any customer's order (the ``cognito:groups`` claim)."""
+
 
 class Access(StrEnum):
     """What a function may do with a table; CDK turns it into the matching ``grant_*`` call."""
@@ -243,6 +246,66 @@ ORDER_WORKFLOW = StateMachineSpec(
         "OrdersTableName": Substitution(SubstitutionKind.TABLE_NAME, ORDERS_TABLE.logical_name),
     },
 )
+
+
+class Caller(StrEnum):
+    """Who calls a route, which decides how API Gateway (or the local emulation) authenticates it."""
+
+    SHOPPER = "shopper"
+    """A person signed in to the shoppers' Cognito user pool: ``Authorization: <IdToken>``; operators are shoppers
+    in the ``ops`` group."""
+    SERVICE = "service"
+    """Another system with AWS credentials (the warehouse, a health probe): SigV4, IAM-authorized."""
+    PUBLIC = "public"
+    """Anyone: the catalog anonymous visitors browse, and the API's own documentation."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method of the REST API, as API Gateway declares it in front of the API function."""
+
+    method: str
+    path: str
+    caller: Caller
+    warehouse_only: bool = False
+    """Only the warehouse role may call it: the API's resource policy says so in AWS, the emulation locally."""
+
+    @property
+    def path_parameters(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"\{(\w+)\}", self.path))
+
+    def matches(self, method: str, path: str) -> bool:
+        """True when a request for ``method path`` is this route, as API Gateway matches resources.
+
+        Example
+        -------
+        >>> Route("GET", "/orders/{orderId}", Caller.SHOPPER).matches("GET", "/orders/ord-1")
+        True
+        >>> Route("GET", "/orders/{orderId}", Caller.SHOPPER).matches("GET", "/orders/ord-1/cancel")
+        False
+        """
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(self.path))
+        return method == self.method and re.fullmatch(pattern, path.rstrip("/") or "/") is not None
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/orders", Caller.SHOPPER),
+    Route("GET", "/orders", Caller.SHOPPER),
+    Route("GET", "/orders/{orderId}", Caller.SHOPPER),
+    Route("POST", "/orders/{orderId}/cancel", Caller.SHOPPER),
+    Route("GET", "/products", Caller.PUBLIC),
+    Route("GET", "/openapi.json", Caller.PUBLIC),
+    Route("GET", "/docs", Caller.PUBLIC),
+    Route("POST", "/orders/{orderId}/shipment", Caller.SERVICE, warehouse_only=True),
+    Route("GET", "/health", Caller.SERVICE),
+)
+"""Every route of ``tasks/handlers/api.py``. CDK declares each one on API Gateway; the local emulation
+authenticates requests by the same table. The catalog and the API's documentation are public (docs/decisions.md)."""
+
+
+def route_for(method: str, path: str) -> Route | None:
+    """The route a request is for, or None (API Gateway then answers 403 Missing Authentication Token)."""
+    return next((route for route in ROUTES if route.matches(method, path)), None)
 
 
 def table(logical_name: str) -> TableSpec:

@@ -1,0 +1,137 @@
+"""Every local listener (the API, the console, the AWS endpoint): waitress on 127.0.0.1, behind one guard.
+
+waitress parses HTTP (lengths, keep-alive, pipelining) instead of hand-written ``http.server`` handling, so a
+request's body can never be read as a second request. ``LoopbackGuard`` then refuses what a browser on another
+site could send: a ``Host`` other than the loopback name and port the listener serves (DNS rebinding), and a
+state-changing request whose ``Origin`` is not one the listener trusts (cross-site forms and fetches).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from waitress import create_server
+from waitress.server import BaseWSGIServer
+
+HOST = "127.0.0.1"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CORS_RESPONSE_HEADERS = "access-control-"
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+class LoopbackGuard:
+    """WSGI middleware: refuse foreign ``Host`` headers, and state changes from origins the listener does not trust.
+
+    Parameters
+    ----------
+    app:
+        The listener's own WSGI application.
+    trusted_origins:
+        Origins besides the listener's own that may change state (the storefronts the API allows by CORS).
+    same_origin_only:
+        Refuse every request that carries a foreign ``Origin``, reads too, and drop CORS headers the app adds:
+        for the AWS endpoint, which no web page has any business calling.
+
+    Example
+    -------
+    >>> guard = LoopbackGuard(app)  # doctest: +SKIP
+    >>> guard.serve_port(3000)  # doctest: +SKIP  (then Host must be 127.0.0.1:3000 or localhost:3000)
+    """
+
+    def __init__(self, app: WsgiApp, trusted_origins: Iterable[str] = (), *, same_origin_only: bool = False):
+        self.app = app
+        self._extra_origins = frozenset(trusted_origins)
+        self._same_origin_only = same_origin_only
+        self.hosts: frozenset[str] = frozenset()
+        self.origins: frozenset[str] = self._extra_origins
+
+    def serve_port(self, port: int) -> None:
+        """The listener's port is known once it is bound; from then on only its loopback names are its Host."""
+        self.hosts = frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
+        self.origins = frozenset(f"http://{host}" for host in self.hosts) | self._extra_origins
+
+    def refusal(self, environ: dict[str, Any]) -> str | None:
+        """Why this request is refused, or None."""
+        host = environ.get("HTTP_HOST", "").lower()
+        if host not in self.hosts:
+            return f"Host {host or '(none)'} is not this listener; use http://{HOST}:<port>"
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is None or origin in self.origins:
+            return None
+        if self._same_origin_only or environ["REQUEST_METHOD"] not in SAFE_METHODS:
+            return f"requests from origin {origin} are not allowed here"
+        return None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal = self.refusal(environ)
+        if refusal is not None:
+            body = json.dumps({"message": f"Forbidden: {refusal}"}).encode()
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Connection", "close")],
+            )
+            return [body]
+        if not self._same_origin_only:
+            return self.app(environ, start_response)
+
+        def without_cors(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            kept = [(name, value) for name, value in headers if not name.lower().startswith(CORS_RESPONSE_HEADERS)]
+            return start_response(status, kept, *args)
+
+        return self.app(environ, without_cors)
+
+
+class LocalListener:
+    """A guarded WSGI app served by waitress on 127.0.0.1 in a thread; ``stop()`` returns within a second.
+
+    Example
+    -------
+    >>> listener = LocalListener("the console", 0, LoopbackGuard(app))  # doctest: +SKIP
+    >>> listener.start()  # doctest: +SKIP
+    >>> listener.url  # doctest: +SKIP
+    'http://127.0.0.1:41234'
+    """
+
+    def __init__(self, what: str, port: int, guard: LoopbackGuard, *, threads: int = 8):
+        try:
+            self._server: BaseWSGIServer = create_server(
+                guard,
+                host=HOST,
+                port=port,
+                threads=threads,
+                ident=None,
+                connection_limit=512,
+                backlog=1024,
+                channel_timeout=60,
+                clear_untrusted_proxy_headers=True,
+            )
+        except OSError as error:
+            raise PortInUseError(f"{what} cannot listen on {HOST}:{port}: {error.strerror}") from None
+        guard.serve_port(self.port)
+        self._thread = threading.Thread(target=self._server.run, name=what, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.close()
+        self._server.task_dispatcher.shutdown()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
