@@ -85,7 +85,9 @@ def provision_user_pool(cognito: Any, region: str, users: Iterable[SeededUser] =
             UserAttributes=[{"Name": "email", "Value": user.email}, {"Name": "email_verified", "Value": "true"}],
             MessageAction="SUPPRESS",
         )
-        cognito.admin_set_user_password(UserPoolId=pool_id, Username=user.email, Password=LOCAL_PASSWORD, Permanent=True)
+        cognito.admin_set_user_password(
+            UserPoolId=pool_id, Username=user.email, Password=LOCAL_PASSWORD, Permanent=True
+        )
         for group in user.groups:
             cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=user.email, GroupName=group)
     return UserPool(pool_id, client_id, region)
