@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import App
 
@@ -16,7 +18,7 @@ PATH_METADATA_ENABLE_CONTEXT = "aws:cdk:enable-path-metadata"
 """The context key the cdk CLI sets to keep construct paths in the template; the Python API does not export it."""
 
 
-def build_app(outdir: str | None = None) -> App:
+def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = None) -> App:
     """The app with the order stack and the cdk-nag checks, its feature flags read from ``cdk.json``.
 
     Resources carry their construct path (``aws:cdk:path``) as under the cdk CLI, so a template from
@@ -30,6 +32,9 @@ def build_app(outdir: str | None = None) -> App:
     outdir:
         Where ``app.synth()`` writes the cloud assembly; ``None`` leaves it to ``CDK_OUTDIR`` (set by the cdk
         CLI) or a temporary directory.
+    context:
+        Context values on top of ``cdk.json``'s, as ``cdk synth -c key=value`` passes them (the cdk CLI's own
+        ``-c`` values still arrive through ``CDK_CONTEXT_JSON`` and win).
 
     Example
     -------
@@ -38,8 +43,8 @@ def build_app(outdir: str | None = None) -> App:
     >>> assembly.get_stack_by_name("OrderOrchestration").template["Description"][:5]
     'Order'
     """
-    context = {**json.loads(CDK_JSON.read_text())["context"], PATH_METADATA_ENABLE_CONTEXT: True}
-    app = App(outdir=outdir, context=context)
+    defaults = json.loads(CDK_JSON.read_text())["context"]
+    app = App(outdir=outdir, context={**defaults, PATH_METADATA_ENABLE_CONTEXT: True, **(context or {})})
     OrderServiceStack(app, constants.STACK_NAME)
     add_nag_checks(app)
     return app

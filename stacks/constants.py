@@ -32,6 +32,12 @@ API_STAGE_NAME = "prod"
 API_THROTTLING_RATE_LIMIT = 50
 """Steady requests per second for the whole stage; a frontend's normal load is far below it."""
 API_THROTTLING_BURST_LIMIT = 100
+CORS_ORIGINS_CONTEXT_KEY = "corsOrigins"
+"""``cdk deploy -c corsOrigins=https://shop.example.com,https://m.example.com``: the storefronts browsers call from."""
+CORS_ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
+"""The request headers a storefront sends: the ID token, the JSON body's type, the order's idempotency key."""
+CORS_MAX_AGE = Duration.minutes(10)
+"""How long a browser may reuse a preflight answer; the local API Gateway emulation answers with the same."""
 
 # Cognito
 PASSWORD_MIN_LENGTH = 12

@@ -54,11 +54,11 @@ def suppress(construct: IConstruct, rule: str, reason: str, applies_to: Sequence
 
 
 def arn_with_suffix(suffix: str) -> RegexAppliesTo:
-    """An IAM5 finding on any resource ARN that ends with ``suffix``, such as ``/index/*`` or ``:*``.
+    """An IAM5 finding on any resource ARN that ends with ``suffix``, such as ``:*`` (a function's versions).
 
     Example
     -------
-    >>> arn_with_suffix("/index/*").regex
-    '/^Resource::<.+\\\\.Arn>/index/\\\\*$/'
+    >>> arn_with_suffix(":*").regex
+    '/^Resource::<.+\\\\.Arn>:\\\\*$/'
     """
     return RegexAppliesTo(regex=f"/^Resource::<.+\\.Arn>{re.escape(suffix)}$/")

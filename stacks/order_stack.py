@@ -8,19 +8,20 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from stacks import constants
-from stacks.constructs.api_construct import ApiConstruct
+from stacks.constructs.api_construct import ApiConstruct, cors_origins
 from stacks.constructs.data_construct import DataConstruct
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.constructs.monitoring_construct import MonitoringConstruct
 from stacks.constructs.workflow_construct import WorkflowConstruct
-from workflows.resources import API, WORKFLOW_FUNCTIONS
+from workflows.resources import API, CORS_ALLOWED_ORIGINS_ENV, WORKFLOW_FUNCTIONS
 
 
 class OrderServiceStack(Stack):
     """Tables, task functions, the state machine, the API function and API, and their monitoring.
 
     The state machine needs the task functions' ARNs and the API function needs the state machine's ARN; the API
-    function is no task of the state machine, so building them in that order leaves no cycle.
+    function is no task of the state machine, so building them in that order leaves no cycle. The storefront
+    origins of the ``corsOrigins`` context reach both the API's preflights and the API function's environment.
 
     Example
     -------
@@ -37,8 +38,13 @@ class OrderServiceStack(Stack):
         for spec in WORKFLOW_FUNCTIONS:
             self.functions.add(spec)
         self.workflow = WorkflowConstruct(self, "Workflow", functions=self.functions.functions, tables=self.data.tables)
-        api_function = self.functions.add(API, state_machine=self.workflow.state_machine)
-        self.api = ApiConstruct(self, "Api", handler=api_function)
+        origins = cors_origins(self)
+        api_function = self.functions.add(
+            API,
+            state_machine=self.workflow.state_machine,
+            deploy_environment={CORS_ALLOWED_ORIGINS_ENV: ",".join(origins)},
+        )
+        self.api = ApiConstruct(self, "Api", handler=api_function, cors_origins=origins)
         self.monitoring = MonitoringConstruct(
             self,
             "Monitoring",
@@ -56,3 +62,9 @@ class OrderServiceStack(Stack):
             CfnOutput(self, f"{name}TableName", value=table.table_name)
         CfnOutput(self, "UserPoolId", value=self.api.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.api.user_pool_client.user_pool_client_id)
+        CfnOutput(
+            self,
+            "WarehouseRoleArn",
+            value=self.api.warehouse_role.role_arn,
+            description="The role the warehouse assumes to call POST /orders/{orderId}/shipment",
+        )

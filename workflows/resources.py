@@ -24,14 +24,6 @@ OPERATORS_GROUP = "ops"
 """The Cognito group whose members may read, list and cancel any customer's order (the ``cognito:groups`` claim)."""
 
 
-class Access(StrEnum):
-    """What a function may do with a table; CDK turns it into the matching ``grant_*`` call."""
-
-    READ = "read"
-    WRITE = "write"
-    READ_WRITE = "read_write"
-
-
 @dataclass(frozen=True)
 class Index:
     name: str
@@ -52,19 +44,94 @@ class TableSpec:
     ttl_attribute: str | None = None
 
 
+DYNAMODB_ITEM_ACTIONS = frozenset(
+    {
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    }
+)
+"""The data-plane actions a function may be granted on a table. A typo or a wildcard fails at import, not at deploy."""
+
+INDEX_QUERY_ACTION = "dynamodb:Query"
+"""The one action granted on an index: the code reads GSIs only by querying them."""
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """Exactly what a function calls on one table, so its role allows that and nothing more.
+
+    ``actions`` are allowed on the table itself, ``indexes`` names the GSIs it queries (``dynamodb:Query`` on each
+    index's ARN, and on no other index). ``TransactWriteItems`` has no IAM action of its own: each of its items
+    needs the action it performs (``Update``: ``dynamodb:UpdateItem``, ``Put``: ``dynamodb:PutItem``,
+    ``ConditionCheck``: ``dynamodb:ConditionCheckItem``) on that item's table.
+
+    Example
+    -------
+    >>> access = TableAccess("Orders", ("dynamodb:GetItem",), indexes=("by-status",))
+    >>> access.env_var, access.index_actions
+    ('ORDERS_TABLE_NAME', ('dynamodb:Query',))
+    >>> TableAccess("Orders", ("dynamodb:*",))
+    Traceback (most recent call last):
+    ...
+    ValueError: Orders: 'dynamodb:*' is not a DynamoDB item action
+    """
+
+    table: str
+    actions: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        spec = table(self.table)
+        unknown = [action for action in self.actions if action not in DYNAMODB_ITEM_ACTIONS]
+        if unknown:
+            raise ValueError(f"{self.table}: {unknown[0]!r} is not a DynamoDB item action")
+        missing = set(self.indexes) - {index.name for index in spec.indexes}
+        if missing:
+            raise ValueError(f"{self.table} has no index {sorted(missing)[0]!r}")
+        if len(set(self.actions)) != len(self.actions) or len(set(self.indexes)) != len(self.indexes):
+            raise ValueError(f"{self.table}: an action or index is listed twice")
+        if not self.actions and not self.indexes:
+            raise ValueError(f"{self.table}: access without an action; leave the table out instead")
+
+    @property
+    def env_var(self) -> str:
+        return table(self.table).env_var
+
+    @property
+    def index_actions(self) -> tuple[str, ...]:
+        return (INDEX_QUERY_ACTION,) if self.indexes else ()
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A Lambda function: its handler, size, the tables it touches and how, and its own environment."""
+    """A Lambda function: its handler, size, exactly what it calls on which tables, and its own environment."""
 
     logical_name: str
     handler: str
     description: str
-    tables: Mapping[str, Access] = field(default_factory=dict)
+    table_access: tuple[TableAccess, ...] = ()
     memory_mb: int = 256
     timeout_seconds: int = 15
     environment: Mapping[str, str] = field(default_factory=dict)
     drives_workflow: bool = False
     """Starts executions and answers task tokens: gets ``ORDER_WORKFLOW_ARN`` and the matching ``states:`` grants."""
+
+    def __post_init__(self) -> None:
+        names = [access.table for access in self.table_access]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.logical_name}: one TableAccess per table")
+
+    @property
+    def tables(self) -> Mapping[str, TableAccess]:
+        """Logical name of each table the function uses, to what it calls there; iterating gives the names."""
+        return {access.table: access for access in self.table_access}
 
     @property
     def module(self) -> str:
@@ -158,55 +225,82 @@ IDEMPOTENCY_TABLE = TableSpec(
 )
 TABLES: tuple[TableSpec, ...] = (ORDERS_TABLE, PRODUCTS_TABLE, PAYMENTS_TABLE, IDEMPOTENCY_TABLE)
 
+
+def table(logical_name: str) -> TableSpec:
+    """Look up a table by its logical name."""
+    for spec in TABLES:
+        if spec.logical_name == logical_name:
+            return spec
+    raise KeyError(f"unknown table {logical_name!r}")
+
+
 _HANDLERS = "tasks.handlers"
+
+ORDER_MOVES = TableAccess("Orders", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
+"""A task's conditional writes of its order (``advance``, ``set_fields``, the reservation) and its reads of the
+order (a refused move's explanation, the stored payment token or reservation)."""
+ONCE_PER_ORDER = TableAccess(
+    "Idempotency", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+)
+"""Powertools' DynamoDB persistence layer behind ``OncePerOrder``: GetItem reads a record, PutItem claims it,
+UpdateItem stores the result, DeleteItem drops the claim when the function fails."""
 
 VALIDATE_ORDER = FunctionSpec(
     logical_name="ValidateOrder",
     handler=f"{_HANDLERS}.validate_order.handler",
     description="Prices the order from the catalog and checks quantities and the address.",
-    tables={"Orders": Access.READ_WRITE, "Products": Access.READ},
+    table_access=(ORDER_MOVES, TableAccess("Products", ("dynamodb:BatchGetItem",))),
 )
 AUTHORIZE_PAYMENT = FunctionSpec(
     logical_name="AuthorizePayment",
     handler=f"{_HANDLERS}.authorize_payment.handler",
     description="Authorizes the order total with the payment provider, once per order.",
-    tables={"Orders": Access.READ_WRITE, "PaymentsLedger": Access.READ_WRITE, "Idempotency": Access.READ_WRITE},
+    table_access=(
+        ORDER_MOVES,
+        # the ledger entry (a conditional put, read back by Query when refused) and the simulator's attempt counter
+        TableAccess("PaymentsLedger", ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")),
+        ONCE_PER_ORDER,
+    ),
 )
 RESERVE_INVENTORY = FunctionSpec(
     logical_name="ReserveInventory",
     handler=f"{_HANDLERS}.reserve_inventory.handler",
     description="Reserves every line's stock in one DynamoDB transaction.",
-    tables={"Orders": Access.READ_WRITE, "Products": Access.READ_WRITE},
+    table_access=(
+        ORDER_MOVES,
+        # the transaction's stock updates, and the lookup that names the short SKUs when it is cancelled
+        TableAccess("Products", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
+    ),
 )
 REQUEST_SHIPMENT = FunctionSpec(
     logical_name="RequestShipment",
     handler=f"{_HANDLERS}.request_shipment.handler",
     description="Stores the callback task token and asks the warehouse to ship.",
-    tables={"Orders": Access.READ_WRITE},
+    table_access=(ORDER_MOVES,),
 )
 CAPTURE_PAYMENT = FunctionSpec(
     logical_name="CapturePayment",
     handler=f"{_HANDLERS}.capture_payment.handler",
     description="Records the shipment, captures the authorized payment and completes the order.",
-    tables={"Orders": Access.READ_WRITE, "PaymentsLedger": Access.READ_WRITE, "Idempotency": Access.READ_WRITE},
+    table_access=(ORDER_MOVES, TableAccess("PaymentsLedger", ("dynamodb:PutItem", "dynamodb:Query")), ONCE_PER_ORDER),
 )
 VOID_OR_REFUND_PAYMENT = FunctionSpec(
     logical_name="VoidOrRefundPayment",
     handler=f"{_HANDLERS}.void_or_refund_payment.handler",
     description="Compensation: voids an open authorization or refunds a capture.",
-    tables={"Orders": Access.READ_WRITE, "PaymentsLedger": Access.READ_WRITE, "Idempotency": Access.READ_WRITE},
+    table_access=(TableAccess("PaymentsLedger", ("dynamodb:PutItem", "dynamodb:Query")), ONCE_PER_ORDER),
 )
 RELEASE_INVENTORY = FunctionSpec(
     logical_name="ReleaseInventory",
     handler=f"{_HANDLERS}.release_inventory.handler",
     description="Compensation: returns reserved stock, or blocks a late reservation.",
-    tables={"Orders": Access.READ_WRITE, "Products": Access.READ_WRITE},
+    table_access=(ORDER_MOVES, TableAccess("Products", ("dynamodb:UpdateItem",))),
 )
 RECORD_FAILURE = FunctionSpec(
     logical_name="RecordFailure",
     handler=f"{_HANDLERS}.record_failure.handler",
     description="Records the terminal failure status, its error and any failed compensation.",
-    tables={"Orders": Access.READ_WRITE},
+    table_access=(ORDER_MOVES,),
 )
 
 WORKFLOW_FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -224,7 +318,18 @@ API = FunctionSpec(
     logical_name="OrderApi",
     handler=f"{_HANDLERS}.api.handler",
     description="The order HTTP API behind API Gateway: submit, read, list, cancel, shipment callback.",
-    tables={"Orders": Access.READ_WRITE, "Products": Access.READ, "Idempotency": Access.READ_WRITE},
+    table_access=(
+        # create, read, and delete again when the execution cannot start; list through the two GSIs
+        TableAccess(
+            "Orders",
+            ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"),
+            indexes=("by-status", "by-customer"),
+        ),
+        # the catalog is one scan
+        TableAccess("Products", ("dynamodb:Scan",)),
+        # the caller's Idempotency-Key records: a conditional put, read back when the key is taken
+        TableAccess("Idempotency", ("dynamodb:GetItem", "dynamodb:PutItem")),
+    ),
     memory_mb=512,
     timeout_seconds=10,
     drives_workflow=True,
@@ -233,6 +338,8 @@ API = FunctionSpec(
 ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*WORKFLOW_FUNCTIONS, API)
 
 STATE_MACHINE_ARN_ENV = "ORDER_WORKFLOW_ARN"
+CORS_ALLOWED_ORIGINS_ENV = "CORS_ALLOWED_ORIGINS"
+"""The API function's storefront origins, comma-separated (CDK context ``corsOrigins``); empty allows none."""
 
 ORDER_WORKFLOW = StateMachineSpec(
     logical_name="OrderWorkflow",
@@ -308,14 +415,6 @@ def route_for(method: str, path: str) -> Route | None:
     return next((route for route in ROUTES if route.matches(method, path)), None)
 
 
-def table(logical_name: str) -> TableSpec:
-    """Look up a table by its logical name."""
-    for spec in TABLES:
-        if spec.logical_name == logical_name:
-            return spec
-    raise KeyError(f"unknown table {logical_name!r}")
-
-
 def function_environment(
     spec: FunctionSpec, table_names: Mapping[str, str], state_machine_arn: str | None = None
 ) -> dict[str, str]:
@@ -340,7 +439,7 @@ def function_environment(
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": "OrderOrchestration",
     }
-    env.update({table(name).env_var: table_names[name] for name in spec.tables})
+    env.update({access.env_var: table_names[access.table] for access in spec.table_access})
     if spec.drives_workflow:
         if state_machine_arn is None:
             raise ValueError(f"{spec.logical_name} drives the workflow and needs the state machine's ARN")

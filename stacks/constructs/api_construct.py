@@ -1,75 +1,108 @@
-"""The REST API in front of the API handler: Cognito for shoppers, IAM for services, no method open."""
+"""The REST API in front of the API handler: Cognito for shoppers, IAM for services, the catalog and docs public."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from cdk_nag import RegexAppliesTo
 from constructs import Construct
 
 from stacks import constants
 from stacks.nag import suppress
-from workflows.resources import API
+from workflows.resources import API, OPERATORS_GROUP, ROUTES, Caller, Route
+
+INVOKE = "execute-api:Invoke"
+ORIGIN = re.compile(r"https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
+"""An origin as browsers send it: scheme, host and optional port; no path, no trailing slash, no wildcard."""
+PATH_PARAMETER = re.compile(r"\{\w+\}")
 
 
-class Caller(StrEnum):
-    """Who calls a route, which decides how API Gateway authenticates it."""
+def cors_origins(scope: Construct) -> tuple[str, ...]:
+    """The storefront origins of the ``corsOrigins`` context value: a list, or one comma-separated string.
 
-    SHOPPER = "shopper"
-    """A person signed in to the shoppers' Cognito user pool: ``Authorization: <IdToken>``."""
-    SERVICE = "service"
-    """Another system or an operator with AWS credentials (the warehouse, a health probe): SigV4, IAM-authorized."""
+    Parameters
+    ----------
+    scope:
+        Any construct of the app; the value is read from its context (``cdk.json`` or ``-c corsOrigins=...``).
+
+    Returns
+    -------
+    tuple of str
+        The origins in the order given, without duplicates; empty when the value is unset or empty.
+
+    Raises
+    ------
+    ValueError
+        An entry is not ``scheme://host[:port]``; ``*`` is refused, so no other site can read the API's answers.
+
+    Example
+    -------
+    >>> from aws_cdk import App
+    >>> cors_origins(App(context={"corsOrigins": "https://shop.example.com, https://m.example.com"}))
+    ('https://shop.example.com', 'https://m.example.com')
+    """
+    value = scope.node.try_get_context(constants.CORS_ORIGINS_CONTEXT_KEY)
+    if value is None:
+        return ()
+    entries = value.split(",") if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple):
+        raise ValueError(f"{constants.CORS_ORIGINS_CONTEXT_KEY}: expected a list or a comma-separated string")
+    origins = tuple(dict.fromkeys(str(entry).strip() for entry in entries if str(entry).strip()))
+    for origin in origins:
+        if ORIGIN.fullmatch(origin) is None:
+            raise ValueError(
+                f"{constants.CORS_ORIGINS_CONTEXT_KEY}: {origin!r} is not an origin (scheme://host[:port], no '*')"
+            )
+    return origins
 
 
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    caller: Caller
+def method_path(route: Route) -> str:
+    """The route as an execute-api ARN names it, below the stage: path parameters become ``*``.
 
-    @property
-    def path_parameters(self) -> tuple[str, ...]:
-        return tuple(re.findall(r"\{(\w+)\}", self.path))
-
-
-ROUTES = (
-    Route("POST", "/orders", Caller.SHOPPER),
-    Route("GET", "/orders", Caller.SHOPPER),
-    Route("GET", "/orders/{orderId}", Caller.SHOPPER),
-    Route("POST", "/orders/{orderId}/cancel", Caller.SHOPPER),
-    Route("GET", "/products", Caller.SHOPPER),
-    Route("GET", "/openapi.json", Caller.SHOPPER),
-    Route("GET", "/docs", Caller.SHOPPER),
-    Route("POST", "/orders/{orderId}/shipment", Caller.SERVICE),
-    Route("GET", "/health", Caller.SERVICE),
-)
-"""Every route of ``tasks/handlers/api.py``. The documentation routes describe the shopper API to the frontend
-developers, who hold a shopper account; the health probe is for operators and monitors, who hold AWS credentials."""
+    Example
+    -------
+    >>> method_path(Route("POST", "/orders/{orderId}/shipment", Caller.SERVICE))
+    'POST/orders/*/shipment'
+    """
+    return route.method + PATH_PARAMETER.sub("*", route.path)
 
 
 class ApiConstruct(Construct):
-    """The shoppers' user pool and the REST API that proxies every route to the API function.
+    """The shoppers' user pool with its operators group, the warehouse's role, and the REST API.
+
+    Every route of ``workflows.resources.ROUTES`` proxies to the API function, authorized as its caller says. The
+    API's resource policy lets anyone reach the Cognito and public methods (API Gateway requires that Allow once a
+    policy exists), leaves the IAM methods to the callers' own policies, and denies the warehouse-only method to
+    every principal but the warehouse role. With ``cors_origins``, the API answers preflights for those origins.
 
     Example
     -------
     With the API function built by ``FunctionsConstruct``:
 
-    >>> api = ApiConstruct(stack, "Api", handler=api_function)
+    >>> api = ApiConstruct(stack, "Api", handler=api_function, cors_origins=("https://shop.example.com",))
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, cors_origins: Sequence[str] = ()
+    ) -> None:
         super().__init__(scope, construct_id)
+        self.cors_origins = tuple(cors_origins)
         self.user_pool = self._build_user_pool()
+        self.operators_group = self._build_operators_group()
         self.user_pool_client = self._build_user_pool_client()
+        self.warehouse_role = self._build_warehouse_role()
         self.rest_api = self._build_rest_api()
+        self._allow_the_warehouse_its_routes()
         self._add_routes(handler)
+        self._add_cors()
 
     def _build_user_pool(self) -> cognito.UserPool:
         user_pool = cognito.UserPool(
@@ -99,6 +132,18 @@ class ApiConstruct(Construct):
         )
         return user_pool
 
+    def _build_operators_group(self) -> cognito.CfnUserPoolGroup:
+        """Membership is what makes a shopper account an operator; it is kept with the pool when the stack goes."""
+        group = cognito.CfnUserPoolGroup(
+            self,
+            "Operators",
+            user_pool_id=self.user_pool.user_pool_id,
+            group_name=OPERATORS_GROUP,
+            description="Operators: may read, list and cancel any customer's order, and place none.",
+        )
+        group.apply_removal_policy(RemovalPolicy.RETAIN)
+        return group
+
     def _build_user_pool_client(self) -> cognito.UserPoolClient:
         """A public client (no secret) for frontends and the CLI: SRP for apps, USER_PASSWORD_AUTH for scripts."""
         return self.user_pool.add_client(
@@ -113,10 +158,21 @@ class ApiConstruct(Construct):
             refresh_token_validity=constants.REFRESH_TOKEN_VALIDITY,
         )
 
+    def _build_warehouse_role(self) -> iam.Role:
+        """Assumable by principals of this account that may ``sts:AssumeRole`` it; it may call back, nothing more."""
+        return iam.Role(
+            self,
+            "WarehouseRole",
+            assumed_by=iam.AccountRootPrincipal(),
+            description="The warehouse system assumes it to answer shipment requests: "
+            "POST /orders/{orderId}/shipment on the orders API, nothing else.",
+        )
+
     def _build_rest_api(self) -> apigw.RestApi:
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=constants.LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
         )
+        policy = self._resource_policy()
         rest_api = apigw.RestApi(
             self,
             "OrdersApi",
@@ -124,6 +180,7 @@ class ApiConstruct(Construct):
             description=API.description,
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
+            policy=policy,
             deploy_options=apigw.StageOptions(
                 stage_name=constants.API_STAGE_NAME,
                 throttling_rate_limit=constants.API_THROTTLING_RATE_LIMIT,
@@ -146,6 +203,7 @@ class ApiConstruct(Construct):
                 ),
             ),
         )
+        rest_api.latest_deployment.add_to_logical_id({"resourcePolicy": policy.to_json()})
         suppress(
             rest_api,
             "IAM4",
@@ -158,10 +216,62 @@ class ApiConstruct(Construct):
         suppress(
             rest_api.deployment_stage,
             "APIG3",
-            "No WAF web ACL: every method is authenticated (Cognito or IAM) and the stage is throttled; a web ACL "
-            "with managed rules is an account-level cost decision outside this service.",
+            "No WAF web ACL: every method but the public catalog and docs is authenticated (Cognito or IAM) and the "
+            "stage is throttled; a web ACL with managed rules is an account-level cost decision outside this service.",
         )
         return rest_api
+
+    def _resource_policy(self) -> iam.PolicyDocument:
+        """Who may reach which method, evaluated together with each method's authorization type.
+
+        ``execute-api:/<stage>/<method path>`` is how a REST API's own policy names its methods; it cannot refer to
+        the API's ARN, which depends on the policy. For Cognito and unauthenticated methods API Gateway needs an
+        explicit Allow here, so those routes (and the CORS preflights) are allowed to anyone. IAM methods are not
+        listed: in this account the caller's own IAM policy decides, and other accounts are refused. The
+        warehouse-only methods are denied to every principal but the warehouse role, whatever their policies say.
+
+        A changed policy takes effect with the next deployment of the stage, so it is part of the deployment's
+        logical id: changing it redeploys.
+        """
+        stage = constants.API_STAGE_NAME
+        reachable = [
+            f"execute-api:/{stage}/{method_path(route)}" for route in ROUTES if route.caller is not Caller.SERVICE
+        ]
+        if self.cors_origins:
+            reachable.append(f"execute-api:/{stage}/OPTIONS/*")
+        warehouse_only = [f"execute-api:/{stage}/{method_path(route)}" for route in ROUTES if route.warehouse_only]
+        statements = [
+            iam.PolicyStatement(principals=[iam.StarPrincipal()], actions=[INVOKE], resources=reachable),
+        ]
+        if warehouse_only:
+            statements.append(
+                iam.PolicyStatement(
+                    effect=iam.Effect.DENY,
+                    principals=[iam.StarPrincipal()],
+                    actions=[INVOKE],
+                    resources=warehouse_only,
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": self.warehouse_role.role_arn}},
+                )
+            )
+        return iam.PolicyDocument(statements=statements)
+
+    def _allow_the_warehouse_its_routes(self) -> None:
+        """The role's one permission, in its own policy resource: the role itself must not depend on the API."""
+        resources = [
+            self.rest_api.arn_for_execute_api(
+                route.method, PATH_PARAMETER.sub("*", route.path), constants.API_STAGE_NAME
+            )
+            for route in ROUTES
+            if route.warehouse_only
+        ]
+        self.warehouse_role.add_to_policy(iam.PolicyStatement(actions=[INVOKE], resources=resources))
+        suppress(
+            self.warehouse_role,
+            "IAM5",
+            "The '*' in '.../POST/orders/*/shipment' is the orderId path parameter: execute-api ARNs name the request "
+            "path, so the callback for every order is one method ARN with a wildcard segment, and no other method.",
+            applies_to=[RegexAppliesTo(regex=r"/^Resource::arn:<AWS::Partition>:execute-api:.+/orders/\*/shipment$/")],
+        )
 
     def _add_routes(self, handler: lambda_.IFunction) -> None:
         """One proxy integration for all routes; API Gateway checks who calls, the handler checks what is sent."""
@@ -187,9 +297,56 @@ class ApiConstruct(Construct):
                     f"{route.method} {route.path} is called by services and operators, not shoppers: it requires "
                     "IAM (SigV4) authorization instead of the Cognito authorizer.",
                 )
+            elif route.caller is Caller.PUBLIC:
+                reason = (
+                    f"{route.method} {route.path} is public on purpose: the catalog is what anonymous visitors browse "
+                    "(names, prices, stock; no customer data) and the documentation describes the API and holds no "
+                    "data. The stage's throttling bounds what anonymous callers cost."
+                )
+                suppress(method, "APIG4", reason)
+                suppress(method, "COG4", reason)
+
+    def _add_cors(self) -> None:
+        """Preflights for the configured storefront origins only, on every resource with a route; none without."""
+        if not self.cors_origins:
+            return
+        methods_by_path: dict[str, list[str]] = {}
+        for route in ROUTES:
+            methods_by_path.setdefault(route.path, []).append(route.method)
+        reason = (
+            "CORS preflight (OPTIONS): browsers send it without credentials, so it cannot be authorized. API Gateway "
+            "answers it with a mock integration, for the configured storefront origins only, and never calls the "
+            "function."
+        )
+        for path, methods in methods_by_path.items():
+            preflight = self.rest_api.root.resource_for_path(path).add_cors_preflight(
+                allow_origins=list(self.cors_origins),
+                allow_headers=list(constants.CORS_ALLOWED_HEADERS),
+                allow_methods=[*methods, "OPTIONS"],
+                max_age=constants.CORS_MAX_AGE,
+            )
+            suppress(preflight, "APIG4", reason)
+            suppress(preflight, "COG4", reason)
+        if len(self.cors_origins) == 1:
+            self._add_cors_to_gateway_errors(self.cors_origins[0])
+
+    def _add_cors_to_gateway_errors(self, origin: str) -> None:
+        """API Gateway's own 4xx/5xx answers (a refused token, throttling) carry the one origin, so the storefront
+        can read them. Header values are static here, so with several origins these answers carry none."""
+        for construct_id, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            self.rest_api.add_gateway_response(
+                construct_id,
+                type=response_type,
+                response_headers={"Access-Control-Allow-Origin": f"'{origin}'", "Vary": "'Origin'"},
+            )
 
 
 def _authorization(caller: Caller, authorizer: apigw.IAuthorizer) -> dict[str, Any]:
     if caller is Caller.SHOPPER:
         return {"authorization_type": apigw.AuthorizationType.COGNITO, "authorizer": authorizer}
-    return {"authorization_type": apigw.AuthorizationType.IAM}
+    if caller is Caller.SERVICE:
+        return {"authorization_type": apigw.AuthorizationType.IAM}
+    return {"authorization_type": apigw.AuthorizationType.NONE}

@@ -13,17 +13,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks import constants
-from stacks.nag import arn_with_suffix, suppress
-from workflows.resources import WORKFLOW_DIR, Access, FunctionSpec, function_environment
+from stacks.nag import suppress
+from workflows.resources import WORKFLOW_DIR, FunctionSpec, TableAccess, function_environment
 
 CODE_ROOT = WORKFLOW_DIR.parent
 """The directory that holds the ``tasks`` and ``workflows`` packages, as the handlers import them."""
-
-TABLE_GRANTS = {
-    Access.READ: dynamodb.Table.grant_read_data,
-    Access.WRITE: dynamodb.Table.grant_write_data,
-    Access.READ_WRITE: dynamodb.Table.grant_read_write_data,
-}
 
 
 class FunctionsConstruct(Construct):
@@ -51,7 +45,12 @@ class FunctionsConstruct(Construct):
         self._powertools_layer = self._build_powertools_layer()
         self.functions: dict[str, lambda_.Function] = {}
 
-    def add(self, spec: FunctionSpec, state_machine: sfn.StateMachine | None = None) -> lambda_.Function:
+    def add(
+        self,
+        spec: FunctionSpec,
+        state_machine: sfn.StateMachine | None = None,
+        deploy_environment: Mapping[str, str] | None = None,
+    ) -> lambda_.Function:
         """Create the function ``spec`` describes, with its own role, log group and grants.
 
         Parameters
@@ -61,6 +60,9 @@ class FunctionsConstruct(Construct):
         state_machine:
             The order workflow, required for functions that drive it (``spec.drives_workflow``): they get its ARN
             in their environment and may start its executions and answer its task tokens, nothing more.
+        deploy_environment:
+            Variables only the deployment knows (the API's storefront origins, from CDK context), added to the
+            environment ``workflows.resources`` computes; they may not replace any of its variables.
 
         Returns
         -------
@@ -86,7 +88,7 @@ class FunctionsConstruct(Construct):
             architecture=constants.LAMBDA_ARCHITECTURE,
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
-            environment=self._environment(spec, state_machine),
+            environment=self._environment(spec, state_machine, deploy_environment or {}),
             layers=[self._powertools_layer],
             tracing=lambda_.Tracing.ACTIVE,
             role=role,
@@ -105,9 +107,17 @@ class FunctionsConstruct(Construct):
         self.functions[spec.logical_name] = function
         return function
 
-    def _environment(self, spec: FunctionSpec, state_machine: sfn.StateMachine | None) -> dict[str, str]:
+    def _environment(
+        self, spec: FunctionSpec, state_machine: sfn.StateMachine | None, deploy_environment: Mapping[str, str]
+    ) -> dict[str, str]:
         table_names = {name: table.table_name for name, table in self._tables.items()}
-        return function_environment(spec, table_names, state_machine.state_machine_arn if state_machine else None)
+        environment = function_environment(
+            spec, table_names, state_machine.state_machine_arn if state_machine else None
+        )
+        clashes = environment.keys() & deploy_environment.keys()
+        if clashes:
+            raise ValueError(f"{spec.logical_name}: the deployment may not replace {sorted(clashes)}")
+        return {**environment, **deploy_environment}
 
     def _build_role(self, scope: Construct, spec: FunctionSpec) -> iam.Role:
         """A role per function, without the AWS managed basic-execution policy: logs go to its own log group only."""
@@ -117,17 +127,32 @@ class FunctionsConstruct(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Runs the {spec.logical_name} function",
         )
-        for table_name, access in spec.tables.items():
-            TABLE_GRANTS[access](self._tables[table_name], role)
+        for access in spec.table_access:
+            for statement in self._table_statements(access):
+                role.add_to_policy(statement)
         suppress(
             role,
             "IAM5",
             "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so active "
-            "tracing needs Resource '*'; and the index ARNs ('<table>/index/*') are how DynamoDB names the GSIs the "
-            "function queries, added by the table's grant_*_data.",
-            applies_to=["Resource::*", arn_with_suffix("/index/*")],
+            "tracing needs Resource '*'. Table and index statements name each table and index ARN.",
+            applies_to=["Resource::*"],
         )
         return role
+
+    def _table_statements(self, access: TableAccess) -> list[iam.PolicyStatement]:
+        """The spec's actions on the table's ARN, and Query on the ARN of each index it queries (never ``/index/*``)."""
+        table_arn = self._tables[access.table].table_arn
+        statements = []
+        if access.actions:
+            statements.append(iam.PolicyStatement(actions=sorted(access.actions), resources=[table_arn]))
+        if access.indexes:
+            statements.append(
+                iam.PolicyStatement(
+                    actions=list(access.index_actions),
+                    resources=[f"{table_arn}/index/{index}" for index in access.indexes],
+                )
+            )
+        return statements
 
     @staticmethod
     def _build_log_group(scope: Construct, role: iam.Role) -> logs.LogGroup:

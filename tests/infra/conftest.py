@@ -1,8 +1,9 @@
 """Synthesizes the CDK app once per test session and hands the tests its template, nag report and assets.
 
 Synth takes seconds (node starts, cdk-nag walks every resource), so every infrastructure test shares one cloud
-assembly. The test modules import nothing from ``aws_cdk`` at import time: without node they are collected and
-skipped with the reason below, instead of failing to import.
+assembly per context: the default one, and the storefront (CORS) variants only the tests that need them synthesize.
+The test modules import nothing from ``aws_cdk`` at import time: without node they are collected and skipped with
+the reason below, instead of failing to import.
 """
 
 from __future__ import annotations
@@ -74,15 +75,39 @@ def node() -> None:
         pytest.skip(NODE_MISSING_REASON)
 
 
-@pytest.fixture(scope="session")
-def assembly(node: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAssembly]:
+STOREFRONTS = "https://shop.example.com, https://m.example.com"
+"""Two storefront origins, as ``-c corsOrigins=...`` passes them: one comma-separated string."""
+STOREFRONT = ["https://shop.example.com"]
+"""One storefront origin, as ``cdk.json`` would list it."""
+
+
+def synthesize(tmp_path_factory: pytest.TempPathFactory, context: dict[str, Any] | None = None) -> CloudAssembly:
+    """Synthesize the app as ``make synth`` does, with ``context`` on top of ``cdk.json``'s."""
     from stacks import constants
     from stacks.application import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    build_app(outdir=str(outdir)).synth()
+    build_app(outdir=str(outdir), context=context).synth()
     template = json.loads((outdir / f"{constants.STACK_NAME}.template.json").read_text())
-    yield CloudAssembly(outdir=outdir, stack_name=constants.STACK_NAME, template=template)
+    return CloudAssembly(outdir=outdir, stack_name=constants.STACK_NAME, template=template)
+
+
+@pytest.fixture(scope="session")
+def assembly(node: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAssembly]:
+    """The app as deployed without context: no storefront origins."""
+    yield synthesize(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def storefronts_assembly(node: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAssembly]:
+    """The app deployed for two storefront origins."""
+    yield synthesize(tmp_path_factory, {"corsOrigins": STOREFRONTS})
+
+
+@pytest.fixture(scope="session")
+def storefront_assembly(node: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAssembly]:
+    """The app deployed for one storefront origin: API Gateway's own error answers can carry it too."""
+    yield synthesize(tmp_path_factory, {"corsOrigins": STOREFRONT})
 
 
 @pytest.fixture(scope="session")

@@ -1,27 +1,30 @@
-"""The REST API: every route of the handler, none open, validated, throttled, logged and traced."""
+"""The REST API: every route of the shared route table, authorized by its caller, validated, throttled, logged
+and traced; the user pool with its operators group."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.infra.conftest import CloudAssembly
-from workflows.resources import API
+from workflows.resources import API, OPERATORS_GROUP, ROUTES, Caller
 
 pytestmark = pytest.mark.infra
 
-COGNITO, IAM = "COGNITO_USER_POOLS", "AWS_IAM"
+COGNITO, IAM, NONE = "COGNITO_USER_POOLS", "AWS_IAM", "NONE"
 EXPECTED_ROUTES = {
     ("POST", "/orders"): COGNITO,
     ("GET", "/orders"): COGNITO,
     ("GET", "/orders/{orderId}"): COGNITO,
     ("POST", "/orders/{orderId}/cancel"): COGNITO,
-    ("GET", "/products"): COGNITO,
-    ("GET", "/openapi.json"): COGNITO,
-    ("GET", "/docs"): COGNITO,
+    ("GET", "/products"): NONE,
+    ("GET", "/openapi.json"): NONE,
+    ("GET", "/docs"): NONE,
     ("POST", "/orders/{orderId}/shipment"): IAM,
     ("GET", "/health"): IAM,
 }
-"""Shoppers sign in with Cognito; the warehouse callback and the health probe are for AWS principals (SigV4)."""
+"""Shoppers sign in with Cognito; the warehouse callback and the health probe are for AWS principals (SigV4); the
+catalog and the API's documentation are public."""
+AUTHORIZATION_OF = {Caller.SHOPPER: COGNITO, Caller.SERVICE: IAM, Caller.PUBLIC: NONE}
 
 
 def resource_path(assembly: CloudAssembly, resource_id: dict) -> str:
@@ -40,16 +43,21 @@ def methods(assembly: CloudAssembly) -> dict[tuple[str, str], dict]:
     }
 
 
-def test_every_route_of_the_handler_exists_and_none_is_open(assembly):
+def test_the_routes_are_the_shared_route_table():
+    assert {(route.method, route.path): AUTHORIZATION_OF[route.caller] for route in ROUTES} == EXPECTED_ROUTES
+
+
+def test_every_route_exists_authorized_as_its_caller_and_only_the_catalog_and_docs_are_open(assembly):
     authorizer = {"Ref": assembly.logical_id("Api/ShopperAuthorizer/Resource")}
 
     deployed = methods(assembly)
 
     assert {route: method["AuthorizationType"] for route, method in deployed.items()} == EXPECTED_ROUTES
-    for (http_method, path), method in deployed.items():
-        assert method["AuthorizationType"] != "NONE" or http_method == "OPTIONS", path
+    for path_key, method in deployed.items():
         if method["AuthorizationType"] == COGNITO:
-            assert method["AuthorizerId"] == authorizer, path
+            assert method["AuthorizerId"] == authorizer, path_key
+        else:
+            assert "AuthorizerId" not in method, path_key
 
 
 def test_every_method_proxies_to_the_api_function_through_the_request_validator(assembly):
@@ -59,7 +67,9 @@ def test_every_method_proxies_to_the_api_function_through_the_request_validator(
 
     assert validator["ValidateRequestBody"] is True
     assert validator["ValidateRequestParameters"] is True
-    for (_, path), method in methods(assembly).items():
+    for (http_method, path), method in methods(assembly).items():
+        if http_method == "OPTIONS":
+            continue
         integration = method["Integration"]
         assert integration["Type"] == "AWS_PROXY", path
         assert {"Fn::GetAtt": [api_function, "Arn"]} in integration["Uri"]["Fn::Join"][1], path
@@ -110,3 +120,12 @@ def test_shoppers_sign_in_with_a_strong_password_and_threat_protection(assembly)
     assert pool["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
     assert "GenerateSecret" not in client or client["GenerateSecret"] is False
     assert "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+
+
+def test_the_operators_group_is_on_the_shoppers_user_pool_and_kept_with_it(assembly):
+    (group,) = assembly.of_type("AWS::Cognito::UserPoolGroup").values()
+
+    assert group["Properties"]["GroupName"] == OPERATORS_GROUP == "ops"
+    assert group["Properties"]["UserPoolId"] == {"Ref": assembly.logical_id("Api/Shoppers/Resource")}
+    assert "order" in group["Properties"]["Description"]
+    assert group["DeletionPolicy"] == "Retain"

@@ -14,7 +14,9 @@ IGNORED_CFN_LINT_RULES = {
 }
 
 
-def test_the_nag_report_has_no_unsuppressed_finding_and_every_suppression_gives_a_reason(assembly):
+@pytest.mark.parametrize("variant", ["assembly", "storefronts_assembly", "storefront_assembly"])
+def test_the_nag_report_has_no_unsuppressed_finding_and_every_suppression_gives_a_reason(request, variant):
+    assembly = request.getfixturevalue(variant)
     with assembly.nag_report().open(newline="") as report:
         rows = list(csv.DictReader(report))
 

@@ -7,6 +7,8 @@ import pytest
 from tests.infra.conftest import CloudAssembly
 from workflows.resources import (
     ALL_FUNCTIONS,
+    API,
+    CORS_ALLOWED_ORIGINS_ENV,
     STATE_MACHINE_ARN_ENV,
     TABLES,
     FunctionSpec,
@@ -38,12 +40,14 @@ def test_each_function_runs_its_handler_on_arm64_python313_with_the_powertools_l
 
 @pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
 def test_each_function_gets_the_environment_the_resource_description_computes(assembly, spec):
+    """Plus, for the API, the storefront origins only the deployment knows (none without ``corsOrigins``)."""
     table_names = {table.logical_name: {"Ref": assembly.table_id(table.logical_name)} for table in TABLES}
     state_machine = {"Ref": assembly.state_machine_id()}
+    deployment_only = {CORS_ALLOWED_ORIGINS_ENV: ""} if spec is API else {}
 
     expected = function_environment(spec, table_names, state_machine if spec.drives_workflow else None)
 
-    assert function_properties(assembly, spec)["Environment"]["Variables"] == expected
+    assert function_properties(assembly, spec)["Environment"]["Variables"] == {**expected, **deployment_only}
     assert (STATE_MACHINE_ARN_ENV in expected) is spec.drives_workflow
 
 

@@ -1,44 +1,79 @@
-"""Least privilege: explicit actions only, each function exactly the table access its spec names."""
+"""Least privilege: each function's role allows exactly the DynamoDB actions its code calls, table by table.
+
+The expected access is written out here, action by action, from reading the adapters and the handlers that use
+them; it is not derived from ``workflows.resources``, so an action added there fails this test until it is added
+here too, with a reason.
+"""
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 import pytest
 
 from tests.infra.conftest import CloudAssembly
-from workflows.resources import ALL_FUNCTIONS, TABLES, Access, FunctionSpec
+from workflows.resources import (
+    ALL_FUNCTIONS,
+    TABLES,
+    FunctionSpec,
+    TableAccess,
+    function_environment,
+)
 
 pytestmark = pytest.mark.infra
 
-READ_ACTIONS = {
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:GetRecords",
-    "dynamodb:GetShardIterator",
-    "dynamodb:Query",
-    "dynamodb:Scan",
+GET, PUT, UPDATE, DELETE = "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+QUERY, SCAN, BATCH_GET = "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem"
+POWERTOOLS_IDEMPOTENCY = {GET, PUT, UPDATE, DELETE}
+"""DynamoDBPersistenceLayer: get_item, put_item (the claim), update_item (the result), delete_item (on failure)."""
+ORDER_MOVES = {GET, UPDATE}
+"""OrderRepository.advance and set_fields (update_item), and get (get_item) when a move is refused."""
+
+EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
+    "ValidateOrder": {
+        "Orders": ORDER_MOVES,
+        "Products": {BATCH_GET},  # InventoryRepository.products
+    },
+    "AuthorizePayment": {
+        "Orders": ORDER_MOVES,  # and get for the stored payment token
+        "PaymentsLedger": {PUT, QUERY, UPDATE},  # record, entries (a refused record), the simulator's attempt counter
+        "Idempotency": POWERTOOLS_IDEMPOTENCY,
+    },
+    "ReserveInventory": {
+        "Orders": ORDER_MOVES,  # the transaction's Update of the order, and the reservation read after a cancel
+        "Products": {BATCH_GET, UPDATE},  # the transaction's stock Updates, products() naming the short SKUs
+    },
+    "RequestShipment": {"Orders": ORDER_MOVES},
+    "CapturePayment": {
+        "Orders": ORDER_MOVES,
+        "PaymentsLedger": {PUT, QUERY},
+        "Idempotency": POWERTOOLS_IDEMPOTENCY,
+    },
+    "VoidOrRefundPayment": {
+        "PaymentsLedger": {PUT, QUERY},
+        "Idempotency": POWERTOOLS_IDEMPOTENCY,
+    },
+    "ReleaseInventory": {
+        "Orders": ORDER_MOVES,  # the reservation read, the tombstone update, the transaction's Update of the order
+        "Products": {UPDATE},  # the transaction's restock Updates
+    },
+    "RecordFailure": {"Orders": ORDER_MOVES},
+    "OrderApi": {
+        "Orders": {GET, PUT, DELETE},  # create, get (also /health and the shipment callbacks), delete_if_received
+        "Orders/index/by-status": {QUERY},
+        "Orders/index/by-customer": {QUERY},
+        "Products": {SCAN},  # the catalog
+        "Idempotency": {GET, PUT},  # the caller's Idempotency-Key records
+    },
 }
-WRITE_ACTIONS = {
-    "dynamodb:BatchWriteItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-}
-EXPECTED_TABLE_ACTIONS = {
-    Access.READ: READ_ACTIONS,
-    Access.WRITE: WRITE_ACTIONS,
-    Access.READ_WRITE: READ_ACTIONS | WRITE_ACTIONS,
-}
+"""Function to ``<table>`` or ``<table>/index/<name>`` to the DynamoDB actions allowed there, and nowhere else."""
+
 WORKFLOW_DRIVING_ACTIONS = {
     "states:StartExecution",
     "states:SendTaskSuccess",
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
 }
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 WITHOUT_RESOURCE_LEVEL_PERMISSIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
@@ -75,18 +110,33 @@ def role_statements(assembly: CloudAssembly, spec: FunctionSpec) -> list[dict]:
     return policy["Properties"]["PolicyDocument"]["Statement"]
 
 
-def table_actions(assembly: CloudAssembly, spec: FunctionSpec) -> dict[str, set[str]]:
-    """Logical table name to the DynamoDB actions the function's role has on it (table or index ARN)."""
+def resource_name(assembly: CloudAssembly, resource) -> str:
+    """``Orders`` for the orders table's ARN, ``Orders/index/by-status`` for one of its indexes; else the raw value."""
     table_by_id = {assembly.table_id(table.logical_name): table.logical_name for table in TABLES}
-    granted: dict[str, set[str]] = defaultdict(set)
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return table_by_id.get(resource["Fn::GetAtt"][0], str(resource))
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        delimiter, parts = resource["Fn::Join"]
+        if delimiter == "" and len(parts) == 2 and "Fn::GetAtt" in parts[0] and isinstance(parts[1], str):
+            return resource_name(assembly, parts[0]) + parts[1]
+    return str(resource)
+
+
+def dynamodb_access(assembly: CloudAssembly, spec: FunctionSpec) -> dict[str, set[str]]:
+    """Resource name to the DynamoDB actions the function's role allows on it, however CDK merged the statements."""
+    granted: dict[str, set[str]] = {}
     for statement in role_statements(assembly, spec):
         actions = {action for action in as_list(statement["Action"]) if action.startswith("dynamodb:")}
         if not actions:
             continue
+        assert statement["Effect"] == "Allow" and "Condition" not in statement, statement
         for resource in as_list(statement["Resource"]):
-            arn = resource["Fn::Join"][1][0] if "Fn::Join" in resource else resource
-            granted[table_by_id[arn["Fn::GetAtt"][0]]] |= actions
-    return dict(granted)
+            granted.setdefault(resource_name(assembly, resource), set()).update(actions)
+    return granted
+
+
+def test_the_expected_table_names_every_function():
+    assert EXPECTED_DYNAMODB_ACCESS.keys() == {spec.logical_name for spec in ALL_FUNCTIONS}
 
 
 def test_no_iam_statement_has_a_wildcard_action(assembly):
@@ -110,10 +160,31 @@ def test_only_actions_without_resource_level_permissions_are_granted_on_every_re
 
 
 @pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
-def test_each_function_may_do_exactly_what_its_access_says_on_its_tables(assembly, spec):
-    expected = {table: EXPECTED_TABLE_ACTIONS[access] for table, access in spec.tables.items()}
+def test_each_function_may_call_exactly_the_dynamodb_actions_its_code_calls_on_exactly_its_tables(assembly, spec):
+    assert dynamodb_access(assembly, spec) == EXPECTED_DYNAMODB_ACCESS[spec.logical_name]
 
-    assert table_actions(assembly, spec) == expected
+
+@pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
+def test_each_function_role_allows_nothing_beyond_its_tables_logs_traces_and_workflow(assembly, spec):
+    expected_dynamodb = set().union(*EXPECTED_DYNAMODB_ACCESS[spec.logical_name].values())
+    allowed = LOG_ACTIONS | TRACING_ACTIONS | expected_dynamodb
+    if spec.drives_workflow:
+        allowed |= WORKFLOW_DRIVING_ACTIONS
+
+    granted = {action for statement in role_statements(assembly, spec) for action in as_list(statement["Action"])}
+
+    assert granted == allowed
+
+
+@pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
+def test_each_function_gets_the_table_names_of_exactly_the_tables_it_may_use(spec):
+    tables = {name.split("/", 1)[0] for name in EXPECTED_DYNAMODB_ACCESS[spec.logical_name]}
+    environment = function_environment(spec, {table.logical_name: table.local_name for table in TABLES}, "arn")
+
+    assert set(spec.tables) == tables
+    assert {name for name in environment if name.endswith("_TABLE_NAME")} == {
+        table.env_var for table in TABLES if table.logical_name in tables
+    }
 
 
 @pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
@@ -152,3 +223,26 @@ def test_function_roles_log_only_to_their_own_log_group_and_use_no_managed_polic
             "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ((("dynamodb:*",),), "not a DynamoDB item action"),
+        ((("dynamodb:GetItems",),), "not a DynamoDB item action"),
+        ((("dynamodb:DescribeTable",),), "not a DynamoDB item action"),
+        (((GET, GET),), "listed twice"),
+        (((), ("by-status", "by-sku")), "no index 'by-sku'"),
+        (((),), "without an action"),
+    ],
+)
+def test_a_table_access_names_item_actions_and_existing_indexes_only(arguments, problem):
+    with pytest.raises(ValueError, match=problem):
+        TableAccess("Orders", *arguments)
+
+
+def test_a_table_access_names_an_existing_table_and_a_function_names_each_table_once():
+    with pytest.raises(KeyError, match="Shipments"):
+        TableAccess("Shipments", (GET,))
+    with pytest.raises(ValueError, match="one TableAccess per table"):
+        FunctionSpec("Twice", "tasks.handlers.api.handler", "x", (TableAccess("Orders", (GET,)),) * 2)

@@ -69,9 +69,12 @@ def test_a_dashboard_shows_the_service(assembly):
     assert len(assembly.of_type("AWS::CloudWatch::Dashboard")) == 1
 
 
-def test_the_outputs_name_the_api_state_machine_tables_and_user_pool(assembly):
+def test_the_outputs_name_the_api_state_machine_tables_user_pool_and_warehouse_role(assembly):
     outputs = assembly.template["Outputs"]
 
-    assert {"ApiUrl", "StateMachineArn", "UserPoolId", "UserPoolClientId"} <= outputs.keys()
+    assert {"ApiUrl", "StateMachineArn", "UserPoolId", "UserPoolClientId", "WarehouseRoleArn"} <= outputs.keys()
     assert {f"{table.logical_name}TableName" for table in TABLES} <= outputs.keys()
     assert outputs["StateMachineArn"]["Value"] == {"Ref": assembly.state_machine_id()}
+    assert outputs["WarehouseRoleArn"]["Value"] == {
+        "Fn::GetAtt": [assembly.logical_id("Api/WarehouseRole/Resource"), "Arn"]
+    }

@@ -46,7 +46,7 @@ def test_the_definition_is_the_asl_file_with_each_placeholder_resolved(assembly)
     assert json.loads(resolved) == json.loads(expected)
 
 
-def test_the_state_machine_is_standard_logs_everything_and_is_traced(assembly, cdk_template):
+def test_the_state_machine_is_standard_logs_every_event_without_its_data_and_is_traced(assembly, cdk_template):
     from aws_cdk.assertions import Match
 
     cdk_template.has_resource_properties(
@@ -56,7 +56,7 @@ def test_the_state_machine_is_standard_logs_everything_and_is_traced(assembly, c
             "TracingConfiguration": {"Enabled": True},
             "LoggingConfiguration": {
                 "Level": "ALL",
-                "IncludeExecutionData": True,
+                "IncludeExecutionData": False,
                 "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": Match.any_value()}}],
             },
         },
