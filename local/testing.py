@@ -42,6 +42,8 @@ from workflows.resources import WORKFLOW_FUNCTIONS
 DEFAULT_TIME_SCALE = 1000.0
 """Retry backoff takes milliseconds, while the one-day heartbeat still leaves 86 real seconds to play the warehouse."""
 DEFAULT_DEADLINE_SECONDS = 30.0
+SAMPLE_CUSTOMER_ID = "cust-42"
+"""Whom ``OrderStack.submit`` places orders for; through the API it is the signed-in shopper's ``sub``."""
 POLL_SECONDS = 0.02
 
 ShipmentPlan = str | None
@@ -65,7 +67,8 @@ def poll(check: Callable[[], Any], *, deadline: float, what: str, describe: Call
 
 
 def sample_order(**overrides: Any) -> dict[str, Any]:
-    """A valid order request for the seed catalog; pass fields to override.
+    """A valid order request for the seed catalog, as a shopper sends it (no customer: that is the caller); pass
+    fields to override.
 
     Example
     -------
@@ -73,7 +76,6 @@ def sample_order(**overrides: Any) -> dict[str, Any]:
     'tok_declined'
     """
     order = {
-        "customerId": "cust-42",
         "items": [{"sku": "KB-TKL-01", "quantity": 1}, {"sku": "CBL-USBC-2M", "quantity": 2}],
         "paymentToken": "tok_ok",
         "shippingAddress": {
@@ -193,13 +195,22 @@ class OrderStack:
             self.runner.before_invoke.append(self.fault_injector)
         return self.fault_injector
 
-    def submit(self, order: Mapping[str, Any], order_id: str | None = None) -> tuple[str, str]:
-        """Record the order as RECEIVED and start its execution, as the API does. Returns (order id, execution ARN)."""
+    def submit(
+        self, order: Mapping[str, Any], order_id: str | None = None, customer_id: str = SAMPLE_CUSTOMER_ID
+    ) -> tuple[str, str]:
+        """Record the order as RECEIVED and start its execution, as the API does. Returns (order id, execution ARN).
+
+        The payment token goes into the order record only, never into the execution input, as with the API. An
+        order the API would refuse is not recorded, and its execution starts with whatever else it holds.
+        """
         order_id = order_id or f"order-{uuid.uuid4().hex[:12]}"
-        execution_input = {"orderId": order_id, **order}
-        placed = _placed_or_none(execution_input)
+        placed = _placed_or_none({"orderId": order_id, "customerId": customer_id, **order})
         if placed is not None:
             self.orders.create(placed, now_iso())
+            execution_input = placed.workflow_input()
+        else:
+            execution_input = {"orderId": order_id, "customerId": customer_id, **order}
+            execution_input.pop("paymentToken", None)
         return order_id, self.workflow.start(order_id, execution_input)
 
     def order(self, order_id: str) -> dict[str, Any] | None:

@@ -65,3 +65,11 @@ class IdempotencyKeyConflictError(OrderError):
 
 class WorkflowUnavailableError(OrderError):
     """API only: the order could not be started; nothing was kept, and the client may retry with the same key."""
+
+
+class UnauthenticatedError(OrderError):
+    """API only: the request carries no verified identity (API Gateway's authorizer claims are missing)."""
+
+
+class ForbiddenError(OrderError):
+    """API only: the caller is known but may not do this (an operator placing an order)."""

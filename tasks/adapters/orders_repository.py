@@ -32,7 +32,10 @@ class OrderRepository(ABC):
 
     @abstractmethod
     def create(self, order: PlacedOrder, now: str, attributes: Mapping[str, Any] | None = None) -> bool:
-        """Store a new order as RECEIVED, with extra ``attributes``. False when an order with that id exists."""
+        """Store a new order as RECEIVED, with extra ``attributes``. False when an order with that id exists.
+
+        The payment token is stored with the order, never passed through the workflow: AuthorizePayment reads it
+        here, and the API's views of the order leave it out."""
 
     @abstractmethod
     def delete_if_received(self, order_id: str) -> bool:
@@ -80,7 +83,7 @@ class DynamoDBOrderRepository(OrderRepository):
     def create(self, order: PlacedOrder, now: str, attributes: Mapping[str, Any] | None = None) -> bool:
         item = {
             **(attributes or {}),
-            **order.model_dump(mode="json", exclude={"paymentToken"}),
+            **order.model_dump(mode="json"),
             "status": OrderStatus.RECEIVED.value,
             "createdAt": now,
             "updatedAt": now,

@@ -2,11 +2,16 @@
 
 Every route is thin: the body and parameters are validated by pydantic through the resolver, the domain logic does
 the work, and domain errors map to 4xx answers that say what is wrong. Nothing here returns a 5xx for bad input.
+
+API Gateway authenticates before this runs (``workflows.resources.ROUTES``): shopper routes carry the claims of a
+verified Cognito ID token in ``requestContext.authorizer.claims``, and the caller is whoever they name. Nothing in
+a body or a query says who the customer is.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -17,16 +22,20 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tasks.adapters.idempotency_keys import idempotency_keys
 from tasks.adapters.inventory_repository import inventory_repository
 from tasks.adapters.orders_repository import order_repository
 from tasks.adapters.workflow import order_workflow
 from tasks.errors import (
+    ForbiddenError,
     IdempotencyKeyConflictError,
     InvalidOrderStateError,
     OrderNotFoundError,
+    UnauthenticatedError,
     WorkflowUnavailableError,
 )
 from tasks.logic import ordering, shipment
+from tasks.logic.access import Principal, principal_from_claims
 from tasks.logic.clock import now_iso
 from tasks.logic.ordering import InvalidPageTokenError
 from tasks.models.api import (
@@ -41,8 +50,11 @@ from tasks.models.api import (
 )
 from tasks.models.order import OrderId, OrderRequest, OrderStatus
 from tasks.models.problems import field_path
+from workflows.resources import CORS_ALLOWED_ORIGINS_ENV
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+"""An order nests four levels deep; far deeper bodies are refused before anything parses them recursively."""
 
 logger = Logger()
 tracer = Tracer()
@@ -63,6 +75,16 @@ def _error(status: HTTPStatus, message: str, **details: Any) -> Response:
 def _invalid_request(error: RequestValidationError) -> Response:
     problems = [f"{field_path(tuple(issue['loc']))}: {issue['msg']}" for issue in error.errors()]
     return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "the request is invalid", problems=problems)
+
+
+@app.exception_handler(UnauthenticatedError)
+def _unauthenticated(error: UnauthenticatedError) -> Response:
+    return _error(HTTPStatus.UNAUTHORIZED, str(error))
+
+
+@app.exception_handler(ForbiddenError)
+def _forbidden(error: ForbiddenError) -> Response:
+    return _error(HTTPStatus.FORBIDDEN, str(error))
 
 
 @app.exception_handler(OrderNotFoundError)
@@ -104,20 +126,33 @@ def openapi() -> dict[str, Any]:
     return json.loads(app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION))
 
 
+def caller() -> Principal:
+    """The verified caller of this request, from the authorizer's claims."""
+    return principal_from_claims(app.current_event.request_context.authorizer.claims)
+
+
 @app.post("/orders", status_code=202, responses={202: {"description": "accepted"}})
 def submit_order(
     order: OrderRequest,
     idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
 ) -> OrderAccepted:
-    """Accept an order. Prices come from the catalog; a repeat with the same Idempotency-Key returns the same order."""
+    """Accept an order for the signed-in shopper. Prices come from the catalog; a repeat with the same
+    Idempotency-Key from the same shopper returns the same order."""
     return ordering.submit_order(
-        order, idempotency_key, orders=order_repository(), workflow=order_workflow(), now=now_iso()
+        order,
+        caller(),
+        idempotency_key,
+        orders=order_repository(),
+        keys=idempotency_keys(),
+        workflow=order_workflow(),
+        now=now_iso(),
     )
 
 
 @app.get("/orders/<order_id>")
 def get_order(order_id: OrderId) -> OrderView:
-    return ordering.get_order(order_id, orders=order_repository())
+    """One of the caller's orders (any order, for operators); 404 for anyone else's, as for an unknown id."""
+    return ordering.get_order(order_id, caller(), orders=order_repository())
 
 
 @app.get("/orders")
@@ -129,8 +164,9 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=ordering.MAX_PAGE)] = 20,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> OrderPage:
+    """The caller's orders, newest first; operators may list any customer's, or all of them."""
     return ordering.list_orders(
-        orders=order_repository(), status=status, customer_id=customer_id, limit=limit, next_token=next_token
+        caller(), orders=order_repository(), status=status, customer_id=customer_id, limit=limit, next_token=next_token
     )
 
 
@@ -138,7 +174,9 @@ def list_orders(
 def cancel_order(order_id: OrderId, request: CancelRequest | None = None) -> CallbackAccepted:
     """Cancel an order awaiting shipment; the workflow compensates and ends it CANCELLED. 409 in any other status."""
     reason = (request or CancelRequest()).reason
-    shipment.cancel_order(order_id, reason, orders=order_repository(), workflow=order_workflow())
+    orders = order_repository()
+    caller().owned(order_id, orders.get(order_id))
+    shipment.cancel_order(order_id, reason, orders=orders, workflow=order_workflow())
     return CallbackAccepted(orderId=order_id, accepted="CANCEL")
 
 
@@ -164,10 +202,12 @@ def list_products() -> list[ProductView]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict, context: LambdaContext) -> dict:
+    """Traces keep no response: answers carry shipping addresses."""
     refusal = _refuse_unreadable_body(event)
-    return refusal if refusal is not None else app.resolve(event, context)
+    response = refusal if refusal is not None else app.resolve(event, context)
+    return _with_cors(event, response)
 
 
 def _refuse_unreadable_body(event: dict) -> dict | None:
@@ -178,19 +218,62 @@ def _refuse_unreadable_body(event: dict) -> dict | None:
     if len(body.encode()) > MAX_BODY_BYTES:
         return _plain_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    if not headers.get("content-type", "").lower().startswith(content_types.APPLICATION_JSON):
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != content_types.APPLICATION_JSON:
         return _plain_error(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as JSON, with Content-Type: application/json"
         )
+    if _nesting_depth(body) > MAX_JSON_DEPTH:
+        return _plain_error(
+            HTTPStatus.BAD_REQUEST, "the body is not a usable JSON document", problems=["body: nested too deeply"]
+        )
     try:
         parsed = json.loads(body)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         return _plain_error(HTTPStatus.UNPROCESSABLE_ENTITY, "the body is not valid JSON", problems=[f"body: {error}"])
     if not isinstance(parsed, dict):
         return _plain_error(
             HTTPStatus.UNPROCESSABLE_ENTITY, "the request is invalid", problems=["body: must be a JSON object"]
         )
     return None
+
+
+def _nesting_depth(text: str) -> int:
+    """How deep brackets nest, counted without parsing (a recursive parse of a hostile body is what fails).
+
+    Example
+    -------
+    >>> _nesting_depth('{"a": [1, {"b": "[[["}]}')
+    3
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _with_cors(event: dict, response: dict) -> dict:
+    """A storefront on an allowed origin may read the answer; any other origin gets no CORS header at all."""
+    origin = next((value for name, value in (event.get("headers") or {}).items() if name.lower() == "origin"), None)
+    allowed = {item.strip() for item in os.environ.get(CORS_ALLOWED_ORIGINS_ENV, "").split(",") if item.strip()}
+    if origin is None or origin not in allowed:
+        return response
+    headers = dict(response.get("headers") or {})
+    headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+    multi = response.get("multiValueHeaders")
+    if multi:
+        multi.pop("Access-Control-Allow-Origin", None)
+    return {**response, "headers": headers}
 
 
 def _plain_error(status: HTTPStatus, message: str, **details: Any) -> dict:

@@ -6,33 +6,34 @@ import base64
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tasks.adapters.idempotency_keys import IdempotencyKeys
 from tasks.adapters.orders_repository import OrderRepository
 from tasks.adapters.workflow import OrderWorkflow
-from tasks.errors import IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
+from tasks.errors import IdempotencyKeyConflictError, WorkflowUnavailableError
+from tasks.logic.access import Principal
 from tasks.models.api import OrderAccepted, OrderPage, OrderView
 from tasks.models.order import OrderRequest, OrderStatus, PlacedOrder
 
 BY_STATUS_INDEX = "by-status"
 BY_CUSTOMER_INDEX = "by-customer"
 MAX_PAGE = 100
+MAX_PUBLIC_MESSAGE = 500
 
 
-def order_id_for(customer_id: str, idempotency_key: str | None) -> str:
-    """The same customer and key always name the same order; without a key every order is new.
+def new_order_id() -> str:
+    """A random order id: nothing public (a customer, a key) lets anyone compute it.
 
     Example
     -------
-    >>> order_id_for("cust-1", "key-1") == order_id_for("cust-1", "key-1")
+    >>> new_order_id() != new_order_id()
     True
     """
-    if idempotency_key is None:
-        return f"ord-{uuid.uuid4().hex}"
-    digest = hashlib.sha256(f"{customer_id}\n{idempotency_key}".encode()).hexdigest()
-    return f"ord-{digest[:32]}"
+    return f"ord-{uuid.uuid4().hex}"
 
 
 def request_fingerprint(request: OrderRequest) -> str:
@@ -42,47 +43,58 @@ def request_fingerprint(request: OrderRequest) -> str:
 
 def submit_order(
     request: OrderRequest,
+    caller: Principal,
     idempotency_key: str | None,
     *,
     orders: OrderRepository,
+    keys: IdempotencyKeys,
     workflow: OrderWorkflow,
     now: str,
 ) -> OrderAccepted:
-    """Record the order as RECEIVED and start its execution, named after the order, exactly once.
+    """Record the caller's order as RECEIVED and start its execution, named after the order, exactly once.
 
-    A repeat with the same key and body returns the same order, even concurrently: the conditional put lets one
-    request create it, and starting an execution with the same name and input is itself idempotent. If the start
-    fails, an order this request created is removed again, so a retry with the same key starts cleanly.
+    The customer is the verified caller. A key belongs to its caller: the first request with it binds it to a new
+    random order id, and a repeat with the same key and body returns that same order, even concurrently (both
+    writes are conditional, and starting an execution with the same name and input is itself idempotent). If the
+    start fails, an order this request created is removed again, so a retry with the same key starts cleanly.
 
     Raises
     ------
+    ForbiddenError
+        The caller is an operator: operators place no orders.
     IdempotencyKeyConflictError
-        The key was used before with a different body.
+        The caller used this key before with a different body.
     WorkflowUnavailableError
         The execution could not be started; nothing was kept.
 
     Example
     -------
-    >>> submit_order(request, "key-1", orders=orders, workflow=workflow, now=now_iso())  # doctest: +SKIP
+    >>> submit_order(request, caller, "key-1", orders=orders, keys=keys, workflow=workflow, now=now_iso())
+    ... # doctest: +SKIP
     OrderAccepted(orderId='ord-…', status=<OrderStatus.RECEIVED: 'RECEIVED'>, executionArn='arn:aws:states:…')
     """
+    caller.require_shopper()
     fingerprint = request_fingerprint(request)
-    placed = PlacedOrder(orderId=order_id_for(request.customerId, idempotency_key), **request.model_dump())
-    attributes = {"requestFingerprint": fingerprint, **({"idempotencyKey": idempotency_key} if idempotency_key else {})}
+    order_id = new_order_id()
+    if idempotency_key is not None:
+        claim = keys.claim(caller.subject, idempotency_key, order_id, fingerprint)
+        if claim.fingerprint != fingerprint:
+            raise IdempotencyKeyConflictError(
+                "this Idempotency-Key was already used for a different order; use a new key for a new order"
+            )
+        order_id = claim.order_id
+    placed = PlacedOrder(orderId=order_id, customerId=caller.subject, **request.model_dump())
+    attributes = {"idempotencyKey": idempotency_key} if idempotency_key else {}
     created = orders.create(placed, now, attributes)
     status = OrderStatus.RECEIVED
     if not created:
         existing = orders.get(placed.orderId)
         if existing is None:
             created = orders.create(placed, now, attributes)
-        elif existing.get("requestFingerprint") != fingerprint:
-            raise IdempotencyKeyConflictError(
-                "this Idempotency-Key was already used for a different order; use a new key for a new order"
-            )
         else:
             status = OrderStatus(existing["status"])
     try:
-        execution_arn = workflow.start(placed.orderId, placed.model_dump(mode="json"))
+        execution_arn = workflow.start(placed.orderId, placed.workflow_input())
     except (ClientError, BotoCoreError) as error:
         if created:
             orders.delete_if_received(placed.orderId)
@@ -92,18 +104,56 @@ def submit_order(
     return OrderAccepted(orderId=placed.orderId, status=status, executionArn=execution_arn)
 
 
-def order_view(record: dict[str, Any]) -> OrderView:
-    return OrderView.model_validate({key: value for key, value in record.items() if key in OrderView.model_fields})
+def public_failure(failure: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A failure as shoppers see it: the error's name and its message, never a stack trace or a server path.
+
+    Lambda reports a task's error as a JSON cause (``errorMessage``, ``errorType``, ``stackTrace``); only its
+    message is kept. Other causes (a cancel reason, a Step Functions timeout) are short texts and are kept whole.
+
+    Example
+    -------
+    >>> public_failure({"error": "PaymentDeclinedError",
+    ...                 "cause": '{"errorMessage": "card declined", "stackTrace": ["/var/task/tasks/x.py:3"]}'})
+    {'error': 'PaymentDeclinedError', 'message': 'card declined'}
+    """
+    if not failure:
+        return None
+    cause = failure.get("cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        message = str(parsed.get("errorMessage") or parsed.get("message") or "")
+    else:
+        message = cause if not _looks_internal(cause) else ""
+    return {"error": str(failure.get("error", "")), "message": message[:MAX_PUBLIC_MESSAGE]}
 
 
-def get_order(order_id: str, *, orders: OrderRepository) -> OrderView:
-    record = orders.get(order_id)
-    if record is None:
-        raise OrderNotFoundError(f"order {order_id} does not exist")
-    return order_view(record)
+def _looks_internal(text: str) -> bool:
+    """A traceback or a file path is for operators, who read the whole cause in the console."""
+    return "Traceback" in text or 'File "' in text or "/var/task" in text or "site-packages" in text
+
+
+def order_view(record: Mapping[str, Any]) -> OrderView:
+    """The order as the API shows it: the fields of ``OrderView`` only, with failures as shoppers may see them."""
+    shown = {key: value for key, value in record.items() if key in OrderView.model_fields}
+    if "failure" in shown:
+        shown["failure"] = public_failure(shown["failure"])
+    if shown.get("compensationFailures"):
+        shown["compensationFailures"] = {
+            name: public_failure(failure) for name, failure in shown["compensationFailures"].items()
+        }
+    return OrderView.model_validate(shown)
+
+
+def get_order(order_id: str, caller: Principal, *, orders: OrderRepository) -> OrderView:
+    """The order, if the caller may see it; another customer's order is as unknown as a made-up id."""
+    return order_view(caller.owned(order_id, orders.get(order_id)))
 
 
 def list_orders(
+    caller: Principal,
     *,
     orders: OrderRepository,
     status: OrderStatus | None,
@@ -113,10 +163,17 @@ def list_orders(
 ) -> OrderPage:
     """A page of orders, newest first, read through the GSIs (never a scan).
 
+    A shopper always lists their own orders: the query is pinned to the caller, so a ``customerId`` naming anyone
+    else finds nothing. Operators list any customer's, any status, or everything.
+
     With a customer, the by-customer index (filtered by status if given); with a status only, the by-status
     index; with neither, every status partition merged by creation time. A page token is checked against the
     query it continues, so a forged or mismatched one is a 400 rather than a DynamoDB error.
     """
+    if not caller.is_operator:
+        if customer_id not in (None, caller.subject):
+            return OrderPage(orders=[], nextToken=None)
+        customer_id = caller.subject
     if customer_id is not None or status is not None:
         index, key, value = (
             (BY_CUSTOMER_INDEX, "customerId", customer_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tasks.adapters.orders_repository import OrderRepository
 from tasks.adapters.payment_provider import PaymentProvider
 from tasks.adapters.payments_ledger import LedgerEntry, LedgerEntryKind, PaymentsLedger
-from tasks.errors import InvalidOrderStateError
+from tasks.errors import InvalidOrderStateError, OrderNotFoundError, PaymentDeclinedError
 from tasks.logic.inventory import PREPARED
 from tasks.models.order import OrderStatus
 from tasks.models.task_io import (
@@ -32,7 +32,9 @@ def authorize(
     >>> authorize(request, provider=simulator, ledger=ledger, orders=orders, now=now_iso())  # doctest: +SKIP
     AuthorizePaymentOutput(authorizationId='auth_...')
     """
-    authorization_id = provider.authorize(request.orderId, request.amountCents, request.currency, request.paymentToken)
+    authorization_id = provider.authorize(
+        request.orderId, request.amountCents, request.currency, _payment_token(orders, request.orderId)
+    )
     ledger.record(
         LedgerEntry(
             order_id=request.orderId,
@@ -50,6 +52,17 @@ def authorize(
     )
     orders.advance(request.orderId, OrderStatus.AUTHORIZED, now, requires=PREPARED)
     return AuthorizePaymentOutput(authorizationId=authorization_id)
+
+
+def _payment_token(orders: OrderRepository, order_id: str) -> str:
+    """The token the shopper paid with, from the order record: it never travels through the workflow's data."""
+    order = orders.get(order_id)
+    if order is None:
+        raise OrderNotFoundError(f"order {order_id} does not exist")
+    token = order.get("paymentToken")
+    if not token:
+        raise PaymentDeclinedError(f"order {order_id} has no payment method on record")
+    return token
 
 
 def capture(

@@ -9,17 +9,17 @@ from pydantic import ValidationError
 from tasks.adapters.inventory_repository import InventoryRepository
 from tasks.adapters.orders_repository import OrderRepository
 from tasks.errors import OrderValidationError
-from tasks.models.order import OrderStatus, PlacedOrder, PricedLine
+from tasks.models.order import OrderStatus, PricedLine, WorkflowOrder
 from tasks.models.problems import field_problems
 from tasks.models.task_io import ValidateOrderOutput
 
 
-def parse_order(raw: Any) -> PlacedOrder:
+def parse_order(raw: Any) -> WorkflowOrder:
     """The order as a model, or an ``OrderValidationError`` that names every bad field."""
     if not isinstance(raw, dict):
         raise OrderValidationError(["order: must be a JSON object"])
     try:
-        return PlacedOrder.model_validate(raw)
+        return WorkflowOrder.model_validate(raw)
     except ValidationError as error:
         raise OrderValidationError(field_problems(error)) from None
 
@@ -77,7 +77,7 @@ def price_order(raw: Any, *, orders: OrderRepository, inventory: InventoryReposi
         totalCents=sum(line.lineTotalCents for line in lines),
         currency=currencies.pop(),
     )
-    stored = order.model_dump(mode="json", exclude={"paymentToken", "orderId"})
+    stored = order.model_dump(mode="json", exclude={"orderId"})
     orders.advance(
         order.orderId,
         OrderStatus.VALIDATED,

@@ -16,8 +16,11 @@ OrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0
 CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 PaymentToken = Annotated[str, StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,60}$")]
+UNPRINTABLE = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+"""C0 and C1 control characters and the bidi overrides and isolates: none of them belongs in a name or an address,
+and the bidi ones can make a label or a log line read differently from what it holds."""
 Text = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=f"^[^{UNPRINTABLE}]+$")
 ]
 PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,11}$")]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -96,12 +99,10 @@ class OrderItem(StrictModel):
     quantity: Quantity
 
 
-class OrderRequest(StrictModel):
-    """What a frontend submits. Prices are absent on purpose: they come from the catalog."""
+class OrderContents(StrictModel):
+    """What is ordered and where it goes. Prices are absent on purpose: they come from the catalog."""
 
-    customerId: CustomerId  # noqa: N815
     items: list[OrderItem] = Field(min_length=1, max_length=MAX_LINES)
-    paymentToken: PaymentToken  # noqa: N815
     shippingAddress: Address  # noqa: N815
 
     @field_validator("items")
@@ -115,10 +116,31 @@ class OrderRequest(StrictModel):
         return items
 
 
-class PlacedOrder(OrderRequest):
-    """An order request with its id: the execution input of the workflow."""
+class OrderRequest(OrderContents):
+    """What a frontend submits. The customer is not part of it: it is the caller's verified identity."""
+
+    paymentToken: PaymentToken  # noqa: N815
+
+
+class WorkflowOrder(OrderContents):
+    """The execution input of the workflow: the order with its id and owner, and never the payment token.
+
+    Execution input reaches the history, the state machine's logs and the console; the one task that needs the
+    token (AuthorizePayment) reads it from the order record instead.
+    """
 
     orderId: OrderId  # noqa: N815
+    customerId: CustomerId  # noqa: N815
+
+
+class PlacedOrder(WorkflowOrder):
+    """An accepted order as the API stores it, payment token included."""
+
+    paymentToken: PaymentToken  # noqa: N815
+
+    def workflow_input(self) -> dict[str, object]:
+        """The execution input for this order: everything but the payment token."""
+        return WorkflowOrder.model_validate(self.model_dump(exclude={"paymentToken"})).model_dump(mode="json")
 
 
 class PricedLine(BaseModel):

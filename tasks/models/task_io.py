@@ -29,7 +29,6 @@ class AuthorizePaymentInput(TaskModel):
     orderId: OrderId  # noqa: N815
     amountCents: int = Field(gt=0)  # noqa: N815
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    paymentToken: str = Field(min_length=1, max_length=64)  # noqa: N815
 
 
 class AuthorizePaymentOutput(TaskModel):

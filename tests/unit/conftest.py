@@ -16,11 +16,12 @@ from local.catalog import catalog_items
 from local.lambda_runner import LOCAL_REGION
 from local.provisioning import create_table
 from tasks.adapters.dynamodb import from_item, to_item
+from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
 from tasks.adapters.inventory_repository import DynamoDBInventoryRepository
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from tasks.adapters.payments_ledger import DynamoDBPaymentsLedger
 from tasks.models.order import OrderStatus
-from workflows.resources import ORDERS_TABLE, PAYMENTS_TABLE, PRODUCTS_TABLE, TABLES
+from workflows.resources import IDEMPOTENCY_TABLE, ORDERS_TABLE, PAYMENTS_TABLE, PRODUCTS_TABLE, TABLES
 
 from .support import NOW, ORDER_ID, FakeOrderWorkflow, RecordingPaymentProvider, placed_order
 
@@ -68,6 +69,11 @@ def ledger(tables: Any) -> DynamoDBPaymentsLedger:
 
 
 @pytest.fixture
+def keys(tables: Any) -> DynamoDBIdempotencyKeys:
+    return DynamoDBIdempotencyKeys(IDEMPOTENCY_TABLE.local_name, client=tables)
+
+
+@pytest.fixture
 def provider() -> RecordingPaymentProvider:
     return RecordingPaymentProvider()
 
@@ -79,10 +85,13 @@ def workflow() -> FakeOrderWorkflow:
 
 @pytest.fixture
 def order_at(orders: DynamoDBOrderRepository) -> Callable[..., dict[str, Any]]:
-    """``order_at(status, order_id=..., **fields)`` stores an order, moves it straight to ``status``, returns it."""
+    """``order_at(status, order_id=..., payment_token=..., **fields)`` stores an order, moves it straight to
+    ``status``, returns it."""
 
-    def store(status: OrderStatus, order_id: str = ORDER_ID, **fields: Any) -> dict[str, Any]:
-        orders.create(placed_order(order_id), NOW)
+    def store(
+        status: OrderStatus, order_id: str = ORDER_ID, payment_token: str = "tok_ok", **fields: Any
+    ) -> dict[str, Any]:
+        orders.create(placed_order(order_id, paymentToken=payment_token), NOW)
         if status is not OrderStatus.RECEIVED:
             orders.advance(order_id, status, NOW, fields=fields)
         return orders.get(order_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.lambda_runner import LOCAL_ACCOUNT_ID, LOCAL_REGION
-from local.testing import sample_order
+from local.testing import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.adapters.payment_provider import AttemptCounter, PaymentProvider, SimulatedPaymentProvider
 from tasks.adapters.workflow import OrderWorkflow
 from tasks.models.order import PlacedOrder
@@ -26,7 +26,7 @@ SAMPLE_TOTAL_CENTS = 8999 + 2 * 1299
 
 def placed_order(order_id: str = ORDER_ID, **overrides: Any) -> PlacedOrder:
     """A valid order for the seed catalog (see ``SAMPLE_TOTAL_CENTS``); pass request fields to override."""
-    return PlacedOrder(orderId=order_id, **sample_order(**overrides))
+    return PlacedOrder(orderId=order_id, **{"customerId": SAMPLE_CUSTOMER_ID, **sample_order(**overrides)})
 
 
 class CountingAttempts(AttemptCounter):

@@ -1,4 +1,4 @@
-"""Submitting orders exactly once: the API's idempotency promises, below HTTP."""
+"""Submitting orders exactly once, for the verified caller: the API's idempotency and ownership promises, below HTTP."""
 
 from __future__ import annotations
 
@@ -8,18 +8,24 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.testing import sample_order
-from tasks.errors import IdempotencyKeyConflictError, WorkflowUnavailableError
+from tasks.errors import ForbiddenError, IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
+from tasks.logic.access import Principal
 from tasks.logic.ordering import (
     InvalidPageTokenError,
     decode_token,
     encode_token,
+    get_order,
     list_orders,
-    order_id_for,
+    order_view,
     submit_order,
 )
 from tasks.models.order import OrderRequest, OrderStatus
 
 from .support import NOW, FakeOrderWorkflow, placed_order
+
+ADA = Principal("sub-ada")
+GRACE = Principal("sub-grace")
+OPERATOR = Principal("sub-ops", is_operator=True)
 
 
 class WorkflowThatFailsFirst(FakeOrderWorkflow):
@@ -40,50 +46,140 @@ def request(**overrides: Any) -> OrderRequest:
     return OrderRequest.model_validate(sample_order(**overrides))
 
 
-def test_a_repeat_with_the_same_key_returns_the_same_order_and_starts_it_idempotently(orders):
+def submit(orders: Any, keys: Any, workflow: Any, caller: Principal = ADA, key: str | None = "key-1", **overrides):
+    return submit_order(request(**overrides), caller, key, orders=orders, keys=keys, workflow=workflow, now=NOW)
+
+
+def test_a_repeat_with_the_same_key_returns_the_same_order_and_starts_it_idempotently(orders, keys):
     workflow = FakeOrderWorkflow()
 
-    first = submit_order(request(), "key-1", orders=orders, workflow=workflow, now=NOW)
-    second = submit_order(request(), "key-1", orders=orders, workflow=workflow, now=NOW)
+    first = submit(orders, keys, workflow)
+    second = submit(orders, keys, workflow)
 
     assert first == second
     assert orders.get(first.orderId)["idempotencyKey"] == "key-1"
     assert [call[1] for call in workflow.calls] == [first.orderId, first.orderId]
 
 
-def test_the_same_key_with_another_body_is_refused_and_changes_nothing(orders):
+def test_the_order_belongs_to_the_caller_and_its_id_is_random(orders, keys):
+    accepted = submit(orders, keys, FakeOrderWorkflow())
+
+    assert orders.get(accepted.orderId)["customerId"] == ADA.subject
+    assert accepted.orderId.startswith("ord-") and len(accepted.orderId) == 36
+    assert submit(orders, keys, FakeOrderWorkflow(), key="key-2").orderId != accepted.orderId
+
+
+def test_the_same_key_from_two_customers_names_two_orders(orders, keys):
     workflow = FakeOrderWorkflow()
-    accepted = submit_order(request(), "key-1", orders=orders, workflow=workflow, now=NOW)
+
+    ada = submit(orders, keys, workflow, caller=ADA)
+    grace = submit(orders, keys, workflow, caller=GRACE)
+
+    assert ada.orderId != grace.orderId
+    assert orders.get(grace.orderId)["customerId"] == GRACE.subject
+
+
+def test_the_execution_input_carries_no_payment_token_and_the_record_keeps_it(orders, keys):
+    workflow = RecordingInputs()
+
+    accepted = submit(orders, keys, workflow, paymentToken="tok_declined")
+
+    assert "paymentToken" not in workflow.inputs[accepted.orderId]
+    assert workflow.inputs[accepted.orderId]["customerId"] == ADA.subject
+    assert orders.get(accepted.orderId)["paymentToken"] == "tok_declined"
+    assert "paymentToken" not in order_view(orders.get(accepted.orderId)).model_dump()
+
+
+def test_operators_place_no_orders(orders, keys):
+    with pytest.raises(ForbiddenError, match="operators"):
+        submit(orders, keys, FakeOrderWorkflow(), caller=OPERATOR)
+
+
+def test_the_same_key_with_another_body_is_refused_and_changes_nothing(orders, keys):
+    workflow = FakeOrderWorkflow()
+    accepted = submit(orders, keys, workflow)
 
     with pytest.raises(IdempotencyKeyConflictError, match="Idempotency-Key"):
-        submit_order(request(paymentToken="tok_declined"), "key-1", orders=orders, workflow=workflow, now=NOW)
+        submit(orders, keys, workflow, paymentToken="tok_declined")
 
     assert orders.get(accepted.orderId)["items"] == sample_order()["items"]
     assert len(workflow.calls) == 1
 
 
-def test_a_failed_start_keeps_nothing_and_a_retry_with_the_same_key_completes_it(orders):
+def test_a_failed_start_keeps_nothing_and_a_retry_with_the_same_key_completes_it(orders, keys):
     workflow = WorkflowThatFailsFirst()
-    order_id = order_id_for("cust-42", "key-1")
 
     with pytest.raises(WorkflowUnavailableError, match="same Idempotency-Key"):
-        submit_order(request(), "key-1", orders=orders, workflow=workflow, now=NOW)
-    assert orders.get(order_id) is None, "no order may stay RECEIVED without an execution"
+        submit(orders, keys, workflow)
+    assert orders.query("by-customer", "customerId", ADA.subject, 10, None)[0] == [], "nothing may stay RECEIVED"
 
-    accepted = submit_order(request(), "key-1", orders=orders, workflow=workflow, now=NOW)
+    accepted = submit(orders, keys, workflow)
 
-    assert accepted.orderId == order_id
-    assert orders.get(order_id)["status"] == "RECEIVED"
-    assert workflow.calls == [("start", order_id)]
+    assert orders.get(accepted.orderId)["status"] == "RECEIVED"
+    assert workflow.calls == [("start", accepted.orderId)]
 
 
-def test_orders_without_a_key_are_always_new(orders):
+def test_orders_without_a_key_are_always_new(orders, keys):
     workflow = FakeOrderWorkflow()
 
-    first = submit_order(request(), None, orders=orders, workflow=workflow, now=NOW)
-    second = submit_order(request(), None, orders=orders, workflow=workflow, now=NOW)
+    first = submit(orders, keys, workflow, key=None)
+    second = submit(orders, keys, workflow, key=None)
 
     assert first.orderId != second.orderId
+
+
+def test_another_customers_order_is_as_unknown_as_a_made_up_id(orders, keys):
+    accepted = submit(orders, keys, FakeOrderWorkflow())
+
+    with pytest.raises(OrderNotFoundError) as theirs:
+        get_order(accepted.orderId, GRACE, orders=orders)
+    with pytest.raises(OrderNotFoundError) as unknown:
+        get_order("ord-made-up", GRACE, orders=orders)
+
+    assert str(theirs.value) == str(unknown.value).replace("ord-made-up", accepted.orderId)
+    assert get_order(accepted.orderId, ADA, orders=orders).orderId == accepted.orderId
+    assert get_order(accepted.orderId, OPERATOR, orders=orders).orderId == accepted.orderId
+
+
+def test_shoppers_list_only_their_own_orders_whatever_the_filters(orders, keys):
+    workflow = FakeOrderWorkflow()
+    mine = submit(orders, keys, workflow, caller=ADA).orderId
+    theirs = submit(orders, keys, workflow, caller=GRACE).orderId
+
+    def listed(caller: Principal, **filters: Any) -> list[str]:
+        query = {"status": None, "customer_id": None, **filters}
+        page = list_orders(caller, orders=orders, limit=10, next_token=None, **query)
+        return [order.orderId for order in page.orders]
+
+    assert listed(ADA) == [mine]
+    assert listed(ADA, status=OrderStatus.RECEIVED) == [mine]
+    assert listed(ADA, customer_id=GRACE.subject) == []
+    assert sorted(listed(OPERATOR)) == sorted([mine, theirs])
+    assert listed(OPERATOR, customer_id=GRACE.subject) == [theirs]
+
+
+def test_shoppers_see_a_failure_by_name_and_message_never_its_stack_trace(orders):
+    cause = '{"errorType": "PaymentDeclinedError", "errorMessage": "card declined", "stackTrace": ["/var/task/x.py"]}'
+    record = {**orders_record(), "failure": {"error": "PaymentDeclinedError", "cause": cause}}
+
+    view = order_view(record).model_dump()
+
+    assert view["failure"] == {"error": "PaymentDeclinedError", "message": "card declined"}
+    assert "stackTrace" not in str(view) and "/var/task" not in str(view)
+
+
+class RecordingInputs(FakeOrderWorkflow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: dict[str, dict[str, Any]] = {}
+
+    def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
+        self.inputs[order_id] = execution_input
+        return super().start(order_id, execution_input)
+
+
+def orders_record() -> dict[str, Any]:
+    return {**placed_order().model_dump(mode="json"), "status": "PAYMENT_DECLINED", "createdAt": NOW}
 
 
 def test_page_tokens_round_trip_and_garbage_is_refused():
@@ -98,7 +194,7 @@ def test_page_tokens_round_trip_and_garbage_is_refused():
     "cursor",
     [
         {"orderId": "ord-1"},
-        {"orderId": "ord-1", "createdAt": 5, "customerId": "cust-42"},
+        {"orderId": "ord-1", "createdAt": 5, "customerId": ADA.subject},
         {"orderId": "ord-1", "createdAt": NOW, "customerId": "someone-else"},
         {"before": NOW},
     ],
@@ -106,20 +202,20 @@ def test_page_tokens_round_trip_and_garbage_is_refused():
 )
 def test_a_page_token_that_does_not_continue_this_query_is_refused(orders, cursor):
     with pytest.raises(InvalidPageTokenError, match="nextToken"):
-        list_orders(orders=orders, status=None, customer_id="cust-42", limit=10, next_token=encode_token(cursor))
+        list_orders(ADA, orders=orders, status=None, customer_id=None, limit=10, next_token=encode_token(cursor))
 
 
 def test_a_merged_listing_refuses_an_index_token(orders):
     index_token = encode_token({"orderId": "ord-1", "createdAt": NOW, "status": "COMPLETED"})
 
     with pytest.raises(InvalidPageTokenError):
-        list_orders(orders=orders, status=None, customer_id=None, limit=10, next_token=index_token)
+        list_orders(OPERATOR, orders=orders, status=None, customer_id=None, limit=10, next_token=index_token)
 
 
 def _every_page(orders: Any, limit: int) -> list[list[str]]:
     pages, token = [], None
     for _ in range(20):
-        page = list_orders(orders=orders, status=None, customer_id=None, limit=limit, next_token=token)
+        page = list_orders(OPERATOR, orders=orders, status=None, customer_id=None, limit=limit, next_token=token)
         pages.append([order.orderId for order in page.orders])
         token = page.nextToken
         if token is None:

@@ -15,7 +15,7 @@ def timeline(record: dict) -> list[tuple[str, str]]:
     return [(entry["status"], entry["at"]) for entry in record["timeline"]]
 
 
-def test_create_stores_the_order_as_received_without_the_payment_token(orders):
+def test_create_stores_the_order_as_received_with_its_payment_token_for_authorize_payment(orders):
     assert orders.create(placed_order(), NOW, {"requestFingerprint": "abc"}) is True
 
     record = orders.get(ORDER_ID)
@@ -23,7 +23,7 @@ def test_create_stores_the_order_as_received_without_the_payment_token(orders):
     assert timeline(record) == [("RECEIVED", NOW)]
     assert record["requestFingerprint"] == "abc"
     assert record["items"] == [{"sku": "KB-TKL-01", "quantity": 1}, {"sku": "CBL-USBC-2M", "quantity": 2}]
-    assert "paymentToken" not in record
+    assert record["paymentToken"] == "tok_ok"
 
 
 def test_a_second_create_returns_false_and_keeps_the_first_order(orders):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tasks.adapters.dynamodb import to_item, to_value
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.errors import InvalidOrderStateError, PaymentDeclinedError
 from tasks.logic import inventory as inventory_logic
@@ -15,6 +16,7 @@ from tasks.models.task_io import (
     CapturePaymentOutput,
     ReserveInventoryInput,
 )
+from workflows.resources import ORDERS_TABLE
 
 from .support import CABLE, KEYBOARD, LATER, NOW, ORDER_ID, SAMPLE_TOTAL_CENTS
 
@@ -24,8 +26,8 @@ TRACKING_NUMBER = "1Z999AA10123456784"
 MUCH_LATER = "2026-03-02T00:00:00.000Z"
 
 
-def authorization_request(token: str = "tok_ok") -> AuthorizePaymentInput:
-    return AuthorizePaymentInput(orderId=ORDER_ID, amountCents=SAMPLE_TOTAL_CENTS, currency="USD", paymentToken=token)
+def authorization_request() -> AuthorizePaymentInput:
+    return AuthorizePaymentInput(orderId=ORDER_ID, amountCents=SAMPLE_TOTAL_CENTS, currency="USD")
 
 
 def reservation_request() -> ReserveInventoryInput:
@@ -47,9 +49,16 @@ def capture_request(authorization_id: str) -> CapturePaymentInput:
 
 
 @pytest.fixture
-def authorize(provider, ledger, orders):
+def authorize(provider, ledger, orders, tables):
     def run(token: str = "tok_ok", now: str = NOW) -> str:
-        request = authorization_request(token)
+        """Authorize with ``token`` as the order record's payment token, where AuthorizePayment reads it."""
+        tables.update_item(
+            TableName=ORDERS_TABLE.local_name,
+            Key=to_item({"orderId": ORDER_ID}),
+            UpdateExpression="SET paymentToken = :token",
+            ExpressionAttributeValues={":token": to_value(token)},
+        )
+        request = authorization_request()
         return payments.authorize(request, provider=provider, ledger=ledger, orders=orders, now=now).authorizationId
 
     return run

@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyVa
 
 from local.lambda_runner import LocalLambdaContext, function_arn
 from local.provisioning import local_function_environment
-from local.testing import sample_order
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.errors import InvalidTaskInputError, OrderValidationError, PaymentProviderTransientError
 from tasks.handlers.runtime import metrics
@@ -33,7 +32,7 @@ from workflows.resources import (
     FunctionSpec,
 )
 
-from .support import ORDER_ID, SAMPLE_TOTAL_CENTS
+from .support import NOW, ORDER_ID, SAMPLE_TOTAL_CENTS, placed_order
 
 Invoke = Callable[[FunctionSpec, Any], dict[str, Any]]
 TOKEN = "task-token-1"
@@ -58,8 +57,9 @@ def invoke(tables, monkeypatch) -> Invoke:
     return run
 
 
-def authorization_event(amount_cents: int = SAMPLE_TOTAL_CENTS, token: str = "tok_ok") -> dict[str, Any]:
-    return {"orderId": ORDER_ID, "amountCents": amount_cents, "currency": "USD", "paymentToken": token}
+def authorization_event(amount_cents: int = SAMPLE_TOTAL_CENTS) -> dict[str, Any]:
+    """What the ASL passes AuthorizePayment: no payment token, which the task reads from the order record."""
+    return {"orderId": ORDER_ID, "amountCents": amount_cents, "currency": "USD"}
 
 
 def id_field(spec: FunctionSpec) -> str:
@@ -117,7 +117,7 @@ def test_bad_input_is_an_invalid_task_input_error_naming_the_field_and_writes_no
 
 def test_a_malformed_order_reaches_validate_order_and_is_rejected_by_name(invoke):
     """Inside a well-formed event, the order's own problems are OrderValidationError: the ASL rejects the order."""
-    order = {"orderId": ORDER_ID, **sample_order(items=[{"sku": "KB-TKL-01", "quantity": 0}])}
+    order = {**placed_order().workflow_input(), "items": [{"sku": "KB-TKL-01", "quantity": 0}]}
 
     with pytest.raises(OrderValidationError) as refused:
         invoke(VALIDATE_ORDER, {"order": order})
@@ -126,7 +126,8 @@ def test_a_malformed_order_reaches_validate_order_and_is_rejected_by_name(invoke
 
 
 def test_the_happy_path_handlers_return_what_the_asl_selects(invoke, orders, ledger):
-    order = {"orderId": ORDER_ID, **sample_order()}
+    orders.create(placed_order(), NOW)
+    order = placed_order().workflow_input()
 
     pricing = invoke(VALIDATE_ORDER, {"order": order})
     authorization = invoke(AUTHORIZE_PAYMENT, authorization_event(pricing["totalCents"]))
@@ -207,12 +208,12 @@ def test_a_repeated_authorize_payment_is_answered_without_reaching_the_provider_
 
 
 def test_a_failed_authorization_is_not_remembered_so_the_workflow_retry_reaches_the_provider(invoke, order_at, ledger):
-    order_at(OrderStatus.VALIDATED)
+    order_at(OrderStatus.VALIDATED, payment_token="tok_flaky")
 
     for _ in range(2):
         with pytest.raises(PaymentProviderTransientError):
-            invoke(AUTHORIZE_PAYMENT, authorization_event(token="tok_flaky"))
-    approved = invoke(AUTHORIZE_PAYMENT, authorization_event(token="tok_flaky"))
+            invoke(AUTHORIZE_PAYMENT, authorization_event())
+    approved = invoke(AUTHORIZE_PAYMENT, authorization_event())
 
     assert ledger.entries(ORDER_ID)[LedgerEntryKind.AUTHORIZATION].reference == approved["authorizationId"]
 

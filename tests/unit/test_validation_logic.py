@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local.provisioning import seed_catalog
-from local.testing import sample_order
+from local.testing import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.errors import OrderValidationError
 from tasks.logic.validation import price_order
 
@@ -15,8 +15,10 @@ from .support import CABLE, KEYBOARD, LATER, NOW, ORDER_ID, SAMPLE_TOTAL_CENTS, 
 
 
 def raw_order(**overrides: Any) -> dict[str, Any]:
-    """The execution input as the API starts it: the request and its order id."""
-    return {"orderId": ORDER_ID, **sample_order(**overrides)}
+    """The execution input as the API starts it: the order, its id and its customer, without the payment token."""
+    order = {"orderId": ORDER_ID, "customerId": SAMPLE_CUSTOMER_ID, **sample_order(**overrides)}
+    order.pop("paymentToken")
+    return order
 
 
 def test_price_order_prices_every_line_from_the_catalog_in_cents(orders, inventory):
@@ -53,6 +55,13 @@ def test_price_order_creates_an_order_the_api_never_stored_without_its_payment_t
     assert "paymentToken" not in record
 
 
+def test_an_execution_input_that_carries_a_payment_token_is_rejected_by_name(orders, inventory):
+    with pytest.raises(OrderValidationError, match="paymentToken"):
+        price_order({**raw_order(), "paymentToken": "tok_ok"}, orders=orders, inventory=inventory, now=NOW)
+
+    assert orders.get(ORDER_ID) is None
+
+
 def test_a_repeated_price_order_leaves_the_timeline_alone(orders, inventory):
     price_order(raw_order(), orders=orders, inventory=inventory, now=NOW)
     before = orders.get(ORDER_ID)
@@ -81,7 +90,7 @@ def test_an_unknown_sku_is_named_by_its_line_and_nothing_is_stored(orders, inven
             "items[0].unitPriceCents",
             id="client-price",
         ),
-        pytest.param(sample_order(), "orderId", id="missing-order-id"),
+        pytest.param({k: v for k, v in raw_order().items() if k != "orderId"}, "orderId", id="missing-order-id"),
         pytest.param(raw_order(shippingAddress=None), "shippingAddress", id="null-address"),
         pytest.param(["not", "an", "order"], "order", id="not-an-object"),
     ],
