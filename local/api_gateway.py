@@ -1,5 +1,13 @@
 """API Gateway emulation: HTTP requests become REST API proxy events (v1) for the API function, and back.
 
+It authenticates each request by ``workflows.resources.ROUTES`` before the function runs, as API Gateway does:
+
+- shopper routes need a Cognito ID token (``local.authorizer``); without a valid one, 401 ``Unauthorized``;
+- service routes need a SigV4 signature (``local.sigv4``); the shipment route admits the warehouse role only, as
+  the API's resource policy does in AWS; anything else, 403;
+- a path or method that is no route answers 403 ``Missing Authentication Token``;
+- CORS preflights are answered here for the configured storefront origins (``ORDERS_CORS_ORIGINS``).
+
 It runs the API handler through the Lambda runner, exactly as the state machine's tasks run, so the API gets a
 Lambda context, its environment and Lambda's error contract. A function error answers 502, as API Gateway does.
 """
@@ -7,121 +15,248 @@ Lambda context, its environment and Lambda's error contract. A function error an
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote
 
-from local.lambda_runner import LambdaRunner
+from local.authorizer import CognitoAuthorizer
+from local.lambda_runner import LOCAL_ACCOUNT_ID, LambdaRunner
+from local.sigv4 import WAREHOUSE, SignatureError, verify
+from workflows.resources import Caller, Route, route_for
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's own payload limit; the handler enforces the API's much smaller one."""
+STAGE = "local"
+LOCAL_API_ID = "local"
+CORS_ALLOWED_HEADERS = "Authorization,Content-Type,Idempotency-Key"
+CORS_MAX_AGE_SECONDS = "600"
 
 
-def proxy_event(method: str, target: str, headers: dict[str, str], body: str | None, source_ip: str) -> dict:
-    """The API Gateway REST proxy event (payload v1) for one request.
+@dataclass(frozen=True)
+class GatewayAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _message(status: HTTPStatus, message: str, header_name: str = "message") -> GatewayAnswer:
+    """API Gateway's own answers: a JSON body with one ``message`` (``Message`` for IAM denials)."""
+    return GatewayAnswer(
+        status.value, {"Content-Type": "application/json"}, json.dumps({header_name: message}).encode()
+    )
+
+
+def proxy_event(
+    route: Route,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: str | None,
+    source_ip: str,
+    *,
+    claims: Mapping[str, str] | None = None,
+    caller_arn: str | None = None,
+) -> dict:
+    """The API Gateway REST proxy event (payload v1) for one request to ``route``.
 
     Example
     -------
-    >>> proxy_event("GET", "/orders?status=COMPLETED", {}, None, "127.0.0.1")["queryStringParameters"]
+    >>> from workflows.resources import route_for
+    >>> route = route_for("GET", "/orders")
+    >>> proxy_event(route, "GET", "/orders", "status=COMPLETED", {}, None, "127.0.0.1")["queryStringParameters"]
     {'status': 'COMPLETED'}
     """
-    url = urlsplit(target)
-    query = parse_qs(url.query, keep_blank_values=True)
+    parsed_query = parse_qs(query, keep_blank_values=True)
+    names = route.path.strip("/").split("/")
+    values = path.strip("/").split("/")
+    parameters = {name[1:-1]: value for name, value in zip(names, values, strict=True) if name.startswith("{")}
+    identity: dict[str, Any] = {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")}
+    if caller_arn is not None:
+        identity.update({"userArn": caller_arn, "caller": caller_arn, "accountId": LOCAL_ACCOUNT_ID})
+    request_context: dict[str, Any] = {
+        "resourcePath": route.path,
+        "httpMethod": method,
+        "path": f"/{STAGE}{path}",
+        "stage": STAGE,
+        "requestId": str(uuid.uuid4()),
+        "requestTimeEpoch": int(time.time() * 1000),
+        "identity": identity,
+        "accountId": LOCAL_ACCOUNT_ID,
+        "apiId": LOCAL_API_ID,
+    }
+    if claims is not None:
+        request_context["authorizer"] = {"claims": dict(claims)}
     return {
-        "resource": "/{proxy+}",
-        "path": url.path,
+        "resource": route.path,
+        "path": path,
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": {name: values[-1] for name, values in query.items()} or None,
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": {"proxy": url.path.lstrip("/")},
+        "queryStringParameters": {name: items[-1] for name, items in parsed_query.items()} or None,
+        "multiValueQueryStringParameters": parsed_query or None,
+        "pathParameters": parameters or None,
         "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/{proxy+}",
-            "httpMethod": method,
-            "path": f"/local{url.path}",
-            "stage": "local",
-            "requestId": str(uuid.uuid4()),
-            "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
-            "accountId": "123456789012",
-            "apiId": "local",
-        },
+        "requestContext": request_context,
         "body": body,
         "isBase64Encoded": False,
     }
 
 
 class ApiGatewayEmulation:
-    """Serves ``function_name`` over HTTP on ``host:port`` (127.0.0.1 only, as the local stack requires)."""
+    """The API as a WSGI application: authenticate by route, invoke ``function_name``, translate the answer.
 
-    def __init__(self, runner: LambdaRunner, function_name: str, server: ThreadingHTTPServer):
+    Parameters
+    ----------
+    runner:
+        Runs the API function, as Lambda would.
+    authorizer:
+        Verifies shoppers' ID tokens for the local user pool.
+    cors_origins:
+        Storefront origins whose preflights are answered (and whose requests the function answers with CORS headers).
+
+    Example
+    -------
+    >>> api = ApiGatewayEmulation(runner, "OrderApi", authorizer, cors_origins=())  # doctest: +SKIP
+    >>> listener = LocalListener("the API", 3000, LoopbackGuard(api, api.cors_origins))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        runner: LambdaRunner,
+        function_name: str,
+        authorizer: CognitoAuthorizer,
+        cors_origins: Iterable[str] = (),
+    ):
         self._runner = runner
         self._function_name = function_name
-        self._server = server
-        server.RequestHandlerClass = self._handler_class()
-        self._thread = threading.Thread(target=server.serve_forever, name="api-gateway", daemon=True)
+        self._authorizer = authorizer
+        self.cors_origins = frozenset(cors_origins)
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        answer = self.answer(environ)
+        headers = [(name, value) for name, value in answer.headers.items() if name.lower() != "content-length"]
+        start_response(
+            f"{answer.status} {_phrase(answer.status)}", [*headers, ("Content-Length", str(len(answer.body)))]
+        )
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else answer.body]
 
-    def start(self) -> None:
-        self._thread.start()
+    def answer(self, environ: dict[str, Any]) -> GatewayAnswer:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO") or "/"
+        headers = _request_headers(environ)
+        if method == "OPTIONS":
+            return self._preflight(path, headers)
+        route = route_for(method, path)
+        if route is None:
+            return _message(HTTPStatus.FORBIDDEN, "Missing Authentication Token")
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if int(length) > MAX_REQUEST_BYTES:
+            return _message(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large")
+        raw = environ["wsgi.input"].read(int(length)) if int(length) else b""
+        query = environ.get("QUERY_STRING", "")
+        claims, caller_arn = None, None
+        if route.caller is Caller.SHOPPER:
+            claims = self._authorizer.claims(headers.get("Authorization"))
+            if claims is None:
+                return _message(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+        elif route.caller is Caller.SERVICE:
+            denial, caller_arn = self._verify_signature(
+                route, method, path, query, environ.get("REQUEST_URI"), headers, raw
+            )
+            if denial is not None:
+                return denial
+        event = proxy_event(
+            route,
+            method,
+            path,
+            query,
+            headers,
+            raw.decode("utf-8", errors="replace") if raw else None,
+            environ.get("REMOTE_ADDR", ""),
+            claims=claims,
+            caller_arn=caller_arn,
+        )
+        return self._invoke(event)
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def _verify_signature(
+        self,
+        route: Route,
+        method: str,
+        path: str,
+        query: str,
+        raw_target: str | None,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[GatewayAnswer | None, str | None]:
+        """SigV4 as IAM checks it, then the resource policy: only the warehouse may ship.
 
-    def respond(self, event: dict) -> tuple[int, dict[str, str], bytes]:
+        The signature covers the path and query as the client sent them (``REQUEST_URI``, not decoded)."""
+        target = raw_target or quote(path) + (f"?{query}" if query else "")
+        url = f"http://{headers.get('Host', '')}{target}"
+        try:
+            principal = verify(method, url, headers, body)
+        except SignatureError as error:
+            return _message(HTTPStatus.FORBIDDEN, str(error)), None
+        if route.warehouse_only and principal != WAREHOUSE:
+            resource = f"arn:aws:execute-api:us-east-1:{LOCAL_ACCOUNT_ID}:{LOCAL_API_ID}/{STAGE}/{method}{path}"
+            message = (
+                f"User: {principal.arn} is not authorized to perform: execute-api:Invoke on resource: {resource} "
+                "with an explicit deny"
+            )
+            return _message(HTTPStatus.FORBIDDEN, message, header_name="Message"), None
+        return None, principal.arn
+
+    def _preflight(self, path: str, headers: dict[str, str]) -> GatewayAnswer:
+        """API Gateway answers preflights itself, for the configured origins only; the function never sees them."""
+        origin = headers.get("Origin")
+        requested = headers.get("Access-Control-Request-Method", "")
+        methods = sorted({route.method for route in _routes_at(path)})
+        if origin not in self.cors_origins or requested not in methods:
+            return _message(HTTPStatus.FORBIDDEN, "Missing Authentication Token")
+        return GatewayAnswer(
+            HTTPStatus.NO_CONTENT.value,
+            {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": ",".join([*methods, "OPTIONS"]),
+                "Access-Control-Allow-Headers": CORS_ALLOWED_HEADERS,
+                "Access-Control-Max-Age": CORS_MAX_AGE_SECONDS,
+                "Vary": "Origin",
+            },
+            b"",
+        )
+
+    def _invoke(self, event: dict) -> GatewayAnswer:
         invocation = self._runner.invoke(self._function_name, json.dumps(event).encode())
         if invocation.function_error or invocation.status_code != 200:
-            return 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}'
+            return _message(HTTPStatus.BAD_GATEWAY, "Internal server error")
         result = json.loads(invocation.payload)
         headers = {name: values[-1] for name, values in (result.get("multiValueHeaders") or {}).items()}
         headers.update(result.get("headers") or {})
         body = result.get("body") or ""
-        return int(result.get("statusCode", 200)), headers, body.encode()
+        return GatewayAnswer(int(result.get("statusCode", 200)), headers, body.encode())
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        emulation = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+def _routes_at(path: str) -> list[Route]:
+    return [route for method in ("GET", "POST") if (route := route_for(method, path)) is not None]
 
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_REQUEST_BYTES:
-                    self._send(413, {"Content-Type": "application/json"}, b'{"message": "Request Entity Too Large"}')
-                    return
-                raw = self.rfile.read(length) if length else b""
-                body = raw.decode("utf-8", errors="replace") if raw else None
-                event = proxy_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
-                self._send(*emulation.respond(event))
 
-            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in {"content-length", "connection"}:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+def _request_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers with their usual spelling, as API Gateway hands them to the function."""
+    headers = {name[5:].replace("_", "-").title(): value for name, value in environ.items() if name.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    if environ.get("CONTENT_LENGTH"):
+        headers["Content-Length"] = environ["CONTENT_LENGTH"]
+    return headers
 
-            def __getattr__(self, name: str) -> Any:
-                """A proxy resource takes every method (``do_<METHOD>``) to the function, which answers those it has no
-                route for; the standard library would answer 501 itself."""
-                if name.startswith("do_"):
-                    return self._serve
-                raise AttributeError(name)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                """Access logs stay quiet; the API handler logs what matters."""
-
-        return Handler
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

@@ -28,13 +28,24 @@ class PortInUseError(RuntimeError):
     pass
 
 
+def not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """What a listener answers while the service behind it is still starting."""
+    body = b'{"message": "starting"}'
+    start_response(
+        "503 Service Unavailable",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Retry-After", "1")],
+    )
+    return [body]
+
+
 class LoopbackGuard:
     """WSGI middleware: refuse foreign ``Host`` headers, and state changes from origins the listener does not trust.
 
     Parameters
     ----------
     app:
-        The listener's own WSGI application.
+        The listener's own WSGI application; until it is set, every request answers 503 (the port is bound early so
+        that a taken port is reported before anything else starts).
     trusted_origins:
         Origins besides the listener's own that may change state (the storefronts the API allows by CORS).
     same_origin_only:
@@ -47,8 +58,10 @@ class LoopbackGuard:
     >>> guard.serve_port(3000)  # doctest: +SKIP  (then Host must be 127.0.0.1:3000 or localhost:3000)
     """
 
-    def __init__(self, app: WsgiApp, trusted_origins: Iterable[str] = (), *, same_origin_only: bool = False):
-        self.app = app
+    def __init__(
+        self, app: WsgiApp | None = None, trusted_origins: Iterable[str] = (), *, same_origin_only: bool = False
+    ):
+        self.app: WsgiApp = app or not_ready
         self._extra_origins = frozenset(trusted_origins)
         self._same_origin_only = same_origin_only
         self.hosts: frozenset[str] = frozenset()
@@ -77,7 +90,7 @@ class LoopbackGuard:
             body = json.dumps({"message": f"Forbidden: {refusal}"}).encode()
             start_response(
                 "403 Forbidden",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Connection", "close")],
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
             return [body]
         if not self._same_origin_only:

@@ -3,47 +3,47 @@
 - moto in server mode is the AWS endpoint (Step Functions executing state machines, DynamoDB, the rest);
 - the state machine is built from the ASL file and ``workflows.resources``, through ``local.provisioning``;
 - the in-process Lambda runner runs every function's real handler;
-- an API Gateway emulation serves the order API;
-- a warehouse simulator confirms shipments through the callback API;
+- a Cognito user pool on the AWS endpoint holds the seeded users (``local.identity``);
+- an API Gateway emulation serves the order API, verifying tokens and signatures as API Gateway does;
+- a warehouse simulator confirms shipments through the callback API, signing as the warehouse role;
 - the ops console shows the executions and the orders (``local.console``).
 
-Everything binds to 127.0.0.1 only.
+Every listener is waitress on 127.0.0.1 only, behind ``local.listener.LoopbackGuard``.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sys
-import threading
 import warnings
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import boto3
 from moto.core.config import default_user_config
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import BaseWSGIServer, make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from local.api_gateway import ApiGatewayEmulation
+from local.authorizer import CognitoAuthorizer, fetch_jwks
 from local.catalog import catalog_items
 from local.console.server import ConsoleServer
 from local.engine import install_time_scale, quiet_engine_logs
 from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
+from local.identity import UserPool, provision_user_pool
 from local.in_process_endpoint import IN_PROCESS_ENDPOINT
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
+from local.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
 from local.provisioning import local_function_environment, provision
 from local.warehouse import WarehouseSimulator
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
-from workflows.resources import ALL_FUNCTIONS, API
+from workflows.resources import ALL_FUNCTIONS, API, CORS_ALLOWED_ORIGINS_ENV
 
-HOST = "127.0.0.1"
+__all__ = ["HOST", "LocalStack", "PortInUseError", "StackSettings", "free_port"]
+
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": LOCAL_REGION}
-
-
-class PortInUseError(RuntimeError):
-    pass
+CORS_ORIGINS_SETTING = "ORDERS_CORS_ORIGINS"
+API_THREADS = 32
+"""The API waits on the engine and the Lambda runner, not on the CPU: enough threads for a burst of clients."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,14 @@ class StackSettings:
     time_scale: float = 1.0
     faults: tuple[FaultRule, ...] = ()
     console_port: int = 8233
+    cors_origins: tuple[str, ...] = ()
+    """Storefront origins allowed to call the API from a browser; none by default."""
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> StackSettings:
         """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_CONSOLE_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS``
-        (or ``off``), ``ORDERS_TIME_SCALE`` and ``ORDERS_FAULTS`` (see ``local.faults``).
+        (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.faults``) and ``ORDERS_CORS_ORIGINS``
+        (comma-separated origins such as ``http://localhost:5173``).
 
         Example
         -------
@@ -74,7 +77,16 @@ class StackSettings:
             warehouse_delay_seconds=None if delay.strip().lower() == "off" else _positive(delay, "delay"),
             time_scale=_positive(env.get("ORDERS_TIME_SCALE", "1"), "ORDERS_TIME_SCALE"),
             faults=parse_fault_rules(env.get(FAULTS_ENV, "")),
+            cors_origins=_origins(env.get(CORS_ORIGINS_SETTING, "")),
         )
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(item.strip().rstrip("/") for item in value.split(",") if item.strip())
+    for origin in origins:
+        if origin == "*" or not origin.startswith(("http://", "https://")):
+            raise ValueError(f"{CORS_ORIGINS_SETTING}: {origin!r} is not an origin like https://shop.example.com")
+    return origins
 
 
 def _port(env: Any, name: str, default: int) -> int:
@@ -94,31 +106,13 @@ def _positive(value: str, name: str) -> float:
     return number
 
 
-class LocalHttpServer(ThreadingHTTPServer):
-    """A deeper listen backlog than the standard library's 5, so bursts of concurrent clients are not reset."""
-
-    request_queue_size = 128
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up early is normal (a health probe timing out); anything else is still reported."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-def _bind_http(port: int, what: str) -> ThreadingHTTPServer:
-    try:
-        return LocalHttpServer((HOST, port), None)
-    except OSError as error:
-        raise PortInUseError(f"{what} cannot listen on {HOST}:{port}: {error.strerror}") from None
-
-
-def _bind_aws_endpoint(port: int) -> BaseWSGIServer:
-    """Check the port first: werkzeug prints its own advice and exits when the port is taken."""
-    _bind_http(port, "the AWS endpoint").server_close()
-    return make_server(
-        HOST, port, DomainDispatcherApplication(create_backend_app), True, request_handler=MotoRequestHandler
-    )
+def _check_port_free(port: int, what: str) -> None:
+    """Fail before anything starts when a fixed port is taken; port 0 always binds."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            raise PortInUseError(f"{what} cannot listen on {HOST}:{port}: {error.strerror}") from None
 
 
 class LocalStack:
@@ -136,6 +130,7 @@ class LocalStack:
         self.api: ApiGatewayEmulation | None = None
         self.warehouse: WarehouseSimulator | None = None
         self.console: ConsoleServer | None = None
+        self.user_pool: UserPool | None = None
         self.state_machine_arn = ""
 
     def __enter__(self) -> LocalStack:
@@ -147,50 +142,58 @@ class LocalStack:
 
     @property
     def aws_endpoint(self) -> str:
-        return f"http://{HOST}:{self._aws_server.server_port}"
+        return self._aws_listener.url
 
     @property
     def api_url(self) -> str:
-        return self.api.url
+        return self._api_listener.url
 
     def start(self) -> None:
-        api_socket = _bind_http(self.settings.api_port, "the API")
+        """Bind every port first, so a taken one is reported before anything starts; then provision and serve."""
+        self._api_guard = LoopbackGuard(trusted_origins=self.settings.cors_origins)
+        self._api_listener = LocalListener("the API", self.settings.api_port, self._api_guard, threads=API_THREADS)
         try:
-            _bind_http(self.settings.console_port, "the console").server_close()
-            self._aws_server = _bind_aws_endpoint(self.settings.aws_port)
+            _check_port_free(self.settings.console_port, "the console")
+            aws_app = LoopbackGuard(DomainDispatcherApplication(create_backend_app), same_origin_only=True)
+            self._aws_listener = LocalListener("the AWS endpoint", self.settings.aws_port, aws_app, threads=16)
         except PortInUseError:
-            api_socket.server_close()
+            self._api_listener.stop()
             raise
         quiet_engine_logs()
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         install_time_scale(self.settings.time_scale)
         self._serve_aws_endpoint()
-        self._provision_and_run(api_socket)
+        self._provision_and_run()
 
     def _serve_aws_endpoint(self) -> None:
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         os.environ.update(FAKE_CREDENTIALS)
-        os.environ["MOTO_PORT"] = str(self._aws_server.server_port)
+        os.environ["MOTO_PORT"] = str(self._aws_listener.port)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
-        IN_PROCESS_ENDPOINT.serve(self._aws_server.server_port)
-        threading.Thread(target=self._aws_server.serve_forever, name="aws-endpoint", daemon=True).start()
+        IN_PROCESS_ENDPOINT.serve(self._aws_listener.port)
+        self._aws_listener.start()
 
-    def _provision_and_run(self, api_socket: ThreadingHTTPServer) -> None:
+    def _provision_and_run(self) -> None:
         session = boto3.session.Session(region_name=LOCAL_REGION)
         dynamodb = session.client("dynamodb", endpoint_url=self.aws_endpoint)
         stepfunctions = session.client("stepfunctions", endpoint_url=self.aws_endpoint)
+        cognito = session.client("cognito-idp", endpoint_url=self.aws_endpoint)
         deployment = provision(dynamodb, stepfunctions, catalog_items())
+        self.user_pool = provision_user_pool(cognito, LOCAL_REGION)
         self.state_machine_arn = deployment.state_machine_arn
         environment = {
             **local_function_environment(ALL_FUNCTIONS, deployment.state_machine_arn),
             "AWS_ENDPOINT_URL": self.aws_endpoint,
+            CORS_ALLOWED_ORIGINS_ENV: ",".join(self.settings.cors_origins),
         }
         self.runner = LambdaRunner(ALL_FUNCTIONS, environment)
         if self.settings.faults:
             self.runner.before_invoke.append(FaultInjector(self.settings.faults))
         self.runner.install()
-        self.api = ApiGatewayEmulation(self.runner, API.logical_name, api_socket)
-        self.api.start()
+        authorizer = CognitoAuthorizer(self.user_pool, fetch_jwks(self.aws_endpoint, self.user_pool))
+        self.api = ApiGatewayEmulation(self.runner, API.logical_name, authorizer, self.settings.cors_origins)
+        self._api_guard.app = self.api
+        self._api_listener.start()
         self.console = ConsoleServer(
             stepfunctions,
             dynamodb,
@@ -198,6 +201,7 @@ class LocalStack:
             deployment.state_machine_arn,
             self.api_url,
             port=self.settings.console_port,
+            cognito=cognito,
         )
         self.console.start()
         if self.settings.warehouse_delay_seconds is not None:
@@ -210,13 +214,11 @@ class LocalStack:
             self.console.stop()
         if self.warehouse is not None:
             self.warehouse.stop()
-        if self.api is not None:
-            self.api.stop()
+        self._api_listener.stop()
         if self.runner is not None:
             self.runner.uninstall()
-        IN_PROCESS_ENDPOINT.forget(self._aws_server.server_port)
-        self._aws_server.shutdown()
-        self._aws_server.server_close()
+        IN_PROCESS_ENDPOINT.forget(self._aws_listener.port)
+        self._aws_listener.stop()
 
 
 def free_port() -> int:

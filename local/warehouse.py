@@ -1,6 +1,7 @@
 """The warehouse simulator: ships every waiting order after a delay, through the same callback API a warehouse uses.
 
-It reads its work queue from the orders table's ``by-status`` index (AWAITING_SHIPMENT), acknowledges each order
+It reads its work queue from the orders table's ``by-status`` index (AWAITING_SHIPMENT), signs its calls with the
+warehouse role's credentials (``local.sigv4``), acknowledges each order
 it is working on (a heartbeat, so HeartbeatSeconds never expires while it works), and confirms the shipment once
 the order has waited ``delay_seconds``.
 """
@@ -16,6 +17,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
+from local.sigv4 import WAREHOUSE, sign
 from tasks.adapters.orders_repository import OrderRepository
 from tasks.logic.ordering import BY_STATUS_INDEX
 from tasks.models.order import OrderStatus
@@ -76,12 +78,10 @@ class WarehouseSimulator:
             self.shipped += 1
 
     def _post(self, path: str, body: dict[str, Any]) -> int:
-        request = urllib.request.Request(
-            self._api_url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
+        """Signed as the warehouse role: the shipment route admits no one else."""
+        url, data = self._api_url + path, json.dumps(body).encode()
+        headers = sign(WAREHOUSE, "POST", url, data, {"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status

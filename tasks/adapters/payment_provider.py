@@ -86,12 +86,13 @@ class SimulatedPaymentProvider(PaymentProvider):
         self._attempts = attempts
 
     def authorize(self, order_id: str, amount_cents: int, currency: str, token: str) -> str:
+        """Error messages never name the token: they reach the execution history, the logs and the shopper."""
         if token == UNAVAILABLE_TOKEN:
-            raise PaymentProviderTransientError("payment provider unavailable (simulated by tok_unavailable)")
+            raise PaymentProviderTransientError("payment provider unavailable (simulated)")
         if token == FLAKY_TOKEN and self._attempts.increment(order_id) <= FLAKY_FAILURES_PER_ORDER:
-            raise PaymentProviderTransientError("payment provider timed out (simulated by tok_flaky)")
+            raise PaymentProviderTransientError("payment provider timed out (simulated)")
         if token == DECLINED_TOKEN:
-            raise PaymentDeclinedError(f"card declined for order {order_id} (simulated by tok_declined)")
+            raise PaymentDeclinedError(f"card declined for order {order_id} (simulated)")
         return _reference("auth", order_id)
 
     def capture(self, order_id: str, authorization_id: str, amount_cents: int) -> str:

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.service import OrdersService, start_local_service, stop_local_service
+from tests.integration.service import OrdersService, deployed_service, start_local_service, stop_local_service
 
 
 @pytest.fixture(scope="session")
 def service() -> Iterator[OrdersService]:
     deployed = os.environ.get("ORDERS_API_URL")
     if deployed:
-        yield OrdersService(deployed.rstrip("/"), None, token=os.environ.get("ORDERS_API_TOKEN"))
+        yield deployed_service(deployed)
         return
     local = start_local_service()
     yield local

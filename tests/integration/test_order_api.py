@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -16,13 +17,9 @@ from tests.integration.service import OrdersService, start_local_service, stop_l
 TERMINAL = ("COMPLETED", "REJECTED", "PAYMENT_DECLINED", "OUT_OF_STOCK", "CANCELLED", "FAILED")
 
 
-def fresh_customer() -> str:
-    return f"cust-{uuid.uuid4().hex[:10]}"
-
-
 def submit(service: OrdersService, key: str | None = None, **overrides) -> dict:
     headers = {"Idempotency-Key": key} if key else {}
-    response = service.request("POST", "/orders", sample_order(customerId=fresh_customer(), **overrides), headers)
+    response = service.request("POST", "/orders", sample_order(**overrides), headers)
     assert response.status == 202, response.body
     return response.body
 
@@ -72,7 +69,7 @@ def test_execution_status_on_the_aws_endpoint_agrees_with_the_order(service):
 
 def test_concurrent_resubmissions_with_one_key_create_one_order_and_one_execution(service):
     key = f"key-{uuid.uuid4().hex}"
-    body = sample_order(customerId=fresh_customer())
+    body = sample_order()
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(
@@ -82,8 +79,8 @@ def test_concurrent_resubmissions_with_one_key_create_one_order_and_one_executio
     assert {response.status for response in responses} == {202}
     order_ids = {response.body["orderId"] for response in responses}
     assert len(order_ids) == 1
-    listed = service.request("GET", f"/orders?customerId={body['customerId']}").body["orders"]
-    assert [order["orderId"] for order in listed] == list(order_ids)
+    listed = [order["orderId"] for order in service.request("GET", "/orders?limit=100").body["orders"]]
+    assert listed.count(next(iter(order_ids))) == 1
     stepfunctions = service.stepfunctions()
     execution_arn = responses[0].body["executionArn"]
     state_machine_arn = stepfunctions.describe_execution(executionArn=execution_arn)["stateMachineArn"]
@@ -93,9 +90,8 @@ def test_concurrent_resubmissions_with_one_key_create_one_order_and_one_executio
 
 def test_the_same_key_with_a_different_body_is_a_conflict(service):
     key = f"key-{uuid.uuid4().hex}"
-    customer = fresh_customer()
-    first = service.request("POST", "/orders", sample_order(customerId=customer), {"Idempotency-Key": key})
-    changed = sample_order(customerId=customer, items=[{"sku": "MS-ERGO-02", "quantity": 3}])
+    first = service.request("POST", "/orders", sample_order(), {"Idempotency-Key": key})
+    changed = sample_order(items=[{"sku": "MS-ERGO-02", "quantity": 3}])
     second = service.request("POST", "/orders", changed, {"Idempotency-Key": key})
 
     assert first.status == 202
@@ -124,7 +120,7 @@ def test_shipment_failed_callback_fails_the_order_with_the_reason(service):
 
     assert status == 202
     assert order["status"] == "FAILED"
-    assert order["failure"] == {"error": "ShipmentFailedError", "cause": "forklift on fire"}
+    assert order["failure"] == {"error": "ShipmentFailedError", "message": "forklift on fire"}
 
 
 def test_shipment_callbacks_for_orders_that_are_not_waiting_are_refused(service):
@@ -158,16 +154,15 @@ def test_an_order_shows_prices_from_the_catalog(service):
     assert "shipment" not in order, "the task token never leaves the service"
 
 
-def test_listing_pages_through_a_customers_orders_newest_first(service):
-    customer = fresh_customer()
-    ids = [service.request("POST", "/orders", sample_order(customerId=customer)).body["orderId"] for _ in range(3)]
+def test_listing_pages_through_the_callers_orders_newest_first(service):
+    shopper = service.as_user(service.users.other_shopper)
+    ids = [shopper.request("POST", "/orders", sample_order()).body["orderId"] for _ in range(3)]
 
-    first = service.request("GET", f"/orders?customerId={customer}&limit=2").body
-    second = service.request("GET", f"/orders?customerId={customer}&limit=2&nextToken={first['nextToken']}").body
+    first = shopper.request("GET", "/orders?limit=2").body
+    second = shopper.request("GET", f"/orders?limit=2&nextToken={first['nextToken']}").body
 
     listed = [order["orderId"] for order in first["orders"] + second["orders"]]
-    assert listed == list(reversed(ids))
-    assert second["nextToken"] is None
+    assert listed[:3] == list(reversed(ids))
 
 
 def test_listing_by_status_reads_the_status_index(service):
@@ -188,6 +183,16 @@ def test_products_health_and_openapi_are_served(service):
     assert {"/orders", "/orders/{order_id}", "/orders/{order_id}/shipment"} <= set(spec["paths"])
 
 
+def test_the_catalog_and_the_api_document_are_public(service):
+    anonymous = service.anonymous()
+
+    assert anonymous.request("GET", "/products").status == 200
+    assert anonymous.request("GET", "/openapi.json").status == 200
+
+
+ADDRESS: dict[str, Any] = sample_order()["shippingAddress"]
+
+
 def item(**changes):
     return [{"sku": "KB-TKL-01", "quantity": 1, **changes}]
 
@@ -198,7 +203,9 @@ BAD_BODIES = {
     "quantity as text": (sample_order(items=item(quantity="two")), "items[0].quantity"),
     "empty items": (sample_order(items=[]), "items"),
     "missing address": ({k: v for k, v in sample_order().items() if k != "shippingAddress"}, "shippingAddress"),
-    "control character in customer": (sample_order(customerId="cust\u0007"), "customerId"),
+    "a customer in the body": (sample_order(customerId="someone-else"), "customerId"),
+    "C1 control in the address": (sample_order(shippingAddress={**ADDRESS, "city": "Lon\x85don"}), "city"),
+    "bidi override in the address": (sample_order(shippingAddress={**ADDRESS, "name": "Ada \u202e"}), "name"),
     "control character in sku": (sample_order(items=[{"sku": "KB\nTKL", "quantity": 1}]), "items[0].sku"),
     "client price": (sample_order(items=item(unitPriceCents=1)), "items[0].unitPriceCents"),
     "body is a list": ([sample_order()], "body"),
@@ -208,15 +215,17 @@ BAD_BODIES = {
 @pytest.mark.parametrize("case", list(BAD_BODIES), ids=list(BAD_BODIES))
 def test_bad_input_gets_a_4xx_that_names_the_field_and_writes_nothing(service, case):
     body, field = BAD_BODIES[case]
-    customer = fresh_customer()
-    if isinstance(body, dict) and "customerId" not in str(field):
-        body = {**body, "customerId": customer}
+    before = newest_order_ids(service)
 
     response = service.request("POST", "/orders", body)
 
     assert response.status == 422, response.body
     assert any(field in problem for problem in response.body["problems"]), response.body
-    assert service.request("GET", f"/orders?customerId={customer}").body["orders"] == []
+    assert newest_order_ids(service) == before
+
+
+def newest_order_ids(service: OrdersService) -> list[str]:
+    return [order["orderId"] for order in service.request("GET", "/orders?limit=5").body["orders"]]
 
 
 @pytest.mark.parametrize(
@@ -225,8 +234,11 @@ def test_bad_input_gets_a_4xx_that_names_the_field_and_writes_nothing(service, c
         (b"{not json", "application/json", 422),
         (b"x" * (65 * 1024), "application/json", 413),
         (b"customerId=c", "application/x-www-form-urlencoded", 415),
+        (b"{}", "application/jsonfoo", 415),
+        (b"[" * 2000 + b"]" * 2000, "application/json", 400),
+        (b'{"items": ' + b"[" * 40 + b"]" * 40 + b"}", "application/json", 400),
     ],
-    ids=["malformed json", "over 64 KB", "not json"],
+    ids=["malformed json", "over 64 KB", "not json", "json-like media type", "nested 2000 deep", "nested 41 deep"],
 )
 def test_unreadable_bodies_are_refused_with_a_clear_4xx(service, raw, content_type, status):
     response = service.request("POST", "/orders", raw=raw, headers={"Content-Type": content_type})

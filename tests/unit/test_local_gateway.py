@@ -1,0 +1,270 @@
+"""The local stack's gateway, without a socket: the Cognito authorizer, SigV4, the route table, CORS and the guard.
+
+Tokens are signed here with a key pair made for the test, so every way a token can be wrong is tried: another key,
+another issuer or app client, an access token, an expired one, ``alg: none``, and a changed payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet, OctKey, RSAKey
+
+from local.api_gateway import ApiGatewayEmulation
+from local.authorizer import CognitoAuthorizer
+from local.identity import UserPool
+from local.lambda_runner import Invocation
+from local.listener import LoopbackGuard
+from local.sigv4 import OPERATOR, WAREHOUSE, SignatureError, sign, verify
+
+POOL = UserPool("us-east-1_localtest", "app-client-1", "us-east-1")
+NOW = 1_800_000_000
+KEY = RSAKey.generate_key(2048, parameters={"kid": "key-1"})
+OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "key-1"})
+JWKS = KeySet([KEY]).as_dict(private=False)
+API = "http://127.0.0.1:3000"
+
+
+def id_token(key: Any = KEY, algorithm: str = "RS256", **changes: Any) -> str:
+    claims = {
+        "sub": "sub-ada",
+        "iss": POOL.issuer,
+        "aud": POOL.client_id,
+        "token_use": "id",
+        "exp": NOW + 3600,
+        "iat": NOW,
+        "email": "ada@example.com",
+        "cognito:groups": ["ops"],
+        **changes,
+    }
+    return jwt.encode({"alg": algorithm, "kid": "key-1"}, claims, key, algorithms=[algorithm])
+
+
+@pytest.fixture
+def authorizer() -> CognitoAuthorizer:
+    return CognitoAuthorizer(POOL, JWKS, clock=lambda: NOW)
+
+
+def test_a_valid_id_token_yields_its_claims_as_api_gateway_strings(authorizer):
+    claims = authorizer.claims(id_token())
+
+    assert claims["sub"] == "sub-ada"
+    assert claims["cognito:groups"] == "ops"
+    assert claims["exp"] == datetime.fromtimestamp(NOW + 3600, UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
+    assert all(isinstance(value, str) for value in claims.values())
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(lambda: id_token(key=OTHER_KEY), id="signed-by-another-key"),
+        pytest.param(lambda: id_token(iss="https://cognito-idp.us-east-1.amazonaws.com/another"), id="other-pool"),
+        pytest.param(lambda: id_token(aud="another-client"), id="other-app-client"),
+        pytest.param(lambda: id_token(token_use="access"), id="access-token"),
+        pytest.param(lambda: id_token(exp=NOW - 1), id="expired"),
+        pytest.param(lambda: id_token(key=OctKey.import_key("s" * 32), algorithm="HS256"), id="hmac"),
+        pytest.param(lambda: _with_payload(id_token(), {"sub": "sub-grace"}), id="changed-payload"),
+        pytest.param(lambda: _unsigned(id_token()), id="alg-none"),
+        pytest.param(lambda: "not.a.token", id="garbage"),
+        pytest.param(lambda: "", id="empty"),
+    ],
+)
+def test_every_wrong_token_is_refused(authorizer, token):
+    assert authorizer.claims(token()) is None
+
+
+def _with_payload(token: str, changes: dict[str, Any]) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(_b64decode(payload))
+    return ".".join([header, _b64encode(json.dumps({**claims, **changes}).encode()), signature])
+
+
+def _unsigned(token: str) -> str:
+    _, payload, _ = token.split(".")
+    return ".".join([_b64encode(b'{"alg":"none","typ":"JWT"}'), payload, ""])
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_a_signature_is_checked_against_the_request_it_was_made_for():
+    url = f"{API}/orders/ord-1/shipment"
+    headers = sign(WAREHOUSE, "POST", url, b'{"outcome": "IN_PROGRESS"}', {"Content-Type": "application/json"})
+
+    assert verify("POST", url, headers, b'{"outcome": "IN_PROGRESS"}') == WAREHOUSE
+    for method, target, body in (
+        ("POST", url, b'{"outcome": "FAILED"}'),
+        ("POST", f"{API}/orders/ord-2/shipment", b'{"outcome": "IN_PROGRESS"}'),
+        ("GET", url, b'{"outcome": "IN_PROGRESS"}'),
+    ):
+        with pytest.raises(SignatureError):
+            verify(method, target, headers, body)
+
+
+def test_an_old_signature_and_an_unknown_key_are_refused():
+    url = f"{API}/health"
+    headers = sign(WAREHOUSE, "GET", url, None, {})
+    unknown = {**headers, "Authorization": headers["Authorization"].replace(WAREHOUSE.access_key, "AKIAUNKNOWN")}
+
+    with pytest.raises(SignatureError, match="expired"):
+        verify("GET", url, headers, b"", now=datetime.now(UTC) + timedelta(minutes=16))
+    with pytest.raises(SignatureError, match="invalid"):
+        verify("GET", url, unknown, b"")
+
+
+class RecordingRunner:
+    """Stands in for the Lambda runner: records each event and answers 200 with the caller's claims."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def invoke(self, function_name: str, payload: bytes) -> Invocation:
+        event = json.loads(payload)
+        self.events.append(event)
+        body = json.dumps({"claims": (event["requestContext"].get("authorizer") or {}).get("claims")})
+        return Invocation(json.dumps({"statusCode": 200, "headers": {"X-Answered": "yes"}, "body": body}).encode())
+
+
+@pytest.fixture
+def gateway(authorizer) -> tuple[ApiGatewayEmulation, RecordingRunner]:
+    runner = RecordingRunner()
+    return ApiGatewayEmulation(runner, "OrderApi", authorizer, cors_origins=("http://shop.test",)), runner
+
+
+def request(
+    gateway: ApiGatewayEmulation, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> tuple[int, dict[str, str], Any]:
+    path, _, query = target.partition("?")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "REQUEST_URI": target,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:3000",
+    }
+    for name, value in (headers or {}).items():
+        key = "CONTENT_TYPE" if name.lower() == "content-type" else "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = value
+    answer = gateway.answer(environ)
+    return answer.status, answer.headers, json.loads(answer.body) if answer.body else None
+
+
+def test_shopper_routes_pass_the_verified_claims_and_refuse_everyone_else(gateway):
+    emulation, runner = gateway
+
+    assert request(emulation, "GET", "/orders")[::2] == (401, {"message": "Unauthorized"})
+    assert request(emulation, "GET", "/orders", {"Authorization": id_token(key=OTHER_KEY)})[0] == 401
+    status, _, body = request(emulation, "GET", "/orders/ord-1", {"Authorization": id_token()})
+
+    assert status == 200
+    assert body["claims"]["sub"] == "sub-ada"
+    assert runner.events[-1]["pathParameters"] == {"orderId": "ord-1"}
+    assert runner.events[-1]["resource"] == "/orders/{orderId}"
+    assert len(runner.events) == 1, "refused requests never reach the function"
+
+
+def test_the_shipment_route_admits_the_warehouse_role_only(gateway):
+    emulation, runner = gateway
+    body = b'{"outcome": "IN_PROGRESS"}'
+    target = "/orders/ord-1/shipment"
+
+    def signed_by(principal: Any) -> dict[str, str]:
+        return sign(principal, "POST", API + target, body, {"Content-Type": "application/json"})
+
+    unsigned = request(emulation, "POST", target, {"Content-Type": "application/json"}, body)
+    shopper = request(emulation, "POST", target, {"Authorization": id_token()}, body)
+    operator = request(emulation, "POST", target, signed_by(OPERATOR), body)
+    warehouse = request(emulation, "POST", target, signed_by(WAREHOUSE), body)
+
+    assert (unsigned[0], shopper[0], operator[0], warehouse[0]) == (403, 403, 403, 200)
+    assert "explicit deny" in operator[2]["Message"]
+    assert runner.events[-1]["requestContext"]["identity"]["userArn"] == WAREHOUSE.arn
+    assert "authorizer" not in runner.events[-1]["requestContext"]
+
+
+def test_public_routes_need_nothing_and_unknown_routes_are_missing_authentication(gateway):
+    emulation, _ = gateway
+
+    assert request(emulation, "GET", "/products")[0] == 200
+    assert request(emulation, "GET", "/admin")[::2] == (403, {"message": "Missing Authentication Token"})
+    assert request(emulation, "DELETE", "/orders")[0] == 403
+
+
+def test_preflights_are_answered_for_configured_origins_only(gateway):
+    emulation, runner = gateway
+    asks = {"Origin": "http://shop.test", "Access-Control-Request-Method": "POST"}
+
+    status, headers, _ = request(emulation, "OPTIONS", "/orders", asks)
+    foreign = request(emulation, "OPTIONS", "/orders", {**asks, "Origin": "http://evil.test"})
+    unserved_method = request(emulation, "OPTIONS", "/orders", {**asks, "Access-Control-Request-Method": "PUT"})
+
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "http://shop.test"
+    assert headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type,Idempotency-Key"
+    assert "POST" in headers["Access-Control-Allow-Methods"].split(",")
+    assert (foreign[0], unserved_method[0]) == (403, 403)
+    assert runner.events == []
+
+
+def test_without_configured_origins_no_preflight_is_answered(authorizer):
+    emulation = ApiGatewayEmulation(RecordingRunner(), "OrderApi", authorizer)
+
+    status, headers, _ = request(
+        emulation, "OPTIONS", "/orders", {"Origin": "http://shop.test", "Access-Control-Request-Method": "GET"}
+    )
+
+    assert status == 403
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def guarded(guard: LoopbackGuard, method: str, host: str, origin: str | None = None) -> str:
+    environ = {"REQUEST_METHOD": method, "HTTP_HOST": host, **({"HTTP_ORIGIN": origin} if origin else {})}
+    statuses: list[str] = []
+    guard(environ, lambda status, headers, *rest: statuses.append(status))
+    return statuses[0].split()[0]
+
+
+def ok(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Access-Control-Allow-Origin", "*")])
+    return [b"ok"]
+
+
+def test_the_guard_refuses_foreign_hosts_and_cross_site_state_changes():
+    guard = LoopbackGuard(ok, trusted_origins=("http://shop.test",))
+    guard.serve_port(3000)
+
+    assert guarded(guard, "GET", "127.0.0.1:3000") == "200"
+    assert guarded(guard, "GET", "localhost:3000") == "200"
+    assert guarded(guard, "GET", "attacker.example:3000") == "403"
+    assert guarded(guard, "GET", "127.0.0.1:3001") == "403"
+    assert guarded(guard, "POST", "127.0.0.1:3000", "http://evil.test") == "403"
+    assert guarded(guard, "POST", "127.0.0.1:3000", "null") == "403"
+    assert guarded(guard, "POST", "127.0.0.1:3000", "http://shop.test") == "200"
+    assert guarded(guard, "POST", "127.0.0.1:3000", "http://127.0.0.1:3000") == "200"
+    assert guarded(guard, "GET", "127.0.0.1:3000", "http://evil.test") == "200"
+
+
+def test_a_same_origin_only_guard_refuses_foreign_reads_and_drops_cors_headers():
+    guard = LoopbackGuard(ok, same_origin_only=True)
+    guard.serve_port(4566)
+    headers: list[tuple[str, str]] = []
+
+    guard({"REQUEST_METHOD": "GET", "HTTP_HOST": "127.0.0.1:4566"}, lambda status, given: headers.extend(given))
+
+    assert guarded(guard, "GET", "127.0.0.1:4566", "http://evil.test") == "403"
+    assert guarded(guard, "OPTIONS", "127.0.0.1:4566", "http://evil.test") == "403"
+    assert headers == []
