@@ -1,56 +1,115 @@
-"""The ``orders`` command: run the local stack, and submit, inspect, watch, ship and cancel orders over the API.
+"""The ``orders`` command: run the local stack, sign in, and submit, inspect, watch, ship and cancel orders.
 
-Exit codes, for scripts: 0 success; 1 the API refused the request (the message says why); 2 the API could not be
-reached or the stack could not start; 3 ``watch`` saw the order end in a failure status; 4 ``watch`` timed out.
+Shopper commands send the signed-in user's Cognito ID token (``--token``, or the stored login of ``--user``); ``ship``
+signs its request with SigV4 as the warehouse. Exit codes, for scripts: 0 success; 1 the API refused the request,
+or Cognito refused the sign-in (the message says why); 2 the API, the AWS endpoint or the user pool could not be
+reached, or the stack could not start; 3 ``watch`` saw the order end in a failure status; 4 ``watch`` timed out.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import json
 import os
+import re
+import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError, ClientError
+
 from local.console.server import add_console_arguments, run_console
+from local.identity import (
+    LOCAL_PASSWORD,
+    SEEDED_USERS,
+    SHOPPER_ADA,
+    SignInError,
+    Tokens,
+    UserPoolNotFoundError,
+    find_user_pool,
+    refresh,
+    sign_in,
+)
+from local.lambda_runner import LOCAL_REGION
+from local.sigv4 import SERVICE, WAREHOUSE, sign
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
 
-DEFAULT_API_URL = "http://127.0.0.1:3000"
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_API_PORT, DEFAULT_AWS_PORT = 3000, 4566
 EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_ORDER_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+REFRESH_MARGIN_SECONDS = 60
+"""A token this close to its expiry is refreshed first, so it does not expire on the way to the API."""
+LOCAL_HOSTS = frozenset({LOCAL_HOST, "localhost", "::1"})
+EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$")
+START_THE_STACK = "start the stack with `make run`"
 
 
-class ApiError(Exception):
+class CliError(Exception):
+    """A failure the command reports in one line, with the exit code scripts see."""
+
     def __init__(self, exit_code: int, message: str):
         super().__init__(message)
         self.exit_code = exit_code
 
 
+Authorize = Callable[[str, str, bytes | None, dict[str, str]], dict[str, str]]
+"""Adds a request's credentials: ``(method, url, body, headers)`` to the headers to send."""
+
+
 class OrdersApi:
     """A small client of the order API, local or deployed (``--api-url``, ``ORDERS_API_URL``)."""
 
-    def __init__(self, base_url: str, token: str | None = None):
+    def __init__(self, base_url: str, authorize: Authorize | None = None):
         self.base_url = base_url.rstrip("/")
-        self._token = token
+        self._authorize = authorize
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        url = self.base_url + path
         data = None if body is None else json.dumps(body).encode()
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        if self._token:
-            all_headers["Authorization"] = self._token
-        request = urllib.request.Request(self.base_url + path, data=data, headers=all_headers, method=method)
+        if self._authorize is not None:
+            all_headers = self._authorize(method, url, data, all_headers)
         try:
+            request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
             with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read() or b"null")
+                raw = response.read()
         except urllib.error.HTTPError as error:
-            raise ApiError(EXIT_REFUSED, f"{error.code}: {_explain(error.read())}") from None
-        except (urllib.error.URLError, OSError) as error:
-            raise ApiError(EXIT_UNREACHABLE, f"cannot reach the API at {self.base_url}: {error}") from None
+            raise CliError(EXIT_REFUSED, f"{error.code}: {_explain(error.read())}") from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise CliError(EXIT_UNREACHABLE, f"cannot reach the API at {self.base_url}: {error}") from None
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            raise CliError(EXIT_UNREACHABLE, f"the API at {self.base_url} did not answer with JSON") from None
+
+
+def with_token(token: str) -> Authorize:
+    """Cognito-authorized routes take the raw ID token, without ``Bearer``, as API Gateway expects.
+
+    Example
+    -------
+    >>> with_token("eyJ...")("GET", "http://127.0.0.1:3000/orders", None, {})
+    {'Authorization': 'eyJ...'}
+    """
+    return lambda _method, _url, _body, headers: {**headers, "Authorization": token}
 
 
 def _explain(raw: bytes) -> str:
@@ -63,15 +122,412 @@ def _explain(raw: bytes) -> str:
     return message + ("".join(f"\n  - {problem}" for problem in problems) if problems else "")
 
 
+def is_local_url(url: str) -> bool:
+    """The local stack listens on 127.0.0.1 only; any other host is a deployed stack.
+
+    Example
+    -------
+    >>> is_local_url("http://127.0.0.1:3000"), is_local_url("https://abc.execute-api.eu-west-1.amazonaws.com/prod")
+    (True, False)
+    """
+    return urllib.parse.urlsplit(url).hostname in LOCAL_HOSTS
+
+
+def default_api_url(env: Mapping[str, str] | None = None) -> str:
+    """``ORDERS_API_URL``, else the local API on ``ORDERS_API_PORT``, the variable ``orders up`` listens on.
+
+    Example
+    -------
+    >>> default_api_url({"ORDERS_API_PORT": "3001"})
+    'http://127.0.0.1:3001'
+    """
+    env = os.environ if env is None else env
+    return env.get("ORDERS_API_URL") or f"http://{LOCAL_HOST}:{_port(env, 'ORDERS_API_PORT', DEFAULT_API_PORT)}"
+
+
+def local_aws_endpoint(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The local stack's AWS endpoint: ``--aws-endpoint``, ``ORDERS_AWS_ENDPOINT``, or 127.0.0.1:``ORDERS_AWS_PORT``.
+
+    Example
+    -------
+    >>> local_aws_endpoint(env={"ORDERS_AWS_PORT": "4567"})
+    'http://127.0.0.1:4567'
+    """
+    env = os.environ if env is None else env
+    return (
+        explicit
+        or env.get("ORDERS_AWS_ENDPOINT")
+        or f"http://{LOCAL_HOST}:{_port(env, 'ORDERS_AWS_PORT', DEFAULT_AWS_PORT)}"
+    )
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip() or str(default)
+    if not value.isdigit() or not 0 < int(value) <= 65535:
+        raise CliError(EXIT_UNREACHABLE, f"{name} must be a port number, got {value!r}")
+    return int(value)
+
+
+# Sign-in: where tokens come from, where they are kept, and how a current one is found.
+
+
+@dataclass(frozen=True)
+class PoolRef:
+    """The user pool a login belongs to: the local stack's (``endpoint`` set) or a deployed one."""
+
+    client_id: str
+    region: str
+    endpoint: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint is not None
+
+    def describe(self) -> str:
+        return (
+            f"the local user pool at {self.endpoint}" if self.is_local else f"client {self.client_id} in {self.region}"
+        )
+
+
+@dataclass(frozen=True)
+class Login:
+    """One user's stored sign-in: the tokens and the pool that issued them, so a refresh asks the same pool."""
+
+    user: str
+    pool: PoolRef
+    tokens: Tokens
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user, "pool": asdict(self.pool), **asdict(self.tokens)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Login:
+        return cls(
+            value["user"],
+            PoolRef(**value["pool"]),
+            Tokens(value["id_token"], value.get("refresh_token"), float(value["expires_at"])),
+        )
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``ORDERS_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/orders``, else ``~/.config/orders``.
+
+    Example
+    -------
+    >>> config_dir({"XDG_CONFIG_HOME": "/home/ada/.config"})
+    PosixPath('/home/ada/.config/orders')
+    """
+    env = os.environ if env is None else env
+    if env.get("ORDERS_CONFIG_DIR"):
+        return Path(env["ORDERS_CONFIG_DIR"])
+    return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "orders"
+
+
+def token_path(user: str, env: Mapping[str, str] | None = None) -> Path:
+    """The user's token file; the name is quoted so that no ``--user`` can point outside the directory.
+
+    Example
+    -------
+    >>> token_path("ada@example.com", {"ORDERS_CONFIG_DIR": "/tmp/orders"})
+    PosixPath('/tmp/orders/tokens/ada@example.com.json')
+    """
+    return config_dir(env) / "tokens" / f"{urllib.parse.quote(user, safe='@.+_-')}.json"
+
+
+def save_login(login: Login, path: Path) -> None:
+    """Write the file readable by its owner only (0600, in a 0700 directory): it holds a refresh token.
+
+    The file is created 0600 under a temporary name and renamed into place, so it is never readable by others, even
+    for a moment, and a reader never sees half of it.
+
+    Example
+    -------
+    >>> save_login(Login("ada@example.com", pool, tokens), token_path("ada@example.com"))  # doctest: +SKIP
+    """
+    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(login.to_json(), handle, indent=2)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def load_login(path: Path) -> Login | None:
+    """The stored login, or None when there is none (or it cannot be read: then signing in again replaces it).
+
+    Example
+    -------
+    >>> load_login(token_path("nobody@example.com", {"ORDERS_CONFIG_DIR": "/nonexistent"})) is None
+    True
+    """
+    try:
+        return Login.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def cognito_client(endpoint: str | None, region: str) -> Any:
+    """A Cognito client for the local pool (``endpoint``, fake credentials) or a deployed one; tests replace it.
+
+    Example
+    -------
+    >>> cognito_client("http://127.0.0.1:4566", "us-east-1").meta.endpoint_url
+    'http://127.0.0.1:4566'
+    """
+    if endpoint is None:
+        return boto3.session.Session(region_name=region).client("cognito-idp")
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=region)
+    local = Config(connect_timeout=2, read_timeout=15, retries={"total_max_attempts": 1})
+    return session.client("cognito-idp", endpoint_url=endpoint, config=local)
+
+
+@contextlib.contextmanager
+def _reaching(endpoint: str | None, region: str) -> Iterator[None]:
+    """A network failure exits 2, saying what to do about it; Cognito's refusals are ``SignInError`` still."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        if endpoint is None:
+            raise CliError(EXIT_UNREACHABLE, f"cannot reach Cognito in {region}: {error}") from None
+        raise CliError(
+            EXIT_UNREACHABLE, f"cannot reach the local AWS endpoint at {endpoint} ({error}); {START_THE_STACK}"
+        ) from None
+
+
+def local_pool(endpoint: str) -> PoolRef:
+    """The local stack's pool, looked up each time: a restarted stack has a new pool, and old tokens are void there.
+
+    Example
+    -------
+    >>> local_pool("http://127.0.0.1:4566").client_id  # doctest: +SKIP
+    '627ed3045d6649dcbdaf79638e'
+    """
+    try:
+        with _reaching(endpoint, LOCAL_REGION):
+            pool = find_user_pool(cognito_client(endpoint, LOCAL_REGION), LOCAL_REGION)
+    except UserPoolNotFoundError:
+        raise CliError(EXIT_UNREACHABLE, f"no local user pool at {endpoint}; {START_THE_STACK}") from None
+    return PoolRef(pool.client_id, pool.region, endpoint)
+
+
+def deployed_pool(client_id: str, region: str | None) -> PoolRef:
+    """A deployed stack's pool, from its outputs: the app client id (``UserPoolClientId``) and the region.
+
+    Example
+    -------
+    >>> deployed_pool("1example23456789", "eu-west-1").describe()
+    'client 1example23456789 in eu-west-1'
+    """
+    region = region or boto3.session.Session().region_name
+    if not region:
+        raise CliError(EXIT_REFUSED, "--client-id needs --region (or AWS_REGION)")
+    return PoolRef(client_id, region)
+
+
+def is_seeded(user: str) -> bool:
+    """The local stack's seeded users sign in with the one documented password, so nobody types it.
+
+    Example
+    -------
+    >>> is_seeded("ops@example.com"), is_seeded("someone@example.com")
+    (True, False)
+    """
+    return user.casefold() in {seeded.email for seeded in SEEDED_USERS}
+
+
+def sign_in_to(pool: PoolRef, user: str, password: str, now: float) -> Tokens:
+    """USER_PASSWORD_AUTH on ``pool``; a refusal is a ``CliError`` with exit code 1, a network failure 2.
+
+    Example
+    -------
+    >>> sign_in_to(local_pool(endpoint), "ada@example.com", LOCAL_PASSWORD, time.time())  # doctest: +SKIP
+    Tokens(id_token='eyJ0eXAiOiJKV1Qi...', refresh_token='...', expires_at=1796114937.0)
+    """
+    with _reaching(pool.endpoint, pool.region):
+        try:
+            return sign_in(cognito_client(pool.endpoint, pool.region), pool.client_id, user, password, now)
+        except SignInError as error:
+            raise CliError(EXIT_REFUSED, f"Cognito refused {user}: {error}") from None
+
+
+def current_tokens(user: str, pool: PoolRef, stored: Login | None, path: Path, now: float) -> Tokens:
+    """Tokens of ``user`` on ``pool`` that are valid for another minute at least.
+
+    The stored ones if they are, else refreshed with REFRESH_TOKEN_AUTH, else (seeded local users only) a new
+    sign-in. A refresh or a sign-in is stored, except that an automatic local sign-in never replaces a stored
+    deployed login.
+
+    Example
+    -------
+    >>> current_tokens("ada@example.com", local_pool(endpoint), None, path, time.time()).id_token  # doctest: +SKIP
+    'eyJ0eXAiOiJKV1Qi...'
+    """
+    why = f"{user} has not signed in to {pool.describe()}"
+    if stored is not None and stored.pool != pool and stored.pool.is_local and pool.is_local:
+        why = f"the stored login of {user} is for a local user pool that is gone (was the stack restarted?)"
+    if stored is not None and stored.pool == pool and stored.user == user:
+        if stored.tokens.expires_at - now > REFRESH_MARGIN_SECONDS:
+            return stored.tokens
+        why = f"the ID token of {user} has expired and there is no refresh token"
+        if stored.tokens.refresh_token:
+            with _reaching(pool.endpoint, pool.region):
+                try:
+                    tokens = refresh(
+                        cognito_client(pool.endpoint, pool.region), pool.client_id, stored.tokens.refresh_token, now
+                    )
+                except SignInError as error:
+                    why = f"the refresh for {user} failed ({error})"
+                else:
+                    save_login(Login(user, pool, tokens), path)
+                    return tokens
+    if pool.is_local and is_seeded(user):
+        tokens = sign_in_to(pool, user, LOCAL_PASSWORD, now)
+        if stored is None or stored.pool.is_local:
+            save_login(Login(user, pool, tokens), path)
+        return tokens
+    options = "" if pool.is_local else f" --client-id {pool.client_id} --region {pool.region}"
+    raise CliError(EXIT_REFUSED, f"{why}; sign in with `orders login --user {shlex.quote(user)}{options}`")
+
+
+def _asks_for_local(args: argparse.Namespace) -> bool:
+    """A local endpoint named on the command line or in the environment picks the local pool over a stored one."""
+    return bool(args.aws_endpoint or os.environ.get("ORDERS_AWS_ENDPOINT") or os.environ.get("ORDERS_AWS_PORT"))
+
+
+def _password(args: argparse.Namespace, pool: PoolRef) -> str:
+    if args.password or os.environ.get("ORDERS_PASSWORD"):
+        return args.password or os.environ["ORDERS_PASSWORD"]
+    if pool.is_local and is_seeded(args.user):
+        return LOCAL_PASSWORD
+    if sys.stdin.isatty():
+        return getpass.getpass(f"password for {args.user}: ")
+    raise CliError(EXIT_REFUSED, f"{args.user} needs a password: --password or ORDERS_PASSWORD")
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    """Sign in and store the tokens; the local pool unless ``--client-id`` names a deployed one.
+
+    Example
+    -------
+    >>> main(["login", "--user", "ops@example.com"])  # doctest: +SKIP
+    signed in as ops@example.com to the local user pool at http://127.0.0.1:4566; ID token valid until 11:02:17Z; ...
+    0
+    """
+    if args.client_id:
+        pool = deployed_pool(args.client_id, args.region)
+    else:
+        pool = local_pool(local_aws_endpoint(args.aws_endpoint))
+    tokens = sign_in_to(pool, args.user, _password(args, pool), time.time())
+    path = token_path(args.user)
+    save_login(Login(args.user, pool, tokens), path)
+    until = datetime.fromtimestamp(tokens.expires_at, UTC).strftime("%H:%M:%SZ")
+    print(f"signed in as {args.user} to {pool.describe()}; ID token valid until {until}; stored in {path}")
+    return EXIT_OK
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print a current ID token, for ``TOKEN=$(orders token --user ...)`` in scripts.
+
+    The pool is ``--client-id``'s, else the local one when a local endpoint is named (``--aws-endpoint``,
+    ``ORDERS_AWS_ENDPOINT``, ``ORDERS_AWS_PORT``), else the one the user last logged in to, else the local one.
+
+    Example
+    -------
+    >>> main(["token", "--user", "grace@example.com"])  # doctest: +SKIP
+    eyJ0eXAiOiJKV1QiLCJraWQiOi...
+    0
+    """
+    path = token_path(args.user)
+    stored = load_login(path)
+    if args.client_id:
+        pool = deployed_pool(args.client_id, args.region)
+    elif stored is not None and not stored.pool.is_local and not _asks_for_local(args):
+        pool = stored.pool
+    else:
+        pool = local_pool(local_aws_endpoint(args.aws_endpoint))
+    print(current_tokens(args.user, pool, stored, path, time.time()).id_token)
+    return EXIT_OK
+
+
+def shopper_token(args: argparse.Namespace) -> str:
+    """``--token`` if given, else a current token of ``--user`` for the pool the API at ``--api-url`` trusts.
+
+    Example
+    -------
+    >>> shopper_token(build_parser().parse_args(["list", "--token", "eyJ..."]))
+    'eyJ...'
+    """
+    if args.token:
+        return args.token
+    path = token_path(args.user)
+    stored = load_login(path)
+    if is_local_url(args.api_url):
+        pool = local_pool(local_aws_endpoint())
+    elif stored is not None and not stored.pool.is_local:
+        pool = stored.pool
+    else:
+        raise CliError(
+            EXIT_REFUSED,
+            f"{args.user} has no login for {args.api_url}: run `orders login --user {shlex.quote(args.user)} "
+            "--client-id CLIENT_ID --region REGION`, or pass --token",
+        )
+    return current_tokens(args.user, pool, stored, path, time.time()).id_token
+
+
+def warehouse_signature(args: argparse.Namespace) -> Authorize:
+    """SigV4 for the warehouse route: the local warehouse role, or your own AWS credentials for a deployed stack.
+
+    Example
+    -------
+    >>> authorize = warehouse_signature(build_parser().parse_args(["ship", "ord-1"]))
+    >>> authorize("POST", "http://127.0.0.1:3000/orders/ord-1/shipment", b"{}", {})["Authorization"][:45]
+    'AWS4-HMAC-SHA256 Credential=LOCALWAREHOUSEKEY'
+    """
+    if is_local_url(args.api_url):
+        return lambda method, url, body, headers: sign(WAREHOUSE, method, url, body, headers)
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        raise CliError(EXIT_REFUSED, "signing for a deployed API needs AWS credentials (AWS_PROFILE, or the keys)")
+    match = EXECUTE_API_HOST.match(urllib.parse.urlsplit(args.api_url).hostname or "")
+    region = (
+        args.region
+        or (match["region"] if match else None)
+        or os.environ.get("AWS_REGION")
+        or boto3.session.Session().region_name
+    )
+    if not region:
+        raise CliError(EXIT_REFUSED, "say which region the API is in: --region (or AWS_REGION)")
+    frozen = credentials.get_frozen_credentials()
+    return lambda method, url, body, headers: _sigv4(
+        Credentials(frozen.access_key, frozen.secret_key, frozen.token), region, method, url, body, headers
+    )
+
+
+def _sigv4(
+    credentials: Credentials, region: str, method: str, url: str, body: bytes | None, headers: dict[str, str]
+) -> dict[str, str]:
+    request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
+    SigV4Auth(credentials, SERVICE, region).add_auth(request)
+    return dict(request.headers.items())
+
+
+# The API commands.
+
+
 def order_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     items = []
     for item in args.item:
         sku, _, quantity = item.partition("=")
         if not quantity.isdigit():
-            raise ApiError(EXIT_REFUSED, f"--item {item!r}: use SKU=QUANTITY, e.g. KB-TKL-01=2")
+            raise CliError(EXIT_REFUSED, f"--item {item!r}: use SKU=QUANTITY, e.g. KB-TKL-01=2")
         items.append({"sku": sku, "quantity": int(quantity)})
     return {
-        "customerId": args.customer,
         "items": items,
         "paymentToken": args.payment_token,
         "shippingAddress": {
@@ -84,14 +540,24 @@ def order_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _order_from_file(name: str) -> Any:
+    try:
+        with open(name, encoding="utf-8") as handle:
+            order = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise CliError(EXIT_REFUSED, f"cannot read {name}: {error}") from None
+    if isinstance(order, dict) and "customerId" in order:
+        raise CliError(EXIT_REFUSED, f"{name}: remove customerId; the API takes the customer from your sign-in")
+    return order
+
+
 def cmd_submit(api: OrdersApi, args: argparse.Namespace) -> int:
     if args.file:
-        with open(args.file, encoding="utf-8") as handle:
-            order = json.load(handle)
+        order = _order_from_file(args.file)
     elif args.item:
         order = order_from_flags(args)
     else:
-        raise ApiError(EXIT_REFUSED, "give --file order.json or at least one --item SKU=QUANTITY")
+        raise CliError(EXIT_REFUSED, "give --file order.json or at least one --item SKU=QUANTITY")
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
     _print(api.call("POST", "/orders", order, headers))
     return EXIT_OK
@@ -106,8 +572,13 @@ def cmd_status(api: OrdersApi, args: argparse.Namespace) -> int:
     for entry in order.get("timeline", []):
         print(f"  {entry['at']}  {entry['status']}")
     if order.get("failure"):
-        print(f"  failure: {order['failure'].get('error')}: {order['failure'].get('cause')}")
+        print(f"  failure: {_failure(order['failure'])}")
     return EXIT_OK
+
+
+def _failure(failure: dict[str, Any]) -> str:
+    """``error: message``; older records say ``cause`` where the API now says ``message``."""
+    return f"{failure.get('error')}: {failure.get('message') or failure.get('cause')}"
 
 
 def cmd_list(api: OrdersApi, args: argparse.Namespace) -> int:
@@ -135,8 +606,7 @@ def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
             if status is OrderStatus.COMPLETED:
                 print(f"completed: tracking {order.get('trackingNumber')}, charged {_money(order)}")
                 return EXIT_OK
-            failure = order.get("failure") or {}
-            print(f"ended {status.value}: {failure.get('error')}: {failure.get('cause')}")
+            print(f"ended {status.value}: {_failure(order.get('failure') or {})}")
             return EXIT_ORDER_FAILED
         if time.monotonic() > give_up:
             print(f"still {status.value} after {args.timeout:.0f}s", file=sys.stderr)
@@ -198,34 +668,68 @@ def cmd_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+FIRST_ORDER = {
+    "items": [{"sku": "KB-TKL-01", "quantity": 1}],
+    "paymentToken": "tok_ok",
+    "shippingAddress": {
+        "name": "Ada Lovelace",
+        "line1": "12 Analytical Row",
+        "city": "London",
+        "postalCode": "NW1 6XE",
+        "country": "GB",
+    },
+}
+"""The order the banner's curl submits: no customerId, the API takes the customer from the token."""
+
+
 def _banner(stack: Any) -> str:
+    """What ``orders up`` prints: the URLs, the users, and commands that work as pasted, whatever the ports."""
     warehouse = (
         f"confirms shipments after {stack.settings.warehouse_delay_seconds:g}s"
         if stack.settings.warehouse_delay_seconds is not None
-        else "off: ship with `orders ship ID` or POST /orders/{id}/shipment"
+        else "off: ship with `orders ship ID` or a SigV4-signed POST /orders/{id}/shipment"
+    )
+    ports = {
+        "ORDERS_AWS_PORT": (urllib.parse.urlsplit(stack.aws_endpoint).port, DEFAULT_AWS_PORT),
+        "ORDERS_API_PORT": (urllib.parse.urlsplit(stack.api_url).port, DEFAULT_API_PORT),
+    }
+    prefix = "".join(f"{name}={port} " for name, (port, default) in ports.items() if port != default)
+    orders = f"{prefix}{_orders_script()}"
+    users = ", ".join(
+        user.email + (f" (group {', '.join(user.groups)})" if user.groups else "") for user in SEEDED_USERS
     )
     curl = (
-        f"curl -s -X POST {stack.api_url}/orders -H 'Content-Type: application/json' "
-        '-H \'Idempotency-Key: my-first-order\' -d \'{"customerId": "cust-42", "items": [{"sku": '
-        '"KB-TKL-01", "quantity": 1}], "paymentToken": "tok_ok", "shippingAddress": {"name": '
-        '"Ada Lovelace", "line1": "12 Analytical Row", "city": "London", "postalCode": "NW1 6XE", '
-        '"country": "GB"}}\''
+        f"curl -s -X POST {stack.api_url}/orders -H \"Authorization: $TOKEN\" -H 'Content-Type: application/json' "
+        f"-H 'Idempotency-Key: my-first-order' -d {shlex.quote(json.dumps(FIRST_ORDER))}"
     )
     return "\n".join(
         [
             "Order service is ready.",
-            f"  API            {stack.api_url}   (docs: {stack.api_url}/docs, health: {stack.api_url}/health)",
+            f"  API            {stack.api_url}   (docs: {stack.api_url}/docs; /health and shipments take SigV4)",
             f"  Console        {stack.console.url}",
             f"  AWS endpoint   {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} stepfunctions ...)",
+            f"  User pool      {stack.user_pool.pool_id}, app client {stack.user_pool.client_id}",
+            f"  Users          {users}; password {LOCAL_PASSWORD}",
             f"  State machine  {stack.state_machine_arn}",
             f"  Warehouse      {warehouse}",
             f"  Time scale     {stack.settings.time_scale:g}x",
             f"  Fault rules    {', '.join(rule.task for rule in stack.settings.faults) or 'none'}",
-            "Submit an order:",
+            f"Submit an order as {SHOPPER_ADA.email}:",
+            f"  TOKEN=$({orders} token --user {SHOPPER_ADA.email})",
             f"  {curl}",
-            "Then watch it:  orders watch <orderId>      Stop with Ctrl-C.",
+            f"Then watch it:  {orders} watch <orderId>      Stop with Ctrl-C.",
         ]
     )
+
+
+def _orders_script() -> str:
+    """This installation's ``orders``, relative to the working directory when it is below it (``.venv/bin/orders``)."""
+    script = Path(sys.executable).with_name("orders")
+    if not script.exists():
+        return "orders"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
 
 
 def _money(order: dict[str, Any]) -> str:
@@ -238,21 +742,60 @@ def _print(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
 
+def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """The options that go before or after the subcommand; a subcommand's copy sets them only when given there."""
+    env = os.environ
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--api-url", default=default(default_api_url()), help="default ORDERS_API_URL, or 127.0.0.1:ORDERS_API_PORT"
+    )
+    parser.add_argument(
+        "--token", default=default(env.get("ORDERS_API_TOKEN") or None), help="an ID token; wins over --user"
+    )
+    parser.add_argument(
+        "--user",
+        default=default(env.get("ORDERS_USER") or SHOPPER_ADA.email),
+        help=f"sign in as this user (default ORDERS_USER or {SHOPPER_ADA.email})",
+    )
+
+
+def _add_pool_options(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    parser.add_argument("--client-id", help="a deployed pool's app client (UserPoolClientId); default the local pool")
+    parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    parser.add_argument(
+        "--aws-endpoint", help="the local AWS endpoint (default ORDERS_AWS_ENDPOINT or ORDERS_AWS_PORT)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orders", description=__doc__.splitlines()[0])
-    parser.add_argument("--api-url", default=os.environ.get("ORDERS_API_URL", DEFAULT_API_URL))
-    parser.add_argument("--token", default=os.environ.get("ORDERS_API_TOKEN"), help="Authorization header (AWS)")
+    _add_global_options(parser, suppress=False)
+    shared = argparse.ArgumentParser(add_help=False)
+    _add_global_options(shared, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, parents=[shared])
 
     up = commands.add_parser("up", help="run the local stack in the foreground")
     up.add_argument("--aws-port", type=int, help="default ORDERS_AWS_PORT or 4566")
     up.add_argument("--api-port", type=int, help="default ORDERS_API_PORT or 3000")
     up.add_argument("--console-port", type=int, help="default ORDERS_CONSOLE_PORT or 8233")
 
-    submit = commands.add_parser("submit", help="submit an order")
+    login = command("login", "sign in as --user and store the tokens")
+    login.add_argument("--password", help="default ORDERS_PASSWORD; not needed for the local stack's seeded users")
+    _add_pool_options(login)
+
+    token = command("token", "print a current ID token of --user (refreshed, or signed in anew when it must)")
+    _add_pool_options(token)
+
+    submit = command("submit", "submit an order as --user")
     submit.add_argument("--file", help="order JSON file")
     submit.add_argument("--item", action="append", default=[], help="SKU=QUANTITY, repeatable")
-    submit.add_argument("--customer", default="cust-42")
     submit.add_argument("--payment-token", default="tok_ok")
     submit.add_argument("--name", default="Ada Lovelace")
     submit.add_argument("--line1", default="12 Analytical Row")
@@ -261,55 +804,68 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--country", default="GB")
     submit.add_argument("--idempotency-key")
 
-    status = commands.add_parser("status", help="show an order")
+    status = command("status", "show an order")
     status.add_argument("order_id")
     status.add_argument("--json", action="store_true")
 
-    listing = commands.add_parser("list", help="list orders, newest first")
+    listing = command("list", "list orders, newest first (a shopper's own; any customer's for operators)")
     listing.add_argument("--status", choices=[s.value for s in OrderStatus])
-    listing.add_argument("--customer")
+    listing.add_argument("--customer", help="operators: only this customer's orders")
     listing.add_argument("--limit", type=int, default=20)
 
-    watch = commands.add_parser("watch", help="follow an order until it is terminal")
+    watch = command("watch", "follow an order until it is terminal")
     watch.add_argument("order_id")
     watch.add_argument("--timeout", type=float, default=120.0)
     watch.add_argument("--interval", type=float, default=0.5)
 
-    ship = commands.add_parser("ship", help="answer the shipment callback as the warehouse")
+    ship = command("ship", "answer the shipment callback as the warehouse (SigV4-signed)")
     ship.add_argument("order_id")
     ship.add_argument("--fail", metavar="REASON")
     ship.add_argument("--tracking", default="1Z999AA10123456784")
+    ship.add_argument("--region", help="a deployed API's region (default: from its URL, else AWS_REGION)")
 
-    console = commands.add_parser("console", help="serve the ops console (for the local stack, or --aws)")
+    console = command("console", "serve the ops console (for the local stack, or --aws)")
     add_console_arguments(console)
 
-    cancel = commands.add_parser("cancel", help="cancel an order awaiting shipment")
+    cancel = command("cancel", "cancel an order awaiting shipment")
     cancel.add_argument("order_id")
     cancel.add_argument("--reason", default="cancelled by the customer")
     return parser
 
 
-COMMANDS = {
+SHOPPER_COMMANDS = {
     "submit": cmd_submit,
     "status": cmd_status,
     "list": cmd_list,
     "watch": cmd_watch,
-    "ship": cmd_ship,
     "cancel": cmd_cancel,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    name = "orders"
+    try:
+        args = build_parser().parse_args(argv)
+        name = f"orders {args.command}"
+        return run(args)
+    except CliError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command; shopper commands get their token first, so a failed sign-in sends nothing."""
     if args.command == "up":
         return cmd_up(args)
     if args.command == "console":
         return run_console(args)
-    try:
-        return COMMANDS[args.command](OrdersApi(args.api_url, args.token), args)
-    except ApiError as error:
-        print(f"orders {args.command}: {error}", file=sys.stderr)
-        return error.exit_code
+    if args.command == "login":
+        return cmd_login(args)
+    if args.command == "token":
+        return cmd_token(args)
+    if args.command == "ship":
+        return cmd_ship(OrdersApi(args.api_url, warehouse_signature(args)), args)
+    return SHOPPER_COMMANDS[args.command](OrdersApi(args.api_url, with_token(shopper_token(args))), args)
 
 
 if __name__ == "__main__":
