@@ -19,7 +19,7 @@ from typing import Any
 from bench import chaos, cold_init, cost, fuzz, races, throughput
 from bench.profile import StackProfile
 from bench.report import machine, print_row, target_results, write_markdown
-from bench.service import RESULTS_DIR, start_stack
+from bench.service import RESULTS_DIR, SHOPPERS, start_stack
 
 LONG_RUN_SECONDS = float(os.environ.get("BENCH_LONG_RUN_SECONDS", "330"))
 LONG_RUN_MAX_ORDERS = int(os.environ.get("BENCH_LONG_RUN_ORDERS", "5000"))
@@ -30,20 +30,25 @@ BASELINE_ORDERS, BASELINE_PATCHED_ORDERS = 200, 600
 PROFILE_SECONDS = 40
 
 METHOD = [
+    f"Callers: shoppers are {SHOPPERS} bench users the benchmark creates in each stack's Cognito pool, each signed "
+    "in once (its ID token refreshed before it expires) and sending it as Authorization; the benchmark's warehouse "
+    "signs the shipment callback with SigV4 as the warehouse role, the readiness probe signs GET /health.",
     "Throughput: a fresh stack (warehouse simulator at 0 s delay, ORDERS_TIME_SCALE=100) gets orders from 8 client "
-    "threads, never more than 32 unfinished; submissions stop after the time box and every order is awaited. "
+    "threads, spread over the bench shoppers, never more than 32 unfinished; submissions stop after the time box and "
+    "every order is awaited. "
     "completed_per_s = completed orders / (last COMPLETED timeline entry - first submission).",
     "Baseline: `python -m bench.baseline` in a fresh interpreter runs the same rendered ASL on moto's engine as "
     "shipped (mock_aws, no local/engine.py), every Lambda answered at once by a stub returning what the next state "
     "reads, the task token answered by an instant warehouse thread; same closed loop of 32. A second run installs "
     "local/engine.py first, to show what its caches are worth on their own.",
-    "Acceptance: 32 threads with keep-alive connections POST orders back to back on a fresh stack; latency is the "
-    "client's, request sent to response read.",
+    "Acceptance: 32 threads, one bench shopper each, with keep-alive connections POST orders back to back on a fresh "
+    "stack; latency is the client's, request sent to response read.",
     "End-to-end: from the client sending POST /orders to the COMPLETED entry of the order's timeline (same clock).",
-    "Races: on the throughput stack after the long run; the stock race product is seeded straight into the "
-    "products table through the AWS endpoint.",
+    "Races: on the throughput stack after the long run; the 50 duplicate POSTs are one shopper's (a key is scoped "
+    "to its caller); the stock race product is seeded straight into the products table through the AWS endpoint.",
     "Fuzz: schemathesis CLI (examples, coverage and fuzzing phases; not_a_server_error) against /openapi.json of "
-    "the throughput stack.",
+    "the throughput stack, every request with a bench shopper's ID token; it cannot SigV4-sign, so the IAM routes "
+    "only see the gateway's 403.",
     "Chaos: two stacks side by side, one per core; invariants from local/invariants.py per order plus the "
     "cross-order ones in bench/chaos.py.",
     "Cost: one order per path on moto in-process (local.testing.OrderStack); billable transitions = StateEntered "
@@ -130,7 +135,8 @@ def main() -> int:
         print_row(
             "fuzz",
             time.monotonic() - phase,
-            f"{summary['fuzz'].get('cases')} cases, {summary['fuzz'].get('server_errors')} server errors",
+            f"{summary['fuzz'].get('cases')} cases, {summary['fuzz'].get('server_errors')} server errors, "
+            f"{len(summary['fuzz'].get('operations_reached', []))} operations reached",
         )
 
     phase = time.monotonic()

@@ -49,6 +49,13 @@ STUB_RESULTS: dict[str, dict[str, Any]] = {
 """What each task's ResultSelector and the states after it read. The compensations only run if the baseline itself
 is broken; they are answered too, so such an execution ends (and is reported as not completed) instead of hanging."""
 LAST_TASKS = ("CapturePayment", "RecordFailure")
+ORDER_INPUT = {
+    "customerId": "bench",
+    "items": [{"sku": "BENCH-BASE", "quantity": 1}],
+    "shippingAddress": {"name": "Bench", "line1": "1 Loop", "city": "Local", "postalCode": "1", "country": "US"},
+}
+"""The execution input as the API starts it (``PlacedOrder.workflow_input``), but for the order id: the order and its
+owner, never the payment token, which AuthorizePayment reads from the order record."""
 
 
 class NoOpTasks:
@@ -119,25 +126,13 @@ def run(orders: int, in_flight: int) -> dict[str, Any]:
             roleArn=LOCAL_ROLE_ARN,
             type="STANDARD",
         )["stateMachineArn"]
-        order_input = {
-            "customerId": "bench",
-            "paymentToken": "tok_ok",
-            "items": [{"sku": "BENCH-BASE", "quantity": 1}],
-            "shippingAddress": {
-                "name": "Bench",
-                "line1": "1 Loop",
-                "city": "Local",
-                "postalCode": "1",
-                "country": "US",
-            },
-        }
         started = time.time()
         give_up = time.monotonic() + DEADLINE_SECONDS
         for index in range(orders):
             if not tasks.slots.acquire(timeout=max(0.0, give_up - time.monotonic())):
                 break
             stepfunctions.start_execution(
-                stateMachineArn=arn, name=f"base-{index}", input=json.dumps({"orderId": f"base-{index}", **order_input})
+                stateMachineArn=arn, name=f"base-{index}", input=json.dumps({"orderId": f"base-{index}", **ORDER_INPUT})
             )
         executions = _wait_until_ended(stepfunctions, arn, orders, give_up)
     succeeded = [execution for execution in executions if execution["status"] == "SUCCEEDED"]

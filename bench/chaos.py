@@ -2,9 +2,10 @@
 
 Two stacks run side by side (one core each): one injects transient faults (~20% of invocations of every task), the
 other fatal faults (~5%), both seeded through ``ORDERS_FAULTS``. The orders mix card outcomes, an unknown SKU and a
-scarce SKU, and the benchmark plays the warehouse: it ships most orders, fails some shipments and cancels some
-orders. Afterwards every order is checked with ``local.invariants.broken_invariants``, and the cross-order
-invariants (stock never negative and conserved, no order captured twice) are checked here.
+scarce SKU, and the benchmark plays the warehouse: it ships most orders (signed as the warehouse), fails some
+shipments and cancels some orders (as the shopper who placed them). Afterwards every order is checked with
+``local.invariants.broken_invariants``, and the cross-order invariants (stock never negative and conserved, no order
+captured twice, every order recorded for the shopper whose token placed it) are checked here.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.load import LoadRun, drive, order_body
-from bench.service import BenchStack, start_stack
+from bench.service import BenchStack, Identity, Shopper, start_stack
 from local.faults import lambda_task_states
 from local.invariants import ORDER_INVARIANTS, broken_invariants
+from local.sigv4 import WAREHOUSE
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import OrderStatus
 
@@ -29,7 +31,8 @@ PLENTY_STOCK, SCARCE_STOCK = 1_000_000, 25
 NO_NEGATIVE_STOCK = "no product's stock ever negative"
 STOCK_CONSERVED = "stock conserved: initial = final + units held by completed orders"
 NOT_CAPTURED_TWICE = "no order captured twice"
-CROSS_ORDER_INVARIANTS = (NO_NEGATIVE_STOCK, STOCK_CONSERVED, NOT_CAPTURED_TWICE)
+OWNED_BY_PLACER = "every order recorded for the shopper whose token placed it"
+CROSS_ORDER_INVARIANTS = (NO_NEGATIVE_STOCK, STOCK_CONSERVED, NOT_CAPTURED_TWICE, OWNED_BY_PLACER)
 WAREHOUSE_POLL_SECONDS = 0.5
 CHAOS_TIME_SCALE = 1000.0
 
@@ -68,10 +71,15 @@ def chaos_order(index: int) -> dict[str, Any]:
 
 
 class BenchWarehouse:
-    """Answers every order awaiting shipment: ships 80%, fails 10% of shipments, and the customer cancels 10%."""
+    """Answers every order awaiting shipment: ships 80%, fails 10% of shipments, and the customer cancels 10%.
 
-    def __init__(self, stack: BenchStack):
+    Shipments are signed as the warehouse role; a cancel is sent with the token of the order's owner, found by the
+    ``customerId`` the order was stored with.
+    """
+
+    def __init__(self, stack: BenchStack, shoppers: list[Shopper]):
         self._stack = stack
+        self._owners = {shopper.sub: shopper for shopper in shoppers}
         self._answered: set[str] = set()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"warehouse-{stack.name}", daemon=True)
@@ -87,32 +95,33 @@ class BenchWarehouse:
 
     def _run(self) -> None:
         while not self._stopped.wait(WAREHOUSE_POLL_SECONDS):
-            for order_id in self._waiting():
+            for order_id, customer_id in self._waiting():
                 if order_id not in self._answered:
-                    self._answer(order_id)
+                    self._answer(order_id, self._owners[customer_id])
 
-    def _waiting(self) -> list[str]:
+    def _waiting(self) -> list[tuple[str, str]]:
         response = self._stack.dynamodb.query(
             TableName="orders",
             IndexName="by-status",
             KeyConditionExpression="#status = :status",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":status": {"S": OrderStatus.AWAITING_SHIPMENT.value}},
-            ProjectionExpression="orderId",
+            ProjectionExpression="orderId, customerId",
             Limit=200,
         )
-        return [item["orderId"]["S"] for item in response.get("Items", [])]
+        return [(item["orderId"]["S"], item["customerId"]["S"]) for item in response.get("Items", [])]
 
-    def _answer(self, order_id: str) -> None:
+    def _answer(self, order_id: str, owner: Shopper) -> None:
         bucket = _bucket(f"ship-{order_id}")
+        caller: Identity = WAREHOUSE
         if bucket < 10:
-            path, body, answer = f"/orders/{order_id}/cancel", {"reason": "changed my mind"}, "CANCEL"
+            path, body, answer, caller = f"/orders/{order_id}/cancel", {"reason": "changed my mind"}, "CANCEL", owner
         elif bucket < 20:
             path, body, answer = f"/orders/{order_id}/shipment", {"outcome": "FAILED", "reason": "lost"}, "FAILED"
         else:
             tracking = {"outcome": "SHIPPED", "trackingNumber": f"1Z{bucket:02d}{order_id[-10:]}"}
             path, body, answer = f"/orders/{order_id}/shipment", tracking, "SHIPPED"
-        if self._stack.api.request("POST", path, body).status == 202:
+        if self._stack.api.request("POST", path, body, caller=caller).status == 202:
             self._answered.add(order_id)
             self.answers[answer] += 1
 
@@ -124,17 +133,29 @@ def run_chaos_stack(
     with start_stack(name, warehouse_delay="off", time_scale=CHAOS_TIME_SCALE, faults=rules) as stack:
         stack.put_product(PLENTY_SKU, PLENTY_STOCK)
         stack.put_product(SCARCE_SKU, SCARCE_STOCK)
-        with BenchWarehouse(stack) as warehouse:
+        shoppers = stack.shoppers()
+        with BenchWarehouse(stack, shoppers) as warehouse:
             run = drive(
-                stack, orders, chaos_order, in_flight=32, clients=8, label=name, deadline_seconds=deadline_seconds
+                stack,
+                orders,
+                chaos_order,
+                shoppers=shoppers,
+                in_flight=32,
+                clients=8,
+                label=name,
+                deadline_seconds=deadline_seconds,
             )
-        checked = check_invariants(stack, [submission.order_id for submission in run.accepted])
+        checked = check_invariants(stack, {submission.order_id: submission.customer_id for submission in run.accepted})
         checked["warehouse_answers"] = dict(warehouse.answers)
         return run, checked
 
 
-def check_invariants(stack: BenchStack, order_ids: list[str]) -> dict[str, Any]:
-    """Every order invariant for every order, and the cross-order ones; failures with up to five example orders."""
+def check_invariants(stack: BenchStack, placed_by: dict[str, str]) -> dict[str, Any]:
+    """Every order invariant for every order, and the cross-order ones; failures with up to five example orders.
+
+    ``placed_by`` maps each accepted order to the ``sub`` of the shopper whose token placed it.
+    """
+    order_ids = list(placed_by)
     orders = {item["orderId"]: item for item in stack.scan("orders")}
     ledger: dict[str, list[dict[str, Any]]] = {}
     for entry in stack.scan("payments-ledger"):
@@ -149,6 +170,10 @@ def check_invariants(stack: BenchStack, order_ids: list[str]) -> dict[str, Any]:
             failures[ORDER_INVARIANTS[0]].append(f"{order_id}: no record")
             continue
         statuses[order["status"]] += 1
+        if order.get("customerId") != placed_by[order_id]:
+            failures[OWNED_BY_PLACER].append(
+                f"{order_id}: stored for {order.get('customerId')}, placed by {placed_by[order_id]}"
+            )
         kinds = {LedgerEntryKind(entry["entry"]) for entry in ledger.get(order_id, []) if entry["entry"] in _KINDS}
         for broken in broken_invariants(order, kinds, executions[order_id]):
             failures[broken].append(f"{order_id}: {order['status']}, execution {executions[order_id].get('status')}")

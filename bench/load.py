@@ -12,13 +12,12 @@ import math
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bench.service import BenchStack
+from bench.service import BenchStack, Shopper
 from tasks.adapters.dynamodb import from_item
 from tasks.models.order import TERMINAL_STATUSES, OrderStatus
 
@@ -35,8 +34,8 @@ ADDRESS = {
 }
 
 
-def order_body(sku: str, *, quantity: int = 1, token: str = "tok_ok", customer: str | None = None) -> dict[str, Any]:
-    """A valid order request for one line of ``sku``.
+def order_body(sku: str, *, quantity: int = 1, token: str = "tok_ok") -> dict[str, Any]:
+    """A valid order request for one line of ``sku``; no customer: that is whoever's token sends it.
 
     Example
     -------
@@ -44,7 +43,6 @@ def order_body(sku: str, *, quantity: int = 1, token: str = "tok_ok", customer: 
     'tok_declined'
     """
     return {
-        "customerId": customer or f"bench-{uuid.uuid4().hex[:8]}",
         "items": [{"sku": sku, "quantity": quantity}],
         "paymentToken": token,
         "shippingAddress": ADDRESS,
@@ -72,9 +70,10 @@ def epoch_seconds(iso: str) -> float:
 
 @dataclass
 class Submission:
-    """One order as the client saw it: when it was sent (epoch seconds), how long acceptance took, what came back,
-    and the order's terminal record once the driver saw it."""
+    """One order as the client saw it: who sent it (the shopper's ``sub``), when (epoch seconds), how long acceptance
+    took, what came back, and the order's terminal record once the driver saw it."""
 
+    customer_id: str
     sent_at: float
     accept_seconds: float
     status: int
@@ -164,6 +163,7 @@ def drive(
     count: int,
     make_order: Callable[[int], dict[str, Any]],
     *,
+    shoppers: Sequence[Shopper],
     in_flight: int,
     clients: int,
     label: str,
@@ -182,6 +182,8 @@ def drive(
         Orders to submit.
     make_order:
         The request body of the i-th order.
+    shoppers:
+        Who places the orders: the i-th order is sent with the token of ``shoppers[i % len(shoppers)]``.
     in_flight:
         The most orders submitted and not yet terminal at any time.
     clients:
@@ -199,8 +201,8 @@ def drive(
 
     Example
     -------
-    >>> run = drive(stack, 100, lambda i: order_body("BENCH-1"), in_flight=16, clients=8, label="demo",
-    ...             deadline_seconds=60)  # doctest: +SKIP
+    >>> run = drive(stack, 100, lambda i: order_body("BENCH-1"), shoppers=stack.shoppers(), in_flight=16, clients=8,
+    ...             label="demo", deadline_seconds=60)  # doctest: +SKIP
     >>> len(run.completed)  # doctest: +SKIP
     100
     """
@@ -228,13 +230,14 @@ def drive(
                 state["next"] += 1
                 state["sending"] += 1
             body, extra = make_order(index), headers(index) if headers else None
-            submission = _submit(stack, body, extra, label)
+            shopper = shoppers[index % len(shoppers)]
+            submission = _submit(stack, shopper, body, extra, label)
             for _ in range(retries):
                 if submission.status < 500:
                     break
                 with changed:
                     run.retried += 1
-                submission = _submit(stack, body, extra, label)
+                submission = _submit(stack, shopper, body, extra, label)
             with changed:
                 state["sending"] -= 1
                 run.submissions.append(submission)
@@ -268,12 +271,14 @@ def drive(
     return run
 
 
-def _submit(stack: BenchStack, body: dict[str, Any], headers: dict[str, str] | None, label: str) -> Submission:
+def _submit(
+    stack: BenchStack, shopper: Shopper, body: dict[str, Any], headers: dict[str, str] | None, label: str
+) -> Submission:
     sent_at = time.time()
     try:
-        response = stack.api.request("POST", "/orders", body, headers=headers)
+        response = stack.api.request("POST", "/orders", body, headers=headers, caller=shopper)
     except OSError as error:
         print(f"  {label}: request failed: {error}", file=sys.stderr, flush=True)
-        return Submission(sent_at, math.nan, 0, None)
+        return Submission(shopper.sub, sent_at, math.nan, 0, None)
     order_id = response.body.get("orderId") if isinstance(response.body, dict) else None
-    return Submission(sent_at, response.seconds, response.status, order_id)
+    return Submission(shopper.sub, sent_at, response.seconds, response.status, order_id)

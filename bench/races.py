@@ -1,4 +1,8 @@
-"""Races: one Idempotency-Key posted 50 times at once, and 100 concurrent orders for the last 10 units of a SKU."""
+"""Races: one shopper posts one Idempotency-Key 50 times at once, and 100 concurrent orders race for 10 units.
+
+Keys belong to their caller, so the duplicate race is one shopper's: only the same key from the same ``sub`` names the
+same order. The stock race spreads its orders over the bench shoppers, each order with its own key.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ each order carries its own Idempotency-Key and is resent, as a real client would
 
 
 def duplicate_submissions(stack: BenchStack) -> dict[str, Any]:
-    """50 concurrent POSTs of one body with one Idempotency-Key: how many orders and executions came of it.
+    """50 concurrent POSTs of one body with one Idempotency-Key by one shopper: how many orders came of it.
 
     Example
     -------
@@ -27,23 +31,27 @@ def duplicate_submissions(stack: BenchStack) -> dict[str, Any]:
     1
     """
     key = f"bench-race-{uuid.uuid4().hex[:12]}"
-    body = order_body("BENCH-THROUGHPUT", customer="bench-race-customer")
+    body = order_body("BENCH-THROUGHPUT")
+    shopper = stack.shoppers(1)[0]
     with ThreadPoolExecutor(max_workers=DUPLICATE_POSTS) as pool:
         responses = list(
             pool.map(
-                lambda _: stack.api.request("POST", "/orders", body, headers={"Idempotency-Key": key}),
+                lambda _: stack.api.request("POST", "/orders", body, headers={"Idempotency-Key": key}, caller=shopper),
                 range(DUPLICATE_POSTS),
             )
         )
     order_ids = {response.body["orderId"] for response in responses if response.status == 202}
     stored = [
-        item for item in stack.scan("orders", projection="orderId, idempotencyKey") if item.get("idempotencyKey") == key
+        item
+        for item in stack.scan("orders", projection="orderId, customerId, idempotencyKey")
+        if item.get("idempotencyKey") == key
     ]
     return {
         "posts": DUPLICATE_POSTS,
         "statuses": sorted({response.status for response in responses}),
         "distinct_order_ids": len(order_ids),
         "duplicate_orders_created": len(stored),
+        "stored_for_the_shopper": all(item.get("customerId") == shopper.sub for item in stored),
     }
 
 
@@ -68,6 +76,7 @@ def stock_race(stack: BenchStack) -> dict[str, Any]:
         stack,
         RACE_ORDERS,
         lambda index: order_body(sku),
+        shoppers=stack.shoppers(),
         in_flight=RACE_ORDERS,
         clients=RACE_ORDERS,
         label="stock race",

@@ -187,11 +187,16 @@ def _figures(summary: dict[str, Any], add: Any) -> None:
         ),
         ("last 100 / first 100", latency.get("first100_vs_last100")),
         ("e2e p50 of each tenth of the long run, in order (ms)", latency.get("e2e_p50_ms_by_tenth")),
-        ("duplicate orders from 50 POSTs with one key", races.get("duplicate_orders_created")),
+        ("duplicate orders from one shopper's 50 POSTs with one key", races.get("duplicate_orders_created")),
         ("units reserved by 100 orders racing for 10", races.get("stock_race_reserved")),
         ("how the 100 racing orders ended", races.get("stock", {}).get("statuses")),
         ("why racing orders failed, other than for stock", races.get("stock", {}).get("failures") or "none"),
         ("schemathesis cases / server errors", f"{fuzz.get('cases')} / {fuzz.get('server_errors')}"),
+        ("operations schemathesis reached past the gateway", ", ".join(fuzz.get("operations_reached", []))),
+        (
+            "operations it sent unsigned, refused at the gateway",
+            ", ".join(fuzz.get("operations_refused_at_gateway", [])),
+        ),
         ("worst handler cold init / import boto3 (ms)", f"{cold.get('worst_ms')} / {cold.get('boto3_import_ms')}"),
     ]
     for name, value in rows:

@@ -2,16 +2,22 @@
 
 The stack runs in its own process so the load generator never competes with it for the GIL; on two cores the stack
 gets one core to itself, as a deployed service would have its own machines.
+
+The benchmark calls the API as its real callers do: shoppers with a Cognito ID token of the stack's user pool (bench
+shoppers it creates there, each signed in once and refreshed before the token expires), the warehouse and the health
+probe with SigV4 signatures (``local.sigv4``).
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local.identity import LOCAL_PASSWORD, Tokens, find_user_pool, refresh, sign_in
 from local.launcher import LaunchedStack, StackNotReadyError, launch, stop, wait_until_ready
+from local.sigv4 import OPERATOR, LocalPrincipal, sign
 from local.stack import HOST, free_port
 from tasks.adapters.dynamodb import from_item, to_item
 
@@ -28,6 +36,41 @@ READY_DEADLINE_SECONDS = 90.0
 STOP_DEADLINE_SECONDS = 15.0
 REQUEST_TIMEOUT_SECONDS = 120.0
 REGION = "us-east-1"
+SHOPPERS = 32
+"""Bench shoppers per stack: one per client of the acceptance phase; other phases spread their orders over them."""
+TOKEN_RENEW_SECONDS = 120.0
+"""A token this close to its expiry (an hour in the local pool) is refreshed before it is sent."""
+
+
+class Shopper:
+    """A shopper of the stack's user pool: ``sub`` is the customerId of its orders, ``token`` a current ID token."""
+
+    def __init__(self, cognito: Any, client_id: str, email: str, tokens: Tokens):
+        self._cognito, self._client_id = cognito, client_id
+        self.email = email
+        self._tokens = tokens
+        self._lock = threading.Lock()
+        self.sub: str = _claims(tokens.id_token)["sub"]
+
+    @property
+    def token(self) -> str:
+        with self._lock:
+            if self._tokens.expires_at - TOKEN_RENEW_SECONDS < time.time():
+                if self._tokens.refresh_token:
+                    self._tokens = refresh(self._cognito, self._client_id, self._tokens.refresh_token, time.time())
+                else:
+                    self._tokens = sign_in(self._cognito, self._client_id, self.email, LOCAL_PASSWORD, time.time())
+            return self._tokens.id_token
+
+
+def _claims(id_token: str) -> dict[str, Any]:
+    """The payload of our own token, unverified: the client only needs to know whom it names."""
+    payload = id_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+Identity = Shopper | LocalPrincipal | None
+"""Who sends a request: a shopper's token, a principal's SigV4 signature, or nobody (public routes)."""
 
 
 @dataclass
@@ -52,11 +95,22 @@ class ApiClient:
         return connection
 
     def request(
-        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        caller: Identity = None,
     ) -> ApiResponse:
-        """One request, retried once on a dropped keep-alive connection; ``seconds`` is its client-side latency."""
+        """One request as ``caller``, retried once on a dropped keep-alive connection; ``seconds`` is its client-side
+        latency (signing and token renewal happen before the clock starts)."""
         data = None if body is None else json.dumps(body).encode()
         all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if isinstance(caller, Shopper):
+            all_headers["Authorization"] = caller.token
+        elif isinstance(caller, LocalPrincipal):
+            all_headers = sign(caller, method, f"http://{HOST}:{self._port}{path}", data, all_headers)
         for attempt in range(2):
             connection = self._connection()
             started = time.perf_counter()
@@ -81,7 +135,7 @@ class ApiClient:
 
 @dataclass
 class BenchStack(LaunchedStack):
-    """One running ``orders up``: its API client, AWS clients on its endpoint, and its log file."""
+    """One running ``orders up``: its API client, AWS clients on its endpoint, its bench shoppers and its log file."""
 
     name: str
     log_path: Path
@@ -93,6 +147,38 @@ class BenchStack(LaunchedStack):
         config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
         self.dynamodb = session.client("dynamodb", endpoint_url=self.aws_endpoint, config=config)
         self.stepfunctions = session.client("stepfunctions", endpoint_url=self.aws_endpoint, config=config)
+        self.cognito = session.client("cognito-idp", endpoint_url=self.aws_endpoint, config=config)
+        self._shoppers: list[Shopper] = []
+        self._shoppers_lock = threading.Lock()
+
+    def shoppers(self, count: int = SHOPPERS) -> list[Shopper]:
+        """``count`` signed-in bench shoppers, created in the stack's pool the first time they are asked for.
+
+        The seeded users are left to the people using the stack; bench shoppers are ``bench-shopper-<n>@example.com``
+        with the local password, so their orders are told apart from anyone else's by their ``sub``.
+        """
+        with self._shoppers_lock:
+            missing = range(len(self._shoppers), count)
+            if missing:
+                pool = find_user_pool(self.cognito, REGION)
+                with ThreadPoolExecutor(max_workers=8) as workers:
+                    self._shoppers += workers.map(lambda n: self._new_shopper(pool.pool_id, pool.client_id, n), missing)
+            return self._shoppers[:count]
+
+    def _new_shopper(self, pool_id: str, client_id: str, number: int) -> Shopper:
+        email = f"bench-shopper-{number}@example.com"
+        self.cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username=email,
+            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+            MessageAction="SUPPRESS",
+        )
+        self.cognito.admin_set_user_password(
+            UserPoolId=pool_id, Username=email, Password=LOCAL_PASSWORD, Permanent=True
+        )
+        return Shopper(
+            self.cognito, client_id, email, sign_in(self.cognito, client_id, email, LOCAL_PASSWORD, time.time())
+        )
 
     def put_product(self, sku: str, stock: int, price_cents: int = 1000) -> None:
         """Seed a product of the benchmark's own straight into the products table, as an operator would."""
@@ -135,7 +221,7 @@ def start_stack(
     time_scale: float = 100.0,
     faults: Mapping[str, Any] | None = None,
 ) -> BenchStack:
-    """Start ``orders up`` on free ports and wait (with a deadline) until its API answers ``/health``.
+    """Start ``orders up`` on free ports and wait (with a deadline) until its API answers the signed ``/health``.
 
     Parameters
     ----------
@@ -151,7 +237,7 @@ def start_stack(
     Example
     -------
     >>> with start_stack("throughput") as stack:  # doctest: +SKIP
-    ...     stack.api.request("GET", "/health").status
+    ...     stack.api.request("GET", "/health", caller=OPERATOR).status
     200
     """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -166,7 +252,12 @@ def start_stack(
         launched = launch(settings, os.environ, log)
     stack = BenchStack(launched.process, launched.api_port, launched.aws_port, name, log_path)
     try:
-        wait_until_ready(launched, lambda: stack.api.request("GET", "/health").status == 200, READY_DEADLINE_SECONDS)
+        wait_until_ready(launched, lambda: _healthy(stack), READY_DEADLINE_SECONDS)
     except StackNotReadyError as error:
         raise StackNotReadyError(f"{error} ({name}): see {log_path}") from error
     return stack
+
+
+def _healthy(stack: BenchStack) -> bool:
+    """The health probe is an IAM route: signed with the local operator's credentials, as a monitor would sign."""
+    return stack.api.request("GET", "/health", caller=OPERATOR).status == 200

@@ -1,7 +1,7 @@
 """Throughput and latency: POST /orders at 32 concurrent clients, a long closed-loop run, and the bare-engine baseline.
 
-- Acceptance: 32 client threads, each with a keep-alive connection, post orders back to back on a fresh stack; the
-  latency is the client's, request sent to response read.
+- Acceptance: 32 client threads, each a bench shopper with its own keep-alive connection, post orders back to back
+  on a fresh stack; the latency is the client's, request sent to response read (token verification included).
 - Long run: orders go through a fresh stack with at most ``IN_FLIGHT`` unfinished at once, for a fixed time; the
   throughput is completed orders over the time from the first submission to the last COMPLETED timeline entry, and
   end-to-end latency runs from the client's send to that entry. The ratio of the median end-to-end latency of the
@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from bench.load import LoadRun, Submission, drive, epoch_seconds, order_body, percentile
-from bench.service import BenchStack, start_stack
+from bench.service import BenchStack, Shopper, start_stack
 from tasks.models.order import OrderStatus
 
 THROUGHPUT_SKU = "BENCH-THROUGHPUT"
@@ -39,18 +39,19 @@ def measure_acceptance(requests_per_client: int) -> dict[str, Any]:
     """
     with start_stack("acceptance") as stack:
         stack.put_product(THROUGHPUT_SKU, 10**9)
+        shoppers = stack.shoppers(ACCEPT_CLIENTS)
         latencies: list[float] = []
         statuses: list[int] = []
         lock = threading.Lock()
 
-        def client() -> None:
+        def client(shopper: Shopper) -> None:
             for _ in range(requests_per_client):
-                response = stack.api.request("POST", "/orders", order_body(THROUGHPUT_SKU))
+                response = stack.api.request("POST", "/orders", order_body(THROUGHPUT_SKU), caller=shopper)
                 with lock:
                     latencies.append(response.seconds)
                     statuses.append(response.status)
 
-        threads = [threading.Thread(target=client, daemon=True) for _ in range(ACCEPT_CLIENTS)]
+        threads = [threading.Thread(target=client, args=(shopper,), daemon=True) for shopper in shoppers]
         started = time.monotonic()
         for thread in threads:
             thread.start()
@@ -109,6 +110,7 @@ def long_run(stack: BenchStack, seconds: float, max_orders: int) -> dict[str, An
         stack,
         max_orders,
         lambda index: order_body(THROUGHPUT_SKU),
+        shoppers=stack.shoppers(),
         in_flight=IN_FLIGHT,
         clients=8,
         label="long run",
