@@ -1,10 +1,12 @@
 """The ops console: a web view of the order workflow's executions, read from Step Functions and DynamoDB only.
 
-Because it reads nothing but those two APIs (and calls the order API for actions), the same console runs against the
-local stack and, with ``orders console --aws``, against a deployed stack.
+Because it reads nothing but those two APIs (and calls the order API, as an operator, for actions), the same console
+runs against the local stack and, with ``orders console --aws``, against a deployed stack.
 
 - ``graph``: the state machine's ASL as nodes and edges, and an execution history as the outcome of each state;
 - ``layout``: a layered layout of that graph, rendered as SVG on the server (no JavaScript libraries);
-- ``service``: the reads and actions behind the console's JSON API;
-- ``server``: the HTTP server (``ConsoleServer``) and the ``orders console`` entry point (``run_console``).
+- ``service``: the reads and actions behind the console's JSON API, with payment and task tokens scrubbed;
+- ``api_caller``: how actions reach the order API as an operator (an ops user's token, SigV4 for shipments);
+- ``sessions``: the session cookie and CSRF token every action needs;
+- ``server``: the WSGI app on waitress (``ConsoleServer``) and the ``orders console`` entry point (``run_console``).
 """

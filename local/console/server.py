@@ -1,51 +1,230 @@
 """The console's HTTP server (127.0.0.1 only), and ``run_console``, the entry point of ``orders console``.
 
-Pages and assets come from ``static/`` beside this file (nothing from a CDN); ``/api/...`` answers JSON from
-``ConsoleService``. State-changing requests must carry ``X-Orders-Console: 1``: a browser only sends such a header
-from the console's own pages, so another site cannot stop executions or ship orders through it.
+``ConsoleApp`` is a WSGI application served by waitress (``local.listener.LocalListener``) behind
+``local.listener.LoopbackGuard``. Each layer stops one way a page on another site could act through the console:
+
+- waitress frames requests itself and reads a whole body before the app runs, so a body is never read as a second
+  request, and a malformed ``Content-Length`` is a 400;
+- the guard refuses a ``Host`` other than the console's own (DNS rebinding) and a POST from a foreign ``Origin``;
+- an action needs the session's CSRF token in ``X-CSRF-Token`` and a JSON body (``local.console.sessions``).
+
+Pages and assets come from ``static/`` beside this file (nothing from a CDN), under a Content-Security-Policy that
+allows nothing else and no framing; ``/api/...`` answers JSON from ``ConsoleService``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
+import logging
 import mimetypes
 import os
 import signal
 import sys
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
 
+from local.console.api_caller import DeployedOperator, LocalOperator, Operator, OrderApiCaller
+from local.console.render import STYLE
 from local.console.service import ConsoleService, NotFoundError
+from local.console.sessions import CSRF_HEADER, Sessions, cookie_name
+from local.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
 
-HOST = "127.0.0.1"
 DEFAULT_PORT = 8233
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-ACTION_HEADER = "X-Orders-Console"
 MAX_BODY_BYTES = 64 * 1024
 LOCAL_STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:order-workflow"
 LOCAL_REGION = "us-east-1"
+METHODS = ("GET", "HEAD", "POST")
+SVG_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+"""The graph's SVG carries its own ``<style>`` (it must read the same opened on its own); the policy admits exactly
+that one stylesheet by its hash, and no other inline style."""
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        f"style-src 'self' 'sha256-{SVG_STYLE_HASH}'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+"""On every answer of the app: no framing, no sniffing, no embedding by other sites, no caching of order data."""
+
+URLS = Map(
+    [
+        Rule("/", endpoint="page", methods=["GET"]),
+        Rule("/executions/<path:name>", endpoint="page", methods=["GET"]),
+        Rule("/favicon.ico", endpoint="favicon", methods=["GET"]),
+        Rule("/static/<name>", endpoint="static", methods=["GET"]),
+        Rule("/api/session", endpoint="session", methods=["GET"]),
+        Rule("/api/counts", endpoint="counts", methods=["GET"]),
+        Rule("/api/executions", endpoint="executions", methods=["GET"]),
+        Rule("/api/executions/<name>", endpoint="execution", methods=["GET"]),
+        Rule("/api/executions/<name>/graph.svg", endpoint="graph", methods=["GET"]),
+        Rule("/api/executions/<name>/stop", endpoint="stop", methods=["POST"]),
+        Rule("/api/orders/<order_id>/<any(shipment, cancel):action>", endpoint="order", methods=["POST"]),
+    ],
+    strict_slashes=False,
+    merge_slashes=False,
+)
+
+LOG = logging.getLogger(__name__)
 
 
-class ConsolePortInUseError(RuntimeError):
+class ConsolePortInUseError(PortInUseError):
     pass
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
+class ConsoleApp:
+    """The console as a WSGI application: its pages, its JSON reads, and its actions behind the CSRF check.
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A browser closing a connection mid-answer is normal; anything else is still reported."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+    Parameters
+    ----------
+    service:
+        What the answers come from; tests pass a fake.
+    sessions:
+        Issues the session cookies and checks CSRF tokens; a new secret by default.
+
+    Example
+    -------
+    >>> from werkzeug.test import Client
+    >>> client = Client(ConsoleApp(service))  # doctest: +SKIP
+    >>> client.get("/api/session").json["csrfToken"][:4]  # doctest: +SKIP
+    '3f9a'
+    """
+
+    def __init__(self, service: ConsoleService, sessions: Sessions | None = None):
+        self.service = service
+        self.sessions = sessions or Sessions()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        response = self._answer(Request(environ))
+        response.headers.update(SECURITY_HEADERS)
+        return response(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
+        try:
+            if request.method not in METHODS:
+                raise MethodNotAllowed(list(METHODS))
+            endpoint, values = URLS.bind_to_environ(request.environ).match()
+            if request.method == "POST":
+                refusal = self._refusal(request)
+                return refusal if refusal is not None else self._act(endpoint, values, _json_body(request))
+            return self._read(request, endpoint, values)
+        except NotFound:
+            return _json(404, {"message": f"no page at {request.path}"})
+        except HTTPException as error:
+            return _json(error.code or 500, {"message": error.description}, error.get_headers())
+        except NotFoundError as error:
+            return _json(404, {"message": str(error)})
+        except ValueError as error:
+            return _json(400, {"message": str(error)})
+        except (ClientError, BotoCoreError) as error:
+            return _json(502, {"message": f"AWS: {error}"})
+        except Exception:
+            LOG.exception("the console failed to answer %s %s", request.method, request.path)
+            return _json(500, {"message": "the console failed to answer; its log says why"})
+
+    def _read(self, request: Request, endpoint: str, values: dict[str, str]) -> Response:
+        service, query = self.service, request.args
+        if endpoint == "page":
+            return _file("index.html")
+        if endpoint == "static":
+            return _file(values["name"])
+        if endpoint == "favicon":
+            return Response(status=204)
+        if endpoint == "session":
+            return self._session(request)
+        if endpoint == "counts":
+            return _json(200, service.counts())
+        if endpoint == "executions":
+            listed = service.executions(
+                status=query.get("status") or None,
+                order_status=query.get("orderStatus") or None,
+                search=query.get("q") or None,
+                page=query.get("page") or None,
+            )
+            return _json(200, listed)
+        detail = service.execution(values["name"])
+        if endpoint == "graph":
+            return Response(detail["graphSvg"], content_type="image/svg+xml; charset=utf-8")
+        return _json(200, detail)
+
+    def _session(self, request: Request) -> Response:
+        """The page's CSRF token; a new session (and cookie) when the browser has none this console issued."""
+        name = cookie_name(request.environ["SERVER_PORT"])
+        session = request.cookies.get(name)
+        fresh = not self.sessions.is_valid(session)
+        if fresh:
+            session = self.sessions.new()
+        response = _json(200, {"csrfToken": self.sessions.csrf_token(session)})
+        if fresh:
+            response.set_cookie(name, session, httponly=True, samesite="Strict", path="/")
+        return response
+
+    def _refusal(self, request: Request) -> Response | None:
+        """Why an action is refused: no CSRF token of this session, or a body that is not JSON."""
+        session = request.cookies.get(cookie_name(request.environ["SERVER_PORT"]))
+        if not self.sessions.allows(session, request.headers.get(CSRF_HEADER)):
+            message = f"actions need this console session's {CSRF_HEADER} header: reload the console's page"
+            return _json(403, {"message": message, "error": "csrf"})
+        if request.mimetype != "application/json":
+            return _json(415, {"message": "actions take a JSON body (Content-Type: application/json)"})
+        return None
+
+    def _act(self, endpoint: str, values: dict[str, str], body: dict[str, Any]) -> Response:
+        if endpoint == "stop":
+            return _json(200, self.service.stop(values["name"]))
+        status, answer = self.service.order_action(values["order_id"], values["action"], body)
+        return _json(status, answer)
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise ValueError(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def _file(name: str) -> Response:
+    resolved = (STATIC_DIR / name).resolve()
+    if resolved.parent != STATIC_DIR or not resolved.is_file():
+        raise NotFoundError(f"no file {name}")
+    content_type = mimetypes.guess_type(resolved.name)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or content_type.endswith("javascript"):
+        content_type += "; charset=utf-8"
+    return Response(resolved.read_bytes(), content_type=content_type)
+
+
+def _json(status: int, value: Any, headers: Any = None) -> Response:
+    response = Response(json.dumps(value, default=str), status=status, mimetype="application/json")
+    for name, header in headers or ():
+        if name.lower() != "content-type":
+            response.headers[name] = header
+    return response
 
 
 class ConsoleServer:
@@ -57,14 +236,23 @@ class ConsoleServer:
         boto3 clients, for the local stack's endpoint or for AWS.
     orders_table_name, state_machine_arn:
         What to read: the orders table and the order workflow.
-    api_url, api_token:
-        The order API that actions go through, and its Authorization header when deployed.
+    api_url:
+        The order API that actions go through.
+    api_token:
+        An ops user's ID token, for a deployed stack: without ``operator`` or ``cognito``, the console then acts
+        as that user and signs shipments with the default AWS credentials.
     host, port:
-        Where to listen; port 0 picks a free one (see ``url``).
+        Where to listen: 127.0.0.1 only; port 0 picks a free one (see ``url``).
+    cognito:
+        A ``cognito-idp`` client for the local stack's AWS endpoint: the console signs in there as the local
+        operator. Without it (and without a token) it builds one for the endpoint ``sfn_client`` talks to.
+    operator:
+        Who the actions are sent as (``local.console.api_caller``); wins over ``api_token`` and ``cognito``.
 
     Example
     -------
-    >>> console = ConsoleServer(sfn, dynamodb, "orders", arn, "http://127.0.0.1:3000", port=0)  # doctest: +SKIP
+    >>> console = ConsoleServer(sfn, dynamodb, "orders", arn, "http://127.0.0.1:3000", port=0, cognito=cognito)
+    ... # doctest: +SKIP
     >>> console.start()  # doctest: +SKIP
     >>> console.url  # doctest: +SKIP
     'http://127.0.0.1:54021'
@@ -80,34 +268,35 @@ class ConsoleServer:
         api_token: str | None = None,
         host: str = HOST,
         port: int = DEFAULT_PORT,
+        *,
+        cognito: Any = None,
+        operator: Operator | None = None,
     ):
+        if host != HOST:
+            raise ValueError(f"the console listens on {HOST} only, not {host}")
+        self.operator = operator or _default_operator(sfn_client, api_token, cognito)
         self.service = ConsoleService(
-            sfn_client, dynamodb_client, orders_table_name, state_machine_arn, api_url, api_token
+            sfn_client, dynamodb_client, orders_table_name, state_machine_arn, OrderApiCaller(api_url, self.operator)
         )
-        self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._port = port
+        self._listener: LocalListener | None = None
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._listener is None:
             raise RuntimeError("the console is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._listener.url
 
     def start(self) -> None:
         try:
-            self._server = _Server(self._address, _handler_class(self.service))
-        except OSError as error:
-            host, port = self._address
-            raise ConsolePortInUseError(f"the console cannot listen on {host}:{port}: {error.strerror}") from None
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ops-console", daemon=True)
-        self._thread.start()
+            self._listener = LocalListener("the console", self._port, LoopbackGuard(ConsoleApp(self.service)))
+        except PortInUseError as error:
+            raise ConsolePortInUseError(str(error)) from None
+        self._listener.start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._listener is not None:
+            self._listener.stop()
         self.service.close()
 
     def __enter__(self) -> ConsoleServer:
@@ -118,102 +307,18 @@ class ConsoleServer:
         self.stop()
 
 
-def _handler_class(service: ConsoleService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "orders-console"
+def _default_operator(sfn_client: Any, api_token: str | None, cognito: Any) -> Operator:
+    """A token alone means a deployed stack; otherwise the local operator, on the endpoint the console reads."""
+    region = sfn_client.meta.region_name
+    if cognito is None and api_token:
+        return DeployedOperator(api_token, boto3.session.Session(region_name=region))
+    if cognito is None:
+        cognito = _local_session(region).client("cognito-idp", endpoint_url=sfn_client.meta.endpoint_url)
+    return LocalOperator(cognito, region)
 
-        def do_GET(self) -> None:
-            self._answer(self._get)
 
-        def do_POST(self) -> None:
-            self._answer(self._post)
-
-        def _answer(self, route: Any) -> None:
-            url = urlsplit(self.path)
-            try:
-                route(url.path, {key: values[-1] for key, values in parse_qs(url.query).items()})
-            except NotFoundError as error:
-                self._json(HTTPStatus.NOT_FOUND, {"message": str(error)})
-            except ValueError as error:
-                self._json(HTTPStatus.BAD_REQUEST, {"message": str(error)})
-            except (ClientError, BotoCoreError) as error:
-                self._json(HTTPStatus.BAD_GATEWAY, {"message": f"AWS: {error}"})
-
-        def _get(self, path: str, query: dict[str, str]) -> None:
-            parts = [unquote(part) for part in path.strip("/").split("/")]
-            if path == "/" or parts[0] == "executions":
-                self._file(STATIC_DIR / "index.html")
-            elif parts[0] == "static" and len(parts) == 2:
-                self._file(STATIC_DIR / parts[1])
-            elif parts == ["api", "executions"]:
-                self._json(
-                    HTTPStatus.OK,
-                    service.executions(
-                        status=query.get("status") or None,
-                        order_status=query.get("orderStatus") or None,
-                        search=query.get("q") or None,
-                        page=query.get("page") or None,
-                    ),
-                )
-            elif parts == ["api", "counts"]:
-                self._json(HTTPStatus.OK, service.counts())
-            elif parts[:2] == ["api", "executions"] and len(parts) == 3:
-                self._json(HTTPStatus.OK, service.execution(parts[2]))
-            elif parts[:2] == ["api", "executions"] and len(parts) == 4 and parts[3] == "graph.svg":
-                svg = service.execution(parts[2])["graphSvg"].encode()
-                self._send(HTTPStatus.OK, "image/svg+xml; charset=utf-8", svg)
-            else:
-                raise NotFoundError(f"no page at {path}")
-
-        def _post(self, path: str, query: dict[str, str]) -> None:
-            if self.headers.get(ACTION_HEADER) != "1":
-                self._json(HTTPStatus.FORBIDDEN, {"message": f"actions need the {ACTION_HEADER}: 1 header"})
-                return
-            body = self._body()
-            parts = [unquote(part) for part in path.strip("/").split("/")]
-            if parts[:2] == ["api", "executions"] and len(parts) == 4 and parts[3] == "stop":
-                self._json(HTTPStatus.OK, service.stop(parts[2]))
-            elif parts[:2] == ["api", "orders"] and len(parts) == 4:
-                status, answer = service.order_action(parts[2], parts[3], body)
-                self._json(status, answer)
-            else:
-                raise NotFoundError(f"no action at {path}")
-
-        def _body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                raise ValueError("the body is too large")
-            raw = self.rfile.read(length) if length else b"{}"
-            body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
-            return body
-
-        def _file(self, path: Path) -> None:
-            resolved = path.resolve()
-            if resolved.parent != STATIC_DIR or not resolved.is_file():
-                raise NotFoundError(f"no file {path.name}")
-            content_type = mimetypes.guess_type(resolved.name)[0] or "application/octet-stream"
-            if content_type.startswith("text/") or content_type.endswith("javascript"):
-                content_type += "; charset=utf-8"
-            self._send(HTTPStatus.OK, content_type, resolved.read_bytes())
-
-        def _json(self, status: int, value: Any) -> None:
-            self._send(status, "application/json", json.dumps(value, default=str).encode())
-
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Polling would flood the terminal; errors still reach the JSON answers."""
-
-    return Handler
+def _local_session(region: str = LOCAL_REGION) -> Any:
+    return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=region)
 
 
 def add_console_arguments(parser: argparse.ArgumentParser) -> None:
@@ -248,8 +353,9 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
 def run_console(args: argparse.Namespace) -> int:
     """Serve the console until Ctrl-C or SIGTERM, against the local stack or (``--aws``) a deployed one.
 
-    ``args`` holds ``add_console_arguments``' options plus ``api_url`` and ``token``. Returns the exit code: 0 after a
-    clean stop, 2 when the console cannot start (a missing option, or the port is taken).
+    ``args`` holds ``add_console_arguments``' options plus ``api_url`` and ``token`` (an ops user's ID token, for
+    ``--aws``). Returns the exit code: 0 after a clean stop, 2 when the console cannot start (a missing option, or
+    the port is taken).
 
     Example
     -------
@@ -269,7 +375,10 @@ def run_console(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     target = "AWS" if args.aws else args.aws_endpoint
-    print(f"Ops console on {console.url} (reading {target}; actions through {args.api_url})", flush=True)
+    print(
+        f"Ops console on {console.url} (reading {target}; actions through {args.api_url} as {console.operator.who})",
+        flush=True,
+    )
     stopped.wait()
     console.stop()
     return 0
@@ -284,19 +393,19 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
                 raise ValueError(f"--aws needs {option} (or {variable})")
         session = boto3.session.Session(region_name=args.region)
         clients = session.client("stepfunctions"), session.client("dynamodb")
+        operator: Operator = DeployedOperator(args.token, session)
     else:
-        session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=LOCAL_REGION
-        )
+        session = _local_session()
         clients = (
             session.client("stepfunctions", endpoint_url=args.aws_endpoint),
             session.client("dynamodb", endpoint_url=args.aws_endpoint),
         )
+        operator = LocalOperator(session.client("cognito-idp", endpoint_url=args.aws_endpoint), LOCAL_REGION)
     return ConsoleServer(
         *clients,
         orders_table_name=args.orders_table or "orders",
         state_machine_arn=args.state_machine_arn or LOCAL_STATE_MACHINE_ARN,
         api_url=args.api_url,
-        api_token=args.token,
         port=args.port,
+        operator=operator,
     )

@@ -2,7 +2,10 @@
 
 Reads use only ListExecutions, DescribeExecution, GetExecutionHistory, DescribeStateMachine, and DynamoDB GetItem
 and Query, so credentials that may read a deployed stack are enough. Shipping and cancelling go through the order
-API, exactly as the warehouse and the frontends do, so the console never bypasses the API's rules.
+API as an operator (``local.console.api_caller``), so the console never bypasses the API's rules.
+
+Payment tokens and task tokens never leave the console: every value it shows or returns is scrubbed by key, also
+inside the JSON strings of the execution's input and output and of its history's events (``scrubbed``).
 """
 
 from __future__ import annotations
@@ -12,15 +15,14 @@ import functools
 import json
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local.console.api_caller import OrderApiCaller
 from local.console.graph import StateGraph, trace_execution, workflow_graph
 from local.console.layout import Layout, layout_graph
 from local.console.render import render_svg
@@ -34,8 +36,9 @@ COUNT_LIMIT = 1000
 """Counting pages through ListExecutions; past this a count shows as "1000+" rather than costing more calls."""
 COUNTS_TTL_SECONDS = 5.0
 SEARCH_LIMIT = 1000
-HIDDEN_FIELDS = frozenset({"taskToken", "paymentToken"})
-"""A task token answers the execution's callback: the console never shows it."""
+HIDDEN_FIELDS = frozenset({"taskToken", "TaskToken", "paymentToken"})
+"""A task token answers the execution's callback and a payment token charges a card: the console never shows them."""
+HIDDEN = "(hidden)"
 
 
 class NotFoundError(LookupError):
@@ -47,7 +50,8 @@ class ConsoleService:
 
     Example
     -------
-    >>> service = ConsoleService(sfn, dynamodb, "orders", arn, "http://127.0.0.1:3000")  # doctest: +SKIP
+    >>> api = OrderApiCaller("http://127.0.0.1:3000", LocalOperator(cognito))  # doctest: +SKIP
+    >>> service = ConsoleService(sfn, dynamodb, "orders", arn, api)  # doctest: +SKIP
     >>> service.executions(status="FAILED")["executions"][0]["orderStatus"]  # doctest: +SKIP
     'PAYMENT_DECLINED'
     """
@@ -58,14 +62,12 @@ class ConsoleService:
         dynamodb: Any,
         orders_table_name: str,
         state_machine_arn: str,
-        api_url: str,
-        api_token: str | None = None,
+        api: OrderApiCaller,
     ):
         self._sfn = stepfunctions
         self._orders = DynamoDBOrderRepository(orders_table_name, dynamodb)
         self.state_machine_arn = state_machine_arn
-        self.api_url = api_url.rstrip("/")
-        self._api_token = api_token
+        self.api = api
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
         self._counts: tuple[float, dict[str, Any]] | None = None
         self._counts_lock = threading.Lock()
@@ -197,12 +199,12 @@ class ConsoleService:
         >>> detail["states"]["AuthorizePayment"]["status"]  # doctest: +SKIP
         'caught'
         """
-        described = self._described_raw(name)
-        history = self._history(described["executionArn"])
+        described = scrubbed(self._described_raw(name))
+        history = scrubbed(self._history(described["executionArn"]))
         definition = self._sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])["definition"]
         graph, layout = _graph_and_layout(definition)
         trace = trace_execution(history, described["status"])
-        order = self._orders.get(name)
+        order = scrubbed(self._orders.get(name))
         started = described["startDate"]
         return {
             "execution": {
@@ -215,7 +217,7 @@ class ConsoleService:
             "graphSvg": render_svg(graph, layout, trace),
             "states": {name: run.to_json() for name, run in trace.runs.items()},
             "events": [_event_row(event, trace.state_of_event, started) for event in history],
-            "order": _visible(order),
+            "order": order,
             "actions": {
                 "stop": described["status"] == "RUNNING",
                 "shipment": bool(order) and order.get("status") == OrderStatus.AWAITING_SHIPMENT.value,
@@ -257,18 +259,8 @@ class ConsoleService:
         """
         if action not in {"shipment", "cancel"}:
             raise NotFoundError(f"no order action {action!r}")
-        headers = {"Content-Type": "application/json"}
-        if self._api_token:
-            headers["Authorization"] = self._api_token
-        url = f"{self.api_url}/orders/{urllib.parse.quote(order_id, safe='')}/{action}"
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, _json_or_text(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, _json_or_text(error.read())
-        except (urllib.error.URLError, OSError) as error:
-            return 502, {"message": f"cannot reach the order API at {self.api_url}: {error}"}
+        status, answer = self.api.post(f"/orders/{urllib.parse.quote(order_id, safe='')}/{action}", body)
+        return status, scrubbed(answer)
 
 
 @functools.lru_cache(maxsize=8)
@@ -323,11 +315,29 @@ def _order_summary(order: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _visible(value: Any) -> Any:
+def scrubbed(value: Any) -> Any:
+    """``value`` with every ``HIDDEN_FIELDS`` key's value replaced, at any depth, also inside JSON strings.
+
+    Step Functions keeps inputs, outputs, parameters and causes as JSON strings (a cause may nest a Lambda error's
+    JSON in another string), so strings that parse as JSON are scrubbed too. A string with nothing to hide is
+    returned as it was, so a failure's cause reads exactly as Step Functions holds it.
+
+    Example
+    -------
+    >>> scrubbed({"input": '{"orderId": "ord-1", "Payload": {"taskToken": "AAAA"}}'})
+    {'input': '{"orderId": "ord-1", "Payload": {"taskToken": "(hidden)"}}'}
+    """
     if isinstance(value, dict):
-        return {key: "(hidden)" if key in HIDDEN_FIELDS else _visible(item) for key, item in value.items()}
+        return {key: HIDDEN if key in HIDDEN_FIELDS else scrubbed(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_visible(item) for item in value]
+        return [scrubbed(item) for item in value]
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "[", '"'):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        cleaned = scrubbed(parsed)
+        return value if cleaned == parsed else json.dumps(cleaned, ensure_ascii=False)
     return value
 
 
@@ -343,10 +353,3 @@ def _event_row(event: dict[str, Any], state_of_event: dict[int, str], started: d
         "error": details.get("error"),
         "cause": details.get("cause"),
     }
-
-
-def _json_or_text(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return raw.decode(errors="replace")

@@ -42,16 +42,25 @@ class ConsoleStack:
         return self.console.url
 
     def submit(self, **overrides: Any) -> str:
+        """Place an order as the suite's default shopper; the console then acts on it as the operator."""
         answer = self.service.request("POST", "/orders", sample_order(**overrides))
         assert answer.status == 202, answer.body
         return answer.body["orderId"]
 
+    def execution_status(self, order_id: str) -> str:
+        arn = self.console.service.execution_arn(order_id)
+        return self.stepfunctions.describe_execution(executionArn=arn)["status"]
+
+    def order_status(self, order_id: str) -> str:
+        return self.service.request("GET", f"/orders/{order_id}").body["status"]
+
 
 @pytest.fixture(scope="module")
 def console_stack() -> Iterator[ConsoleStack]:
-    """``orders up`` in a subprocess (warehouse off, 100x time) and a console reading its AWS endpoint.
+    """``orders up`` in a subprocess (warehouse off, 100x time) and a console reading its AWS endpoint, acting as
+    the local pool's operator.
 
-    ``ORDERS_CONSOLE_PORT=0``: once ``orders up`` serves a console of its own, it must not take 8233 from another.
+    ``ORDERS_CONSOLE_PORT=0``: ``orders up`` serves a console of its own, which must not take 8233 from another.
     """
     service = start_local_service({"ORDERS_CONSOLE_PORT": "0"})
     try:
@@ -60,8 +69,11 @@ def console_stack() -> Iterator[ConsoleStack]:
         )
         stepfunctions = session.client("stepfunctions", endpoint_url=service.aws_endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=service.aws_endpoint)
+        cognito = session.client("cognito-idp", endpoint_url=service.aws_endpoint)
         state_machine_arn = stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
-        with ConsoleServer(stepfunctions, dynamodb, "orders", state_machine_arn, service.api_url, port=0) as console:
+        with ConsoleServer(
+            stepfunctions, dynamodb, "orders", state_machine_arn, service.api_url, port=0, cognito=cognito
+        ) as console:
             yield ConsoleStack(service, console, stepfunctions)
     finally:
         assert stop_local_service(service) == 0
@@ -83,12 +95,15 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page whose script errors fail the test."""
+    """A fresh page whose script errors, and anything the Content-Security-Policy refused, fail the test."""
     context = browser.new_context(viewport={"width": 1680, "height": 1050}, device_scale_factor=1)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None
+    )
     page.set_default_timeout(20_000)
     yield page
     context.close()
-    assert not errors, f"script errors in the console: {errors}"
+    assert not errors, f"script errors or policy violations in the console: {errors}"

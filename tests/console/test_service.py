@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
+import boto3
 import pytest
 
-from local.console.server import add_console_arguments, console_from_arguments, run_console
-from local.console.service import ConsoleService, NotFoundError
+from local.console.api_caller import DeployedOperator, LocalOperator, OrderApiCaller
+from local.console.server import ConsoleServer, add_console_arguments, console_from_arguments, run_console
+from local.console.service import HIDDEN, HIDDEN_FIELDS, ConsoleService, NotFoundError, scrubbed
 from local.testing import sample_order
 from tasks.models.order import OrderStatus
+from tests.console.support import FakeOperator
 
 pytestmark = pytest.mark.workflow
 
@@ -21,7 +26,7 @@ def console(order_stack) -> ConsoleService:
         order_stack.dynamodb,
         order_stack.deployment.table_names["Orders"],
         order_stack.deployment.state_machine_arn,
-        "http://127.0.0.1:9",
+        OrderApiCaller("http://127.0.0.1:9", FakeOperator()),
     )
     yield service
     service.close()
@@ -68,12 +73,81 @@ def test_the_detail_holds_graph_states_events_and_order_but_never_the_task_token
     assert detail["states"]["RequestShipment"]["status"] == "running"
     assert 'data-state="RequestShipment" data-status="running"' in detail["graphSvg"]
     assert detail["actions"] == {"stop": True, "shipment": True}
-    assert detail["order"]["shipment"]["taskToken"] == "(hidden)"
+    assert detail["order"]["shipment"]["taskToken"] == HIDDEN
     assert detail["events"][0]["type"] == "ExecutionStarted" and 0 <= detail["events"][0]["elapsedMs"] < 1000
     entered = next(e for e in detail["events"] if e["type"] == "TaskStateEntered")
     assert entered["state"] == "ValidateOrder"
     with pytest.raises(NotFoundError):
         console.execution("no-such-order")
+
+
+def unfolded(value: Any) -> Any:
+    """``value`` with its JSON strings parsed, at any depth, as the console's page unfolds them."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        try:
+            return unfolded(json.loads(value))
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {key: unfolded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unfolded(item) for item in value]
+    return value
+
+
+def hidden_values(value: Any) -> list[Any]:
+    """Every value under a hidden key, wherever it sits."""
+    if isinstance(value, dict):
+        found = [item for key, item in value.items() if key in HIDDEN_FIELDS]
+        return found + [inner for item in value.values() for inner in hidden_values(item)]
+    if isinstance(value, list):
+        return [inner for item in value for inner in hidden_values(item)]
+    return []
+
+
+def test_no_payment_token_or_task_token_leaves_the_console_for_a_waiting_execution(order_stack, console):
+    """The callback task's token is in the history (its parameters) and in the record; the card's in the record."""
+    order_id, arn = order_stack.submit(sample_order(paymentToken="tok_console_secret_42"))
+    order_stack.wait_for_status(order_id, OrderStatus.AWAITING_SHIPMENT)
+    task_token = order_stack.order(order_id)["shipment"]["taskToken"]
+    history = order_stack.stepfunctions.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert task_token in json.dumps(history, default=str), "the raw history holds the task token"
+
+    detail = console.execution(order_id)
+    shown = json.dumps(detail, default=str)
+    assert task_token not in shown and "tok_console_secret_42" not in shown
+    assert set(hidden_values(unfolded(detail))) == {HIDDEN}
+    assert detail["order"]["paymentToken"] == HIDDEN
+    scheduled = next(e for e in detail["events"] if e["type"] == "TaskScheduled" and e["state"] == "RequestShipment")
+    assert scheduled["id"] > 0
+    listed = json.dumps(console.executions(search=order_id), default=str)
+    assert task_token not in listed and "tok_console_secret_42" not in listed
+
+
+def test_a_failures_whole_cause_is_shown_as_step_functions_holds_it(order_stack, console):
+    run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
+    described = order_stack.stepfunctions.describe_execution(executionArn=run.execution_arn)
+    detail = console.execution(run.order_id)
+    assert detail["execution"]["error"] == OrderStatus.PAYMENT_DECLINED
+    assert detail["execution"]["cause"] == described["cause"]
+    authorize = detail["states"]["AuthorizePayment"]
+    assert authorize["error"] == "PaymentDeclinedError" and "card declined" in authorize["cause"]
+
+
+def test_scrubbing_reaches_into_json_strings_and_leaves_the_rest_as_it_was():
+    lambda_error = json.dumps({"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File x"]})
+    cause = json.dumps({"Payload": {"TaskToken": "AAAA", "detail": lambda_error}, "paymentToken": "tok_x"})
+    event = {"taskFailedEventDetails": {"error": "States.TaskFailed", "cause": cause}, "id": 7}
+    cleaned = scrubbed(event)
+    assert "AAAA" not in json.dumps(cleaned) and "tok_x" not in json.dumps(cleaned)
+    assert json.loads(json.loads(cleaned["taskFailedEventDetails"]["cause"])["Payload"]["detail"]) == json.loads(
+        lambda_error
+    )
+    nested = json.dumps(json.dumps({"taskToken": "BBBB"}))
+    assert "BBBB" not in scrubbed(nested)
+    untouched = '{"errorMessage":  "spacing kept",  "n": 1}'
+    assert scrubbed({"cause": untouched}) == {"cause": untouched}
+    assert scrubbed({"cause": "{not json"}) == {"cause": "{not json"}
 
 
 def test_an_unreachable_api_is_a_502_not_a_crash(console):
@@ -89,9 +163,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_the_entry_point_defaults_to_the_local_stack_and_insists_on_names_for_aws(capsys):
+def test_the_entry_point_defaults_to_the_local_stack_and_insists_on_names_for_aws(capsys, monkeypatch):
     local = console_from_arguments(parse(["--port", "0", "--aws-endpoint", "http://127.0.0.1:4566"]))
     assert local.service.state_machine_arn.endswith(":stateMachine:order-workflow")
     assert local.service.execution_arn("ord-1").endswith(":execution:order-workflow:ord-1")
+    assert isinstance(local.operator, LocalOperator)
     assert run_console(parse(["--aws", "--orders-table", "orders"])) == 2
     assert "--aws needs --state-machine-arn" in capsys.readouterr().err
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    deployed = console_from_arguments(
+        parse(["--aws", "--orders-table", "t", "--state-machine-arn", "arn:aws:states:eu-west-1:1:stateMachine:w"])
+    )
+    assert isinstance(deployed.operator, DeployedOperator)
+
+
+def test_without_an_operator_the_server_acts_as_the_local_one_or_as_the_given_token():
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    clients = session.client("stepfunctions", endpoint_url="http://127.0.0.1:9"), session.client("dynamodb")
+    args = (*clients, "orders", "arn", "http://127.0.0.1:9")
+    local = ConsoleServer(*args, port=0)
+    assert isinstance(local.operator, LocalOperator)
+    assert local.operator.cognito.meta.endpoint_url == "http://127.0.0.1:9", "the endpoint the console reads"
+    assert isinstance(ConsoleServer(*args, "ops-token", port=0).operator, DeployedOperator)
+    cognito = session.client("cognito-idp", endpoint_url="http://127.0.0.1:9")
+    assert ConsoleServer(*args, port=0, cognito=cognito).operator.cognito is cognito

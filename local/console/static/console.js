@@ -25,16 +25,36 @@ function element(tag, attributes = {}, ...children) {
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: { "Content-Type": "application/json", "X-Orders-Console": "1", ...(options.headers || {}) },
-  });
+  const response = await fetch(path, options);
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const message = (body && body.message) || response.statusText;
     throw Object.assign(new Error(message), { status: response.status, body });
   }
   return body;
+}
+
+// Actions carry this session's CSRF token, which only a page of the console can read. A console restarted since
+// the token was read refuses it as "csrf": read a new one and send the action once more.
+let csrfToken = null;
+
+function sessionToken(renew = false) {
+  if (renew || !csrfToken) {
+    csrfToken = api("/api/session").then((session) => session.csrfToken);
+    csrfToken.catch(() => { csrfToken = null; });
+  }
+  return csrfToken;
+}
+
+async function post(path, body) {
+  for (const renew of [false, true]) {
+    try {
+      return await api(path, { method: "POST", body: JSON.stringify(body || {}),
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": await sessionToken(renew) } });
+    } catch (error) {
+      if (renew || error.status !== 403 || !error.body || error.body.error !== "csrf") throw error;
+    }
+  }
 }
 
 function statusPill(status, extraClass = "") {
@@ -378,7 +398,7 @@ async function act(description, path, body) {
   notice.className = "notice";
   notice.textContent = `${description}…`;
   try {
-    await api(path, { method: "POST", body: JSON.stringify(body || {}) });
+    await post(path, body);
     notice.textContent = `${description}: accepted.`;
   } catch (error) {
     notice.className = "notice bad";
@@ -390,6 +410,7 @@ async function act(description, path, body) {
 function startDetail(name) {
   detail.name = name;
   $("detail-page").hidden = false;
+  sessionToken().catch(() => {}); // early, so that the first action does not wait for it
   $("graph").addEventListener("click", (event) => {
     const node = event.target.closest("[data-state]");
     if (!node) return;
