@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from waitress import create_server
+from waitress import create_server, wasyncore
 from waitress.server import BaseWSGIServer
 
 HOST = "127.0.0.1"
@@ -144,7 +144,13 @@ class LocalListener:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.close()
-        self._server.task_dispatcher.shutdown()
+        """Close every socket from the server's own loop, so no ``select()`` ever sees a closed descriptor."""
         if self._thread.is_alive():
+            self._server.trigger.pull_trigger(self._close_sockets)
             self._thread.join(timeout=5)
+        else:
+            self._close_sockets()
+        self._server.task_dispatcher.shutdown()
+
+    def _close_sockets(self) -> None:
+        wasyncore.close_all(self._server._map)
