@@ -10,7 +10,6 @@ probe with SigV4 signatures (``local.sigv4``).
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -25,7 +24,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.identity import LOCAL_PASSWORD, Tokens, find_user_pool, refresh, sign_in
+from local.identity import LOCAL_PASSWORD, SignedInUser, find_user_pool
 from local.launcher import LaunchedStack, StackNotReadyError, launch, stop, wait_until_ready
 from local.sigv4 import OPERATOR, LocalPrincipal, sign
 from local.stack import HOST, free_port
@@ -38,35 +37,18 @@ REQUEST_TIMEOUT_SECONDS = 120.0
 REGION = "us-east-1"
 SHOPPERS = 32
 """Bench shoppers per stack: one per client of the acceptance phase; other phases spread their orders over them."""
-TOKEN_RENEW_SECONDS = 120.0
-"""A token this close to its expiry (an hour in the local pool) is refreshed before it is sent."""
 
 
-class Shopper:
-    """A shopper of the stack's user pool: ``sub`` is the customerId of its orders, ``token`` a current ID token."""
+class Shopper(SignedInUser):
+    """A bench shopper of the stack's user pool: ``sub`` (read once, at sign-in) is the customerId of its orders."""
 
-    def __init__(self, cognito: Any, client_id: str, email: str, tokens: Tokens):
-        self._cognito, self._client_id = cognito, client_id
-        self.email = email
-        self._tokens = tokens
-        self._lock = threading.Lock()
-        self.sub: str = _claims(tokens.id_token)["sub"]
+    def __init__(self, cognito: Any, client_id: str, email: str):
+        super().__init__(cognito, client_id, email)
+        self.sub = self.subject
 
     @property
     def token(self) -> str:
-        with self._lock:
-            if self._tokens.expires_at - TOKEN_RENEW_SECONDS < time.time():
-                if self._tokens.refresh_token:
-                    self._tokens = refresh(self._cognito, self._client_id, self._tokens.refresh_token, time.time())
-                else:
-                    self._tokens = sign_in(self._cognito, self._client_id, self.email, LOCAL_PASSWORD, time.time())
-            return self._tokens.id_token
-
-
-def _claims(id_token: str) -> dict[str, Any]:
-    """The payload of our own token, unverified: the client only needs to know whom it names."""
-    payload = id_token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return self.id_token()
 
 
 Identity = Shopper | LocalPrincipal | None
@@ -176,9 +158,7 @@ class BenchStack(LaunchedStack):
         self.cognito.admin_set_user_password(
             UserPoolId=pool_id, Username=email, Password=LOCAL_PASSWORD, Permanent=True
         )
-        return Shopper(
-            self.cognito, client_id, email, sign_in(self.cognito, client_id, email, LOCAL_PASSWORD, time.time())
-        )
+        return Shopper(self.cognito, client_id, email)
 
     def put_product(self, sku: str, stock: int, price_cents: int = 1000) -> None:
         """Seed a product of the benchmark's own straight into the products table, as an operator would."""

@@ -13,7 +13,6 @@ import contextlib
 import getpass
 import json
 import os
-import re
 import shlex
 import signal
 import sys
@@ -30,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local.console.server import add_console_arguments, run_console
 from local.identity import (
     LOCAL_PASSWORD,
+    REFRESH_MARGIN_SECONDS,
     SEEDED_USERS,
     SHOPPER_ADA,
     SignInError,
@@ -49,16 +47,13 @@ from local.identity import (
     sign_in,
 )
 from local.lambda_runner import LOCAL_REGION
-from local.sigv4 import SERVICE, WAREHOUSE, sign
+from local.sigv4 import WAREHOUSE, region_of, sign
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_API_PORT, DEFAULT_AWS_PORT = 3000, 4566
 EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_ORDER_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
-REFRESH_MARGIN_SECONDS = 60
-"""A token this close to its expiry is refreshed first, so it does not expire on the way to the API."""
 LOCAL_HOSTS = frozenset({LOCAL_HOST, "localhost", "::1"})
-EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$")
 START_THE_STACK = "start the stack with `make run`"
 
 
@@ -494,27 +489,14 @@ def warehouse_signature(args: argparse.Namespace) -> Authorize:
     credentials = boto3.session.Session().get_credentials()
     if credentials is None:
         raise CliError(EXIT_REFUSED, "signing for a deployed API needs AWS credentials (AWS_PROFILE, or the keys)")
-    match = EXECUTE_API_HOST.match(urllib.parse.urlsplit(args.api_url).hostname or "")
     region = (
-        args.region
-        or (match["region"] if match else None)
-        or os.environ.get("AWS_REGION")
-        or boto3.session.Session().region_name
+        args.region or region_of(args.api_url) or os.environ.get("AWS_REGION") or boto3.session.Session().region_name
     )
     if not region:
         raise CliError(EXIT_REFUSED, "say which region the API is in: --region (or AWS_REGION)")
     frozen = credentials.get_frozen_credentials()
-    return lambda method, url, body, headers: _sigv4(
-        Credentials(frozen.access_key, frozen.secret_key, frozen.token), region, method, url, body, headers
-    )
-
-
-def _sigv4(
-    credentials: Credentials, region: str, method: str, url: str, body: bytes | None, headers: dict[str, str]
-) -> dict[str, str]:
-    request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
-    SigV4Auth(credentials, SERVICE, region).add_auth(request)
-    return dict(request.headers.items())
+    signer = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    return lambda method, url, body, headers: sign(signer, method, url, body, headers, region=region)
 
 
 # The API commands.

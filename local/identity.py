@@ -7,7 +7,11 @@ pool. moto's Cognito issues RS256 ID tokens and serves the pool's JWKS, which th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +21,8 @@ from workflows.resources import OPERATORS_GROUP
 
 LOCAL_USER_POOL_NAME = "orders-local-shoppers"
 LOCAL_APP_CLIENT_NAME = "orders-local-app"
+REFRESH_MARGIN_SECONDS = 60.0
+"""A token this close to its expiry is renewed first, so it does not expire on its way to the API."""
 LOCAL_PASSWORD = "Local-orders-1!"
 """The one documented password of every seeded local user (README). It exists only in the in-memory local pool."""
 
@@ -146,3 +152,62 @@ def _initiate_auth(cognito: Any, client_id: str, flow: str, parameters: dict[str
     if "AuthenticationResult" not in response:
         raise SignInError(f"Cognito asks for a challenge ({response.get('ChallengeName')}); sign in once elsewhere")
     return response["AuthenticationResult"]
+
+
+class SignedInUser:
+    """One user's current ID token: signed in on first use, refreshed before it expires, signed in again when the
+    refresh is refused. Safe to share between threads.
+
+    Example
+    -------
+    >>> ada = SignedInUser(cognito, pool.client_id, "ada@example.com")  # doctest: +SKIP
+    >>> headers = {"Authorization": ada.id_token()}  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        cognito: Any,
+        client_id: str,
+        email: str,
+        password: str = LOCAL_PASSWORD,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.email = email
+        self._cognito, self._client_id, self._password = cognito, client_id, password
+        self._clock = clock
+        self._tokens: Tokens | None = None
+        self._lock = threading.Lock()
+
+    def id_token(self) -> str:
+        """Raises ``SignInError`` when Cognito refuses both the refresh and the password."""
+        with self._lock:
+            now = self._clock()
+            if self._tokens is None or now >= self._tokens.expires_at - REFRESH_MARGIN_SECONDS:
+                self._tokens = self._renewed(now)
+            return self._tokens.id_token
+
+    @property
+    def subject(self) -> str:
+        """The user's ``sub``: the customer id the API records on their orders."""
+        return unverified_claims(self.id_token())["sub"]
+
+    def _renewed(self, now: float) -> Tokens:
+        if self._tokens is not None and self._tokens.refresh_token:
+            try:
+                return refresh(self._cognito, self._client_id, self._tokens.refresh_token, now)
+            except SignInError:
+                pass
+        return sign_in(self._cognito, self._client_id, self.email, self._password, now)
+
+
+def unverified_claims(id_token: str) -> dict[str, Any]:
+    """What one's own token says (whom it names), read without checking it: never a way to trust another's token.
+
+    Example
+    -------
+    >>> unverified_claims("e30." + base64.urlsafe_b64encode(b'{"sub": "s-1"}').decode().rstrip("=") + ".sig")
+    {'sub': 's-1'}
+    """
+    payload = id_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -21,6 +21,7 @@ from botocore.credentials import Credentials
 from local.lambda_runner import LOCAL_ACCOUNT_ID, LOCAL_REGION
 
 SERVICE = "execute-api"
+EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$")
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
 """API Gateway refuses a signature dated more than 15 minutes from its own clock."""
 AUTHORIZATION = re.compile(
@@ -58,7 +59,7 @@ LOCAL_PRINCIPALS: tuple[LocalPrincipal, ...] = (WAREHOUSE, OPERATOR)
 
 
 def sign(
-    principal: LocalPrincipal,
+    signer: LocalPrincipal | Credentials,
     method: str,
     url: str,
     body: bytes | None,
@@ -67,17 +68,34 @@ def sign(
 ) -> dict[str, str]:
     """The headers for a SigV4-signed ``execute-api`` request: ``headers`` plus the date and the Authorization.
 
+    ``signer`` is a local principal, or real AWS credentials (a session's, for a deployed API).
+
     Example
     -------
     >>> signed = sign(WAREHOUSE, "GET", "http://127.0.0.1:3000/health", None, {})
     >>> signed["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=LOCALWAREHOUSEKEY/")
     True
     """
+    credentials = signer.credentials if isinstance(signer, LocalPrincipal) else signer
     request = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers))
     if "host" not in {name.lower() for name in headers}:
         request.headers["Host"] = urlsplit(url).netloc
-    SigV4Auth(principal.credentials, SERVICE, region).add_auth(request)
+    SigV4Auth(credentials, SERVICE, region).add_auth(request)
     return dict(request.headers.items())
+
+
+def region_of(api_url: str) -> str | None:
+    """The region a deployed API's URL names (``https://<id>.execute-api.<region>.amazonaws.com/...``), if any.
+
+    Example
+    -------
+    >>> region_of("https://abc123.execute-api.eu-west-1.amazonaws.com/prod")
+    'eu-west-1'
+    >>> region_of("http://127.0.0.1:3000") is None
+    True
+    """
+    match = EXECUTE_API_HOST.match(urlsplit(api_url).hostname or "")
+    return match["region"] if match else None
 
 
 class SignatureError(Exception):

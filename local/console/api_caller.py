@@ -10,37 +10,28 @@ line and the caller's own AWS credentials. ``OrderApiCaller`` picks one or the o
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local import sigv4
 from local.identity import (
     LOCAL_PASSWORD,
     OPERATOR,
+    SignedInUser,
     SignInError,
-    Tokens,
     UserPoolNotFoundError,
     find_user_pool,
-    refresh,
-    sign_in,
 )
 from local.lambda_runner import LOCAL_REGION
 from workflows.resources import Caller, route_for
 
-REFRESH_MARGIN_SECONDS = 60.0
-"""Renew the ID token this long before it expires, so a request never leaves with a token about to lapse."""
 API_TIMEOUT_SECONDS = 30.0
-EXECUTE_API_REGION = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 
 
 class OperatorUnavailableError(RuntimeError):
@@ -95,34 +86,25 @@ class LocalOperator:
         self.cognito = cognito
         self._region = region
         self._clock = clock
-        self._client_id: str | None = None
-        self._tokens: Tokens | None = None
+        self._user: SignedInUser | None = None
         self._lock = threading.Lock()
 
     def id_token(self) -> str:
-        with self._lock:
-            now = self._clock()
-            if self._tokens is None or now >= self._tokens.expires_at - REFRESH_MARGIN_SECONDS:
-                try:
-                    self._tokens = self._renewed(now)
-                except (UserPoolNotFoundError, SignInError, ClientError, BotoCoreError) as error:
-                    raise OperatorUnavailableError(f"the console cannot sign in as {OPERATOR.email}: {error}") from None
-            return self._tokens.id_token
+        try:
+            return self._signed_in().id_token()
+        except (UserPoolNotFoundError, SignInError, ClientError, BotoCoreError) as error:
+            raise OperatorUnavailableError(f"the console cannot sign in as {OPERATOR.email}: {error}") from None
 
-    def _renewed(self, now: float) -> Tokens:
-        if self._client_id is None:
-            self._client_id = find_user_pool(self.cognito, self._region).client_id
-        if self._tokens is not None and self._tokens.refresh_token:
-            try:
-                return refresh(self.cognito, self._client_id, self._tokens.refresh_token, now)
-            except SignInError:
-                pass
-        return sign_in(self.cognito, self._client_id, OPERATOR.email, LOCAL_PASSWORD, now)
+    def _signed_in(self) -> SignedInUser:
+        with self._lock:
+            if self._user is None:
+                client_id = find_user_pool(self.cognito, self._region).client_id
+                self._user = SignedInUser(self.cognito, client_id, OPERATOR.email, LOCAL_PASSWORD, clock=self._clock)
+            return self._user
 
     def forget(self) -> None:
         with self._lock:
-            self._tokens = None
-            self._client_id = None
+            self._user = None
 
     def sign(self, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> dict[str, str]:
         return sigv4.sign(sigv4.WAREHOUSE, method, url, body, headers, region=self._region)
@@ -166,13 +148,8 @@ class DeployedOperator:
         credentials = self._session.get_credentials()
         if credentials is None:
             raise OperatorUnavailableError("no AWS credentials to sign the request with (AWS_PROFILE, ...)")
-        named = EXECUTE_API_REGION.search(url)
-        region = named.group(1) if named else self._session.region_name
-        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
-        if "host" not in {name.lower() for name in headers}:
-            request.headers["Host"] = urlsplit(url).netloc
-        SigV4Auth(credentials, sigv4.SERVICE, region).add_auth(request)
-        return dict(request.headers.items())
+        region = sigv4.region_of(url) or self._session.region_name
+        return sigv4.sign(credentials, method, url, body, headers, region=region)
 
 
 class OrderApiCaller:

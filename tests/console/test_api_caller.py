@@ -16,13 +16,18 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local.console.api_caller import (
-    REFRESH_MARGIN_SECONDS,
     DeployedOperator,
     LocalOperator,
     OperatorUnavailableError,
     OrderApiCaller,
 )
-from local.identity import LOCAL_APP_CLIENT_NAME, LOCAL_USER_POOL_NAME, OPERATOR, provision_user_pool
+from local.identity import (
+    LOCAL_APP_CLIENT_NAME,
+    LOCAL_USER_POOL_NAME,
+    OPERATOR,
+    REFRESH_MARGIN_SECONDS,
+    provision_user_pool,
+)
 from local.sigv4 import WAREHOUSE, LocalPrincipal, SignatureError, verify
 from tests.console.support import FakeOperator, served
 from workflows.resources import OPERATORS_GROUP

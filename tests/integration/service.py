@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 
-from local.identity import LOCAL_PASSWORD, OPERATOR, SHOPPER_ADA, SHOPPER_GRACE, find_user_pool, sign_in
+from local.identity import LOCAL_PASSWORD, OPERATOR, SHOPPER_ADA, SHOPPER_GRACE, SignedInUser, find_user_pool
 from local.launcher import StackNotReadyError, launch, stop, wait_until_ready
 from local.sigv4 import WAREHOUSE, LocalPrincipal, sign
 from workflows.resources import Caller, route_for
@@ -62,20 +60,17 @@ LOCAL_USERS = Users(SHOPPER_ADA.email, SHOPPER_GRACE.email, OPERATOR.email)
 
 
 class TokenSource:
-    """ID tokens per user, signed in once and renewed a minute before they expire."""
+    """ID tokens per user of one pool and password, each kept current by ``SignedInUser``."""
 
     def __init__(self, cognito: Any, client_id: str, password: str):
         self._cognito, self._client_id, self._password = cognito, client_id, password
-        self._tokens: dict[str, Any] = {}
+        self._users: dict[str, SignedInUser] = {}
         self._lock = threading.Lock()
 
     def token(self, email: str) -> str:
         with self._lock:
-            current = self._tokens.get(email)
-            if current is None or current.expires_at - 60 < time.time():
-                current = sign_in(self._cognito, self._client_id, email, self._password, time.time())
-                self._tokens[email] = current
-            return current.id_token
+            user = self._users.setdefault(email, SignedInUser(self._cognito, self._client_id, email, self._password))
+        return user.id_token()
 
 
 @dataclass
@@ -132,9 +127,7 @@ class OrdersService:
                 return headers
             return sign(self.principal, method, self.api_url + path, data, headers)
         session = _warehouse_session() if path.endswith("/shipment") else boto3.session.Session()
-        signed = AWSRequest(method=method, url=self.api_url + path, data=data, headers=headers)
-        SigV4Auth(session.get_credentials(), "execute-api", session.region_name).add_auth(signed)
-        return dict(signed.headers.items())
+        return sign(session.get_credentials(), method, self.api_url + path, data, headers, region=session.region_name)
 
     def stepfunctions(self) -> Any:
         if self.aws_endpoint:
