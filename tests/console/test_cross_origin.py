@@ -1,10 +1,11 @@
-"""Pages of another origin attack the console in headless Chromium, against a local stack: nothing may change.
+"""Pages of another origin attack the local listeners in headless Chromium, against a local stack: nothing may change.
 
 The victim has the console open (so the browser holds its session cookie); then a page of another origin, served
 by a listener of its own, sends what a hostile site can: fetches with and without CORS, and auto-submitted forms,
 to the console's stop and cancel actions. Two attackers: ``127.0.0.1`` on another port (cross-origin but the same
 site, so the SameSite cookie is sent) and ``localhost`` (another site). The execution must still be RUNNING and the
-order AWAITING_SHIPMENT. The same holds for a request smuggled in a body, sent on a raw socket.
+order AWAITING_SHIPMENT. The same holds for a request smuggled in a body, sent on a raw socket. The same pages
+try the API's cancel route, and a page tries to read the orders table through the AWS endpoint.
 """
 
 from __future__ import annotations
@@ -158,4 +159,79 @@ def test_a_request_smuggled_in_a_body_is_never_run(console_stack, waiting):
     )
     answers = exchange(port, carrier + request_bytes("GET", "/api/counts", port), answers=3, timeout=3)
     assert [answer.status for answer in answers] == [403, 200], answers
+    assert_untouched(console_stack, waiting)
+
+
+AWS_ENDPOINT_READ = """
+fetch(%(endpoint)s, { method: "POST", body: JSON.stringify({ TableName: "orders" }), headers: {
+    "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.Scan",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=local/20261201/us-east-1/dynamodb/aws4_request, " +
+                     "SignedHeaders=host, Signature=0" } })
+  .then((answer) => answer.text()).then((text) => { document.title = "read " + text.length; })
+  .catch(() => { document.title = "refused"; });
+"""
+
+
+class EndpointReader:
+    """A hostile page that tries to read the orders table through the AWS endpoint, as the review did."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        script = AWS_ENDPOINT_READ % {"endpoint": json.dumps(self.endpoint + "/")}
+        page = f"<!doctype html><html><head><title>reading</title></head><body><script>{script}</script>".encode()
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))])
+        return [page]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_pages_of_another_origin_change_nothing_through_the_api(console_stack, waiting, victim, attacker, host):
+    api_cancel = f"{console_stack.service.api_url}/orders/{waiting}/cancel"
+    answers: list[int] = []
+    victim.on("response", lambda response: response.url == api_cancel and answers.append(response.status))
+
+    victim.goto(f"http://{host}:{attacker}/fetch?target={api_cancel}")
+    victim.wait_for_function("() => document.title === 'attacks sent'")
+    with victim.expect_response(lambda response: response.url == api_cancel):
+        victim.goto(f"http://{host}:{attacker}/form?target={api_cancel}")
+
+    assert_untouched(console_stack, waiting)
+    assert answers and set(answers) == {403}, answers
+
+
+def test_a_page_of_another_origin_cannot_read_the_aws_endpoint(console_stack, browser):
+    with served(EndpointReader(console_stack.service.aws_endpoint), "a page that reads the endpoint") as reader:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"http://localhost:{reader.port}/")
+        page.wait_for_function("() => document.title !== 'reading'")
+        title = page.title()
+        context.close()
+
+    assert title == "refused"
+
+
+def test_a_request_smuggled_in_a_body_is_never_run_by_the_api(console_stack, waiting):
+    """The inner request carries an operator's real token: only a server that mis-frames the carrier would run it."""
+    port = int(console_stack.service.api_url.rsplit(":", 1)[1])
+    service = console_stack.service
+    inner = request_bytes(
+        "POST",
+        f"/orders/{waiting}/cancel",
+        port,
+        {"Authorization": service.tokens.token(service.users.operator), "Content-Type": "application/json"},
+        b'{"reason": "smuggled"}',
+    )
+    carrier = request_bytes(
+        "POST",
+        f"/orders/{waiting}/cancel",
+        port,
+        {"Content-Type": "application/json", "Connection": "keep-alive"},
+        inner,
+    )
+
+    answers = exchange(port, carrier + request_bytes("GET", "/products", port), answers=3, timeout=3)
+
+    assert [answer.status for answer in answers] == [401, 200], answers
     assert_untouched(console_stack, waiting)
