@@ -78,10 +78,11 @@ def proxy_event(
     identity: dict[str, Any] = {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")}
     if caller_arn is not None:
         identity.update({"userArn": caller_arn, "caller": caller_arn, "accountId": LOCAL_ACCOUNT_ID})
+    # The local API answers at / (no stage in its URLs), so the path carries no stage prefix: SAM local does the same.
     request_context: dict[str, Any] = {
         "resourcePath": route.path,
         "httpMethod": method,
-        "path": f"/{STAGE}{path}",
+        "path": path,
         "stage": STAGE,
         "requestId": str(uuid.uuid4()),
         "requestTimeEpoch": int(time.time() * 1000),

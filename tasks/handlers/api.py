@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -34,6 +34,8 @@ from tasks.errors import (
     UnauthenticatedError,
     WorkflowUnavailableError,
 )
+from tasks.handlers import openapi
+from tasks.handlers.openapi import documented
 from tasks.logic import ordering, shipment
 from tasks.logic.access import Principal, principal_from_claims
 from tasks.logic.clock import now_iso
@@ -59,8 +61,21 @@ MAX_JSON_DEPTH = 32
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
-API_TITLE, API_VERSION = "Order orchestration API", "1.0.0"
-app.enable_swagger(path="/docs", title=API_TITLE, version=API_VERSION)
+app.configure_openapi(
+    title="Order orchestration API",
+    version="1.0.0",
+    description="Orders of signed-in shoppers, run by AWS Step Functions. Errors share one body: ErrorAnswer.",
+    security_schemes=openapi.SECURITY_SCHEMES,
+)
+app.enable_swagger(path="/docs", security_schemes=openapi.SECURITY_SCHEMES)
+OK, ACCEPTED = HTTPStatus.OK, HTTPStatus.ACCEPTED
+BAD_REQUEST, FORBIDDEN, NOT_FOUND, CONFLICT = (
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.FORBIDDEN,
+    HTTPStatus.NOT_FOUND,
+    HTTPStatus.CONFLICT,
+)
+UNPROCESSABLE, SERVICE_UNAVAILABLE = HTTPStatus.UNPROCESSABLE_ENTITY, HTTPStatus.SERVICE_UNAVAILABLE
 
 
 def _error(status: HTTPStatus, message: str, **details: Any) -> Response:
@@ -114,7 +129,7 @@ def _workflow_unavailable(error: WorkflowUnavailableError) -> Response:
     return response
 
 
-@app.get("/health")
+@app.get("/health", **documented("getHealth", "GET", "/health", OK, SERVICE_UNAVAILABLE))
 def health() -> dict[str, str]:
     """Ready when the orders table answers (the local stack starts the API only once everything else is up)."""
     order_repository().get("health-check")
@@ -122,8 +137,11 @@ def health() -> dict[str, str]:
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi() -> dict[str, Any]:
-    return json.loads(app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION))
+def openapi_document() -> dict[str, Any]:
+    """The document clients are generated from, with the server URL this request reached (``/prod`` in AWS)."""
+    context = app.current_event.request_context
+    document = app.get_openapi_json_schema(servers=openapi.servers(context.stage, context.path))
+    return openapi.without_powertools_422(json.loads(document))
 
 
 def caller() -> Principal:
@@ -131,7 +149,14 @@ def caller() -> Principal:
     return principal_from_claims(app.current_event.request_context.authorizer.claims)
 
 
-@app.post("/orders", status_code=202, responses={202: {"description": "accepted"}})
+OrderIdPath = Annotated[OrderId, Path(alias="orderId")]
+DEFAULT_CANCEL = CancelRequest()
+
+
+@app.post(
+    "/orders",
+    **documented("submitOrder", "POST", "/orders", ACCEPTED, FORBIDDEN, CONFLICT, UNPROCESSABLE, SERVICE_UNAVAILABLE),
+)
 def submit_order(
     order: OrderRequest,
     idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
@@ -149,13 +174,13 @@ def submit_order(
     )
 
 
-@app.get("/orders/<order_id>")
-def get_order(order_id: OrderId) -> OrderView:
+@app.get("/orders/<orderId>", **documented("getOrder", "GET", "/orders/{orderId}", OK, NOT_FOUND, UNPROCESSABLE))
+def get_order(order_id: OrderIdPath) -> OrderView:
     """One of the caller's orders (any order, for operators); 404 for anyone else's, as for an unknown id."""
     return ordering.get_order(order_id, caller(), orders=order_repository())
 
 
-@app.get("/orders")
+@app.get("/orders", **documented("listOrders", "GET", "/orders", OK, BAD_REQUEST, UNPROCESSABLE))
 def list_orders(
     status: Annotated[OrderStatus | None, Query()] = None,
     customer_id: Annotated[
@@ -170,18 +195,27 @@ def list_orders(
     )
 
 
-@app.post("/orders/<order_id>/cancel", status_code=202)
-def cancel_order(order_id: OrderId, request: CancelRequest | None = None) -> CallbackAccepted:
-    """Cancel an order awaiting shipment; the workflow compensates and ends it CANCELLED. 409 in any other status."""
-    reason = (request or CancelRequest()).reason
+@app.post(
+    "/orders/<orderId>/cancel",
+    **documented("cancelOrder", "POST", "/orders/{orderId}/cancel", ACCEPTED, NOT_FOUND, CONFLICT, UNPROCESSABLE),
+)
+def cancel_order(order_id: OrderIdPath, request: CancelRequest = DEFAULT_CANCEL) -> CallbackAccepted:
+    """Cancel an order awaiting shipment; the workflow compensates and ends it CANCELLED. 409 in any other status.
+
+    The body is optional (a reason); it is declared as a plain optional object, not a nullable one, because
+    generated clients choke on a nullable body they were not given."""
+    reason = request.reason
     orders = order_repository()
     caller().owned(order_id, orders.get(order_id))
     shipment.cancel_order(order_id, reason, orders=orders, workflow=order_workflow())
     return CallbackAccepted(orderId=order_id, accepted="CANCEL")
 
 
-@app.post("/orders/<order_id>/shipment", status_code=202)
-def shipment_callback(order_id: OrderId, callback: ShipmentCallback) -> CallbackAccepted:
+@app.post(
+    "/orders/<orderId>/shipment",
+    **documented("recordShipment", "POST", "/orders/{orderId}/shipment", ACCEPTED, NOT_FOUND, CONFLICT, UNPROCESSABLE),
+)
+def shipment_callback(order_id: OrderIdPath, callback: ShipmentCallback) -> CallbackAccepted:
     """The warehouse callback: resumes the waiting execution with the stored task token."""
     orders, workflow = order_repository(), order_workflow()
     if callback.outcome == "SHIPPED":
@@ -193,8 +227,9 @@ def shipment_callback(order_id: OrderId, callback: ShipmentCallback) -> Callback
     return CallbackAccepted(orderId=order_id, accepted=callback.outcome)
 
 
-@app.get("/products")
+@app.get("/products", **documented("listProducts", "GET", "/products", OK))
 def list_products() -> list[ProductView]:
+    """The catalog, public: what anonymous visitors browse."""
     return [
         ProductView(sku=p.sku, name=p.name, priceCents=p.price_cents, currency=p.currency, stock=p.stock)
         for p in inventory_repository().catalog()

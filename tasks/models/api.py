@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from tasks.models.order import UNPRINTABLE, OrderStatus
+from tasks.models.order import UNPRINTABLE, Address, OrderItem, OrderStatus, PricedLine, TimelineEntry
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 Reason = Annotated[
@@ -49,22 +49,52 @@ class CallbackAccepted(ApiModel):
     accepted: str
 
 
+class ErrorAnswer(BaseModel):
+    """Every error the API answers with: the handler's (``error``, ``message``, and ``problems`` naming each bad
+    field) and API Gateway's own 401 and 403 (``message`` alone)."""
+
+    message: str
+    error: str | None = Field(default=None, description="The HTTP status phrase, e.g. 'Not Found'")
+    problems: list[str] | None = Field(default=None, description="One entry per bad field: 'body.items[0]: ...'")
+
+
+class FailureView(BaseModel):
+    """Why an order failed, as shoppers see it: the error's name and its message, never a stack trace."""
+
+    error: str
+    message: str
+
+
+class Compensations(BaseModel):
+    """What each compensation did: VOIDED, REFUNDED, RELEASED, BLOCKED or NOTHING_TO_UNDO."""
+
+    payment: str | None = None
+    inventory: str | None = None
+
+
+class CompensationFailures(BaseModel):
+    """Compensations that still failed after their retries, by name."""
+
+    payment: FailureView | None = None
+    inventory: FailureView | None = None
+
+
 class OrderView(BaseModel):
-    """An order as the API shows it: never the task token or internal bookkeeping."""
+    """An order as the API shows it: never the payment token, the task token or internal bookkeeping."""
 
     orderId: str  # noqa: N815
     status: OrderStatus
     customerId: str | None = None  # noqa: N815
-    items: list[dict[str, Any]] = Field(default_factory=list)
-    lines: list[dict[str, Any]] = Field(default_factory=list)
+    items: list[OrderItem] = Field(default_factory=list)
+    lines: list[PricedLine] = Field(default_factory=list)
     totalCents: int | None = None  # noqa: N815
     currency: str | None = None
-    shippingAddress: dict[str, Any] | None = None  # noqa: N815
+    shippingAddress: Address | None = None  # noqa: N815
     trackingNumber: str | None = None  # noqa: N815
-    timeline: list[dict[str, Any]] = Field(default_factory=list)
-    failure: dict[str, Any] | None = None
-    compensations: dict[str, Any] | None = None
-    compensationFailures: dict[str, Any] | None = None  # noqa: N815
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    failure: FailureView | None = None
+    compensations: Compensations | None = None
+    compensationFailures: CompensationFailures | None = None  # noqa: N815
     createdAt: str | None = None  # noqa: N815
     updatedAt: str | None = None  # noqa: N815
 

@@ -180,7 +180,7 @@ def test_products_health_and_openapi_are_served(service):
     assert {"sku", "name", "priceCents", "currency", "stock"} <= set(products[0])
     assert service.request("GET", "/health").body == {"status": "ok"}
     spec = service.request("GET", "/openapi.json").body
-    assert {"/orders", "/orders/{order_id}", "/orders/{order_id}/shipment"} <= set(spec["paths"])
+    assert {"/orders", "/orders/{orderId}", "/orders/{orderId}/shipment"} <= set(spec["paths"])
 
 
 def test_the_catalog_and_the_api_document_are_public(service):
