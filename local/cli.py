@@ -1,9 +1,13 @@
-"""The ``orders`` command: run the local stack, sign in, and submit, inspect, watch, ship and cancel orders.
+"""The orders command: run the local stack, sign in, and submit, inspect, list, watch, ship and cancel orders.
 
-Shopper commands send the signed-in user's Cognito ID token (``--token``, or the stored login of ``--user``); ``ship``
-signs its request with SigV4 as the warehouse. Exit codes, for scripts: 0 success; 1 the API refused the request,
-or Cognito refused the sign-in (the message says why); 2 the API, the AWS endpoint or the user pool could not be
-reached, or the stack could not start; 3 ``watch`` saw the order end in a failure status; 4 ``watch`` timed out.
+Shopper commands send the signed-in user's Cognito ID token (--token, or the stored login of --user); ship signs its
+request with SigV4 as the warehouse. Text from the API is printed with its terminal control characters escaped.
+
+Exit codes, for scripts: 0 success; 1 the API refused the request, or Cognito refused the sign-in, or there is no
+login or no AWS credentials to use (the message says why); 2 the API, the AWS endpoint or the user pool could not be
+reached, or the stack could not start; 3 watch saw the order end in a failure status; 4 watch timed out, or list --all
+stopped at its page limit; 64 a usage error: an unknown command, a bad, missing or contradictory option, or an
+unreadable order file (nothing was sent); 141 the reader of the output went away, as in orders list | head -1.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import argparse
 import contextlib
 import getpass
 import json
+import math
 import os
+import re
 import shlex
 import signal
 import sys
@@ -26,13 +32,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TextIO
 
 import boto3
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from local.console.server import add_console_arguments, run_console
 from local.identity import (
     LOCAL_PASSWORD,
@@ -48,11 +55,19 @@ from local.identity import (
 )
 from local.lambda_runner import LOCAL_REGION
 from local.sigv4 import WAREHOUSE, region_of, sign
+from tasks.logic.ordering import MAX_PAGE
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_API_PORT, DEFAULT_AWS_PORT = 3000, 4566
 EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_ORDER_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+EXIT_USAGE = 64
+"""EX_USAGE of sysexits.h: a script tells a mistyped command from an API that is down (2)."""
+EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
+"""What a command killed by SIGPIPE exits with, as ``orders list | head -1`` leaves it; Python's SIGPIPE is ignored."""
+DEFAULT_PAGE = 20
+MAX_PAGES = 1000
+"""``list --all`` reads at most this many pages (100,000 orders): one command's load on the API stays bounded."""
 LOCAL_HOSTS = frozenset({LOCAL_HOST, "localhost", "::1"})
 START_THE_STACK = "start the stack with `make run`"
 
@@ -113,8 +128,8 @@ def _explain(raw: bytes) -> str:
     except ValueError:
         return raw.decode(errors="replace")
     problems = body.get("problems") if isinstance(body, dict) else None
-    message = body.get("message", raw.decode(errors="replace")) if isinstance(body, dict) else str(body)
-    return message + ("".join(f"\n  - {problem}" for problem in problems) if problems else "")
+    message = body.get("message", raw.decode(errors="replace")) if isinstance(body, dict) else body
+    return "\n  - ".join(visible(str(line)) for line in [message, *(problems or [])])
 
 
 def is_local_url(url: str) -> bool:
@@ -321,7 +336,7 @@ def deployed_pool(client_id: str, region: str | None) -> PoolRef:
     """
     region = region or boto3.session.Session().region_name
     if not region:
-        raise CliError(EXIT_REFUSED, "--client-id needs --region (or AWS_REGION)")
+        raise CliError(EXIT_USAGE, "--client-id needs --region (or AWS_REGION)")
     return PoolRef(client_id, region)
 
 
@@ -402,7 +417,7 @@ def _password(args: argparse.Namespace, pool: PoolRef) -> str:
         return LOCAL_PASSWORD
     if sys.stdin.isatty():
         return getpass.getpass(f"password for {args.user}: ")
-    raise CliError(EXIT_REFUSED, f"{args.user} needs a password: --password or ORDERS_PASSWORD")
+    raise CliError(EXIT_USAGE, f"{args.user} needs a password: --password or ORDERS_PASSWORD")
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -493,7 +508,7 @@ def warehouse_signature(args: argparse.Namespace) -> Authorize:
         args.region or region_of(args.api_url) or os.environ.get("AWS_REGION") or boto3.session.Session().region_name
     )
     if not region:
-        raise CliError(EXIT_REFUSED, "say which region the API is in: --region (or AWS_REGION)")
+        raise CliError(EXIT_USAGE, "say which region the API is in: --region (or AWS_REGION)")
     frozen = credentials.get_frozen_credentials()
     signer = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
     return lambda method, url, body, headers: sign(signer, method, url, body, headers, region=region)
@@ -502,45 +517,65 @@ def warehouse_signature(args: argparse.Namespace) -> Authorize:
 # The API commands.
 
 
+ORDER_OPTIONS = ("--payment-token", "--name", "--line1", "--city", "--postal-code", "--country")
+"""The options that make an order with ``--item``; ``--file`` holds the whole order, so they contradict it."""
+
+
+def order_line(text: str) -> dict[str, Any]:
+    """``--item SKU=QUANTITY`` as a line of the order, checked before anything is sent.
+
+    Example
+    -------
+    >>> order_line("KB-TKL-01=2")
+    {'sku': 'KB-TKL-01', 'quantity': 2}
+    """
+    sku, _, quantity = text.partition("=")
+    if not sku or not re.fullmatch("[0-9]+", quantity):
+        raise argparse.ArgumentTypeError(f"{text!r}: use SKU=QUANTITY, e.g. KB-TKL-01=2")
+    return {"sku": sku, "quantity": int(quantity)}
+
+
 def order_from_flags(args: argparse.Namespace) -> dict[str, Any]:
-    items = []
-    for item in args.item:
-        sku, _, quantity = item.partition("=")
-        if not quantity.isdigit():
-            raise CliError(EXIT_REFUSED, f"--item {item!r}: use SKU=QUANTITY, e.g. KB-TKL-01=2")
-        items.append({"sku": sku, "quantity": int(quantity)})
+    """The order of ``--item`` and the address options; what they leave out is the banner's first order's."""
+    address = FIRST_ORDER["shippingAddress"]
+    given = {
+        "name": args.name,
+        "line1": args.line1,
+        "city": args.city,
+        "postalCode": args.postal_code,
+        "country": args.country,
+    }
     return {
-        "items": items,
-        "paymentToken": args.payment_token,
-        "shippingAddress": {
-            "name": args.name,
-            "line1": args.line1,
-            "city": args.city,
-            "postalCode": args.postal_code,
-            "country": args.country,
-        },
+        "items": args.item,
+        "paymentToken": FIRST_ORDER["paymentToken"] if args.payment_token is None else args.payment_token,
+        "shippingAddress": {key: address[key] if value is None else value for key, value in given.items()},
     }
 
 
-def _order_from_file(name: str) -> Any:
+def order_file(name: str) -> Any:
+    """``--file``: the order's JSON, read and checked while the options are, before anything is sent."""
     try:
         with open(name, encoding="utf-8") as handle:
             order = json.load(handle)
     except (OSError, ValueError) as error:
-        raise CliError(EXIT_REFUSED, f"cannot read {name}: {error}") from None
+        raise argparse.ArgumentTypeError(f"cannot read {name}: {error}") from None
     if isinstance(order, dict) and "customerId" in order:
-        raise CliError(EXIT_REFUSED, f"{name}: remove customerId; the API takes the customer from your sign-in")
+        raise argparse.ArgumentTypeError(f"{name}: remove customerId; the API takes the customer from your sign-in")
     return order
 
 
-def cmd_submit(api: OrdersApi, args: argparse.Namespace) -> int:
-    if args.file:
-        order = _order_from_file(args.file)
-    elif args.item:
-        order = order_from_flags(args)
-    else:
-        raise CliError(EXIT_REFUSED, "give --file order.json or at least one --item SKU=QUANTITY")
-    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+def order_to_submit(args: argparse.Namespace) -> Any:
+    """The order of ``--file``, or of ``--item`` and the address options, which contradict ``--file``."""
+    if args.item:
+        return order_from_flags(args)
+    given = [option for option in ORDER_OPTIONS if getattr(args, option[2:].replace("-", "_")) is not None]
+    if given:
+        raise CliError(EXIT_USAGE, f"--file holds the whole order: drop {' '.join(given)}")
+    return args.order
+
+
+def cmd_submit(api: OrdersApi, order: Any, idempotency_key: str | None) -> int:
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     _print(api.call("POST", "/orders", order, headers))
     return EXIT_OK
 
@@ -550,11 +585,11 @@ def cmd_status(api: OrdersApi, args: argparse.Namespace) -> int:
     if args.json:
         _print(order)
         return EXIT_OK
-    print(f"{order['orderId']}  {order['status']}  total {_money(order)}  customer {order.get('customerId')}")
+    _say(f"{order['orderId']}  {order['status']}  total {_money(order)}  customer {order.get('customerId')}")
     for entry in order.get("timeline", []):
-        print(f"  {entry['at']}  {entry['status']}")
+        _say(f"  {entry['at']}  {entry['status']}")
     if order.get("failure"):
-        print(f"  failure: {_failure(order['failure'])}")
+        _say(f"  failure: {_failure(order['failure'])}")
     return EXIT_OK
 
 
@@ -564,12 +599,28 @@ def _failure(failure: dict[str, Any]) -> str:
 
 
 def cmd_list(api: OrdersApi, args: argparse.Namespace) -> int:
-    query = {"status": args.status, "customerId": args.customer, "limit": args.limit}
-    page = api.call("GET", "/orders?" + urllib.parse.urlencode({k: v for k, v in query.items() if v}))
-    for order in page["orders"]:
-        print(f"{order['createdAt']}  {order['orderId']}  {order['status']:<18} {_money(order)}")
-    if page.get("nextToken"):
-        print(f"(more: nextToken={page['nextToken']})")
+    """One page, or with ``--all`` each page as it comes; a last line says how to go on when there are more."""
+    limit = args.limit or (MAX_PAGE if args.all else DEFAULT_PAGE)
+    query = {"status": args.status, "customerId": args.customer, "limit": limit}
+    token, listed = args.next_token, 0
+    for _ in range(MAX_PAGES if args.all else 1):
+        sent = {key: value for key, value in {**query, "nextToken": token}.items() if value}
+        page = api.call("GET", "/orders?" + urllib.parse.urlencode(sent))
+        for order in page["orders"]:
+            _say(f"{order['createdAt']}  {order['orderId']}  {order['status']:<18} {_money(order)}")
+        listed += len(page["orders"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    if not listed:
+        given = (("--status", args.status), ("--customer", args.customer))
+        filters = [f"{option} {value}" for option, value in given if value]
+        _say(f"no orders matching {' '.join(filters)}" if filters else "no orders")
+    if token:
+        _say(f"(more: --next-token {shlex.quote(token)})")
+    if token and args.all:
+        print(f"orders list: stopped after {MAX_PAGES} pages; go on with the --next-token above", file=sys.stderr)
+        return EXIT_TIMEOUT
     return EXIT_OK
 
 
@@ -581,17 +632,17 @@ def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
         order = api.call("GET", f"/orders/{urllib.parse.quote(args.order_id)}")
         timeline = order.get("timeline", [])
         for entry in timeline[seen:]:
-            print(f"{_progress_bar(entry['status'])} {entry['status']:<18} {entry['at']}", flush=True)
+            _say(f"{_progress_bar(entry['status'])} {entry['status']:<18} {entry['at']}", flush=True)
         seen = len(timeline)
         status = OrderStatus(order["status"])
         if status in TERMINAL_STATUSES:
             if status is OrderStatus.COMPLETED:
-                print(f"completed: tracking {order.get('trackingNumber')}, charged {_money(order)}")
+                _say(f"completed: tracking {order.get('trackingNumber')}, charged {_money(order)}")
                 return EXIT_OK
-            print(f"ended {status.value}: {_failure(order.get('failure') or {})}")
+            _say(f"ended {status.value}: {_failure(order.get('failure') or {})}")
             return EXIT_ORDER_FAILED
         if time.monotonic() > give_up:
-            print(f"still {status.value} after {args.timeout:.0f}s", file=sys.stderr)
+            _say(f"still {status.value} after {args.timeout:.0f}s", file=sys.stderr)
             return EXIT_TIMEOUT
         time.sleep(args.interval)
 
@@ -720,8 +771,59 @@ def _money(order: dict[str, Any]) -> str:
     return f"{order['totalCents'] / 100:.2f} {order.get('currency', '')}".strip()
 
 
+_CONTROLS = (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_ESCAPES = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _CONTROLS}
+_ESCAPES_BUT_NEWLINE = {code: escape for code, escape in _ESCAPES.items() if code != ord("\n")}
+
+
+def visible(text: str, *, newlines: bool = False) -> str:
+    r"""Text from the API made inert: C0 and C1 controls, DEL and the bidi overrides are printed as escapes.
+
+    An ESC sequence in a cancel reason or an address would clear or recolour the terminal, a carriage return overwrite
+    the line, U+202E reverse it. A newline is escaped too, one datum staying one line, unless ``newlines``.
+
+    Example
+    -------
+    >>> print(visible("\x1b[2Jpaid\r\u202erefund"))
+    \x1b[2Jpaid\x0d\u202erefund
+    """
+    return text.translate(_ESCAPES_BUT_NEWLINE if newlines else _ESCAPES)
+
+
+def _say(line: str, *, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print a line made from API data, escaped so that it stays one line of plain text."""
+    print(visible(line), file=file, flush=flush)
+
+
 def _print(value: Any) -> None:
-    print(json.dumps(value, indent=2))
+    """JSON as the API sent it; ``ensure_ascii`` escapes every control character and bidi override in it."""
+    print(json.dumps(value, indent=2, ensure_ascii=True))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, except that a usage error exits 64 (EX_USAGE): its own 2 means "unreachable" here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _page_size(text: str) -> int:
+    """``--limit`` within the API's bounds, checked before anything is sent."""
+    if not re.fullmatch("[0-9]+", text) or not 1 <= int(text) <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of orders from 1 to {MAX_PAGE}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds: ``watch --interval 0`` would poll the API without pause."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return seconds
 
 
 def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -746,27 +848,33 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
 
 def _add_pool_options(parser: argparse.ArgumentParser) -> None:
     env = os.environ
-    parser.add_argument("--client-id", help="a deployed pool's app client (UserPoolClientId); default the local pool")
-    parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    pool = parser.add_mutually_exclusive_group()
+    pool.add_argument("--client-id", help="a deployed pool's app client (UserPoolClientId); default the local pool")
+    pool.add_argument("--aws-endpoint", help="the local AWS endpoint (default ORDERS_AWS_ENDPOINT or ORDERS_AWS_PORT)")
     parser.add_argument(
-        "--aws-endpoint", help="the local AWS endpoint (default ORDERS_AWS_ENDPOINT or ORDERS_AWS_PORT)"
+        "--region",
+        default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+        help="the deployed pool's region, with --client-id (default AWS_REGION or AWS_DEFAULT_REGION)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orders", description=__doc__.splitlines()[0])
+    summary, *_, exit_codes = __doc__.split("\n\n")
+    parser = _Parser(prog="orders", description=summary, epilog=exit_codes)
     _add_global_options(parser, suppress=False)
     shared = argparse.ArgumentParser(add_help=False)
     _add_global_options(shared, suppress=True)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND", help="orders COMMAND --help for more"
+    )
 
-    def command(name: str, summary: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=summary, parents=[shared])
+    def command(name: str, summary: str, parents: tuple[argparse.ArgumentParser, ...] = (shared,)) -> _Parser:
+        return commands.add_parser(name, help=summary, description=summary, parents=list(parents))
 
-    up = commands.add_parser("up", help="run the local stack in the foreground")
+    up = command("up", "run the local stack in the foreground", parents=())
     up.add_argument("--aws-port", type=int, help="default ORDERS_AWS_PORT or 4566")
     up.add_argument("--api-port", type=int, help="default ORDERS_API_PORT or 3000")
-    up.add_argument("--console-port", type=int, help="default ORDERS_CONSOLE_PORT or 8233")
+    up.add_argument("--console-port", type=int, help=f"default ORDERS_CONSOLE_PORT or {DEFAULT_CONSOLE_PORT}")
 
     login = command("login", "sign in as --user and store the tokens")
     login.add_argument("--password", help="default ORDERS_PASSWORD; not needed for the local stack's seeded users")
@@ -775,48 +883,70 @@ def build_parser() -> argparse.ArgumentParser:
     token = command("token", "print a current ID token of --user (refreshed, or signed in anew when it must)")
     _add_pool_options(token)
 
-    submit = command("submit", "submit an order as --user")
-    submit.add_argument("--file", help="order JSON file")
-    submit.add_argument("--item", action="append", default=[], help="SKU=QUANTITY, repeatable")
-    submit.add_argument("--payment-token", default="tok_ok")
-    submit.add_argument("--name", default="Ada Lovelace")
-    submit.add_argument("--line1", default="12 Analytical Row")
-    submit.add_argument("--city", default="London")
-    submit.add_argument("--postal-code", default="NW1 6XE")
-    submit.add_argument("--country", default="GB")
-    submit.add_argument("--idempotency-key")
+    address = FIRST_ORDER["shippingAddress"]
+    submit = command("submit", "submit an order as --user: an order file, or --item lines and the address options")
+    order = submit.add_mutually_exclusive_group(required=True)
+    order.add_argument(
+        "--file", dest="order", type=order_file, help="the order as JSON, as POST /orders takes it (without customerId)"
+    )
+    order.add_argument(
+        "--item", action="append", type=order_line, metavar="SKU=QUANTITY", help="a line of the order; repeatable"
+    )
+    submit.add_argument(
+        "--payment-token",
+        help=f"the simulated card: tok_declined, tok_flaky, tok_unavailable (default {FIRST_ORDER['paymentToken']})",
+    )
+    submit.add_argument("--name", help=f"shipping address: the name (default {address['name']})")
+    submit.add_argument("--line1", help=f"shipping address: the street (default {address['line1']})")
+    submit.add_argument("--city", help=f"shipping address: the city (default {address['city']})")
+    submit.add_argument("--postal-code", help=f"shipping address: the postal code (default {address['postalCode']})")
+    submit.add_argument("--country", help=f"shipping address: the ISO country code (default {address['country']})")
+    submit.add_argument("--idempotency-key", help="a repeat with the same key returns the same order")
 
     status = command("status", "show an order")
-    status.add_argument("order_id")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("order_id", help="the orderId")
+    status.add_argument("--json", action="store_true", help="print the API's JSON")
 
     listing = command("list", "list orders, newest first (a shopper's own; any customer's for operators)")
-    listing.add_argument("--status", choices=[s.value for s in OrderStatus])
+    statuses = [status.value for status in OrderStatus]
+    listing.add_argument(
+        "--status", choices=statuses, metavar="STATUS", help=f"only orders in this status: {', '.join(statuses)}"
+    )
     listing.add_argument("--customer", help="operators: only this customer's orders")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument(
+        "--limit",
+        type=_page_size,
+        help=f"orders per page, 1 to {MAX_PAGE} (default {DEFAULT_PAGE}; {MAX_PAGE} with --all)",
+    )
+    listing.add_argument("--next-token", help="go on where an earlier page ended: the token its last line gives")
+    listing.add_argument(
+        "--all", action="store_true", help=f"follow the pages to the last one (at most {MAX_PAGES} pages)"
+    )
 
     watch = command("watch", "follow an order until it is terminal")
-    watch.add_argument("order_id")
-    watch.add_argument("--timeout", type=float, default=120.0)
-    watch.add_argument("--interval", type=float, default=0.5)
+    watch.add_argument("order_id", help="the orderId")
+    watch.add_argument("--timeout", type=_seconds, default=120.0, help="give up after this many seconds (default 120)")
+    watch.add_argument("--interval", type=_seconds, default=0.5, help="seconds between polls (default 0.5)")
 
     ship = command("ship", "answer the shipment callback as the warehouse (SigV4-signed)")
-    ship.add_argument("order_id")
-    ship.add_argument("--fail", metavar="REASON")
-    ship.add_argument("--tracking", default="1Z999AA10123456784")
+    ship.add_argument("order_id", help="the orderId")
+    outcome = ship.add_mutually_exclusive_group()
+    outcome.add_argument("--fail", metavar="REASON", help="report that the shipment failed, and why")
+    outcome.add_argument(
+        "--tracking", default="1Z999AA10123456784", help="the shipment's tracking number (default 1Z999AA10123456784)"
+    )
     ship.add_argument("--region", help="a deployed API's region (default: from its URL, else AWS_REGION)")
 
     console = command("console", "serve the ops console (for the local stack, or --aws)")
     add_console_arguments(console)
 
     cancel = command("cancel", "cancel an order awaiting shipment")
-    cancel.add_argument("order_id")
-    cancel.add_argument("--reason", default="cancelled by the customer")
+    cancel.add_argument("order_id", help="the orderId")
+    cancel.add_argument("--reason", default="cancelled by the customer", help="default: cancelled by the customer")
     return parser
 
 
 SHOPPER_COMMANDS = {
-    "submit": cmd_submit,
     "status": cmd_status,
     "list": cmd_list,
     "watch": cmd_watch,
@@ -825,18 +955,28 @@ SHOPPER_COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse and run one command; stdout is flushed here, so that a closed pipe is met here too."""
     name = "orders"
     try:
         args = build_parser().parse_args(argv)
         name = f"orders {args.command}"
-        return run(args)
+        exit_code = run(args)
+        sys.stdout.flush()
     except CliError as error:
-        print(f"{name}: {error}", file=sys.stderr)
+        print(f"{name}: {visible(str(error), newlines=True)}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:
+        # Python's recipe: stdout to devnull, or the interpreter's own flush at exit fails again, with a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_CLOSED
+    return exit_code
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the parsed command; shopper commands get their token first, so a failed sign-in sends nothing."""
+    if args.command == "submit":
+        order = order_to_submit(args)  # a usage error, before any sign-in, needs no stack
+        return cmd_submit(OrdersApi(args.api_url, with_token(shopper_token(args))), order, args.idempotency_key)
     if args.command == "up":
         return cmd_up(args)
     if args.command == "console":

@@ -333,13 +333,22 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
     """
     env = os.environ
     parser.add_argument("--aws", action="store_true", help="read a deployed stack with your own credentials")
-    parser.add_argument("--port", type=int, default=int(env.get("ORDERS_CONSOLE_PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env.get("ORDERS_CONSOLE_PORT", DEFAULT_PORT)),
+        help=f"the console's port on 127.0.0.1 (default ORDERS_CONSOLE_PORT or {DEFAULT_PORT})",
+    )
     parser.add_argument(
         "--aws-endpoint",
         default=env.get("ORDERS_AWS_ENDPOINT", f"http://{HOST}:{env.get('ORDERS_AWS_PORT', '4566')}"),
         help="the local stack's AWS endpoint (ignored with --aws)",
     )
-    parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    parser.add_argument(
+        "--region",
+        default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+        help="with --aws: the stack's region (default AWS_REGION or AWS_DEFAULT_REGION)",
+    )
     parser.add_argument(
         "--state-machine-arn",
         default=env.get("ORDERS_STATE_MACHINE_ARN"),

@@ -6,6 +6,7 @@ server on 127.0.0.1 in the test.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -15,8 +16,10 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,6 +178,14 @@ def forbid(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
         monkeypatch.setattr(cli, name, refuse)
 
 
+def exit_code_of(argv: list[str]) -> int:
+    """``cli.main``'s exit code, whether it returns it or argparse exits with it."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -241,7 +252,7 @@ def test_a_wrong_password_exits_1_with_one_line(cognito, capsys):
 def test_a_user_who_is_not_seeded_signs_in_with_a_password(cognito, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
 
-    assert cli.main(["login", "--user", UNSEEDED.email]) == 1
+    assert cli.main(["login", "--user", UNSEEDED.email]) == cli.EXIT_USAGE
     assert (
         capsys.readouterr().err == f"orders login: {UNSEEDED.email} needs a password: --password or ORDERS_PASSWORD\n"
     )
@@ -490,7 +501,7 @@ def test_submit_refuses_an_order_file_that_names_the_customer(tmp_path, api, cap
     order = tmp_path / "order.json"
     order.write_text(json.dumps({"customerId": "cust-42", "items": []}))
 
-    assert cli.main(["--api-url", api.url, "--token", "t", "submit", "--file", str(order)]) == 1
+    assert exit_code_of(["--api-url", api.url, "--token", "t", "submit", "--file", str(order)]) == cli.EXIT_USAGE
 
     assert api.received == []
     assert "remove customerId" in capsys.readouterr().err
@@ -635,3 +646,336 @@ def test_the_banner_lists_the_seeded_users_and_the_password_once():
     assert "ops@example.com (group ops)" in banner
     assert banner.count(LOCAL_PASSWORD) == 1
     assert "us-east-1_pool, app client app-client" in banner
+
+
+# console: the global options and the default API URL hold for it too
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["console", "--aws", "--orders-table", "Orders", "--api-url", "https://api.example/prod", "--token", "ops"],
+        ["--api-url", "https://api.example/prod", "console", "--aws", "--token", "ops", "--orders-table", "Orders"],
+    ],
+    ids=["after", "before"],
+)
+def test_console_takes_the_global_options_before_or_after(argv):
+    args = cli.build_parser().parse_args(argv)
+
+    assert (args.command, args.aws, args.orders_table) == ("console", True, "Orders")
+    assert (args.api_url, args.token) == ("https://api.example/prod", "ops")
+
+
+def test_the_readme_console_example_parses():
+    readme = (Path(cli.__file__).parents[1] / "README.md").read_text()
+    [example] = re.findall(r"^orders console --aws .*?\)\"$", readme, flags=re.MULTILINE | re.DOTALL)
+
+    args = cli.build_parser().parse_args(shlex.split(example.replace("\\\n", " "))[1:])
+
+    assert args.aws and args.state_machine_arn and args.orders_table
+    assert args.api_url == "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+    assert args.token.startswith("$(orders token --user ops@example.com")
+
+
+def test_the_consoles_api_url_follows_orders_api_port(monkeypatch):
+    monkeypatch.setenv("ORDERS_API_PORT", "3001")
+
+    assert cli.build_parser().parse_args(["console"]).api_url == "http://127.0.0.1:3001"
+
+
+# list: paging
+
+
+def order_row(number: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "orderId": f"ord-{number:05d}",
+        "createdAt": f"2026-12-01T10:00:{number % 60:02d}Z",
+        "status": "COMPLETED",
+        "totalCents": 8999,
+        "currency": "USD",
+        **fields,
+    }
+
+
+def paged(orders: list[dict[str, Any]], size: int) -> Callable[[Received], tuple[int, Any]]:
+    """An API answering ``size`` orders a page; a page's nextToken is where the next page starts."""
+
+    def answer(request: Received) -> tuple[int, Any]:
+        start = int(query_of(request).get("nextToken", 0))
+        end = start + size
+        return 200, {"orders": orders[start:end], "nextToken": str(end) if end < len(orders) else None}
+
+    return answer
+
+
+def query_of(request: Received) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.path).query))
+
+
+def test_list_passes_the_next_token_on_and_says_how_to_go_on(api, capsys):
+    api.answer = paged([order_row(n) for n in range(5)], 2)
+
+    assert cli.main(["list", "--api-url", api.url, "--token", "t", "--status", "COMPLETED"]) == 0
+    *rows, more = capsys.readouterr().out.splitlines()
+    assert [row.split()[1] for row in rows] == ["ord-00000", "ord-00001"]
+    assert more == "(more: --next-token 2)"
+
+    assert cli.main(["list", "--api-url", api.url, "--token", "t", "--status", "COMPLETED", "--next-token", "2"]) == 0
+    assert [row.split()[1] for row in capsys.readouterr().out.splitlines()[:-1]] == ["ord-00002", "ord-00003"]
+    assert query_of(api.received[-1]) == {"status": "COMPLETED", "limit": "20", "nextToken": "2"}
+
+
+def test_list_all_follows_the_pages_to_the_last(api, capsys):
+    api.answer = paged([order_row(n) for n in range(250)], 100)
+
+    assert cli.main(["list", "--api-url", api.url, "--token", "t", "--customer", "cust-42", "--all"]) == 0
+
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split()[1] for row in rows] == [f"ord-{n:05d}" for n in range(250)]
+    assert [query_of(request) for request in api.received] == [
+        {"customerId": "cust-42", "limit": "100"},
+        {"customerId": "cust-42", "limit": "100", "nextToken": "100"},
+        {"customerId": "cust-42", "limit": "100", "nextToken": "200"},
+    ]
+
+
+def test_list_all_stops_at_its_page_limit_and_says_where_to_go_on(api, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "MAX_PAGES", 3)
+    api.answer = paged([order_row(n) for n in range(50)], 5)
+
+    assert cli.main(["list", "--api-url", api.url, "--token", "t", "--all", "--limit", "5"]) == cli.EXIT_TIMEOUT
+
+    out, err = capsys.readouterr()
+    assert len(api.received) == 3
+    assert out.splitlines()[-1] == "(more: --next-token 15)"
+    assert err == "orders list: stopped after 3 pages; go on with the --next-token above\n"
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ([], "no orders"),
+        (["--status", "FAILED"], "no orders matching --status FAILED"),
+        (["--status", "FAILED", "--customer", "cust-42"], "no orders matching --status FAILED --customer cust-42"),
+    ],
+)
+@pytest.mark.parametrize("all_pages", [[], ["--all"]], ids=["one-page", "all"])
+def test_an_empty_list_says_so(api, capsys, filters, message, all_pages):
+    api.answer = lambda request: (200, {"orders": []})
+
+    assert cli.main(["list", "--api-url", api.url, "--token", "t", *filters, *all_pages]) == 0
+
+    assert capsys.readouterr().out == message + "\n"
+
+
+# exit codes
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["list", "--bogus"],
+        ["list", "--status", "LOST"],
+        ["list", "--limit", "0"],
+        ["list", "--limit", "101"],
+        ["list", "--limit", "ten"],
+        ["status"],
+        ["submit"],
+        ["submit", "--item", "KB-TKL-01"],
+        ["submit", "--item", "KB-TKL-01=two"],
+        ["submit", "--item", "=2"],
+        ["submit", "--file", "ORDER_FILE", "--item", "KB-TKL-01=1"],
+        ["submit", "--file", "/nonexistent/order.json"],
+        ["watch", "ord-1", "--timeout", "-5"],
+        ["watch", "ord-1", "--interval", "0"],
+        ["watch", "ord-1", "--interval", "nan"],
+        ["ship", "ord-1", "--fail", "lost in transit", "--tracking", "1Z"],
+        ["login", "--client-id", "client", "--aws-endpoint", ENDPOINT],
+        ["token", "--client-id", "client", "--aws-endpoint", ENDPOINT],
+    ],
+)
+def test_a_usage_error_exits_64_and_sends_nothing(argv, api, capsys, no_cognito, tmp_path):
+    order = tmp_path / "order.json"
+    order.write_text(json.dumps({"items": [{"sku": "KB-TKL-01", "quantity": 1}]}))
+    argv = [str(order) if word == "ORDER_FILE" else word for word in argv]
+
+    assert exit_code_of(["--api-url", api.url, "--token", "t", *argv]) == cli.EXIT_USAGE == 64
+
+    error = capsys.readouterr().err
+    assert error.startswith("usage: orders")
+    assert re.search(r"^orders( \w+)?: error: ", error, flags=re.MULTILINE)
+    assert api.received == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["submit", "--file", "ORDER_FILE", "--name", "Grace Hopper", "--country", "US"],
+            "orders submit: --file holds the whole order: drop --name --country\n",
+        ),
+        (["login", "--client-id", "client"], "orders login: --client-id needs --region (or AWS_REGION)\n"),
+    ],
+)
+def test_a_contradictory_or_missing_option_found_after_parsing_exits_64(
+    argv, message, api, capsys, no_cognito, tmp_path, monkeypatch
+):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    order = tmp_path / "order.json"
+    order.write_text(json.dumps({"items": [{"sku": "KB-TKL-01", "quantity": 1}]}))
+    argv = [str(order) if word == "ORDER_FILE" else word for word in argv]
+
+    assert cli.main(["--api-url", api.url, "--token", "t", *argv]) == cli.EXIT_USAGE
+
+    assert capsys.readouterr().err == message
+    assert api.received == []
+
+
+def test_submit_with_items_and_address_options(api):
+    argv = ["submit", "--item", "KB-TKL-01=2", "--item", "MS-ERG-02=1", "--name", "Grace Hopper", "--country", "US"]
+
+    assert cli.main([*argv, "--api-url", api.url, "--token", "t"]) == 0
+
+    sent = api.received[0].json
+    assert sent["items"] == [{"sku": "KB-TKL-01", "quantity": 2}, {"sku": "MS-ERG-02", "quantity": 1}]
+    assert sent["paymentToken"] == "tok_ok"
+    assert sent["shippingAddress"] == {**cli.FIRST_ORDER["shippingAddress"], "name": "Grace Hopper", "country": "US"}
+
+
+def test_an_unreachable_api_still_exits_2(capsys):
+    url = f"http://127.0.0.1:{closed_port()}"
+
+    assert cli.main(["list", "--api-url", url, "--token", "t"]) == cli.EXIT_UNREACHABLE == 2
+
+    assert capsys.readouterr().err.startswith(f"orders list: cannot reach the API at {url}: ")
+
+
+def test_the_exit_codes_are_documented_in_the_help(capsys):
+    assert exit_code_of(["--help"]) == 0
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    for code in (0, 1, 2, 3, 4, cli.EXIT_USAGE, cli.EXIT_OUTPUT_CLOSED):
+        assert f"; {code} " in help_text or f": {code} " in help_text
+    assert "64 a usage error" in help_text
+
+
+# a closed pipe
+
+
+@pytest.mark.parametrize(("options", "page_size"), [([], 5000), (["--all"], 100)], ids=["one-long-page", "all"])
+def test_a_closed_pipe_ends_the_listing_quietly(api, tmp_path, options, page_size):
+    """5,000 rows are far more than a pipe holds, so ``orders`` is still writing when ``head`` goes away."""
+    api.answer = paged([order_row(n) for n in range(5000)], page_size)
+    errors = tmp_path / "stderr"
+    script = '"$@" 2>"$ERRORS" | head -1; echo "${PIPESTATUS[*]}"'
+    orders = [sys.executable, "-m", "local.cli", "list", "--api-url", api.url, "--token", "t", *options]
+
+    done = subprocess.run(
+        ["bash", "-c", script, "bash", *orders],
+        env={**os.environ, "ERRORS": str(errors)},
+        cwd=Path(cli.__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    first, statuses = done.stdout.splitlines()
+    assert first.split()[1] == "ord-00000"
+    assert statuses == f"{cli.EXIT_OUTPUT_CLOSED} 0"
+    assert errors.read_text() == ""
+
+
+# help
+
+
+def every_parser(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                yield from every_parser(command, (*path, name))
+
+
+def test_every_option_and_command_has_help():
+    for path, parser in every_parser(cli.build_parser()):
+        assert parser.description, path
+        for action in parser._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (path, action.option_strings or action.dest)
+            for command in getattr(action, "_choices_actions", []):
+                assert command.help, (path, command.dest)
+
+
+def test_help_has_no_markup(capsys):
+    paths = [path for path, _ in every_parser(cli.build_parser())]
+    assert len(paths) == 11
+
+    for path in paths:
+        assert exit_code_of([*path, "--help"]) == 0
+        help_text = capsys.readouterr().out
+        assert help_text.startswith(f"usage: {' '.join(['orders', *path])} ")
+        assert "`" not in help_text, path
+
+
+# terminal control characters in data
+
+
+NASTY = "\x1b[2J\x1b[31mred\r\u202eevil\x9b6n\x7f\u2066\x07\nnext"
+"""Clears the screen, recolours, overwrites the line, reverses it, asks for the cursor, rings, breaks the line."""
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_visible_escapes_controls_and_bidi_overrides():
+    assert cli.visible(NASTY) == r"\x1b[2J\x1b[31mred\x0d\u202eevil\x9b6n\x7f\u2066\x07\x0anext"
+    assert cli.visible("a\nb", newlines=True) == "a\nb"
+    assert cli.visible("Zürich 12 Analytical Row\t") == r"Zürich 12 Analytical Row\x09"
+
+
+def nasty_order(status: str = "FAILED") -> dict[str, Any]:
+    return {
+        "orderId": "ord-1",
+        "status": status,
+        "customerId": NASTY,
+        "createdAt": NASTY,
+        "totalCents": 8999,
+        "currency": NASTY,
+        "trackingNumber": NASTY,
+        "shippingAddress": {"name": NASTY, "line1": NASTY},
+        "timeline": [{"at": NASTY, "status": "RECEIVED"}, {"at": NASTY, "status": status}],
+        "failure": {"error": NASTY, "message": NASTY},
+        "cancelReason": NASTY,
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "answer", "lines"),
+    [
+        (["status", "ord-1"], (200, nasty_order()), 4),
+        (["list"], (200, {"orders": [nasty_order()], "nextToken": NASTY}), 2),
+        (["watch", "ord-1", "--interval", "0.01"], (200, nasty_order()), 3),
+        (["watch", "ord-1", "--interval", "0.01"], (200, nasty_order("COMPLETED")), 3),
+        (["status", "ord-1", "--json"], (200, nasty_order()), None),
+        (["cancel", "ord-1", "--reason", "changed my mind"], (200, nasty_order("CANCELLED")), None),
+        (["submit", "--item", "KB-TKL-01=1"], (202, nasty_order("RECEIVED")), None),
+        (["cancel", "ord-1"], (409, {"message": NASTY, "problems": [NASTY]}), 0),
+    ],
+    ids=["status", "list", "watch-failed", "watch-completed", "status-json", "cancel", "submit", "refused"],
+)
+def test_data_cannot_drive_the_terminal(api, capsys, argv, answer, lines):
+    api.answer = lambda request: answer
+
+    cli.main([*argv, "--api-url", api.url, "--token", "t"])
+
+    out, err = capsys.readouterr()
+    printed = out + err
+    assert not RAW_CONTROL.search(printed)
+    assert "[2J" in printed and ("\\x1b[2J" in printed or "\\u001b[2J" in printed)
+    if lines is None:
+        assert json.loads(out) == answer[1]
+    else:
+        assert len(out.splitlines()) == lines
+        assert r"\x1b[2J\x1b[31mred\x0d\u202eevil\x9b6n\x7f\u2066\x07\x0anext" in printed
