@@ -11,7 +11,7 @@ A rule's keys:
 - ``kind``: ``"transient"`` raises the error the state's ``Retry`` retries (the first ``...TransientError`` of
   ``tasks.errors`` in its ``ErrorEquals``; :class:`InjectedTransientError` where the state retries ``States.ALL``);
   ``"fatal"`` raises :class:`InjectedFatalError`, which no ``Retry`` names, so the state's ``Catch`` takes it at once.
-  A state that retries ``States.ALL`` (the compensations and RecordFailure) retries even a fatal fault; once its
+  A state that retries ``States.ALL`` (the compensations) retries even a fatal fault; once its
   attempts are exhausted its ``Catch`` takes over, and a compensation that finally failed is recorded on the order
   under ``compensationFailures``. Without ``kind`` a rule only adds latency.
 - ``times``: only the first ``times`` invocations of the task fail (counted from when the rules were installed).
@@ -95,8 +95,10 @@ def lambda_task_states(definition_file: Path = ORDER_WORKFLOW.definition_file) -
     -------
     >>> lambda_task_states()["ReserveInventory"].function
     'ReserveInventory'
-    >>> lambda_task_states()["RecordFailure"].retries("AnythingAtAll")
+    >>> lambda_task_states()["VoidOrRefundPayment"].retries("AnythingAtAll")
     True
+    >>> lambda_task_states()["RecordFailure"].retries("AnythingAtAll")
+    False
     """
     definition = json.loads(definition_file.read_text())
     states: dict[str, TaskState] = {}

@@ -40,6 +40,8 @@ from local.console.sessions import CSRF_HEADER, Sessions, cookie_name
 from local.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
 
 DEFAULT_PORT = 8233
+EXIT_USAGE = 64
+"""A missing option is a usage error, as for every ``orders`` command."""
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 64 * 1024
 LOCAL_STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:order-workflow"
@@ -363,8 +365,7 @@ def run_console(args: argparse.Namespace) -> int:
     """Serve the console until Ctrl-C or SIGTERM, against the local stack or (``--aws``) a deployed one.
 
     ``args`` holds ``add_console_arguments``' options plus ``api_url`` and ``token`` (an ops user's ID token, for
-    ``--aws``). Returns the exit code: 0 after a clean stop, 2 when the console cannot start (a missing option, or
-    the port is taken).
+    ``--aws``). Returns the exit code: 0 after a clean stop, 64 for a missing option, 2 when the port is taken.
 
     Example
     -------
@@ -372,12 +373,15 @@ def run_console(args: argparse.Namespace) -> int:
     >>> add_console_arguments(parser)
     >>> run_console(parser.parse_args(["--aws"]))  # doctest: +SKIP
     orders console: --aws needs --state-machine-arn (or ORDERS_STATE_MACHINE_ARN)
-    2
+    64
     """
     try:
         console = console_from_arguments(args)
         console.start()
-    except (ValueError, ConsolePortInUseError) as error:
+    except ValueError as error:
+        print(f"orders console: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConsolePortInUseError as error:
         print(f"orders console: {error}", file=sys.stderr)
         return 2
     stopped = threading.Event()

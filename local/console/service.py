@@ -143,7 +143,8 @@ class ConsoleService:
         while scanned < SEARCH_LIMIT:
             answer = self._sfn.list_executions(**request)
             scanned += len(answer["executions"])
-            found += [_execution_row(e) for e in answer["executions"] if text.lower() in e["name"].lower()]
+            rows = [_execution_row(e) for e in answer["executions"]]
+            found += [row for row in rows if text.lower() in row["name"].lower()]
             if not answer.get("nextToken"):
                 break
             request["nextToken"] = answer["nextToken"]
@@ -157,8 +158,9 @@ class ConsoleService:
                 return None
             raise
 
-    def _order_or_none(self, order_id: str) -> dict[str, Any] | None:
-        return self._orders.get(order_id)
+    def _order_or_none(self, name: str) -> dict[str, Any] | None:
+        """The order an execution is named after; an execution started by other means may have any name."""
+        return self._orders.get(name) if _plausible_name(name) else None
 
     def counts(self) -> dict[str, Any]:
         """Executions per status (capped at ``COUNT_LIMIT``), cached for a few seconds: every open list polls it."""
@@ -204,7 +206,7 @@ class ConsoleService:
         definition = self._sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])["definition"]
         graph, layout = _graph_and_layout(definition)
         trace = trace_execution(history, described["status"])
-        order = scrubbed(self._orders.get(name))
+        order = scrubbed(self._order_or_none(name))
         started = described["startDate"]
         return {
             "execution": {
@@ -295,8 +297,9 @@ def _iso(value: Any) -> str | None:
 
 
 def _execution_row(execution: dict[str, Any]) -> dict[str, Any]:
+    """Also for executions the API did not start: an ARN always ends in the execution's name, a name may be missing."""
     return {
-        "name": execution["name"],
+        "name": execution.get("name") or execution["executionArn"].rsplit(":", 1)[-1],
         "executionArn": execution["executionArn"],
         "status": execution["status"],
         "startDate": _iso(execution.get("startDate")),

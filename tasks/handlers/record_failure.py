@@ -1,4 +1,8 @@
-"""RecordFailure task: the terminal status, its error, and any compensation that failed (also as a metric)."""
+"""RecordFailure task: the terminal status, its error, and any compensation that failed (also as a metric).
+
+An input it cannot read (no usable ``orderId``: an execution that was not started by the API) raises
+``InvalidTaskInputError``, which the ASL does not retry: it ends the execution as no order (``NotAnOrder``).
+"""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 

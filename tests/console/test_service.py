@@ -134,6 +134,77 @@ def test_a_failures_whole_cause_is_shown_as_step_functions_holds_it(order_stack,
     assert authorize["error"] == "PaymentDeclinedError" and "card declined" in authorize["cause"]
 
 
+def start_directly(order_stack, execution_input: Any, **name: str) -> str:
+    """An execution the API did not start, as the AWS CLI starts one; returns its ARN once it has ended."""
+    arn = order_stack.stepfunctions.start_execution(
+        stateMachineArn=order_stack.deployment.state_machine_arn, input=json.dumps(execution_input), **name
+    )["executionArn"]
+    order_stack.wait_for_execution(arn, deadline=5)
+    return arn
+
+
+def test_executions_it_did_not_start_are_listed_searched_and_shown(order_stack, console):
+    """Any name AWS allows, no order of that name, any JSON input: the console shows them as they are."""
+    nameless = start_directly(order_stack, {}).rsplit(":", 1)[1]
+    odd = start_directly(order_stack, "hello", name="ops.check+1@night!")
+    listed = start_directly(order_stack, [1, 2]).rsplit(":", 1)[1]
+
+    rows = console.executions()["executions"]
+    assert [row["name"] for row in rows] == [listed, "ops.check+1@night!", nameless]
+    assert {(row["status"], row["orderStatus"]) for row in rows} == {("FAILED", None)}
+    assert [row["executionArn"] for row in console.executions(search="check+1")["executions"]] == [odd]
+    assert console.counts()["counts"]["FAILED"] == 3
+    detail = console.execution("ops.check+1@night!")
+    assert detail["order"] is None and detail["actions"] == {"stop": False, "shipment": False}
+    assert detail["execution"]["input"] == '"hello"'
+    assert detail["execution"]["error"] == "States.ResultPathMatchFailure"
+    assert detail["states"]["ValidateOrder"]["status"] == "failed"
+    assert console.execution(nameless)["execution"]["error"] == "InvalidExecutionInput"
+
+
+class ListedExecutions:
+    """A Step Functions client that lists the given executions, as any deployed account may hold them."""
+
+    def __init__(self, executions: list[dict[str, Any]]):
+        self.executions = executions
+
+    def list_executions(self, **request: Any) -> dict[str, Any]:
+        return {"executions": self.executions}
+
+
+class NoOrders:
+    """A DynamoDB client whose orders table is empty; it remembers which keys were read."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def get_item(self, **request: Any) -> dict[str, Any]:
+        self.read.append(request["Key"]["orderId"]["S"])
+        return {}
+
+
+def test_an_execution_without_a_name_or_with_a_name_no_order_has_is_listed_without_reading_an_order():
+    prefix = "arn:aws:states:us-east-1:123456789012:execution:order-workflow:"
+    executions = [
+        {"executionArn": prefix + "5b0c1f9e-0d1e-4f6a-9a51-7f0e8c3d2b1a", "status": "RUNNING"},
+        {"executionArn": prefix + "ops check", "name": "ops check", "status": "FAILED"},
+    ]
+    orders = NoOrders()
+    service = ConsoleService(
+        ListedExecutions(executions), orders, "orders", prefix, OrderApiCaller("http://127.0.0.1:9", FakeOperator())
+    )
+    try:
+        rows = service.executions()["executions"]
+    finally:
+        service.close()
+
+    assert [(row["name"], row["orderStatus"]) for row in rows] == [
+        ("5b0c1f9e-0d1e-4f6a-9a51-7f0e8c3d2b1a", None),
+        ("ops check", None),
+    ]
+    assert orders.read == ["5b0c1f9e-0d1e-4f6a-9a51-7f0e8c3d2b1a"], "only a name an order could have is looked up"
+
+
 def test_scrubbing_reaches_into_json_strings_and_leaves_the_rest_as_it_was():
     lambda_error = json.dumps({"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File x"]})
     cause = json.dumps({"Payload": {"TaskToken": "AAAA", "detail": lambda_error}, "paymentToken": "tok_x"})
@@ -168,7 +239,7 @@ def test_the_entry_point_defaults_to_the_local_stack_and_insists_on_names_for_aw
     assert local.service.state_machine_arn.endswith(":stateMachine:order-workflow")
     assert local.service.execution_arn("ord-1").endswith(":execution:order-workflow:ord-1")
     assert isinstance(local.operator, LocalOperator)
-    assert run_console(parse(["--aws", "--orders-table", "orders"])) == 2
+    assert run_console(parse(["--aws", "--orders-table", "orders"])) == 64
     assert "--aws needs --state-machine-arn" in capsys.readouterr().err
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     deployed = console_from_arguments(

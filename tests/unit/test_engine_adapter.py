@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -64,14 +65,17 @@ def test_moto_still_has_and_uses_every_wait_point_time_acceleration_replaces():
 
 
 def test_moto_still_defines_every_method_the_engine_replaces():
-    """The fixes (SendTaskFailure's cause, HeartbeatTimeout, atomic DynamoDB requests) and the caches replace these,
-    as does the item-level transaction backup.
+    """The fixes (SendTaskFailure's cause, HeartbeatTimeout, atomic DynamoDB requests, the AWS endpoint's
+    StartExecution, ListExecutions, GetExecutionHistory and ResultPath) and the caches replace these, as does the
+    item-level transaction backup.
 
     Read from moto's source, not from the classes, which the engine may already have patched.
     """
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.eval.callback import callback
     from moto.stepfunctions.parser.asl.utils import boto_client
@@ -81,6 +85,11 @@ def test_moto_still_defines_every_method_the_engine_replaces():
 
     for cls, method in [
         (StepFunctionResponse, "send_task_failure"),
+        (StepFunctionResponse, "list_executions"),
+        (StepFunctionResponse, "get_execution_history"),
+        (StepFunctionsParserBackend, "start_execution"),
+        (StepFunctionBackend, "_validate_name"),
+        (ResultPath, "_eval_body"),
         (StateTask, "_from_error"),
         (DynamoHandler, "call_action"),
         (ExecutionWorker, "_get_evaluation_entrypoint"),
@@ -408,3 +417,195 @@ def test_a_callback_skips_an_execution_that_is_still_starting(worker, callback):
             send()
 
     assert refused.value.response["Error"]["Code"] == "InvalidToken"
+
+
+@pytest.fixture
+def stepfunctions() -> Iterator[Any]:
+    """moto's Step Functions engine, adapted as the local stack runs it, answering a boto3 client."""
+    install_time_scale(1)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield boto3.client("stepfunctions", region_name=LOCAL_REGION)
+
+
+TWO_PASSES = {
+    "StartAt": "First",
+    "States": {
+        "First": {"Type": "Pass", "Result": {"step": 1}, "ResultPath": "$.first", "Next": "Second"},
+        "Second": {"Type": "Pass", "End": True},
+    },
+}
+"""Eight events: started, two states entered and exited, succeeded; the first adds its result to the input."""
+
+
+def state_machine(stepfunctions: Any, definition: dict[str, Any]) -> str:
+    return stepfunctions.create_state_machine(
+        name="adapted", definition=json.dumps(definition), roleArn=LOCAL_ROLE_ARN
+    )["stateMachineArn"]
+
+
+def run_to_the_end(stepfunctions: Any, machine_arn: str, execution_input: str = "{}", **name: str) -> dict[str, Any]:
+    arn = stepfunctions.start_execution(stateMachineArn=machine_arn, input=execution_input, **name)["executionArn"]
+    return poll(lambda: ended(stepfunctions, arn), deadline=5, what=f"execution {arn} to end")
+
+
+def error_of(call: Any) -> tuple[str, str]:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as refused:
+        call()
+    return refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]
+
+
+def test_every_nameless_start_gets_a_uuid_name_as_in_aws(stepfunctions):
+    machine = state_machine(stepfunctions, TWO_PASSES)
+
+    first = run_to_the_end(stepfunctions, machine)
+    second = run_to_the_end(stepfunctions, machine)
+
+    names = [execution["name"] for execution in (first, second)]
+    assert [str(uuid.UUID(name)) for name in names] == names and names[0] != names[1]
+    assert [execution["executionArn"].rsplit(":", 1)[1] for execution in (first, second)] == names
+    listed = stepfunctions.list_executions(stateMachineArn=machine)["executions"]
+    assert sorted(execution["name"] for execution in listed) == sorted(names)
+
+
+@pytest.mark.parametrize("name", ["two words", "brackets[1]", "a/b", "x" * 81])
+def test_a_name_aws_refuses_is_refused(stepfunctions, name):
+    machine = state_machine(stepfunctions, TWO_PASSES)
+
+    code, _ = error_of(lambda: stepfunctions.start_execution(stateMachineArn=machine, name=name))
+
+    assert code in {"InvalidName", "ValidationException"}
+    assert stepfunctions.list_executions(stateMachineArn=machine)["executions"] == []
+
+
+def test_input_that_is_not_json_is_invalid_execution_input(stepfunctions):
+    machine = state_machine(stepfunctions, TWO_PASSES)
+
+    code, message = error_of(lambda: stepfunctions.start_execution(stateMachineArn=machine, input="{not json"))
+
+    assert code == "InvalidExecutionInput" and message
+
+
+def test_every_error_of_the_engine_carries_its_code():
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api
+
+    install_time_scale(1)
+    coded = [error for error in vars(api).values() if isinstance(error, type) and "code" in error.__dict__]
+
+    assert api.InvalidExecutionInput in coded and api.TaskTimedOut in coded
+    assert all(error.code == error.TYPE for error in coded if issubclass(error, AWSError))
+
+
+def event_ids(page: dict[str, Any]) -> list[int]:
+    return [event["id"] for event in page["events"]]
+
+
+def all_pages(stepfunctions: Any, **request: Any) -> list[list[int]]:
+    pages, token = [], None
+    while True:
+        page = stepfunctions.get_execution_history(**request, **({"nextToken": token} if token else {}))
+        pages.append(event_ids(page))
+        token = page.get("nextToken")
+        if not token:
+            return pages
+
+
+def test_the_history_comes_in_pages_oldest_or_with_reverse_order_newest_first(stepfunctions):
+    arn = run_to_the_end(stepfunctions, state_machine(stepfunctions, TWO_PASSES))["executionArn"]
+
+    assert event_ids(stepfunctions.get_execution_history(executionArn=arn)) == [1, 2, 3, 4, 5, 6]
+    newest_first = stepfunctions.get_execution_history(executionArn=arn, reverseOrder=True)
+    assert event_ids(newest_first) == [6, 5, 4, 3, 2, 1]
+    assert newest_first["events"][0]["type"] == "ExecutionSucceeded"
+    assert all_pages(stepfunctions, executionArn=arn, maxResults=4) == [[1, 2, 3, 4], [5, 6]]
+    assert all_pages(stepfunctions, executionArn=arn, maxResults=4, reverseOrder=True) == [[6, 5, 4, 3], [2, 1]]
+
+
+def test_a_history_page_token_of_another_execution_or_none_at_all_is_an_invalid_token(stepfunctions):
+    machine = state_machine(stepfunctions, TWO_PASSES)
+    first, second = (run_to_the_end(stepfunctions, machine)["executionArn"] for _ in range(2))
+    token = stepfunctions.get_execution_history(executionArn=first, maxResults=2)["nextToken"]
+
+    for arn, bad in [(second, token), (first, "garbage"), (first, "e30=")]:
+        code, _ = error_of(
+            lambda arn=arn, bad=bad: stepfunctions.get_execution_history(executionArn=arn, nextToken=bad)
+        )
+        assert code == "InvalidToken"
+    code, _ = error_of(lambda: stepfunctions.get_execution_history(executionArn=first, maxResults=1001))
+    assert code == "ValidationException"
+
+
+EXECUTION_DATA_KEYS = {"input", "inputDetails", "output", "outputDetails", "parameters"}
+
+
+def data_keys(events: list[dict[str, Any]]) -> set[str]:
+    details = [value for event in events for name, value in event.items() if name.endswith("EventDetails")]
+    return {key for detail in details for key in detail}
+
+
+def test_without_execution_data_the_history_holds_no_input_output_or_task_parameters(accelerated):
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        runner = LambdaRunner([FAIL])
+        runner.install()
+        try:
+            stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+            arn = start(stepfunctions, WAIT_AND_RETRY, {"orderId": "o-1"})
+            poll(lambda: ended(stepfunctions, arn), deadline=10, what="the sample execution to end")
+            with_data = stepfunctions.get_execution_history(executionArn=arn)["events"]
+            without = stepfunctions.get_execution_history(executionArn=arn, includeExecutionData=False)["events"]
+        finally:
+            runner.uninstall()
+
+    assert data_keys(with_data) >= EXECUTION_DATA_KEYS
+    assert not data_keys(without) & EXECUTION_DATA_KEYS
+    assert [event["type"] for event in without] == [event["type"] for event in with_data]
+    failed = next(event for event in without if event["type"] == "TaskFailed")
+    assert failed["taskFailedEventDetails"]["error"] == "SampleTaskError", "errors and causes are not execution data"
+
+
+@pytest.mark.parametrize("status", ["DONE", "failed", "PENDING_REDRIVE"])
+def test_listing_by_a_status_that_does_not_exist_or_needs_a_map_run_is_a_validation_exception(stepfunctions, status):
+    machine = state_machine(stepfunctions, TWO_PASSES)
+
+    code, _ = error_of(lambda: stepfunctions.list_executions(stateMachineArn=machine, statusFilter=status))
+
+    assert code == "ValidationException"
+
+
+def test_listing_by_a_status_that_exists_still_filters(stepfunctions):
+    machine = state_machine(stepfunctions, TWO_PASSES)
+    run_to_the_end(stepfunctions, machine)
+
+    def listed(status: str) -> int:
+        return len(stepfunctions.list_executions(stateMachineArn=machine, statusFilter=status)["executions"])
+
+    assert (listed("SUCCEEDED"), listed("FAILED"), listed("TIMED_OUT")) == (1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "path"),
+    [('"hello"', "$.first"), ("[1, 2]", "$.first"), ("null", "$.first"), ('{"first": "x"}', "$.first.step")],
+    ids=["string", "list", "null", "through-a-string"],
+)
+def test_a_result_path_that_cannot_be_applied_fails_in_plain_words(stepfunctions, execution_input, path):
+    """``$.first.step`` needs ``$.first`` to be an object too; moto failed with a Python TypeError, or not at all."""
+    pass_state = {"Type": "Pass", "Result": {"step": 1}, "ResultPath": path, "End": True}
+    machine = state_machine(stepfunctions, {"StartAt": "First", "States": {"First": pass_state}})
+
+    execution = run_to_the_end(stepfunctions, machine, execution_input)
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "States.ResultPathMatchFailure"
+    assert execution["cause"] == (
+        f"Unable to apply ResultPath {path} to the input of state 'First': "
+        f"the path must lead through JSON objects, and the input is {execution_input}"
+    )
+
+
+def test_a_result_path_into_an_object_still_adds_the_result(stepfunctions):
+    execution = run_to_the_end(stepfunctions, state_machine(stepfunctions, TWO_PASSES), '{"orderId": "o-1"}')
+
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"]) == {"orderId": "o-1", "first": {"step": 1}}

@@ -27,9 +27,9 @@ TRANSIENT_ERRORS = {
     "CapturePayment": "PaymentProviderTransientError",
     "VoidOrRefundPayment": "InjectedTransientError",
     "ReleaseInventory": "InjectedTransientError",
-    "RecordFailure": "InjectedTransientError",
+    "RecordFailure": "StorageTransientError",
 }
-RETRY_EVERYTHING = {"VoidOrRefundPayment", "ReleaseInventory", "RecordFailure"}
+RETRY_EVERYTHING = {"VoidOrRefundPayment", "ReleaseInventory"}
 
 
 def fails(injector: FaultInjector, spec=RESERVE_INVENTORY) -> bool:

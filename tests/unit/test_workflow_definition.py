@@ -172,6 +172,33 @@ def test_every_error_the_workflow_must_react_to_is_named_in_it(definition):
     assert not missing, f"the ASL never matches {sorted(missing)}"
 
 
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def test_record_failure_retries_only_what_can_pass_on_a_retry(definition):
+    """Retrying a deterministic error (a bad input, a refused move) only delays the execution's end."""
+    retried = {name for rule in definition["States"]["RecordFailure"]["Retry"] for name in rule["ErrorEquals"]}
+
+    assert retried >= LAMBDA_SERVICE_ERRORS
+    assert retried - LAMBDA_SERVICE_ERRORS == {"StorageTransientError"}
+
+
+def test_an_input_record_failure_cannot_read_ends_the_execution_as_no_order(definition):
+    """Without a usable orderId there is no order to record, directly or not: the execution fails at once."""
+    catchers = definition["States"]["RecordFailure"]["Catch"]
+    assert [rule["ErrorEquals"] for rule in catchers] == [["InvalidTaskInputError"], ["States.ALL"]]
+    explain = definition["States"][catchers[0]["Next"]]
+    assert explain["Type"] == "Pass"
+    fail = definition["States"][explain["Next"]]
+    assert (fail["Type"], fail["Error"]) == ("Fail", "InvalidExecutionInput")
+    assert catchers[1]["Next"] == "RecordFailureDirectly"
+
+
 def test_every_workflow_function_is_invoked_by_the_definition():
     text = ORDER_WORKFLOW_ASL.read_text()
 

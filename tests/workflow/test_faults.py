@@ -26,6 +26,7 @@ COMPENSATION = ["VoidOrRefundPayment", "ReleaseInventory", "RecordFailure", "Ord
 COMPENSATION_ATTEMPTS = 6
 """The compensations retry States.ALL five times: six attempts in all."""
 RECORD_FAILURE_ATTEMPTS = 5
+"""RecordFailure retries its transient errors four times: five attempts in all; any other error is not retried."""
 
 
 def task_attempts(history: list[dict[str, Any]], state: str) -> list[str]:
@@ -182,14 +183,22 @@ def test_a_compensation_that_recovers_within_its_retries_records_no_failure(orde
     assert order_stack.broken_invariants(run) == []
 
 
-def test_when_record_failure_cannot_run_record_failure_directly_ends_the_order(order_stack, faults):
-    faults({"RecordFailure": {"kind": "fatal"}})
+@pytest.mark.parametrize(
+    ("kind", "attempts"),
+    [
+        ("transient", ["StorageTransientError"] * RECORD_FAILURE_ATTEMPTS),
+        ("fatal", ["InjectedFatalError"]),
+    ],
+    ids=["transient-retries-exhausted", "fatal-not-retried"],
+)
+def test_when_record_failure_cannot_run_record_failure_directly_ends_the_order(order_stack, faults, kind, attempts):
+    faults({"RecordFailure": {"kind": kind}})
 
     run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
 
     assert run.status == "PAYMENT_DECLINED"
     assert run.execution["error"] == "PAYMENT_DECLINED"
-    assert task_attempts(run.history, "RecordFailure") == ["InjectedFatalError"] * RECORD_FAILURE_ATTEMPTS
+    assert task_attempts(run.history, "RecordFailure") == attempts
     assert run.visited_states[-3:] == ["RecordFailure", "RecordFailureDirectly", "OrderFailed"]
     assert run.order["failure"]["recordedBy"] == "RecordFailureDirectly"
     assert run.order["failure"]["error"] == "PaymentDeclinedError"

@@ -6,11 +6,12 @@ stock invariants.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from local.testing import OrderStack, poll, sample_order
+from local.testing import OrderStack, poll, sample_order, visited_states
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.errors import InvalidOrderStateError
 from tasks.models.order import OrderStatus
@@ -244,3 +245,47 @@ def test_stopping_an_execution_that_waits_for_the_warehouse_aborts_it_at_once(or
 
     assert execution["status"] == "ABORTED"
     assert order_stack.order(order_id)["status"] == "AWAITING_SHIPMENT", "a stop is not a cancellation"
+
+
+def start_directly(order_stack: OrderStack, execution_input: object) -> tuple[dict, list[str]]:
+    """Start an execution as the AWS CLI would, bypassing the API; return how it ended and the states it visited."""
+    arn = order_stack.stepfunctions.start_execution(
+        stateMachineArn=order_stack.deployment.state_machine_arn, input=json.dumps(execution_input)
+    )["executionArn"]
+    execution = order_stack.wait_for_execution(arn, deadline=5)
+    return execution, visited_states(order_stack.history(arn))
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "problem"),
+    [
+        ({}, "orderId: Field required"),
+        ({"orderId": 42, "items": "many"}, "orderId: Input should be a valid string"),
+        ({"orderId": "not an id"}, "orderId: String should match pattern"),
+    ],
+    ids=["empty", "wrong-types", "unusable-order-id"],
+)
+def test_an_execution_without_a_usable_order_id_is_no_order_and_fails_at_once(order_stack, execution_input, problem):
+    started = time.monotonic()
+
+    execution, visited = start_directly(order_stack, execution_input)
+
+    assert time.monotonic() - started < 2.0, "nothing is retried: the input will not change"
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "InvalidExecutionInput"
+    assert execution["cause"].startswith(f"The execution input is not an order ({problem}")
+    assert "Traceback" not in execution["cause"] and "Error(" not in execution["cause"]
+    assert visited == ["ValidateOrder", "MarkRejected", "RecordFailure", "ExplainNotAnOrder", "NotAnOrder"]
+    assert order_stack.order(str(execution_input.get("orderId"))) is None, "no order is recorded for it"
+
+
+def test_an_execution_whose_input_is_not_an_object_fails_naming_the_path_it_could_not_apply(order_stack):
+    execution, visited = start_directly(order_stack, "hello")
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "States.ResultPathMatchFailure"
+    assert execution["cause"] == (
+        "Unable to apply ResultPath $.error to the input of state 'ValidateOrder': "
+        'the path must lead through JSON objects, and the input is "hello"'
+    )
+    assert visited == ["ValidateOrder"]

@@ -1,0 +1,148 @@
+"""The local AWS endpoint as outside clients see it: boto3 over HTTP, as the AWS CLI calls it, against AWS's documents.
+
+Each test starts executions on the running stack's own state machine, as an operator with the CLI would, not through
+the order API: nameless ones, ones whose input is not JSON or is no order, and reads their histories and lists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.testing import poll
+from tests.integration.service import OrdersService
+
+FAST_FAILURE_SECONDS = 1.0
+"""An input that is no order fails without a single retry: well under a second, even at 100 times real speed."""
+EXECUTION_DATA = {"input", "inputDetails", "output", "outputDetails", "parameters"}
+
+
+@pytest.fixture
+def stepfunctions(local_only: OrdersService) -> Any:
+    return local_only.stepfunctions()
+
+
+@pytest.fixture
+def machine_arn(stepfunctions: Any) -> str:
+    machines = stepfunctions.list_state_machines()["stateMachines"]
+    assert len(machines) == 1, machines
+    return machines[0]["stateMachineArn"]
+
+
+def ended(stepfunctions: Any, execution_arn: str, deadline: float = 5) -> dict[str, Any]:
+    def described() -> dict[str, Any] | None:
+        execution = stepfunctions.describe_execution(executionArn=execution_arn)
+        return None if execution["status"] == "RUNNING" else execution
+
+    return poll(described, deadline=deadline, what=f"execution {execution_arn} to end")
+
+
+def detail_keys(events: list[dict[str, Any]]) -> set[str]:
+    """Every field of every event's details (``executionStartedEventDetails``, ``taskScheduledEventDetails``, ...)."""
+    details = [value for event in events for name, value in event.items() if name.endswith("EventDetails")]
+    return {key for detail in details for key in detail}
+
+
+def refused(call: Any) -> dict[str, Any]:
+    with pytest.raises(ClientError) as error:
+        call()
+    return error.value.response
+
+
+def test_every_nameless_start_gets_its_own_uuid_and_every_listed_execution_has_a_name(stepfunctions, machine_arn):
+    arns = [stepfunctions.start_execution(stateMachineArn=machine_arn)["executionArn"] for _ in range(2)]
+    executions = [ended(stepfunctions, arn) for arn in arns]
+
+    names = [execution["name"] for execution in executions]
+    assert [str(uuid.UUID(name)) for name in names] == names and len(set(names)) == 2
+    assert [arn.rsplit(":", 1)[1] for arn in arns] == names
+    listed = stepfunctions.list_executions(stateMachineArn=machine_arn, maxResults=1000)["executions"]
+    assert set(names) <= {execution["name"] for execution in listed}
+    assert all(execution.get("name") for execution in listed)
+
+
+def test_input_that_is_not_json_is_refused_as_invalid_execution_input(stepfunctions, machine_arn):
+    answer = refused(lambda: stepfunctions.start_execution(stateMachineArn=machine_arn, input="{not json"))
+
+    assert answer["Error"]["Code"] == "InvalidExecutionInput"
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_the_history_in_reverse_order_starts_with_the_newest_event(stepfunctions, machine_arn):
+    arn = stepfunctions.start_execution(stateMachineArn=machine_arn, input="{}")["executionArn"]
+    ended(stepfunctions, arn)
+
+    oldest_first = stepfunctions.get_execution_history(executionArn=arn)["events"]
+    newest_first = stepfunctions.get_execution_history(executionArn=arn, reverseOrder=True)["events"]
+
+    assert [event["id"] for event in newest_first] == [event["id"] for event in reversed(oldest_first)]
+    assert (oldest_first[0]["type"], newest_first[0]["type"]) == ("ExecutionStarted", "ExecutionFailed")
+
+
+def test_the_history_pages_as_documented(stepfunctions, machine_arn):
+    arn = stepfunctions.start_execution(stateMachineArn=machine_arn, input="{}")["executionArn"]
+    ended(stepfunctions, arn)
+    everything = [event["id"] for event in stepfunctions.get_execution_history(executionArn=arn)["events"]]
+
+    paged = [
+        event["id"]
+        for page in stepfunctions.get_paginator("get_execution_history").paginate(
+            executionArn=arn, PaginationConfig={"PageSize": 3}
+        )
+        for event in page["events"]
+    ]
+
+    assert paged == everything and len(everything) > 3
+
+
+def test_without_execution_data_the_history_leaves_out_every_input_and_output(stepfunctions, machine_arn):
+    marked = json.dumps({"note": "ops-marker-7f3a"})
+    arn = stepfunctions.start_execution(stateMachineArn=machine_arn, input=marked)["executionArn"]
+    ended(stepfunctions, arn)
+
+    with_data = stepfunctions.get_execution_history(executionArn=arn)["events"]
+    without = stepfunctions.get_execution_history(executionArn=arn, includeExecutionData=False)["events"]
+
+    assert detail_keys(with_data) >= {"input", "output", "parameters"}
+    assert not detail_keys(without) & EXECUTION_DATA
+    assert "ops-marker-7f3a" not in json.dumps(without, default=str)
+    assert [event["type"] for event in without] == [event["type"] for event in with_data]
+
+
+@pytest.mark.parametrize("status", ["DONE", "succeeded", "PENDING_REDRIVE"])
+def test_listing_by_a_status_that_does_not_exist_is_a_validation_exception(stepfunctions, machine_arn, status):
+    answer = refused(lambda: stepfunctions.list_executions(stateMachineArn=machine_arn, statusFilter=status))
+
+    assert answer["Error"]["Code"] == "ValidationException"
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "error", "says"),
+    [
+        ({}, "InvalidExecutionInput", "The execution input is not an order (orderId: Field required)"),
+        (
+            {"orderId": 7, "items": "many"},
+            "InvalidExecutionInput",
+            "The execution input is not an order (orderId: Input should be a valid string)",
+        ),
+        ("hello", "States.ResultPathMatchFailure", "Unable to apply ResultPath $.error to the input of state"),
+    ],
+    ids=["empty-object", "wrong-types", "a-string"],
+)
+def test_an_input_that_is_no_order_fails_fast_and_says_what_is_wrong(
+    stepfunctions, machine_arn, execution_input, error, says
+):
+    started = time.monotonic()
+    arn = stepfunctions.start_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input))["executionArn"]
+    execution = ended(stepfunctions, arn)
+    elapsed = time.monotonic() - started
+
+    assert execution["status"] == "FAILED"
+    assert elapsed < FAST_FAILURE_SECONDS, f"took {elapsed:.2f}s: something was retried"
+    assert (execution["error"], execution["cause"][: len(says)]) == (error, says)
+    assert not any(python in execution["cause"] for python in ("TypeError", "Traceback", "stackTrace"))
