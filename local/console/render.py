@@ -9,12 +9,30 @@ from __future__ import annotations
 import itertools
 from html import escape
 
-from local.console.graph import CONTAINER_TYPES, END, START, EdgeKind, ExecutionTrace, StateGraph, StateStatus
-from local.console.layout import CONTAINER_HEADER, Box, Layout, Route
+from local.console.graph import CONTAINER_TYPES, END, START, Edge, EdgeKind, ExecutionTrace, StateGraph, StateStatus
+from local.console.layout import (
+    CONTAINER_HEADER,
+    LABEL_LINE_HEIGHT,
+    LABEL_PADDING,
+    LABEL_SIZE,
+    TEXT_INSET,
+    Box,
+    Label,
+    Layout,
+    Route,
+    container_kind_text,
+)
+from local.console.text_metrics import FONT_FAMILY, text_width
 
 MARGIN = 24.0
-LABEL_CHARS = 30
-LABEL_CHAR_WIDTH = 5.8
+REGION_PADDING = 12.0
+REGION_TITLE, REGION_TITLE_SIZE, REGION_TITLE_SPACING = "COMPENSATION", 10.5, 0.84
+"""The compensation areas' title: its size and letter spacing (0.08 em) in px, as the style sets them."""
+CORNER_RADIUS = 6.0
+"""Edges turn with a small round corner: an orthogonal route reads as one line, not as a staircase."""
+LABEL_BASELINE = LABEL_PADDING + (LABEL_LINE_HEIGHT + 0.905 * LABEL_SIZE - 0.212 * LABEL_SIZE) / 2
+"""The first line's baseline below a label box's top: each line centred in its height (the fonts' ascent is 0.905
+em, their descent 0.212 em)."""
 
 STATUS_TEXT = {
     StateStatus.NOT_RUN: "",
@@ -26,10 +44,11 @@ STATUS_TEXT = {
     StateStatus.ABORTED: "■ aborted",
 }
 
-STYLE = """
-.graph { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+STYLE = (
+    f"\n.graph {{ font-family: {FONT_FAMILY}; font-kerning: none; }}"
+    + """
 .state rect { fill: #f8fafc; stroke: #cbd5e1; stroke-width: 1.2; }
-.state .name { font-size: 13px; font-weight: 600; fill: #94a3b8; }
+.state .name { font-size: 13px; font-weight: 700; fill: #94a3b8; }
 .state .kind { font-size: 10.5px; fill: #94a3b8; }
 .state .badge { font-size: 10.5px; font-weight: 700; }
 .state { cursor: pointer; }
@@ -64,11 +83,14 @@ STYLE = """
 .edge.taken { stroke: #334155; stroke-width: 2.4; }
 .edge.catch.taken { stroke: #ea580c; }
 .edge.failure-path.taken { stroke: #dc2626; }
-.edge-label { font-size: 10px; fill: #94a3b8; paint-order: stroke; stroke: #ffffff; stroke-width: 4px; }
-.edge-label.taken { fill: #0f172a; font-weight: 600; }
-.edge-label.catch { fill: #f97316; } .edge-label.catch.taken { fill: #c2410c; }
+.edge-label rect { fill: #ffffff; fill-opacity: 0.9; }
+.edge-label text { font-size: 10px; fill: #94a3b8; }
+.edge-label.taken text { fill: #0f172a; font-weight: 700; }
+.edge-label.catch text { fill: #f97316; } .edge-label.catch.taken text { fill: #c2410c; }
 @keyframes pulse { 50% { stroke-opacity: 0.35; } }
 """
+)
+"""Kerning off: text is then exactly as wide as ``text_metrics`` says, which is what every box was sized by."""
 
 ARROWS = {
     "plain": "#cbd5e1",
@@ -128,7 +150,11 @@ def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None =
     taken = trace.taken if trace else set()
     on_top_if_taken = sorted(layout.routes, key=lambda route: (route.edge.source, route.edge.target) in taken)
     parts += [_edge(route, (route.edge.source, route.edge.target) in taken) for route in on_top_if_taken]
-    parts += _edge_labels(layout.routes, taken, layout.width)
+    parts += [
+        _edge_label(route.edge, route.label, (route.edge.source, route.edge.target) in taken)
+        for route in layout.routes
+        if route.label
+    ]
     for name, node in graph.nodes.items():
         if node.type not in CONTAINER_TYPES:
             parts.append(_state(graph, name, layout.boxes[name], trace))
@@ -164,38 +190,49 @@ def _marker(route: Route, taken: bool) -> str:
 
 
 def _edge(route: Route, taken: bool) -> str:
-    points = route.points
-    path = [f"M{points[0][0]:.1f},{points[0][1]:.1f}"]
-    for (x1, y1), (x2, y2) in itertools.pairwise(points):
-        bend = max((y2 - y1) / 2, 12.0)
-        path.append(f"C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}")
     title = f"{route.edge.source} → {route.edge.target}" + (f" ({route.edge.label})" if route.edge.label else "")
     return (
-        f'<path class="{" ".join(_edge_classes(route, taken))}" d="{" ".join(path)}" '
+        f'<path class="{" ".join(_edge_classes(route, taken))}" d="{_path(route.points)}" '
         f'marker-end="url(#arrow-{_marker(route, taken)})"><title>{escape(title)}</title></path>'
     )
 
 
-def _edge_labels(routes: list[Route], taken: set[tuple[str, str]], width: float) -> list[str]:
-    """Labels sit just above the state an edge enters, where edges have fanned out; equal labels there merge."""
-    by_target: dict[tuple[str, str], list[Route]] = {}
-    for route in routes:
-        if route.edge.label:
-            by_target.setdefault((route.edge.target, route.edge.label), []).append(route)
-    labels = []
-    for (_, label), group in by_target.items():
-        x = sum(route.points[-1][0] for route in group) / len(group)
-        half_width = min(len(label), LABEL_CHARS) * LABEL_CHAR_WIDTH / 2
-        x = min(max(x, half_width - MARGIN / 2), width - half_width + MARGIN / 2)
-        y = min(route.points[-1][1] for route in group) - 12
-        was_taken = any((route.edge.source, route.edge.target) in taken for route in group)
-        text = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
-        classes = ["edge-label", group[0].edge.kind.value] + (["taken"] if was_taken else [])
-        labels.append(
-            f'<text class="{" ".join(classes)}" x="{x:.1f}" y="{y:.1f}" text-anchor="middle">{escape(text)}'
-            f"<title>{escape(label)}</title></text>"
-        )
-    return labels
+def _path(points: list[tuple[float, float]]) -> str:
+    """The polyline with each corner rounded off, never by more than half of either segment it joins.
+
+    Example
+    -------
+    >>> _path([(0, 0), (0, 20), (30, 20)])
+    'M0.0,0.0 L0.0,14.0 Q0.0,20.0 6.0,20.0 L30.0,20.0'
+    """
+    path = [f"M{points[0][0]:.1f},{points[0][1]:.1f}"]
+    for (x0, y0), (x1, y1), (x2, y2) in zip(points, points[1:], points[2:], strict=False):
+        before, after = abs(x1 - x0) + abs(y1 - y0), abs(x2 - x1) + abs(y2 - y1)
+        radius = min(CORNER_RADIUS, before / 2, after / 2)
+        if radius < 0.5:
+            path.append(f"L{x1:.1f},{y1:.1f}")
+            continue
+        ax, ay = x1 - (x1 - x0) / before * radius, y1 - (y1 - y0) / before * radius
+        bx, by = x1 + (x2 - x1) / after * radius, y1 + (y2 - y1) / after * radius
+        path.append(f"L{ax:.1f},{ay:.1f} Q{x1:.1f},{y1:.1f} {bx:.1f},{by:.1f}")
+    path.append(f"L{points[-1][0]:.1f},{points[-1][1]:.1f}")
+    return " ".join(path)
+
+
+def _edge_label(edge: Edge, label: Label, taken: bool) -> str:
+    """The label whole, on a white box of the size ELK reserved for it, which no edge crosses."""
+    box = label.box
+    lines = "".join(
+        f'<tspan x="{box.center_x:.1f}" y="{box.y + LABEL_BASELINE + index * LABEL_LINE_HEIGHT:.1f}">'
+        f"{escape(line)}</tspan>"
+        for index, line in enumerate(label.lines)
+    )
+    classes = ["edge-label", edge.kind.value] + (["taken"] if taken else [])
+    return (
+        f'<g class="{" ".join(classes)}"><title>{escape(edge.label)}</title>'
+        f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="3"/>'
+        f'<text text-anchor="middle">{lines}</text></g>'
+    )
 
 
 def _status_classes(graph: StateGraph, name: str, trace: ExecutionTrace | None) -> tuple[StateStatus, list[str]]:
@@ -246,9 +283,9 @@ def _state(graph: StateGraph, name: str, box: Box, trace: ExecutionTrace | None)
     return (
         f'<g class="{" ".join(classes)}" data-state="{escape(name)}" data-status="{status.value}">'
         f"<title>{escape(title)}</title>{shape}"
-        f'<text class="name" x="{box.x + 12:.1f}" y="{box.y + 18:.1f}">{escape(name)}</text>'
-        f'<text class="kind" x="{box.x + 12:.1f}" y="{box.y + 33:.1f}">{escape(node.kind_text)}</text>'
-        f'<text class="badge" x="{box.x + box.width - 10:.1f}" y="{box.y + 33:.1f}" text-anchor="end">'
+        f'<text class="name" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 18:.1f}">{escape(name)}</text>'
+        f'<text class="kind" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 33:.1f}">{escape(node.kind_text)}</text>'
+        f'<text class="badge" x="{box.right - TEXT_INSET:.1f}" y="{box.y + 33:.1f}" text-anchor="end">'
         f"{escape(_badge(name, status, trace))}</text></g>"
     )
 
@@ -275,37 +312,87 @@ def _failed_branch(scope: str, box: Box) -> str:
 
 
 def _compensation_region(graph: StateGraph, layout: Layout) -> str:
-    """One labelled area behind the compensation chain, drawn only where it would cover no other state.
+    """Tinted areas behind the compensation chain, each covering no other state; one of them says what they are.
 
-    The label sits in the bottom-left corner: the chain steps down to the right, and edges arrive from the top.
+    ELK may place another state beside the chain, so the chain is cut, top to bottom, into runs whose common area
+    covers nothing else. The title goes in a strip below or above the tallest run, on the first side where no edge,
+    state or label is in its way; where none is free, the legend alone explains the tint.
     """
-    chain = [name for name, node in graph.nodes.items() if node.compensation and not node.scope]
-    if not chain:
+    chain = sorted(
+        (layout.boxes[name] for name, node in graph.nodes.items() if node.compensation and not node.scope),
+        key=lambda box: (box.y, box.x),
+    )
+    others = [box for box in layout.boxes.values() if all(box is not link for link in chain)]
+    runs: list[list[Box]] = []
+    for box in chain:
+        if runs and not _covers_any(_around([*runs[-1], box]), others):
+            runs[-1].append(box)
+        else:
+            runs.append([box])
+    areas = [area for area in map(_around, runs) if not _covers_any(area, others)]
+    if not areas:
         return ""
-    boxes = [layout.boxes[name] for name in chain]
-    left, top = min(b.x for b in boxes) - 14, min(b.y for b in boxes) - 26
-    area = Box(left, top, max(b.x + b.width for b in boxes) + 14 - left, max(b.bottom for b in boxes) + 12 - top)
-    for name, box in layout.boxes.items():
-        overlaps = box.x < area.x + area.width and area.x < box.x + box.width
-        if name not in chain and overlaps and box.y < area.bottom and area.y < box.bottom:
-            return ""
-    return (
-        f'<g class="compensation-region"><rect x="{area.x:.1f}" y="{area.y:.1f}" width="{area.width:.1f}" '
-        f'height="{area.height:.1f}" rx="12"/><text x="{area.x + 10:.1f}" y="{area.bottom - 9:.1f}">'
-        f"COMPENSATION</text></g>"
+    tallest = max(areas, key=lambda area: area.height)
+    titled = _title_place(tallest, others, layout)
+    parts = [
+        f'<rect x="{area.x:.1f}" y="{area.y:.1f}" width="{area.width:.1f}" height="{area.height:.1f}" rx="12"/>'
+        for area in (titled[0] if titled and area is tallest else area for area in areas)
+    ]
+    if titled:
+        parts.append(f'<text x="{titled[1].x:.1f}" y="{titled[1].bottom - 3:.1f}">{REGION_TITLE}</text>')
+    return f'<g class="compensation-region">{"".join(parts)}</g>'
+
+
+def _around(boxes: list[Box]) -> Box:
+    left, top = min(b.x for b in boxes) - REGION_PADDING, min(b.y for b in boxes) - REGION_PADDING
+    right, bottom = max(b.right for b in boxes) + REGION_PADDING, max(b.bottom for b in boxes) + REGION_PADDING
+    return Box(left, top, right - left, bottom - top)
+
+
+def _covers_any(area: Box, boxes: list[Box]) -> bool:
+    return any(area.x < b.right and b.x < area.right and area.y < b.bottom and b.y < area.bottom for b in boxes)
+
+
+def _title_place(area: Box, others: list[Box], layout: Layout) -> tuple[Box, Box] | None:
+    """The area grown by a strip for the title, and the title's box: the first of four places nothing is in."""
+    width = text_width(REGION_TITLE, REGION_TITLE_SIZE, bold=True) + len(REGION_TITLE) * REGION_TITLE_SPACING
+    strip = REGION_TITLE_SIZE + 6
+    above = Box(area.x, area.y - strip, area.width, area.height + strip)
+    below = Box(area.x, area.y, area.width, area.height + strip)
+    left, right = area.x + 10, area.right - 10 - width
+    places = [
+        (below, Box(left, area.bottom - 2, width, strip - 2)),
+        (below, Box(right, area.bottom - 2, width, strip - 2)),
+        (above, Box(left, above.y + 4, width, strip - 2)),
+        (above, Box(right, above.y + 4, width, strip - 2)),
+    ]
+    labels = [route.label.box for route in layout.routes if route.label]
+    for grown, title in places:
+        clear = Box(title.x - 2, title.y - 2, title.width + 4, title.height + 4)
+        if _covers_any(grown, others) or _covers_any(clear, labels):
+            continue
+        if not any(_crosses(route.points, clear) for route in layout.routes):
+            return grown, title
+    return None
+
+
+def _crosses(points: list[tuple[float, float]], box: Box) -> bool:
+    """Whether the orthogonal polyline enters ``box``: each segment's own bounding box is the segment."""
+    return any(
+        min(x1, x2) < box.right and box.x < max(x1, x2) and min(y1, y2) < box.bottom and box.y < max(y1, y2)
+        for (x1, y1), (x2, y2) in itertools.pairwise(points)
     )
 
 
 def _container(graph: StateGraph, name: str, box: Box, trace: ExecutionTrace | None) -> str:
     status, classes = _status_classes(graph, name, trace)
-    branches = len(graph.branches_of(name))
-    kind = f"{graph.nodes[name].type} · {branches} branch{'es' if branches != 1 else ''}"
+    kind = container_kind_text(graph, name)
     return (
         f'<g class="{" ".join([*classes, "container"])}" data-state="{escape(name)}" data-status="{status.value}">'
         f"<title>{escape(name)} ({status.value})</title>"
         f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="12"/>'
-        f'<text class="name" x="{box.x + 14:.1f}" y="{box.y + 21:.1f}">{escape(name)}</text>'
-        f'<text class="kind" x="{box.x + box.width - 14:.1f}" y="{box.y + 21:.1f}" text-anchor="end">'
+        f'<text class="name" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 21:.1f}">{escape(name)}</text>'
+        f'<text class="kind" x="{box.right - TEXT_INSET:.1f}" y="{box.y + 21:.1f}" text-anchor="end">'
         f"{escape(kind)}  {escape(_badge(name, status, trace))}</text>"
         f'<line class="divider" x1="{box.x:.1f}" y1="{box.y + CONTAINER_HEADER - 6:.1f}" '
         f'x2="{box.x + box.width:.1f}" y2="{box.y + CONTAINER_HEADER - 6:.1f}"/></g>'

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from local.console.text_metrics import text_width
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -53,6 +55,71 @@ def orders(console_stack):
 
 def status_of(page, state: str) -> str:
     return page.get_attribute(f'#graph [data-state="{state}"]', "data-status")
+
+
+GRAPH_GEOMETRY = """() => {
+  const svg = document.querySelector("#graph svg");
+  const box = (element) => {
+    const b = element.getBBox();
+    return { x: b.x, y: b.y, right: b.x + b.width, bottom: b.y + b.height };
+  };
+  const within = (inner, outer, margin) => inner.x >= outer.x + margin && inner.right <= outer.right - margin
+    && inner.y >= outer.y && inner.bottom <= outer.bottom;
+  const inside = ([x, y], b) => x > b.x + 0.5 && x < b.right - 0.5 && y > b.y + 0.5 && y < b.bottom - 0.5;
+  const lines = (text) => [...text.querySelectorAll("tspan")].map((line) => line.textContent).join(" ");
+  const problems = [];
+  const texts = [];
+  for (const group of svg.querySelectorAll("[data-state], [data-pseudo], .compensation-region")) {
+    const frames = [...group.querySelectorAll(":scope > rect")].map(box);
+    for (const text of group.querySelectorAll(":scope > text")) {
+      if (!text.textContent) continue;
+      const bounds = box(text);
+      if (!frames.some((frame) => within(bounds, frame, 4))) problems.push(`"${text.textContent}" leaves its box`);
+      texts.push({ text: text.textContent, length: text.getComputedTextLength(), style: getComputedStyle(text) });
+    }
+  }
+  const labels = [];
+  for (const group of svg.querySelectorAll(".edge-label")) {
+    const text = group.querySelector("text"), background = box(group.querySelector("rect"));
+    if (lines(text) !== group.querySelector("title").textContent) problems.push(`label "${lines(text)}" is cut`);
+    if (!within(box(text), background, 1)) problems.push(`label "${lines(text)}" leaves its background`);
+    for (const line of text.querySelectorAll("tspan")) {
+      texts.push({ text: line.textContent, length: line.getComputedTextLength(), style: getComputedStyle(text) });
+    }
+    labels.push({ text: lines(text), bounds: background });
+  }
+  for (const title of svg.querySelectorAll(".compensation-region text")) {
+    labels.push({ text: title.textContent, bounds: box(title) });
+  }
+  const edges = [...svg.querySelectorAll("path.edge")];
+  for (const path of edges) {
+    const length = path.getTotalLength();
+    const points = [];
+    for (let at = 0; at <= length; at += 1) {
+      const point = path.getPointAtLength(at);
+      points.push([point.x, point.y]);
+    }
+    for (const label of labels) {
+      if (points.some((point) => inside(point, label.bounds))) {
+        const edge = `${path.getAttribute("class")} ${path.querySelector("title").textContent}`;
+        problems.push(`${edge} crosses "${label.text}"`);
+      }
+    }
+  }
+  return {
+    problems,
+    ellipses: svg.textContent.includes("…"),
+    taken: edges.filter((path) => path.classList.contains("taken")).length,
+    catches: edges.filter((path) => path.classList.contains("catch")).length,
+    labels: labels.length,
+    texts: texts.map(({ text, length, style }) => ({
+      text, length, size: parseFloat(style.fontSize), bold: Number(style.fontWeight) >= 600,
+      spacing: parseFloat(style.letterSpacing) || 0,
+    })),
+  };
+}"""
+"""The rendered graph's text boxes: each text inside its box or label background, each label whole, no edge
+through a label, and every line as wide as ``text_metrics`` said (the font the boxes were sized for is used)."""
 
 
 def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(console_stack, orders, page, screenshots):
@@ -111,7 +178,7 @@ def test_a_list_refresh_answered_after_a_search_does_not_overwrite_the_search(co
 
 
 def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_stack, orders, page, screenshots):
-    page.set_viewport_size({"width": 1680, "height": 1420})
+    page.set_viewport_size({"width": 1680, "height": 1620})
     page.goto(f"{console_stack.url}/executions/{orders['declined']}")
     page.wait_for_selector('#graph [data-state="OrderFailed"]')
     assert status_of(page, "OrderFailed") == "failed"
@@ -134,6 +201,21 @@ def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_s
 
     events = page.inner_text("#event-rows")
     assert "TaskFailed" in events and "ExecutionFailed" in events
+
+
+@pytest.mark.parametrize("outcome", ["declined", "flaky"])
+def test_the_graph_has_no_truncated_label_and_no_edge_through_one(console_stack, orders, page, outcome):
+    page.goto(f"{console_stack.url}/executions/{orders[outcome]}")
+    page.wait_for_selector('#graph [data-state="OrderFailed"]')
+    geometry = page.evaluate(GRAPH_GEOMETRY)
+    assert geometry["problems"] == []
+    assert not geometry["ellipses"]
+    assert geometry["taken"] >= 4 and geometry["catches"] >= 10 and geometry["labels"] >= 15, "the checks saw edges"
+    measured = [text for text in geometry["texts"] if all(" " <= char <= "~" or char == "·" for char in text["text"])]
+    assert len(measured) > 50
+    for text in measured:
+        expected = text_width(text["text"], text["size"], bold=text["bold"]) + len(text["text"]) * text["spacing"]
+        assert text["length"] == pytest.approx(expected, abs=0.5), text
 
 
 def test_a_retried_state_shows_its_count(console_stack, orders, page):

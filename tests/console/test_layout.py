@@ -1,4 +1,7 @@
-"""The layered layout and its SVG: legible at our workflow's size, main path straight, the outcome on each state."""
+"""ELK's layout of the real order workflow: states apart, names in their boxes, labels whole and clear of edges.
+
+These check the geometry the server computes; ``test_browser.py`` checks the same on the text Chromium draws.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,19 @@ import itertools
 
 import pytest
 
-from local.console.graph import END, START, trace_execution, workflow_graph
-from local.console.layout import Box, layout_graph
-from local.console.render import render_svg
-from local.testing import sample_order
+from local.console import layout as layout_module
+from local.console.graph import END, START, EdgeKind, workflow_graph
+from local.console.layout import (
+    LABEL_PADDING,
+    LABEL_SIZE,
+    NAME_SIZE,
+    TEXT_INSET,
+    Box,
+    elk_graph,
+    layout_graph,
+    node_size,
+)
+from local.console.text_metrics import text_width
 from workflows.resources import ORDER_WORKFLOW
 
 MAIN_PATH = [
@@ -21,6 +33,7 @@ MAIN_PATH = [
     "CapturePayment",
     END,
 ]
+COMPENSATION_COLUMN = ["VoidOrRefundPayment", "ReleaseInventory", "RecordFailure"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +47,19 @@ def layout(graph):
 
 
 def overlap(a: Box, b: Box) -> bool:
-    return a.x < b.x + b.width and b.x < a.x + a.width and a.y < b.y + b.height and b.y < a.y + a.height
+    return a.x < b.right and b.x < a.right and a.y < b.bottom and b.y < a.bottom
+
+
+def crosses(points: list[tuple[float, float]], box: Box) -> bool:
+    """Whether an orthogonal polyline enters ``box``: each segment is its own bounding box."""
+    return any(
+        min(x1, x2) < box.right and box.x < max(x1, x2) and min(y1, y2) < box.bottom and box.y < max(y1, y2)
+        for (x1, y1), (x2, y2) in itertools.pairwise(points)
+    )
+
+
+def shrunk(box: Box, by: float) -> Box:
+    return Box(box.x + by, box.y + by, box.width - 2 * by, box.height - 2 * by)
 
 
 def test_no_two_states_of_a_flow_overlap(graph, layout):
@@ -46,47 +71,135 @@ def test_no_two_states_of_a_flow_overlap(graph, layout):
             assert not overlap(layout.boxes[a], layout.boxes[b]), f"{a} overlaps {b}"
 
 
-def test_branch_states_sit_inside_their_parallel_state(graph, layout):
+def test_branch_states_sit_inside_their_parallel_state_under_its_header(graph, layout):
     container = layout.boxes["AuthorizeAndReserve"]
     for branch in graph.branches_of("AuthorizeAndReserve"):
+        area = layout.branches[branch.id]
+        assert container.x < area.x and area.right < container.right
+        assert container.y + layout_module.CONTAINER_HEADER <= area.y and area.bottom < container.bottom
         for name in branch.states:
             box = layout.boxes[name]
-            assert container.x < box.x and box.x + box.width < container.x + container.width, name
-            assert container.y < box.y and box.bottom < container.bottom, name
-    assert layout.dividers, "a line separates the two branches"
+            assert area.x < box.x and box.right < area.right, name
+            assert area.y < box.y and box.bottom < area.bottom, name
+    (divider,) = layout.dividers
+    assert container.x < divider[0] < container.right
 
 
-def test_the_main_path_runs_straight_down(layout):
+def test_the_main_path_runs_straight_down_one_column(layout):
     centers = [layout.boxes[name].center_x for name in MAIN_PATH]
     tops = [layout.boxes[name].y for name in MAIN_PATH]
-    assert max(centers) - min(centers) < 2.0, centers
+    assert max(centers) - min(centers) < 1.0, centers
     assert tops == sorted(tops)
+
+
+def test_the_compensation_chain_is_a_column_of_its_own(layout):
+    centers = [layout.boxes[name].center_x for name in COMPENSATION_COLUMN]
+    assert max(centers) - min(centers) < 1.0, centers
+    assert min(centers) > layout.boxes["RequestShipment"].right, "failures are handled right of the main path"
 
 
 def test_every_edge_leaves_its_source_and_enters_its_target(layout):
     for route in layout.routes:
         source, target = layout.boxes[route.edge.source], layout.boxes[route.edge.target]
         (start_x, start_y), (end_x, end_y) = route.points[0], route.points[-1]
-        assert start_y == pytest.approx(source.bottom) and source.x <= start_x <= source.x + source.width
-        assert end_y == pytest.approx(target.y) and target.x <= end_x <= target.x + target.width
+        assert start_y == pytest.approx(source.bottom) and source.x <= start_x <= source.right, route.edge
+        assert end_y == pytest.approx(target.y) and target.x <= end_x <= target.right, route.edge
+
+
+def test_edges_run_horizontally_and_vertically(layout):
+    for route in layout.routes:
+        for (x1, y1), (x2, y2) in itertools.pairwise(route.points):
+            assert x1 == pytest.approx(x2) or y1 == pytest.approx(y2), route.edge
+
+
+def test_every_label_is_whole_and_its_box_holds_every_line(graph, layout):
+    labelled = [route for route in layout.routes if route.edge.label]
+    assert {route.edge.label for route in labelled} >= {
+        "payment.error = PaymentDeclinedError",
+        "inventory.error = OutOfStockError",
+        "Timeout, HeartbeatTimeout",
+    }
+    for route in labelled:
+        assert route.label is not None, route.edge
+        assert " ".join(route.label.lines) == route.edge.label
+        for line in route.label.lines:
+            assert text_width(line, LABEL_SIZE, bold=True) + 2 * LABEL_PADDING <= route.label.box.width, line
+
+
+def test_no_edge_crosses_a_label(layout):
+    for route in layout.routes:
+        for other in layout.routes:
+            if other.label is not None:
+                assert not crosses(route.points, shrunk(other.label.box, 0.5)), (route.edge, other.edge.label)
+
+
+def test_no_edge_crosses_a_state_it_does_not_join(graph, layout):
+    states = {name: box for name, box in layout.boxes.items() if graph.nodes[name].type not in {"Parallel", "Map"}}
+    for route in layout.routes:
+        for name, box in states.items():
+            if name not in (route.edge.source, route.edge.target):
+                assert not crosses(route.points, shrunk(box, 0.5)), (route.edge, name)
+
+
+def test_no_label_covers_a_state_or_another_label(graph, layout):
+    labelled = [route for route in layout.routes if route.label]
+    for a, b in itertools.combinations(labelled, 2):
+        assert not overlap(a.label.box, b.label.box), (a.edge, b.edge)
+    for route in labelled:
+        scope = graph.nodes[route.edge.source].scope
+        for name, box in layout.boxes.items():
+            holds_the_edge = scope and name == graph.scopes[scope].container
+            assert holds_the_edge or not overlap(route.label.box, box), (route.edge, name)
+
+
+def test_every_name_fits_its_box_with_room_on_both_sides(graph, layout):
+    for name, node in graph.nodes.items():
+        if name in (START, END) or node.type in {"Parallel", "Map"}:
+            continue
+        box = layout.boxes[name]
+        assert text_width(name, NAME_SIZE, bold=True) + 2 * TEXT_INSET <= box.width, name
+        assert (box.width, box.height) == node_size(graph, name)
 
 
 def test_the_picture_stays_legible_at_our_size(layout):
     """About 25 states: it must fit a laptop screen's width without shrinking text below readable."""
-    assert layout.width < 1400 and layout.height < 1500
+    assert layout.width < 1400 and layout.height < 1600
 
 
-def test_svg_colors_each_state_by_its_outcome(order_stack, graph, layout):
-    run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
-    svg = render_svg(graph, layout, trace_execution(run.history, run.execution["status"]))
-    assert 'data-state="AuthorizePayment" data-status="caught"' in svg
-    assert 'data-state="OrderFailed" data-status="failed"' in svg
-    assert 'data-state="RequestShipment" data-status="not-run"' in svg
-    assert "compensation" in svg and "waits for callback" in svg
+def test_catch_and_next_between_the_same_states_run_apart(graph):
+    """Each reaches its own port, so the two read as two lines, not one line that forks at the arrow."""
+    elk = elk_graph(graph)
+    pair = [edge for edge in elk["edges"] if edge["sources"][0].startswith("VoidOrRefundPayment.")]
+    assert sorted(edge["targets"][0] for edge in pair) == ["ReleaseInventory.catch-in", "ReleaseInventory.in"]
 
 
-def test_retries_show_their_count(order_stack, graph, layout):
-    run = order_stack.run_order(sample_order(paymentToken="tok_flaky"), shipment="SHIPPED")
-    svg = render_svg(graph, layout, trace_execution(run.history, run.execution["status"]))
-    assert 'data-state="AuthorizePayment" data-status="retried"' in svg
-    assert "↻ 2 retries" in svg
+def test_loops_and_maps_are_laid_out_too():
+    asl = {
+        "StartAt": "Poll",
+        "States": {
+            "Poll": {"Type": "Task", "Resource": "x", "Next": "Done?"},
+            "Done?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.done", "BooleanEquals": False, "Next": "Poll"}],
+                "Default": "Each",
+            },
+            "Each": {
+                "Type": "Map",
+                "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": True}}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}],
+                "End": True,
+            },
+            "Failed": {"Type": "Fail"},
+        },
+    }
+    graph = workflow_graph(asl)
+    layout = layout_graph(graph)
+    loop = next(route for route in layout.routes if route.edge.kind is EdgeKind.CHOICE)
+    assert loop.label is not None and loop.label.lines == ["done = False"]
+    assert layout.boxes["Each"].x < layout.boxes["Item"].x < layout.boxes["Each"].right
+
+
+def test_without_elkjs_the_layout_says_how_to_install_it(graph, monkeypatch, tmp_path):
+    monkeypatch.setattr(layout_module, "ELK_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match="make install"):
+        layout_graph(graph)

@@ -1,0 +1,80 @@
+"""The SVG of the laid-out graph: each state's outcome, every label whole, text in the font the boxes were sized for."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from html import unescape
+
+import pytest
+
+from local.console.graph import StateRun, StateStatus, trace_execution, workflow_graph
+from local.console.layout import BADGE_SIZE, WIDEST_BADGE, layout_graph
+from local.console.render import REGION_TITLE, REGION_TITLE_SIZE, REGION_TITLE_SPACING, STYLE, _badge, render_svg
+from local.console.text_metrics import FONT_FAMILY, text_width
+from local.testing import sample_order
+from workflows.resources import ORDER_WORKFLOW
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return workflow_graph(ORDER_WORKFLOW.render(lambda substitution: f"arn:local:{substitution.target}"))
+
+
+@pytest.fixture(scope="module")
+def layout(graph):
+    return layout_graph(graph)
+
+
+def test_svg_colors_each_state_by_its_outcome(order_stack, graph, layout):
+    run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
+    svg = render_svg(graph, layout, trace_execution(run.history, run.execution["status"]))
+    assert 'data-state="AuthorizePayment" data-status="caught"' in svg
+    assert 'data-state="OrderFailed" data-status="failed"' in svg
+    assert 'data-state="RequestShipment" data-status="not-run"' in svg
+    assert 'class="compensation-region"' in svg and "waits for callback" in svg
+
+
+def test_retries_show_their_count(order_stack, graph, layout):
+    run = order_stack.run_order(sample_order(paymentToken="tok_flaky"), shipment="SHIPPED")
+    svg = render_svg(graph, layout, trace_execution(run.history, run.execution["status"]))
+    assert 'data-state="AuthorizePayment" data-status="retried"' in svg
+    assert "↻ 2 retries" in svg
+
+
+def test_every_edge_label_is_drawn_whole(graph, layout):
+    svg = render_svg(graph, layout)
+    assert "…" not in svg
+    drawn = [
+        " ".join(unescape(line) for line in re.findall(r"<tspan[^>]*>([^<]*)</tspan>", text))
+        for text in re.findall(r'<g class="edge-label[^"]*">.*?</g>', svg)
+    ]
+    assert sorted(drawn) == sorted(edge.label for edge in graph.edges if edge.label)
+
+
+@pytest.mark.parametrize("status", list(StateStatus))
+@pytest.mark.parametrize("retries", [0, 1, 9, 99])
+def test_every_badge_fits_the_room_the_layout_leaves_it(status, retries):
+    run = StateRun("Charge", status=status, retries=retries, entries=1)
+    trace = trace_execution([], "RUNNING")
+    trace.runs["Charge"] = run
+    badge = _badge("Charge", status, trace)
+    assert text_width(badge, BADGE_SIZE, bold=True) <= text_width(WIDEST_BADGE, BADGE_SIZE, bold=True), badge
+
+
+def test_the_style_sets_the_font_the_boxes_were_measured_in_without_kerning():
+    assert f"font-family: {FONT_FAMILY}; font-kerning: none;" in STYLE
+    assert "font-weight: 600" not in STYLE, "Arial and its twins have no semibold: 600 would be drawn bold anyway"
+
+
+def test_the_compensation_title_sits_clear_of_every_edge(graph, layout):
+    svg = render_svg(graph, layout)
+    title = re.search(r'<g class="compensation-region">.*?<text x="([\d.]+)" y="([\d.]+)">COMPENSATION</text>', svg)
+    assert title, "the title found a free side"
+    x, baseline = float(title[1]), float(title[2])
+    width = text_width(REGION_TITLE, REGION_TITLE_SIZE, bold=True) + len(REGION_TITLE) * REGION_TITLE_SPACING
+    for route in layout.routes:
+        for (x1, y1), (x2, y2) in itertools.pairwise(route.points):
+            inside_x = min(x1, x2) < x + width and x < max(x1, x2)
+            inside_y = min(y1, y2) < baseline + 3 and baseline - 11 < max(y1, y2)
+            assert not (inside_x and inside_y), route.edge
