@@ -2,9 +2,10 @@
 
 ``python -m bench.cost`` runs one order per path on moto in-process (``local.testing.OrderStack``) and records, per
 path, the states entered (billable Standard transitions, as AWS bills them), the Lambda invocations, and every
-DynamoDB request each function made (counted where moto handles it). ``price_paths`` turns those counts into dollars
-with the prices in ``PRICES``, and ``alternative_designs`` models two designs with fewer transitions from the same
-histories, since the repository keeps exactly one ASL file.
+DynamoDB request each function made (counted where moto handles it), and the order's timeline. ``price_path`` turns
+those counts into dollars with the prices in ``PRICES``, and ``alternative_designs`` models two designs with fewer
+transitions from the same histories, since the repository keeps exactly one ASL file. The order events are priced
+from the same counts: one custom event per timeline entry, one publisher invocation per write of the order item.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from workflows.resources import PUBLISH_ORDER_EVENTS
+
 PRICES = {
     "stepfunctions_standard_per_transition": 0.025 / 1000,
     "stepfunctions_express_per_request": 1.00 / 1_000_000,
@@ -26,6 +29,8 @@ PRICES = {
     "dynamodb_on_demand_per_wru": 0.625 / 1_000_000,
     "dynamodb_on_demand_per_rru": 0.125 / 1_000_000,
     "api_gateway_rest_per_request": 3.50 / 1_000_000,
+    "eventbridge_custom_event": 1.00 / 1_000_000,
+    "dynamodb_streams_read_by_lambda": 0.0,
 }
 PRICE_SOURCES = {
     "stepfunctions_standard_per_transition": (
@@ -51,6 +56,14 @@ PRICE_SOURCES = {
         "aws.amazon.com/dynamodb/pricing/on-demand",
     ),
     "api_gateway_rest_per_request": ("$3.50 per 1M REST API calls (first 333M)", "aws.amazon.com/api-gateway/pricing"),
+    "eventbridge_custom_event": (
+        "$1.00 per 1M custom events put on a bus, each 64 KB chunk of a payload one event (checked 2026-12-01)",
+        "aws.amazon.com/eventbridge/pricing",
+    ),
+    "dynamodb_streams_read_by_lambda": (
+        "free: the GetRecords calls of a Lambda trigger on a DynamoDB stream are not billed (checked 2026-12-01)",
+        "aws.amazon.com/dynamodb/pricing/on-demand",
+    ),
 }
 PRICES_REGION, PRICES_CHECKED = "us-east-1", "2026-11-23"
 
@@ -69,6 +82,15 @@ DIRECT_INTEGRATION_TASKS = ("RequestShipment", "RecordFailure")
 """Lambdas whose work is one DynamoDB write: ``dynamodb:updateItem(.waitForTaskToken)`` could do it directly."""
 ORDERS_GSI_WRITES = 3
 """Each write of an order also writes both GSIs (projection ALL); a status change moves its by-status entry (2)."""
+STREAM_RECORDS_PER_INVOCATION = 1
+"""Lambda polls each stream shard about four times a second and invokes as soon as a poll returns records (no
+batching window). At a million orders a month (0.4 a second, about 4 order writes a second over the table's shards)
+a poll finds about one record, so each is its own invocation; ``STREAM_BATCH_SIZE`` is only the ceiling."""
+PUBLISHER_MS = ASSUMED_LAMBDA_MS
+"""Billed duration per publisher invocation: one PutEvents round trip plus Powertools, as for a task."""
+ORDER_ITEM_WRITES = ("PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem")
+"""Requests whose every counted item on the orders table is one INSERT or MODIFY stream record (a refused
+conditional write makes none, so this slightly overcounts); the mapping filters out the rare REMOVE."""
 
 DESIGNS = (
     "standard_as_built",
@@ -132,6 +154,7 @@ def record_paths() -> dict[str, Any]:
                 "lambda_invocations": lambdas,
                 "dynamodb_requests": [list(request) for request in requests],
                 "order_item_bytes": len(json.dumps(run.order)),
+                "timeline_entries": len((run.order or {}).get("timeline") or []),
             }
     DynamoHandler.call_action = handle
     return results
@@ -178,6 +201,26 @@ def capacity_units(path: dict[str, Any], lean_indexes: bool = False) -> dict[str
     return {"wru": writes, "rru": reads}
 
 
+def order_events(path: dict[str, Any]) -> dict[str, float]:
+    """Custom events and publisher invocations of one path: one event per timeline entry, one stream record per write
+    of the order item (the benchmark's own writes replaced by the API's, as in ``capacity_units``).
+
+    Example
+    -------
+    >>> path = {"timeline_entries": 2, "dynamodb_requests": [["ValidateOrder", "UpdateItem", "orders", 1]]}
+    >>> order_events(path)
+    {'events': 2, 'stream_records': 2, 'invocations': 2.0}
+    """
+    requests = [request for request in path["dynamodb_requests"] if request[0] != "Client"] + API_DYNAMODB_REQUESTS
+    writes = [(table, operation, items) for _, operation, table, items in requests if operation in ORDER_ITEM_WRITES]
+    records = sum(items for table, _, items in writes if table == "orders")
+    return {
+        "events": path["timeline_entries"],
+        "stream_records": records,
+        "invocations": records / STREAM_RECORDS_PER_INVOCATION,
+    }
+
+
 def price_path(
     path: dict[str, Any], transitions: int, lambdas: int, express_requests: int = 0, lean_indexes: bool = False
 ) -> dict[str, float]:
@@ -196,9 +239,22 @@ def price_path(
         "dynamodb": units["wru"] * PRICES["dynamodb_on_demand_per_wru"]
         + units["rru"] * PRICES["dynamodb_on_demand_per_rru"],
         "api_gateway": API_REQUESTS_PER_ORDER * PRICES["api_gateway_rest_per_request"],
+        "events": _events_cost(path),
     }
     costs["total"] = sum(costs.values())
     return costs
+
+
+def _events_cost(path: dict[str, Any]) -> float:
+    """The bus's custom events, and the publisher's requests and duration; its stream reads are free."""
+    counts = order_events(path)
+    gb_seconds = counts["invocations"] * PUBLISH_ORDER_EVENTS.memory_mb / 1024 * PUBLISHER_MS / 1000
+    return (
+        counts["events"] * PRICES["eventbridge_custom_event"]
+        + counts["invocations"] * PRICES["lambda_per_request"]
+        + gb_seconds * PRICES["lambda_arm64_per_gb_second"]
+        + counts["stream_records"] * PRICES["dynamodb_streams_read_by_lambda"]
+    )
 
 
 def alternative_designs(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench.cost import PRICE_SOURCES, PRICES, PRICES_CHECKED, PRICES_REGION
+from bench.cost import PRICE_SOURCES, PRICES, PRICES_CHECKED, PRICES_REGION, PUBLISHER_MS, STREAM_RECORDS_PER_INVOCATION
+from workflows.resources import PUBLISH_ORDER_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
@@ -254,7 +255,9 @@ def _cost(summary: dict[str, Any], add: Any) -> None:
         "Per path, as built (from the execution history of one order per path; Lambda billed at "
         f"{cost['assumptions']['lambda_ms']} ms, 256 MB tasks, 512 MB API; {cost['assumptions']['api_requests']} API "
         "requests per order; DynamoDB units estimated from the requests each function made, the order item's size "
-        "and its two GSIs):"
+        "and its two GSIs; order events: one custom event per timeline entry, one stream record per write of the "
+        f"order item, {STREAM_RECORDS_PER_INVOCATION} record(s) per publisher invocation billed at {PUBLISHER_MS} ms "
+        f"and {PUBLISH_ORDER_EVENTS.memory_mb} MB, stream reads free):"
     )
     add("")
     add("| path | status | transitions | Lambda invocations | WRU | RRU | USD per 1M orders |")
@@ -268,16 +271,16 @@ def _cost(summary: dict[str, Any], add: Any) -> None:
     add("Designs, happy path (modelled from the same histories; the repository keeps one ASL):")
     add("")
     columns = ["design", "Standard transitions", "Lambda", "Express requests", "Step Functions", "Lambda $"]
-    columns += ["DynamoDB", "API GW", "total USD / 1M"]
+    columns += ["DynamoDB", "API GW", "Events", "total USD / 1M"]
     add("| " + " | ".join(columns) + " |")
-    add("|---|---|---|---|---|---|---|---|---|")
+    add("|" + "---|" * len(columns))
     for name, design in cost["designs"].items():
         happy = design["happy"]
         usd = happy["usd_per_million_orders"]
         add(
             f"| {name} | {happy['standard_transitions']} | {happy['lambda_invocations']} | {happy['express_requests']} "
             f"| {usd['stepfunctions']:.2f} | {usd['lambda']:.2f} | {usd['dynamodb']:.2f} | {usd['api_gateway']:.2f} "
-            f"| {usd['total']:.2f} |"
+            f"| {usd['events']:.2f} | {usd['total']:.2f} |"
         )
     add("")
     add("See docs/decisions.md for the choice between them.")

@@ -41,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from local.console.server import add_console_arguments, run_console
+from local.event_reader import CLI_EVENTS_QUEUE, describe, events_from_queue
 from local.identity import (
     LOCAL_PASSWORD,
     REFRESH_MARGIN_SECONDS,
@@ -290,11 +291,16 @@ def cognito_client(endpoint: str | None, region: str) -> Any:
     >>> cognito_client("http://127.0.0.1:4566", "us-east-1").meta.endpoint_url
     'http://127.0.0.1:4566'
     """
+    return aws_client("cognito-idp", endpoint, region)
+
+
+def aws_client(service: str, endpoint: str | None, region: str | None) -> Any:
+    """A client of the local stack's endpoint (fake credentials, one attempt) or of your own AWS account."""
     if endpoint is None:
-        return boto3.session.Session(region_name=region).client("cognito-idp")
+        return boto3.session.Session(region_name=region).client(service)
     session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=region)
     local = Config(connect_timeout=2, read_timeout=15, retries={"total_max_attempts": 1})
-    return session.client("cognito-idp", endpoint_url=endpoint, config=local)
+    return session.client(service, endpoint_url=endpoint, config=local)
 
 
 @contextlib.contextmanager
@@ -647,6 +653,25 @@ def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """Print the order events the queue holds (and, with ``--follow``, those that come) until Ctrl-C."""
+    endpoint = None if args.queue_url and not args.aws_endpoint else local_aws_endpoint(args.aws_endpoint)
+    sqs = aws_client("sqs", endpoint, LOCAL_REGION if endpoint else None)
+    stopped = threading.Event()
+    if args.follow:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+    with _reaching(endpoint, LOCAL_REGION):
+        queue_url = args.queue_url or sqs.get_queue_url(QueueName=CLI_EVENTS_QUEUE)["QueueUrl"]
+        shown = 0
+        for event in events_from_queue(sqs, queue_url, args.order_id, follow=args.follow, stopped=stopped):
+            _say(visible(describe(event)), flush=True)
+            shown += 1
+    if not shown and not args.follow:
+        _say("no new events" + (f" for {args.order_id}" if args.order_id else ""))
+    return EXIT_OK
+
+
 def _progress_bar(status: str) -> str:
     width = len(PROGRESS)
     done = PROGRESS.index(OrderStatus(status)) + 1 if OrderStatus(status) in PROGRESS else width
@@ -940,6 +965,14 @@ def build_parser() -> argparse.ArgumentParser:
     console = command("console", "serve the ops console (for the local stack, or --aws)")
     add_console_arguments(console)
 
+    events = command("events", "print order events from the local stack's subscribed queue, each once")
+    events.add_argument("order_id", nargs="?", help="only this order's events (the others stay in the queue)")
+    events.add_argument("--follow", action="store_true", help="keep printing events as they come, until Ctrl-C")
+    events.add_argument(
+        "--aws-endpoint", help="the local stack's AWS endpoint (default ORDERS_AWS_ENDPOINT, else ORDERS_AWS_PORT)"
+    )
+    events.add_argument("--queue-url", help="read another queue subscribed to the bus (a deployed stack's, say)")
+
     cancel = command("cancel", "cancel an order awaiting shipment")
     cancel.add_argument("order_id", help="the orderId")
     cancel.add_argument("--reason", default="cancelled by the customer", help="default: cancelled by the customer")
@@ -987,6 +1020,8 @@ def run(args: argparse.Namespace) -> int:
         return cmd_token(args)
     if args.command == "ship":
         return cmd_ship(OrdersApi(args.api_url, warehouse_signature(args)), args)
+    if args.command == "events":
+        return cmd_events(args)
     return SHOPPER_COMMANDS[args.command](OrdersApi(args.api_url, with_token(shopper_token(args))), args)
 
 

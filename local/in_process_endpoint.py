@@ -64,7 +64,7 @@ class InProcessEndpoint:
         query = f"?{address.query}" if address.query else ""
         aws_request = AWSPreparedRequest(
             method=request.method,
-            url=f"https://{service}.{region}.amazonaws.com{address.path or '/'}{query}",
+            url=f"https://{_host(service, request)}.{region}.amazonaws.com{address.path or '/'}{query}",
             headers=request.headers,
             body=request.body,
             stream_output=False,
@@ -74,6 +74,14 @@ class InProcessEndpoint:
             return None
         status, headers, body = answer
         return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+def _host(service: str, request: AWSPreparedRequest) -> str:
+    """The service's AWS host name. DynamoDB Streams signs as ``dynamodb``: its target header tells them apart,
+    as moto's own server does."""
+    if service == "dynamodb" and _text(request.headers.get("X-Amz-Target", b"")).startswith("DynamoDBStreams"):
+        return "streams.dynamodb"
+    return service
 
 
 def _text(value: str | bytes) -> str:

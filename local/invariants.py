@@ -1,12 +1,18 @@
 """The promises the service makes about every order, checked from its record, its ledger and its execution.
 
-Workflow tests assert them per scenario; the chaos benchmark asserts them over thousands of orders.
+Workflow tests assert them per scenario; the chaos benchmark asserts them over thousands of orders. The order's
+events (``broken_event_promises``) must mirror its timeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import functools
+import json
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import FAILURE_STATUSES, OrderStatus
@@ -80,3 +86,35 @@ def _status_matches(status: OrderStatus, execution: Mapping[str, Any]) -> bool:
     if status in FAILURE_STATUSES:
         return execution.get("status") == "FAILED" and execution.get("error") == status.value
     return execution.get("status") == "RUNNING"
+
+
+EVENT_SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "events" / "order-status-changed.schema.json"
+EVENTS_MATCH_TIMELINE = "one OrderStatusChanged per timeline entry, in sequence"
+EVENTS_FIT_THE_SCHEMA = "every event fits docs/events/order-status-changed.schema.json"
+EVENTS_CARRY_NOTHING_SENSITIVE = "no event carries a payment token or an address"
+SENSITIVE_KEYS = ("paymentToken", "shippingAddress", "taskToken")
+
+
+@functools.cache
+def event_schema_validator() -> Any:
+    return Draft202012Validator(json.loads(EVENT_SCHEMA_FILE.read_text()))
+
+
+def broken_event_promises(order: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The promises of the order's events (their ``detail``) that are broken; empty when they keep every one.
+
+    Example
+    -------
+    >>> order = {"orderId": "o-1", "timeline": [{"status": "RECEIVED", "at": "t0"}]}
+    >>> broken_event_promises(order, [])
+    ['one OrderStatusChanged per timeline entry, in sequence']
+    """
+    timeline = [(entry["status"], position + 1) for position, entry in enumerate(order.get("timeline", []))]
+    broken = []
+    if [(event.get("status"), event.get("sequence")) for event in events] != timeline:
+        broken.append(EVENTS_MATCH_TIMELINE)
+    if any(not event_schema_validator().is_valid(event) for event in events):
+        broken.append(EVENTS_FIT_THE_SCHEMA)
+    if any(key in json.dumps(event) or "tok_" in json.dumps(event) for event in events for key in SENSITIVE_KEYS):
+        broken.append(EVENTS_CARRY_NOTHING_SENSITIVE)
+    return broken

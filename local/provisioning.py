@@ -6,6 +6,7 @@ file with the same substitutions that CDK deploys.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 from local.lambda_runner import LOCAL_ACCOUNT_ID, LOCAL_REGION, function_arn, merged_environment
 from tasks.adapters.dynamodb import to_item
 from workflows.resources import (
+    ORDER_EVENTS,
     ORDER_WORKFLOW,
+    ORDERS_TABLE,
     TABLES,
     WORKFLOW_FUNCTIONS,
     FunctionSpec,
@@ -75,6 +78,8 @@ def create_table(dynamodb: Any, spec: TableSpec) -> None:
         "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in dict.fromkeys(key_names)],
         "KeySchema": _key_schema(spec.partition_key, spec.sort_key),
     }
+    if spec.stream_view_type:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream_view_type}
     if spec.indexes:
         request["GlobalSecondaryIndexes"] = [
             {
@@ -133,3 +138,50 @@ def provision(dynamodb: Any, stepfunctions: Any, products: Iterable[Mapping[str,
         create_table(dynamodb, spec)
     seed_catalog(dynamodb, products)
     return LocalDeployment(state_machine_arn=create_state_machine(stepfunctions), table_names=local_table_names())
+
+
+@dataclass(frozen=True)
+class OrderEventsDeployment:
+    """Where the order events go: the bus, the stream that feeds it, and the dead-letter queue of that feed."""
+
+    bus_arn: str
+    stream_arn: str
+    dead_letter_queue_url: str
+
+
+def provision_order_events(dynamodb: Any, events: Any, sqs: Any) -> OrderEventsDeployment:
+    """Create the ``orders`` bus with its archive and the stream's dead-letter queue, as CDK declares them.
+
+    Example
+    -------
+    >>> provision_order_events(boto3.client("dynamodb"), boto3.client("events"), boto3.client("sqs"))
+    ... # doctest: +SKIP
+    """
+    bus_arn = events.create_event_bus(Name=ORDER_EVENTS.name)["EventBusArn"]
+    events.create_archive(
+        ArchiveName=ORDER_EVENTS.archive_name,
+        EventSourceArn=bus_arn,
+        EventPattern=json.dumps({"source": [ORDER_EVENTS.source]}),
+        RetentionDays=ORDER_EVENTS.archive_retention_days,
+    )
+    dead_letter_queue_url = sqs.create_queue(QueueName=ORDER_EVENTS.dead_letter_queue)["QueueUrl"]
+    stream_arn = dynamodb.describe_table(TableName=ORDERS_TABLE.local_name)["Table"]["LatestStreamArn"]
+    return OrderEventsDeployment(bus_arn, stream_arn, dead_letter_queue_url)
+
+
+def subscribe_queue(events: Any, sqs: Any, name: str, pattern: Mapping[str, Any] | None = None) -> str:
+    """An SQS queue that receives the bus's order events through a rule, as a downstream team subscribes one.
+
+    Returns the queue's URL. ``pattern`` narrows the rule (EventBridge's event pattern); by default every
+    ``OrderStatusChanged``.
+
+    Example
+    -------
+    >>> url = subscribe_queue(boto3.client("events"), boto3.client("sqs"), "fulfilment")  # doctest: +SKIP
+    """
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule = pattern or {"source": [ORDER_EVENTS.source], "detail-type": [ORDER_EVENTS.detail_type]}
+    events.put_rule(Name=name, EventBusName=ORDER_EVENTS.name, EventPattern=json.dumps(rule))
+    events.put_targets(Rule=name, EventBusName=ORDER_EVENTS.name, Targets=[{"Id": name, "Arn": arn}])
+    return url

@@ -5,6 +5,8 @@
 - the in-process Lambda runner runs every function's real handler;
 - a Cognito user pool on the AWS endpoint holds the seeded users (``local.identity``);
 - an API Gateway emulation serves the order API, verifying tokens and signatures as API Gateway does;
+- the orders table's stream feeds the ``orders`` EventBridge bus through the real PublishOrderEvents handler
+  (``local.event_stream`` plays the event source mapping);
 - a warehouse simulator confirms shipments through the callback API, signing as the warehouse role;
 - the ops console shows the executions and the orders (``local.console``).
 
@@ -28,12 +30,14 @@ from local.authorizer import CognitoAuthorizer, fetch_jwks
 from local.catalog import catalog_items
 from local.console.server import ConsoleServer
 from local.engine import install_time_scale, quiet_engine_logs
+from local.event_reader import CLI_EVENTS_QUEUE
+from local.event_stream import StreamPoller
 from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
 from local.identity import UserPool, provision_user_pool
 from local.in_process_endpoint import IN_PROCESS_ENDPOINT
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
 from local.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
-from local.provisioning import local_function_environment, provision
+from local.provisioning import local_function_environment, provision, provision_order_events, subscribe_queue
 from local.warehouse import WarehouseSimulator
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from workflows.resources import ALL_FUNCTIONS, API, CORS_ALLOWED_ORIGINS_ENV
@@ -131,6 +135,7 @@ class LocalStack:
         self.warehouse: WarehouseSimulator | None = None
         self.console: ConsoleServer | None = None
         self.user_pool: UserPool | None = None
+        self.stream_poller: StreamPoller | None = None
         self.state_machine_arn = ""
 
     def __enter__(self) -> LocalStack:
@@ -190,6 +195,7 @@ class LocalStack:
         if self.settings.faults:
             self.runner.before_invoke.append(FaultInjector(self.settings.faults))
         self.runner.install()
+        self._start_order_events(session, dynamodb)
         authorizer = CognitoAuthorizer(self.user_pool, fetch_jwks(self.aws_endpoint, self.user_pool))
         self.api = ApiGatewayEmulation(self.runner, API.logical_name, authorizer, self.settings.cors_origins)
         self._api_guard.app = self.api
@@ -209,7 +215,21 @@ class LocalStack:
             self.warehouse = WarehouseSimulator(orders, self.api_url, self.settings.warehouse_delay_seconds)
             self.warehouse.start()
 
+    def _start_order_events(self, session: Any, dynamodb: Any) -> None:
+        """The ``orders`` bus and its archive, the stream poller feeding it, and the queue ``orders events`` reads."""
+        events = session.client("events", endpoint_url=self.aws_endpoint)
+        sqs = session.client("sqs", endpoint_url=self.aws_endpoint)
+        streams = session.client("dynamodbstreams", endpoint_url=self.aws_endpoint)
+        self.order_events = provision_order_events(dynamodb, events, sqs)
+        self.cli_events_queue_url = subscribe_queue(events, sqs, CLI_EVENTS_QUEUE)
+        self.stream_poller = StreamPoller(
+            streams, self.order_events.stream_arn, self.runner, sqs, self.order_events.dead_letter_queue_url
+        )
+        self.stream_poller.start()
+
     def stop(self) -> None:
+        if self.stream_poller is not None:
+            self.stream_poller.stop()
         if self.console is not None:
             self.console.stop()
         if self.warehouse is not None:

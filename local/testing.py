@@ -14,6 +14,7 @@ Every poll here has a deadline and fails with what it last saw.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -22,14 +23,22 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
 from local.catalog import catalog_items
 from local.engine import CLOCK, install_time_scale, quiet_engine_logs
+from local.event_stream import StreamPoller
 from local.faults import FaultInjector
-from local.invariants import broken_invariants
+from local.invariants import broken_event_promises, broken_invariants
 from local.lambda_runner import LOCAL_REGION, LambdaRunner
-from local.provisioning import LocalDeployment, local_function_environment, provision
+from local.provisioning import (
+    LocalDeployment,
+    local_function_environment,
+    provision,
+    provision_order_events,
+    subscribe_queue,
+)
 from tasks.adapters.dynamodb import from_item, to_item
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from tasks.adapters.payments_ledger import DynamoDBPaymentsLedger, LedgerEntryKind
@@ -37,7 +46,7 @@ from tasks.adapters.workflow import StepFunctionsOrderWorkflow
 from tasks.logic import shipment
 from tasks.logic.clock import now_iso
 from tasks.models.order import OrderStatus, PlacedOrder
-from workflows.resources import WORKFLOW_FUNCTIONS
+from workflows.resources import STREAM_FUNCTIONS, WORKFLOW_FUNCTIONS
 
 DEFAULT_TIME_SCALE = 1000.0
 """Retry backoff takes milliseconds, while the one-day heartbeat still leaves 86 real seconds to play the warehouse."""
@@ -135,7 +144,8 @@ class OrderStack:
         self._products = catalog_items() if products is None else products
         self._time_scale = time_scale
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        self.runner = LambdaRunner(WORKFLOW_FUNCTIONS, local_function_environment())
+        functions = (*WORKFLOW_FUNCTIONS, *STREAM_FUNCTIONS)
+        self.runner = LambdaRunner(functions, local_function_environment(functions))
         self.deployment: LocalDeployment | None = None
         self.fault_injector: FaultInjector | None = None
         if faults is not None:
@@ -152,10 +162,51 @@ class OrderStack:
         self.orders = DynamoDBOrderRepository(self.deployment.table_names["Orders"], self.dynamodb)
         self.ledger_table = DynamoDBPaymentsLedger(self.deployment.table_names["PaymentsLedger"], self.dynamodb)
         self.workflow = StepFunctionsOrderWorkflow(self.deployment.state_machine_arn, self.stepfunctions)
+        self._start_order_events()
         return self
+
+    def _start_order_events(self) -> None:
+        """The bus, a queue subscribed to it as a downstream team would, and the stream poller that feeds it."""
+        events, self.sqs = (
+            boto3.client("events", region_name=LOCAL_REGION),
+            boto3.client("sqs", region_name=LOCAL_REGION),
+        )
+        self.order_events = provision_order_events(self.dynamodb, events, self.sqs)
+        self._events_queue = subscribe_queue(events, self.sqs, "order-stack-events")
+        self._received: dict[str, list[dict[str, Any]]] = {}
+        streams = boto3.client(
+            "dynamodbstreams", region_name=LOCAL_REGION, config=Config(account_id_endpoint_mode="disabled")
+        )
+        self.stream_poller = StreamPoller(
+            streams, self.order_events.stream_arn, self.runner, self.sqs, self.order_events.dead_letter_queue_url
+        )
+        self.stream_poller.start()
+
+    def events(self, order_id: str) -> list[dict[str, Any]]:
+        """The ``detail`` of every OrderStatusChanged the subscribed queue received for the order, in order.
+
+        The stream is drained first, so every change made so far has been published.
+        """
+        self.stream_poller.drain()
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10)
+            if not messages.get("Messages"):
+                break
+            for message in messages["Messages"]:
+                detail = json.loads(message["Body"])["detail"]
+                self._received.setdefault(detail["orderId"], []).append(detail)
+                self.sqs.delete_message(QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"])
+        return sorted(self._received.get(order_id, []), key=lambda detail: detail["sequence"])
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """What the stream's dead-letter queue holds (batch coordinates, as Lambda's on-failure destination)."""
+        url = self.order_events.dead_letter_queue_url
+        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
 
     def __exit__(self, *exc: object) -> None:
         self._stop_running_executions()
+        self.stream_poller.stop()
         self.runner.uninstall()
         self._mock.stop()
         install_time_scale(1)
@@ -303,8 +354,12 @@ class OrderStack:
         return set(self.ledger_table.entries(order_id))
 
     def broken_invariants(self, run: OrderRun) -> list[str]:
-        """The promises this order broke (see ``local.invariants``); empty when it kept them all."""
-        return broken_invariants(run.order, self.ledger(run.order_id), run.execution)
+        """The promises this order broke (see ``local.invariants``), its events' included; empty when it kept them
+        all."""
+        return [
+            *broken_invariants(run.order, self.ledger(run.order_id), run.execution),
+            *broken_event_promises(run.order, self.events(run.order_id)),
+        ]
 
     def stock(self, sku: str) -> int:
         item = self.dynamodb.get_item(TableName=self.deployment.table_names["Products"], Key=to_item({"sku": sku}))

@@ -11,7 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 STACK_NAME = "OrderOrchestration"
-STACK_DESCRIPTION = "Order orchestration: Step Functions saga, Lambda tasks, DynamoDB, REST API with Cognito."
+STACK_DESCRIPTION = (
+    "Order orchestration: Step Functions saga, Lambda tasks, DynamoDB, REST API with Cognito, EventBridge order events."
+)
 DEFAULT_OUTDIR = "cdk.out"
 
 # Lambda
@@ -58,3 +60,20 @@ API_ERRORS_THRESHOLD = 1
 """The API handler answers bad input with 4xx responses, so any Lambda error there is a bug."""
 API_LATENCY_P95_THRESHOLD_MS = 2000
 API_LATENCY_EVALUATION_PERIODS = 3
+STREAM_ERRORS_THRESHOLD = 1
+"""A stream function's invocation fails only when a whole batch does: EventBridge refused its first record's events
+after every in-process attempt, so one error is alarming (partial failures show in the DLQ and the iterator age)."""
+STREAM_ITERATOR_AGE_THRESHOLD_MS = 60_000
+"""Lambda reads the stream about four times a second; a record a minute old means the publisher is failing, retrying
+or throttled, and consumers see order events late."""
+DEAD_LETTER_QUEUE_DEPTH_THRESHOLD = 1
+"""Every message is a stream batch that was given up on: its records leave the stream 24 hours after their write."""
+
+# Order events
+ORDER_EVENTS_DLQ_RETENTION = Duration.days(14)
+"""SQS's maximum: a batch's pointers stay readable long after its alarm, though its records live 24 h in the stream."""
+STREAM_MAX_RECORD_AGE = Duration.hours(1)
+"""A batch the publisher could not even be invoked for (throttling) goes to the DLQ after an hour instead of
+blocking the shard until the stream drops it unrecorded at 24 hours; that leaves 23 hours to replay it."""
+STREAM_PARALLELIZATION_FACTOR = 1
+"""One batch per shard at a time: the stream orders an order's records within its shard, and so must the publisher."""

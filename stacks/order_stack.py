@@ -10,18 +10,20 @@ from constructs import Construct
 from stacks import constants
 from stacks.constructs.api_construct import ApiConstruct, cors_origins
 from stacks.constructs.data_construct import DataConstruct
+from stacks.constructs.events_construct import EventsConstruct
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.constructs.monitoring_construct import MonitoringConstruct
 from stacks.constructs.workflow_construct import WorkflowConstruct
-from workflows.resources import API, CORS_ALLOWED_ORIGINS_ENV, WORKFLOW_FUNCTIONS
+from workflows.resources import API, CORS_ALLOWED_ORIGINS_ENV, ORDERS_TABLE, PUBLISH_ORDER_EVENTS, WORKFLOW_FUNCTIONS
 
 
 class OrderServiceStack(Stack):
-    """Tables, task functions, the state machine, the API function and API, and their monitoring.
+    """Tables, task functions, the state machine, the API function and API, the order events, and their monitoring.
 
     The state machine needs the task functions' ARNs and the API function needs the state machine's ARN; the API
     function is no task of the state machine, so building them in that order leaves no cycle. The storefront
     origins of the ``corsOrigins`` context reach both the API's preflights and the API function's environment.
+    The order events hang off the orders table's stream only, so they come last, before the alarms that watch them.
 
     Example
     -------
@@ -45,17 +47,24 @@ class OrderServiceStack(Stack):
             deploy_environment={CORS_ALLOWED_ORIGINS_ENV: ",".join(origins)},
         )
         self.api = ApiConstruct(self, "Api", handler=api_function, cors_origins=origins)
+        self.order_events = EventsConstruct(
+            self,
+            "Events",
+            table=self.data.tables[ORDERS_TABLE.logical_name],
+            publisher=self.functions.add(PUBLISH_ORDER_EVENTS),
+        )
         self.monitoring = MonitoringConstruct(
             self,
             "Monitoring",
             functions=self.functions.functions,
             state_machine=self.workflow.state_machine,
             rest_api=self.api.rest_api,
+            order_events_dead_letter_queue=self.order_events.dead_letter_queue,
         )
         self._add_outputs()
 
     def _add_outputs(self) -> None:
-        """What a deployer needs next: where the API is, and the names the integration suite and operators use."""
+        """What a deployer needs next: the API's URL, and the names the integration suite, subscribers and ops use."""
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL of the orders API")
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         for name, table in self.data.tables.items():
@@ -67,4 +76,16 @@ class OrderServiceStack(Stack):
             "WarehouseRoleArn",
             value=self.api.warehouse_role.role_arn,
             description="The role the warehouse assumes to call POST /orders/{orderId}/shipment",
+        )
+        CfnOutput(
+            self,
+            "OrderEventsBusName",
+            value=self.order_events.event_bus.event_bus_name,
+            description="The EventBridge bus of the OrderStatusChanged events; subscribe with a rule on it",
+        )
+        CfnOutput(
+            self,
+            "OrderEventsDeadLetterQueueUrl",
+            value=self.order_events.dead_letter_queue.queue_url,
+            description="Stream batches the publisher gave up on (shard and sequence numbers, replayable for 24 h)",
         )

@@ -73,3 +73,7 @@ class UnauthenticatedError(OrderError):
 
 class ForbiddenError(OrderError):
     """API only: the caller is known but may not do this (an operator placing an order)."""
+
+
+class EventPublishError(OrderError):
+    """Stream function only: EventBridge refused events; the record is retried, then recorded in the DLQ."""

@@ -42,6 +42,8 @@ class TableSpec:
     sort_key: str | None = None
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str | None = None
+    stream_view_type: str | None = None
+    """A DynamoDB stream of every change (``NEW_AND_OLD_IMAGES``), read by a stream function; None: no stream."""
 
 
 DYNAMODB_ITEM_ACTIONS = frozenset(
@@ -202,6 +204,7 @@ ORDERS_TABLE = TableSpec(
         Index(name="by-status", partition_key="status", sort_key="createdAt"),
         Index(name="by-customer", partition_key="customerId", sort_key="createdAt"),
     ),
+    stream_view_type="NEW_AND_OLD_IMAGES",
 )
 PRODUCTS_TABLE = TableSpec(
     logical_name="Products",
@@ -335,7 +338,45 @@ API = FunctionSpec(
     drives_workflow=True,
 )
 
-ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*WORKFLOW_FUNCTIONS, API)
+
+@dataclass(frozen=True)
+class EventBusSpec:
+    """The EventBridge bus other systems subscribe to, and what its order events are called."""
+
+    name: str
+    source: str
+    detail_type: str
+    archive_name: str
+    archive_retention_days: int
+    dead_letter_queue: str
+    """Where stream batches that still fail after their retries are recorded (an SQS queue, with an alarm)."""
+    env_var: str = "ORDER_EVENTS_BUS_NAME"
+
+
+ORDER_EVENTS = EventBusSpec(
+    name="orders",
+    source="orders",
+    detail_type="OrderStatusChanged",
+    archive_name="orders-archive",
+    archive_retention_days=30,
+    dead_letter_queue="orders-events-dlq",
+)
+
+STREAM_BATCH_SIZE = 100
+STREAM_RETRY_ATTEMPTS = 3
+"""A failing stream batch is retried this often (from its first failed record) before it goes to the DLQ."""
+
+PUBLISH_ORDER_EVENTS = FunctionSpec(
+    logical_name="PublishOrderEvents",
+    handler=f"{_HANDLERS}.publish_order_events.handler",
+    description="Publishes one OrderStatusChanged event per new timeline entry, from the orders table's stream.",
+    environment={ORDER_EVENTS.env_var: ORDER_EVENTS.name},
+)
+"""Reads nothing from DynamoDB itself: the stream records carry the old and new images of the order."""
+
+STREAM_FUNCTIONS: tuple[FunctionSpec, ...] = (PUBLISH_ORDER_EVENTS,)
+
+ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*WORKFLOW_FUNCTIONS, API, *STREAM_FUNCTIONS)
 
 STATE_MACHINE_ARN_ENV = "ORDER_WORKFLOW_ARN"
 CORS_ALLOWED_ORIGINS_ENV = "CORS_ALLOWED_ORIGINS"

@@ -11,7 +11,8 @@ from workflows.resources import TABLES, Index, TableSpec
 class DataConstruct(Construct):
     """Every table of the shared resource description: on-demand, point-in-time recovery, KMS encryption.
 
-    Tables keep the CDK default removal policy (RETAIN): deleting the stack never deletes orders or the ledger.
+    A table whose spec names a ``stream_view_type`` gets that DynamoDB stream (the orders table's feeds the order
+    events). Tables keep the CDK default removal policy (RETAIN): deleting the stack never deletes orders or the ledger.
 
     Example
     -------
@@ -37,6 +38,7 @@ class DataConstruct(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=spec.ttl_attribute,
+            stream=dynamodb.StreamViewType(spec.stream_view_type) if spec.stream_view_type else None,
         )
         for index in spec.indexes:
             self._build_index(table, index)

@@ -94,6 +94,17 @@ class FunctionsConstruct(Construct):
             role=role,
             log_group=self._build_log_group(scope, role),
         )
+        # after the function: a suppression reaches only existing resources, and the tracing and log grants are what
+        # create the role's default policy when the spec names no table
+        suppress(
+            role,
+            "IAM5",
+            "Resource '*' only for actions without resource-level permissions: X-Ray's PutTraceSegments and "
+            "PutTelemetryRecords (active tracing) and, on a stream function, dynamodb:ListStreams (its event source "
+            "mapping's stream grant, whose other actions name the stream's ARN). Table and index statements name "
+            "each table and index ARN.",
+            applies_to=["Resource::*"],
+        )
         suppress(
             function,
             "L1",
@@ -130,13 +141,6 @@ class FunctionsConstruct(Construct):
         for access in spec.table_access:
             for statement in self._table_statements(access):
                 role.add_to_policy(statement)
-        suppress(
-            role,
-            "IAM5",
-            "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so active "
-            "tracing needs Resource '*'. Table and index statements name each table and index ARN.",
-            applies_to=["Resource::*"],
-        )
         return role
 
     def _table_statements(self, access: TableAccess) -> list[iam.PolicyStatement]:

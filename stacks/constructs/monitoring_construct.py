@@ -1,20 +1,24 @@
-"""Alarms on what goes wrong (failed workflows, failed compensations, function and API errors) and one dashboard."""
+"""Alarms on what goes wrong (failed workflows and compensations, function and API errors, order events that are late
+or given up on) and one dashboard."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks import constants
-from workflows.resources import API, SERVICE_NAME
+from workflows.resources import API, SERVICE_NAME, STREAM_FUNCTIONS
 
 SUM = cloudwatch.Stats.SUM
+MAX = cloudwatch.Stats.MAXIMUM
+STREAM_FUNCTION_NAMES = frozenset(spec.logical_name for spec in STREAM_FUNCTIONS)
 PER_FUNCTION_GRAPHS = (
     ("Function errors", "Errors", SUM),
     ("Function throttles", "Throttles", SUM),
@@ -32,7 +36,7 @@ class MonitoringConstruct(Construct):
 
     >>> monitoring = MonitoringConstruct(
     ...     stack, "Monitoring", functions=functions.functions, state_machine=workflow.state_machine,
-    ...     rest_api=api.rest_api,
+    ...     rest_api=api.rest_api, order_events_dead_letter_queue=order_events.dead_letter_queue,
     ... )
     >>> len(monitoring.alarms) > 0
     True
@@ -46,6 +50,7 @@ class MonitoringConstruct(Construct):
         functions: Mapping[str, lambda_.IFunction],
         state_machine: sfn.StateMachine,
         rest_api: apigw.RestApi,
+        order_events_dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
@@ -59,7 +64,18 @@ class MonitoringConstruct(Construct):
         self._build_workflow_alarms(state_machine, compensation_failures)
         self._build_function_alarms(functions)
         self._build_api_alarms(rest_api)
-        self._build_dashboard(functions, state_machine, rest_api, compensation_failures)
+        iterator_ages = {
+            name: function.metric("IteratorAge", period=constants.ALARM_PERIOD, statistic=MAX)
+            for name, function in functions.items()
+            if name in STREAM_FUNCTION_NAMES
+        }
+        dead_letters = order_events_dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=constants.ALARM_PERIOD, statistic=MAX
+        )
+        self._build_order_event_alarms(iterator_ages, dead_letters)
+        self._build_dashboard(
+            functions, state_machine, rest_api, compensation_failures, list(iterator_ages.values()), dead_letters
+        )
 
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str, periods: int = 1
@@ -99,12 +115,12 @@ class MonitoringConstruct(Construct):
 
     def _build_function_alarms(self, functions: Mapping[str, lambda_.IFunction]) -> None:
         for name, function in functions.items():
-            is_api = name == API.logical_name
+            threshold, description = _errors_alarm(name)
             self._alarm(
                 f"{name}Errors",
                 function.metric_errors(period=constants.ALARM_PERIOD, statistic=SUM),
-                constants.API_ERRORS_THRESHOLD if is_api else constants.TASK_ERRORS_THRESHOLD,
-                f"{name} raised errors" + ("." if is_api else " beyond the business outcomes the workflow catches."),
+                threshold,
+                description,
             )
             self._alarm(
                 f"{name}Throttles",
@@ -128,12 +144,34 @@ class MonitoringConstruct(Construct):
             periods=constants.API_LATENCY_EVALUATION_PERIODS,
         )
 
+    def _build_order_event_alarms(
+        self, iterator_ages: Mapping[str, cloudwatch.IMetric], dead_letters: cloudwatch.IMetric
+    ) -> None:
+        for name, iterator_age in iterator_ages.items():
+            self._alarm(
+                f"{name}IteratorAge",
+                iterator_age,
+                constants.STREAM_ITERATOR_AGE_THRESHOLD_MS,
+                f"{name} is more than {constants.STREAM_ITERATOR_AGE_THRESHOLD_MS // 1000} s behind the orders "
+                "table's stream: it is failing, retrying or throttled, and order events are late.",
+            )
+        self._alarm(
+            "OrderEventsDeadLetters",
+            dead_letters,
+            constants.DEAD_LETTER_QUEUE_DEPTH_THRESHOLD,
+            "A stream batch was given up on after its retries: its order events are not on the bus. The message "
+            "names the shard and sequence numbers; replay them within 24 hours of the write, while the stream "
+            "still holds the records.",
+        )
+
     def _build_dashboard(
         self,
         functions: Mapping[str, lambda_.IFunction],
         state_machine: sfn.StateMachine,
         rest_api: apigw.RestApi,
         compensation_failures: cloudwatch.Metric,
+        stream_lag: Sequence[cloudwatch.IMetric],
+        dead_letters: cloudwatch.IMetric,
     ) -> None:
         period = constants.ALARM_PERIOD
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-orders")
@@ -157,6 +195,9 @@ class MonitoringConstruct(Construct):
                 ],
                 right=[rest_api.metric_latency(period=period, statistic=cloudwatch.Stats.percentile(95))],
             ),
+            cloudwatch.GraphWidget(
+                title="Order events: stream lag (ms), dead letters", left=list(stream_lag), right=[dead_letters]
+            ),
         )
         dashboard.add_widgets(
             *(
@@ -171,3 +212,15 @@ class MonitoringConstruct(Construct):
             )
         )
         dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
+
+
+def _errors_alarm(name: str) -> tuple[float, str]:
+    """A function's Errors threshold and why: only task functions raise errors the design expects."""
+    if name == API.logical_name:
+        return constants.API_ERRORS_THRESHOLD, f"{name} raised errors."
+    if name in STREAM_FUNCTION_NAMES:
+        return (
+            constants.STREAM_ERRORS_THRESHOLD,
+            f"{name} failed a whole batch: EventBridge refused its events; the stream retries it, then the DLQ.",
+        )
+    return constants.TASK_ERRORS_THRESHOLD, f"{name} raised errors beyond the business outcomes the workflow catches."

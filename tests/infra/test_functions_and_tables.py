@@ -74,7 +74,7 @@ def test_the_code_asset_holds_only_the_handler_packages(assembly):
 
 
 @pytest.mark.parametrize("spec", TABLES, ids=lambda spec: spec.logical_name)
-def test_each_table_is_on_demand_recoverable_encrypted_and_keyed_as_described(assembly, spec: TableSpec):
+def test_each_table_is_on_demand_recoverable_encrypted_keyed_and_streamed_as_described(assembly, spec: TableSpec):
     table = assembly.at(f"Data/{spec.logical_name}/Resource")
     properties = table["Properties"]
     indexes = {
@@ -96,5 +96,8 @@ def test_each_table_is_on_demand_recoverable_encrypted_and_keyed_as_described(as
     }
     assert properties.get("TimeToLiveSpecification") == (
         {"AttributeName": spec.ttl_attribute, "Enabled": True} if spec.ttl_attribute else None
+    )
+    assert properties.get("StreamSpecification") == (
+        {"StreamViewType": spec.stream_view_type} if spec.stream_view_type else None
     )
     assert table["DeletionPolicy"] == "Retain"

@@ -2,7 +2,8 @@
 
 The expected access is written out here, action by action, from reading the adapters and the handlers that use
 them; it is not derived from ``workflows.resources``, so an action added there fails this test until it is added
-here too, with a reason.
+here too, with a reason. The publisher of the order events calls no DynamoDB item action at all: its event source
+mapping reads the orders table's stream, and it puts events on the bus.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from tests.infra.conftest import CloudAssembly
 from workflows.resources import (
     ALL_FUNCTIONS,
+    PUBLISH_ORDER_EVENTS,
     TABLES,
     FunctionSpec,
     TableAccess,
@@ -26,6 +28,10 @@ POWERTOOLS_IDEMPOTENCY = {GET, PUT, UPDATE, DELETE}
 """DynamoDBPersistenceLayer: get_item, put_item (the claim), update_item (the result), delete_item (on failure)."""
 ORDER_MOVES = {GET, UPDATE}
 """OrderRepository.advance and set_fields (update_item), and get (get_item) when a move is refused."""
+STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+"""What the event source mapping calls on the stream, in the function's name; plus ListStreams, which names no ARN."""
+LIST_STREAMS = "dynamodb:ListStreams"
+PUT_EVENTS, SEND_MESSAGE = "events:PutEvents", "sqs:SendMessage"
 
 EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
     "ValidateOrder": {
@@ -63,8 +69,14 @@ EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
         "Products": {SCAN},  # the catalog
         "Idempotency": {GET, PUT},  # the caller's Idempotency-Key records
     },
+    "PublishOrderEvents": {},  # the stream records carry the order's old and new images
 }
-"""Function to ``<table>`` or ``<table>/index/<name>`` to the DynamoDB actions allowed there, and nowhere else."""
+"""Function to ``<table>`` or ``<table>/index/<name>`` to the DynamoDB item actions allowed there, and nowhere else."""
+
+EXPECTED_OTHER_ACCESS: dict[str, set[str]] = {
+    "PublishOrderEvents": STREAM_READ | {LIST_STREAMS, PUT_EVENTS, SEND_MESSAGE},
+}
+"""Function to what else its role allows, beyond logs, traces and the workflow: the publisher's stream, bus and DLQ."""
 
 WORKFLOW_DRIVING_ACTIONS = {
     "states:StartExecution",
@@ -87,6 +99,7 @@ WITHOUT_RESOURCE_LEVEL_PERMISSIONS = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    LIST_STREAMS,
 }
 """The only actions a statement may grant on Resource "*": AWS offers no narrower resource for them."""
 
@@ -111,10 +124,14 @@ def role_statements(assembly: CloudAssembly, spec: FunctionSpec) -> list[dict]:
 
 
 def resource_name(assembly: CloudAssembly, resource) -> str:
-    """``Orders`` for the orders table's ARN, ``Orders/index/by-status`` for one of its indexes; else the raw value."""
+    """``Orders`` for the orders table's ARN, ``Orders/index/by-status`` for one of its indexes, ``Orders/stream``
+    for its stream; else the raw value."""
     table_by_id = {assembly.table_id(table.logical_name): table.logical_name for table in TABLES}
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        return table_by_id.get(resource["Fn::GetAtt"][0], str(resource))
+        logical_id, attribute = resource["Fn::GetAtt"]
+        if logical_id not in table_by_id:
+            return str(resource)
+        return table_by_id[logical_id] + {"Arn": "", "StreamArn": "/stream"}[attribute]
     if isinstance(resource, dict) and "Fn::Join" in resource:
         delimiter, parts = resource["Fn::Join"]
         if delimiter == "" and len(parts) == 2 and "Fn::GetAtt" in parts[0] and isinstance(parts[1], str):
@@ -122,11 +139,20 @@ def resource_name(assembly: CloudAssembly, resource) -> str:
     return str(resource)
 
 
+def statements_with(assembly: CloudAssembly, spec: FunctionSpec, actions: set[str]) -> list[dict]:
+    return [statement for statement in role_statements(assembly, spec) if set(as_list(statement["Action"])) & actions]
+
+
 def dynamodb_access(assembly: CloudAssembly, spec: FunctionSpec) -> dict[str, set[str]]:
-    """Resource name to the DynamoDB actions the function's role allows on it, however CDK merged the statements."""
+    """Resource name to the DynamoDB item actions the function's role allows on it, however CDK merged the
+    statements; the stream's actions are checked on their own."""
     granted: dict[str, set[str]] = {}
     for statement in role_statements(assembly, spec):
-        actions = {action for action in as_list(statement["Action"]) if action.startswith("dynamodb:")}
+        actions = {
+            action
+            for action in as_list(statement["Action"])
+            if action.startswith("dynamodb:") and action not in STREAM_READ | {LIST_STREAMS}
+        }
         if not actions:
             continue
         assert statement["Effect"] == "Allow" and "Condition" not in statement, statement
@@ -167,7 +193,7 @@ def test_each_function_may_call_exactly_the_dynamodb_actions_its_code_calls_on_e
 @pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
 def test_each_function_role_allows_nothing_beyond_its_tables_logs_traces_and_workflow(assembly, spec):
     expected_dynamodb = set().union(*EXPECTED_DYNAMODB_ACCESS[spec.logical_name].values())
-    allowed = LOG_ACTIONS | TRACING_ACTIONS | expected_dynamodb
+    allowed = LOG_ACTIONS | TRACING_ACTIONS | expected_dynamodb | EXPECTED_OTHER_ACCESS.get(spec.logical_name, set())
     if spec.drives_workflow:
         allowed |= WORKFLOW_DRIVING_ACTIONS
 
@@ -223,6 +249,38 @@ def test_function_roles_log_only_to_their_own_log_group_and_use_no_managed_polic
             "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
         }
     ]
+
+
+def test_the_publisher_may_put_events_on_the_order_events_bus_only(assembly):
+    bus = {"Fn::GetAtt": [assembly.logical_id("Events/Bus/Resource"), "Arn"]}
+    everywhere = [statement for statement in all_statements(assembly) if PUT_EVENTS in as_list(statement["Action"])]
+
+    assert statements_with(assembly, PUBLISH_ORDER_EVENTS, {PUT_EVENTS}) == [
+        {"Action": PUT_EVENTS, "Effect": "Allow", "Resource": bus}
+    ]
+    assert everywhere == statements_with(assembly, PUBLISH_ORDER_EVENTS, {PUT_EVENTS})
+
+
+def test_the_publisher_reads_the_orders_stream_only_and_lists_streams_without_a_resource(assembly):
+    orders_stream = {"Fn::GetAtt": [assembly.table_id("Orders"), "StreamArn"]}
+
+    (read,) = statements_with(assembly, PUBLISH_ORDER_EVENTS, STREAM_READ)
+    (listing,) = statements_with(assembly, PUBLISH_ORDER_EVENTS, {LIST_STREAMS})
+
+    assert set(as_list(read["Action"])) == STREAM_READ
+    assert read["Resource"] == orders_stream and read["Effect"] == "Allow" and "Condition" not in read
+    assert listing["Resource"] == "*"  # merged with X-Ray's statement; only such actions may be there (tested above)
+
+
+def test_the_publisher_may_send_to_the_order_events_dead_letter_queue_only(assembly):
+    queue = {"Fn::GetAtt": [assembly.logical_id("Events/DeadLetterQueue/Resource"), "Arn"]}
+    sqs_statements = [
+        statement
+        for statement in role_statements(assembly, PUBLISH_ORDER_EVENTS)
+        if any(action.startswith("sqs:") for action in as_list(statement["Action"]))
+    ]
+
+    assert sqs_statements == [{"Action": SEND_MESSAGE, "Effect": "Allow", "Resource": queue}]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,82 @@
+"""``orders events``: the order events the local stack's own subscribed queue received, as they arrive.
+
+The stack subscribes ``orders-cli-events`` to the ``orders`` bus with a rule, as any downstream team would. Reading
+consumes: each event is shown once. With an order id, the other orders' events are left in the queue for later.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+RECEIVE_WAIT_SECONDS = 1
+CLI_EVENTS_QUEUE = "orders-cli-events"
+"""The queue the local stack subscribes to the bus for ``orders events`` (a team of its own subscribes its own)."""
+
+
+def events_from_queue(
+    sqs: Any,
+    queue_url: str,
+    order_id: str | None = None,
+    *,
+    follow: bool = False,
+    stopped: threading.Event | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The events in the queue (the whole EventBridge event), oldest first within each receive.
+
+    Without ``follow`` it ends at the first receive that finds nothing more; with it, when ``stopped`` is set.
+    Other orders' events stay invisible while it reads (so a scan ends) and are handed back when it is done.
+
+    Example
+    -------
+    >>> for event in events_from_queue(sqs, url, "ord-1"):  # doctest: +SKIP
+    ...     print(event["detail"]["status"])
+    """
+    stopped = stopped or threading.Event()
+    held: list[str] = []
+    try:
+        while not stopped.is_set():
+            answer = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=RECEIVE_WAIT_SECONDS, VisibilityTimeout=30
+            )
+            messages = answer.get("Messages", [])
+            if not messages and not follow:
+                return
+            mine = []
+            for message in messages:
+                event = json.loads(message["Body"])
+                if order_id in (None, event.get("detail", {}).get("orderId")):
+                    mine.append((message, event))
+                else:
+                    held.append(message["ReceiptHandle"])
+            for message, event in sorted(mine, key=lambda pair: pair[1]["detail"].get("sequence", 0)):
+                yield event
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    finally:
+        for handle in held:
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One line per event: when, which order, which step of its timeline, and what is new.
+
+    Example
+    -------
+    >>> describe({"detail": {"at": "t1", "orderId": "o-1", "sequence": 2, "previousStatus": "RECEIVED",
+    ...                      "status": "VALIDATED", "totalCents": 8999, "currency": "USD"}})
+    't1  o-1  #2 RECEIVED -> VALIDATED  89.99 USD'
+    """
+    detail = event["detail"]
+    change = f"{detail.get('previousStatus') or '-'} -> {detail['status']}"
+    extra = []
+    if detail.get("totalCents") is not None:
+        extra.append(f"{detail['totalCents'] / 100:.2f} {detail.get('currency') or ''}".strip())
+    if detail.get("trackingNumber"):
+        extra.append(f"tracking {detail['trackingNumber']}")
+    if detail.get("failure"):
+        extra.append(f"{detail['failure'].get('error')}: {detail['failure'].get('message')}")
+    return f"{detail['at']}  {detail['orderId']}  #{detail['sequence']} {change}" + (
+        f"  {', '.join(extra)}" if extra else ""
+    )
