@@ -7,11 +7,13 @@ consumes: each event is shown once. With an order id, the other orders' events a
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 RECEIVE_WAIT_SECONDS = 1
+log = logging.getLogger(__name__)
 CLI_EVENTS_QUEUE = "orders-cli-events"
 """The queue the local stack subscribes to the bus for ``orders events`` (a team of its own subscribes its own)."""
 
@@ -80,3 +82,52 @@ def describe(event: dict[str, Any]) -> str:
     return f"{detail['at']}  {detail['orderId']}  #{detail['sequence']} {change}" + (
         f"  {', '.join(extra)}" if extra else ""
     )
+
+
+class EventLog:
+    """The order events one subscribed queue has received, kept by order: what the console shows beside a timeline.
+
+    A thread reads the queue as it fills (each event once, as any consumer), and keeps each order's events by
+    ``sequence``, so a redelivered event is kept once. ``queue`` is the queue's URL, or a function that subscribes
+    one and returns its URL: it is called in the thread, so a console can start before the stack it reads.
+
+    Example
+    -------
+    >>> log = EventLog(sqs, url)  # doctest: +SKIP
+    >>> log.start()  # doctest: +SKIP
+    >>> [event["status"] for event in log.events("ord-1")]  # doctest: +SKIP
+    ['RECEIVED', 'VALIDATED']
+    """
+
+    def __init__(self, sqs: Any, queue: str | Callable[[], str]):
+        self._sqs, self._queue = sqs, queue
+        self._by_order: dict[str, dict[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="order-event-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=RECEIVE_WAIT_SECONDS + 5)
+
+    def events(self, order_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            kept = self._by_order.get(order_id, {})
+            return [kept[sequence] for sequence in sorted(kept)]
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                if callable(self._queue):
+                    self._queue = self._queue()
+                for event in events_from_queue(self._sqs, self._queue, follow=True, stopped=self._stopped):
+                    detail = event["detail"]
+                    with self._lock:
+                        self._by_order.setdefault(detail["orderId"], {})[detail["sequence"]] = detail
+            except Exception:
+                log.warning("reading the order events queue failed; trying again", exc_info=True)
+                self._stopped.wait(RECEIVE_WAIT_SECONDS)

@@ -30,7 +30,7 @@ from local.authorizer import CognitoAuthorizer, fetch_jwks
 from local.catalog import catalog_items
 from local.console.server import ConsoleServer
 from local.engine import install_time_scale, quiet_engine_logs
-from local.event_reader import CLI_EVENTS_QUEUE
+from local.event_reader import CLI_EVENTS_QUEUE, EventLog
 from local.event_stream import StreamPoller
 from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
 from local.identity import UserPool, provision_user_pool
@@ -41,6 +41,9 @@ from local.provisioning import local_function_environment, provision, provision_
 from local.warehouse import WarehouseSimulator
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from workflows.resources import ALL_FUNCTIONS, API, CORS_ALLOWED_ORIGINS_ENV
+
+CONSOLE_EVENTS_QUEUE = "orders-console-events"
+"""The queue the stack subscribes for its console, which shows each order's events beside its timeline."""
 
 __all__ = ["HOST", "LocalStack", "PortInUseError", "StackSettings", "free_port"]
 
@@ -208,6 +211,7 @@ class LocalStack:
             self.api_url,
             port=self.settings.console_port,
             cognito=cognito,
+            order_events=EventLog(self._sqs, subscribe_queue(self._events, self._sqs, CONSOLE_EVENTS_QUEUE)),
         )
         self.console.start()
         if self.settings.warehouse_delay_seconds is not None:
@@ -217,13 +221,13 @@ class LocalStack:
 
     def _start_order_events(self, session: Any, dynamodb: Any) -> None:
         """The ``orders`` bus and its archive, the stream poller feeding it, and the queue ``orders events`` reads."""
-        events = session.client("events", endpoint_url=self.aws_endpoint)
-        sqs = session.client("sqs", endpoint_url=self.aws_endpoint)
+        self._events = session.client("events", endpoint_url=self.aws_endpoint)
+        self._sqs = session.client("sqs", endpoint_url=self.aws_endpoint)
         streams = session.client("dynamodbstreams", endpoint_url=self.aws_endpoint)
-        self.order_events = provision_order_events(dynamodb, events, sqs)
-        self.cli_events_queue_url = subscribe_queue(events, sqs, CLI_EVENTS_QUEUE)
+        self.order_events = provision_order_events(dynamodb, self._events, self._sqs)
+        self.cli_events_queue_url = subscribe_queue(self._events, self._sqs, CLI_EVENTS_QUEUE)
         self.stream_poller = StreamPoller(
-            streams, self.order_events.stream_arn, self.runner, sqs, self.order_events.dead_letter_queue_url
+            streams, self.order_events.stream_arn, self.runner, self._sqs, self.order_events.dead_letter_queue_url
         )
         self.stream_poller.start()
 

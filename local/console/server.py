@@ -37,7 +37,9 @@ from local.console.api_caller import DeployedOperator, LocalOperator, Operator, 
 from local.console.render import STYLE
 from local.console.service import ConsoleService, NotFoundError
 from local.console.sessions import CSRF_HEADER, Sessions, cookie_name
+from local.event_reader import EventLog
 from local.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
+from local.provisioning import subscribe_queue
 
 DEFAULT_PORT = 8233
 EXIT_USAGE = 64
@@ -273,13 +275,20 @@ class ConsoleServer:
         *,
         cognito: Any = None,
         operator: Operator | None = None,
+        order_events: EventLog | None = None,
     ):
         if host != HOST:
             raise ValueError(f"the console listens on {HOST} only, not {host}")
         self.operator = operator or _default_operator(sfn_client, api_token, cognito)
         self.service = ConsoleService(
-            sfn_client, dynamodb_client, orders_table_name, state_machine_arn, OrderApiCaller(api_url, self.operator)
+            sfn_client,
+            dynamodb_client,
+            orders_table_name,
+            state_machine_arn,
+            OrderApiCaller(api_url, self.operator),
+            order_events,
         )
+        self._order_events = order_events
         self._port = port
         self._listener: LocalListener | None = None
 
@@ -295,6 +304,8 @@ class ConsoleServer:
         except PortInUseError as error:
             raise ConsolePortInUseError(str(error)) from None
         self._listener.start()
+        if self._order_events is not None:
+            self._order_events.start()
 
     def stop(self) -> None:
         if self._listener is not None:
@@ -359,6 +370,12 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--orders-table", default=env.get("ORDERS_TABLE_NAME"), help="required with --aws; locally 'orders'"
     )
+    parser.add_argument(
+        "--events-queue-url",
+        default=env.get("ORDERS_EVENTS_QUEUE_URL"),
+        help="a queue subscribed to the orders bus, whose events the console shows beside each timeline "
+        "(locally the console subscribes one of its own)",
+    )
 
 
 def run_console(args: argparse.Namespace) -> int:
@@ -407,6 +424,8 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         session = boto3.session.Session(region_name=args.region)
         clients = session.client("stepfunctions"), session.client("dynamodb")
         operator: Operator = DeployedOperator(args.token, session)
+        sqs = session.client("sqs")
+        events_queue = args.events_queue_url
     else:
         session = _local_session()
         clients = (
@@ -414,6 +433,11 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
             session.client("dynamodb", endpoint_url=args.aws_endpoint),
         )
         operator = LocalOperator(session.client("cognito-idp", endpoint_url=args.aws_endpoint), LOCAL_REGION)
+        sqs = session.client("sqs", endpoint_url=args.aws_endpoint)
+        events = session.client("events", endpoint_url=args.aws_endpoint)
+        events_queue = args.events_queue_url or (
+            lambda: subscribe_queue(events, sqs, f"orders-console-{args.port}-events")
+        )
     return ConsoleServer(
         *clients,
         orders_table_name=args.orders_table or "orders",
@@ -421,4 +445,5 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         api_url=args.api_url,
         port=args.port,
         operator=operator,
+        order_events=EventLog(sqs, events_queue) if events_queue else None,
     )

@@ -26,6 +26,7 @@ from local.console.api_caller import OrderApiCaller
 from local.console.graph import StateGraph, trace_execution, workflow_graph
 from local.console.layout import Layout, layout_graph
 from local.console.render import render_svg
+from local.event_reader import EventLog
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from tasks.logic.ordering import BY_STATUS_INDEX
 from tasks.models.order import OrderStatus
@@ -63,7 +64,9 @@ class ConsoleService:
         orders_table_name: str,
         state_machine_arn: str,
         api: OrderApiCaller,
+        order_events: EventLog | None = None,
     ):
+        self._order_events = order_events
         self._sfn = stepfunctions
         self._orders = DynamoDBOrderRepository(orders_table_name, dynamodb)
         self.state_machine_arn = state_machine_arn
@@ -74,6 +77,8 @@ class ConsoleService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._order_events is not None:
+            self._order_events.stop()
 
     def execution_arn(self, name: str) -> str:
         """Execution ARNs follow from the state machine's: the console links by order id alone."""
@@ -220,6 +225,7 @@ class ConsoleService:
             "states": {name: run.to_json() for name, run in trace.runs.items()},
             "events": [_event_row(event, trace.state_of_event, started) for event in history],
             "order": order,
+            "orderEvents": None if self._order_events is None else self._order_events.events(name),
             "actions": {
                 "stop": described["status"] == "RUNNING",
                 "shipment": bool(order) and order.get("status") == OrderStatus.AWAITING_SHIPMENT.value,

@@ -16,6 +16,8 @@ import boto3
 import pytest
 
 from local.console.server import ConsoleServer
+from local.event_reader import EventLog
+from local.provisioning import subscribe_queue
 from local.testing import sample_order
 from tests.integration.service import OrdersService, start_local_service, stop_local_service
 
@@ -54,6 +56,10 @@ class ConsoleStack:
     def order_status(self, order_id: str) -> str:
         return self.service.request("GET", f"/orders/{order_id}").body["status"]
 
+    def detail(self, order_id: str) -> dict[str, Any]:
+        """What the console's detail page reads for an execution."""
+        return self.console.service.execution(order_id)
+
 
 @pytest.fixture(scope="module")
 def console_stack() -> Iterator[ConsoleStack]:
@@ -70,9 +76,20 @@ def console_stack() -> Iterator[ConsoleStack]:
         stepfunctions = session.client("stepfunctions", endpoint_url=service.aws_endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=service.aws_endpoint)
         cognito = session.client("cognito-idp", endpoint_url=service.aws_endpoint)
+        sqs = session.client("sqs", endpoint_url=service.aws_endpoint)
+        events_queue = subscribe_queue(
+            session.client("events", endpoint_url=service.aws_endpoint), sqs, "console-test-events"
+        )
         state_machine_arn = stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
         with ConsoleServer(
-            stepfunctions, dynamodb, "orders", state_machine_arn, service.api_url, port=0, cognito=cognito
+            stepfunctions,
+            dynamodb,
+            "orders",
+            state_machine_arn,
+            service.api_url,
+            port=0,
+            cognito=cognito,
+            order_events=EventLog(sqs, events_queue),
         ) as console:
             yield ConsoleStack(service, console, stepfunctions)
     finally:

@@ -10,6 +10,7 @@ with ``eval``, which the console's Content-Security-Policy refuses, as it should
 from __future__ import annotations
 
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,6 +29,7 @@ def screenshots(tmp_path) -> Path:
 
 
 DECLINED, OUT_OF_STOCK = "PAYMENT_DECLINED", "OUT_OF_STOCK"
+EVENTS_DEADLINE_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +203,25 @@ def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_s
 
     events = page.inner_text("#event-rows")
     assert "TaskFailed" in events and "ExecutionFailed" in events
+
+
+def test_an_orders_events_on_the_bus_show_beside_its_timeline(console_stack, orders, page):
+    order_id = orders["declined"]
+    timeline = [
+        entry["status"] for entry in console_stack.service.request("GET", f"/orders/{order_id}").body["timeline"]
+    ]
+    give_up = time.monotonic() + EVENTS_DEADLINE_SECONDS
+    while len(console_stack.detail(order_id)["orderEvents"]) < len(timeline):
+        assert time.monotonic() < give_up, "the console's queue did not receive the order's events in time"
+        time.sleep(0.2)
+
+    page.goto(f"{console_stack.url}/executions/{order_id}")
+    page.wait_for_selector(".order-events li")
+
+    assert page.inner_text("#order-details").lower().count(f"events on the orders bus ({len(timeline)})") == 1
+    rows = page.locator(".order-events li").all_inner_texts()
+    assert [row.split("→")[1].split()[0] for row in rows] == timeline
+    assert rows[0].startswith("#1")
 
 
 @pytest.mark.parametrize("outcome", ["declined", "flaky"])

@@ -312,6 +312,20 @@ function renderState(data) {
   target.replaceChildren(...parts);
 }
 
+function orderEvents(events) {
+  if (events === null || events === undefined) {
+    return [element("h3", { text: "Events" }),
+      element("p", { className: "muted", text: "No queue subscribed to the orders bus (--events-queue-url)." })];
+  }
+  const rows = events.map((event) => element("li", { className: `s-${event.status.toLowerCase()}` },
+    element("span", { className: "when", text: `#${event.sequence}` }),
+    element("span", { text: `${event.previousStatus || "—"} → ${event.status}` }),
+    element("span", { className: "muted", text: clock(event.at) })));
+  const list = rows.length ? element("ol", { className: "timeline order-events" }, ...rows)
+    : element("p", { className: "muted", text: "No OrderStatusChanged event received yet." });
+  return [element("h3", { text: `Events on the orders bus (${events.length})` }), list];
+}
+
 function renderOrder(data) {
   const order = data.order;
   const target = $("order-details");
@@ -327,7 +341,7 @@ function renderOrder(data) {
   const timeline = element("ol", { className: "timeline" },
     ...(order.timeline || []).map((entry) => element("li", { className: `s-${entry.status.toLowerCase()}` },
       element("span", { className: "when", text: clock(entry.at) }), element("span", { text: entry.status }))));
-  const parts = [facts, element("h3", { text: "Timeline" }), timeline];
+  const parts = [facts, element("h3", { text: "Timeline" }), timeline, ...orderEvents(data.orderEvents)];
   if (order.failure) {
     parts.push(element("h3", { text: "Failure" }),
       element("div", { className: "state-error" }, element("strong", { text: order.failure.error || "—" }),
