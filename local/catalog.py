@@ -26,5 +26,15 @@ SEED_CATALOG: tuple[CatalogProduct, ...] = (
 )
 
 
+SAMPLE_ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "12 Analytical Row",
+    "city": "London",
+    "postalCode": "NW1 6XE",
+    "country": "GB",
+}
+"""The shipping address of the examples: the banner's curl, the CLI's defaults, the tests' sample order."""
+
+
 def catalog_items(products: tuple[CatalogProduct, ...] = SEED_CATALOG) -> list[dict]:
     return [asdict(product) for product in products]

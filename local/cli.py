@@ -39,6 +39,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.catalog import SAMPLE_ADDRESS
 from local.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from local.console.server import add_console_arguments, run_console
 from local.event_reader import CLI_EVENTS_QUEUE, describe, events_from_queue
@@ -729,13 +730,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 FIRST_ORDER = {
     "items": [{"sku": "KB-TKL-01", "quantity": 1}],
     "paymentToken": "tok_ok",
-    "shippingAddress": {
-        "name": "Ada Lovelace",
-        "line1": "12 Analytical Row",
-        "city": "London",
-        "postalCode": "NW1 6XE",
-        "country": "GB",
-    },
+    "shippingAddress": SAMPLE_ADDRESS,
 }
 """The order the banner's curl submits: no customerId, the API takes the customer from the token."""
 

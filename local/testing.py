@@ -26,7 +26,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from local.catalog import catalog_items
+from local.catalog import SAMPLE_ADDRESS, catalog_items
 from local.engine import CLOCK, install_time_scale, quiet_engine_logs
 from local.event_stream import StreamPoller
 from local.faults import FaultInjector
@@ -87,13 +87,7 @@ def sample_order(**overrides: Any) -> dict[str, Any]:
     order = {
         "items": [{"sku": "KB-TKL-01", "quantity": 1}, {"sku": "CBL-USBC-2M", "quantity": 2}],
         "paymentToken": "tok_ok",
-        "shippingAddress": {
-            "name": "Ada Lovelace",
-            "line1": "12 Analytical Row",
-            "city": "London",
-            "postalCode": "NW1 6XE",
-            "country": "GB",
-        },
+        "shippingAddress": dict(SAMPLE_ADDRESS),
     }
     order.update(overrides)
     return order

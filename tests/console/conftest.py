@@ -15,11 +15,14 @@ from typing import Any
 import boto3
 import pytest
 
+from local.console.graph import workflow_graph
+from local.console.layout import layout_graph
 from local.console.server import ConsoleServer
 from local.event_reader import EventLog
 from local.provisioning import subscribe_queue
 from local.testing import sample_order
 from tests.integration.service import OrdersService, start_local_service, stop_local_service
+from workflows.resources import ORDER_WORKFLOW
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -59,6 +62,17 @@ class ConsoleStack:
     def detail(self, order_id: str) -> dict[str, Any]:
         """What the console's detail page reads for an execution."""
         return self.console.service.execution(order_id)
+
+
+@pytest.fixture(scope="module")
+def graph() -> Any:
+    """The graph model of the order workflow, from the same ASL file the stack runs."""
+    return workflow_graph(ORDER_WORKFLOW.render(lambda substitution: f"arn:local:{substitution.target}"))
+
+
+@pytest.fixture(scope="module")
+def layout(graph: Any) -> Any:
+    return layout_graph(graph)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from local.console.layout import (
     node_size,
 )
 from local.console.text_metrics import text_width
-from workflows.resources import ORDER_WORKFLOW
 
 MAIN_PATH = [
     START,
@@ -34,16 +33,6 @@ MAIN_PATH = [
     END,
 ]
 COMPENSATION_COLUMN = ["VoidOrRefundPayment", "ReleaseInventory", "RecordFailure"]
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return workflow_graph(ORDER_WORKFLOW.render(lambda substitution: f"arn:local:{substitution.target}"))
-
-
-@pytest.fixture(scope="module")
-def layout(graph):
-    return layout_graph(graph)
 
 
 def overlap(a: Box, b: Box) -> bool:

@@ -8,22 +8,11 @@ from html import unescape
 
 import pytest
 
-from local.console.graph import StateRun, StateStatus, trace_execution, workflow_graph
-from local.console.layout import BADGE_SIZE, WIDEST_BADGE, layout_graph
+from local.console.graph import StateRun, StateStatus, trace_execution
+from local.console.layout import BADGE_SIZE, WIDEST_BADGE
 from local.console.render import REGION_TITLE, REGION_TITLE_SIZE, REGION_TITLE_SPACING, STYLE, _badge, render_svg
 from local.console.text_metrics import FONT_FAMILY, text_width
 from local.testing import sample_order
-from workflows.resources import ORDER_WORKFLOW
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return workflow_graph(ORDER_WORKFLOW.render(lambda substitution: f"arn:local:{substitution.target}"))
-
-
-@pytest.fixture(scope="module")
-def layout(graph):
-    return layout_graph(graph)
 
 
 def test_svg_colors_each_state_by_its_outcome(order_stack, graph, layout):
