@@ -5,23 +5,36 @@ other fatal faults (~5%), both seeded through ``ORDERS_FAULTS``. The orders mix 
 scarce SKU, and the benchmark plays the warehouse: it ships most orders (signed as the warehouse), fails some
 shipments and cancels some orders (as the shopper who placed them). Afterwards every order is checked with
 ``local.invariants.broken_invariants``, and the cross-order invariants (stock never negative and conserved, no order
-captured twice, every order recorded for the shopper whose token placed it) are checked here.
+captured twice, every order recorded for the shopper whose token placed it) are checked here. A queue subscribed to
+each stack's ``orders`` bus before the first order, as a downstream team subscribes one, collects every
+``OrderStatusChanged``; each order's events must equal its timeline (``local.invariants.broken_event_promises``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
+
 from bench.load import LoadRun, drive, order_body
-from bench.service import BenchStack, Identity, Shopper, start_stack
+from bench.service import REGION, BenchStack, Identity, Shopper, start_stack
 from local.faults import lambda_task_states
-from local.invariants import ORDER_INVARIANTS, broken_invariants
+from local.invariants import (
+    EVENTS_FIT_THE_SCHEMA,
+    ORDER_INVARIANTS,
+    SENSITIVE_KEYS,
+    broken_event_promises,
+    broken_invariants,
+    event_schema_validator,
+)
+from local.provisioning import subscribe_queue
 from local.sigv4 import WAREHOUSE
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import OrderStatus
@@ -33,8 +46,15 @@ STOCK_CONSERVED = "stock conserved: initial = final + units held by completed or
 NOT_CAPTURED_TWICE = "no order captured twice"
 OWNED_BY_PLACER = "every order recorded for the shopper whose token placed it"
 CROSS_ORDER_INVARIANTS = (NO_NEGATIVE_STOCK, STOCK_CONSERVED, NOT_CAPTURED_TWICE, OWNED_BY_PLACER)
+EVENTS_EQUAL_TIMELINE = "every order's events equal its timeline"
+CHAOS_INVARIANTS = (*ORDER_INVARIANTS, EVENTS_EQUAL_TIMELINE, *CROSS_ORDER_INVARIANTS)
 WAREHOUSE_POLL_SECONDS = 0.5
 CHAOS_TIME_SCALE = 1000.0
+EVENTS_QUEUE = "bench-chaos-events"
+EVENTS_DEADLINE_SECONDS = 240.0
+"""How long events are awaited after every order settled: the stream poller may still be behind the last writes
+(about 100 s behind after 500 orders per stack, while the stack's own ``orders-cli-events`` queue fills unread)."""
+EVENTS_POLL_SECONDS = 0.5
 
 
 def fault_rules(kind: str, rate: float, seed: int) -> dict[str, dict[str, Any]]:
@@ -126,6 +146,99 @@ class BenchWarehouse:
             self.answers[answer] += 1
 
 
+class EventsQueue:
+    """A queue subscribed to the stack's ``orders`` bus before the first order, read all along by a thread.
+
+    The queue is emptied as events arrive, not only once every order settled: moto's SQS counts a queue's messages
+    on every send and on every message received, so a queue left to fill slows the stack's publisher and the reader
+    down as it grows.
+    """
+
+    def __init__(self, stack: BenchStack):
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+        self._sqs = session.client("sqs", endpoint_url=stack.aws_endpoint)
+        self._url = subscribe_queue(session.client("events", endpoint_url=stack.aws_endpoint), self._sqs, EVENTS_QUEUE)
+        self._details: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._last_read_empty = False
+        self._error: str | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"events-{stack.name}", daemon=True)
+
+    def __enter__(self) -> EventsQueue:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                self._read()
+        except Exception as error:  # the reader's end is reported with the events it did read
+            self._error = f"{type(error).__name__}: {error}"
+
+    def _read(self) -> None:
+        messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        if messages:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
+        with self._lock:
+            self._details += [json.loads(message["Body"])["detail"] for message in messages]
+            self._last_read_empty = not messages
+
+    def collect(self, expected: Mapping[str, int]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+        """The event details of the ``expected`` orders by order, in sequence, and figures on what was read.
+
+        ``expected`` is each order's number of timeline entries. Waits (polling, with a deadline: the stream poller
+        may still be behind the last writes) until every order has that many events and a read after the last of
+        them came back empty, so late duplicates are seen too; then stops the reader.
+        """
+        started = time.monotonic()
+        give_up = started + EVENTS_DEADLINE_SECONDS
+        while time.monotonic() < give_up and self._thread.is_alive():
+            with self._lock:
+                counts = Counter(detail.get("orderId") for detail in self._details)
+                caught_up = self._last_read_empty
+            if caught_up and all(counts[order_id] >= count for order_id, count in expected.items()):
+                break
+            time.sleep(EVENTS_POLL_SECONDS)
+        self._stop()
+        with self._lock:
+            details_read = list(self._details)
+        events: dict[str, list[dict[str, Any]]] = {order_id: [] for order_id in expected}
+        for detail in details_read:
+            if detail.get("orderId") in events:
+                events[detail["orderId"]].append(detail)
+        for details in events.values():
+            details.sort(key=lambda detail: detail.get("sequence") or 0)
+        keys = [(order_id, detail.get("sequence")) for order_id, details in events.items() for detail in details]
+        figures = {
+            "expected": sum(expected.values()),
+            "received": len(keys),
+            "missing": sum(expected.values()) - len(set(keys) & _timeline_keys(expected)),
+            "duplicates": len(keys) - len(set(keys)),
+            "other_orders": len(details_read) - len(keys),
+            "seconds_waited": round(time.monotonic() - started, 1),
+            "reader_error": self._error,
+        }
+        return events, figures
+
+
+def _timeline_keys(expected: Mapping[str, int]) -> set[tuple[str, int]]:
+    """(orderId, sequence) of every timeline entry, for ``expected`` timeline lengths."""
+    return {(order_id, sequence) for order_id, count in expected.items() for sequence in range(1, count + 1)}
+
+
 def run_chaos_stack(
     name: str, rules: dict[str, Any], orders: int, deadline_seconds: float
 ) -> tuple[LoadRun, dict[str, Any]]:
@@ -134,7 +247,7 @@ def run_chaos_stack(
         stack.put_product(PLENTY_SKU, PLENTY_STOCK)
         stack.put_product(SCARCE_SKU, SCARCE_STOCK)
         shoppers = stack.shoppers()
-        with BenchWarehouse(stack, shoppers) as warehouse:
+        with EventsQueue(stack) as events_queue, BenchWarehouse(stack, shoppers) as warehouse:
             run = drive(
                 stack,
                 orders,
@@ -145,15 +258,17 @@ def run_chaos_stack(
                 label=name,
                 deadline_seconds=deadline_seconds,
             )
-        checked = check_invariants(stack, {submission.order_id: submission.customer_id for submission in run.accepted})
+            placed_by = {submission.order_id: submission.customer_id for submission in run.accepted}
+            checked = check_invariants(stack, placed_by, events_queue)
         checked["warehouse_answers"] = dict(warehouse.answers)
         return run, checked
 
 
-def check_invariants(stack: BenchStack, placed_by: dict[str, str]) -> dict[str, Any]:
+def check_invariants(stack: BenchStack, placed_by: dict[str, str], events_queue: EventsQueue) -> dict[str, Any]:
     """Every order invariant for every order, and the cross-order ones; failures with up to five example orders.
 
-    ``placed_by`` maps each accepted order to the ``sub`` of the shopper whose token placed it.
+    ``placed_by`` maps each accepted order to the ``sub`` of the shopper whose token placed it; ``events_queue``
+    holds the events of every order since before the first was placed.
     """
     order_ids = list(placed_by)
     orders = {item["orderId"]: item for item in stack.scan("orders")}
@@ -162,7 +277,9 @@ def check_invariants(stack: BenchStack, placed_by: dict[str, str]) -> dict[str, 
         ledger.setdefault(entry["orderId"], []).append(entry)
     with ThreadPoolExecutor(max_workers=8) as pool:
         executions = dict(zip(order_ids, pool.map(_describe(stack), order_ids), strict=True))
-    failures: dict[str, list[str]] = {name: [] for name in (*ORDER_INVARIANTS, *CROSS_ORDER_INVARIANTS)}
+    timelines = {order_id: len(orders.get(order_id, {}).get("timeline", [])) for order_id in order_ids}
+    events, event_figures = events_queue.collect(timelines)
+    failures: dict[str, list[str]] = {name: [] for name in CHAOS_INVARIANTS}
     statuses: Counter[str] = Counter()
     for order_id in order_ids:
         order = orders.get(order_id)
@@ -177,10 +294,13 @@ def check_invariants(stack: BenchStack, placed_by: dict[str, str]) -> dict[str, 
         kinds = {LedgerEntryKind(entry["entry"]) for entry in ledger.get(order_id, []) if entry["entry"] in _KINDS}
         for broken in broken_invariants(order, kinds, executions[order_id]):
             failures[broken].append(f"{order_id}: {order['status']}, execution {executions[order_id].get('status')}")
+        if broken_events := broken_event_promises(order, events[order_id]):
+            failures[EVENTS_EQUAL_TIMELINE].append(_events_difference(order, events[order_id], broken_events))
     _check_captures(ledger, failures)
     _check_stock(stack, orders, failures)
     return {
         "orders": len(order_ids),
+        "events": event_figures,
         "statuses": dict(sorted(statuses.items())),
         "invariants": {name: not broken for name, broken in failures.items()},
         "violations": {name: len(broken) for name, broken in failures.items()},
@@ -189,6 +309,20 @@ def check_invariants(stack: BenchStack, placed_by: dict[str, str]) -> dict[str, 
 
 
 _KINDS = {kind.value for kind in LedgerEntryKind}
+
+
+def _events_difference(order: Mapping[str, Any], events: Sequence[Mapping[str, Any]], broken: list[str]) -> str:
+    """Which promises an order's events break and how: its timeline against its events, each as sequence:status."""
+    timeline = " ".join(f"{n}:{entry['status']}" for n, entry in enumerate(order.get("timeline", []), start=1))
+    received = " ".join(f"{event.get('sequence')}:{event.get('status')}" for event in events) or "none"
+    difference = f"{order['orderId']}: {'; '.join(broken)} (timeline {timeline}, events {received})"
+    if EVENTS_FIT_THE_SCHEMA in broken:
+        errors = (error for event in events for error in event_schema_validator().iter_errors(event))
+        difference += f", schema: {next(errors).message}"
+    leaked = [key for key in (*SENSITIVE_KEYS, "tok_") if key in json.dumps(list(events))]
+    if leaked:
+        difference += f", carries {', '.join(leaked)}"
+    return difference
 
 
 def _describe(stack: BenchStack) -> Callable[[str], dict[str, Any]]:
@@ -252,7 +386,6 @@ def run_chaos(orders_per_stack: int, deadline_seconds: float) -> dict[str, Any]:
             for name, rules in plans.items()
         }
         results = {name: future.result() for name, future in futures.items()}
-    names = (*ORDER_INVARIANTS, *CROSS_ORDER_INVARIANTS)
     per_stack = {name: checked for name, (_, checked) in results.items()}
     statuses: Counter[str] = Counter()
     for checked in per_stack.values():
@@ -260,17 +393,25 @@ def run_chaos(orders_per_stack: int, deadline_seconds: float) -> dict[str, Any]:
     return {
         "orders": sum(checked["orders"] for checked in per_stack.values()),
         "settled": all(run.settled for run, _ in results.values()),
+        "events": {
+            figure: sum(checked["events"][figure] for checked in per_stack.values())
+            for figure in ("expected", "received", "missing", "duplicates", "other_orders")
+        },
         "seconds": round(time.monotonic() - started, 1),
         "faults": {
             name: {"kind": rules[next(iter(rules))]["kind"], "rate": rules[next(iter(rules))]["rate"]}
             for name, rules in plans.items()
         },
         "statuses": dict(sorted(statuses.items())),
-        "invariants": {name: all(checked["invariants"][name] for checked in per_stack.values()) for name in names},
-        "violations": {name: sum(checked["violations"][name] for checked in per_stack.values()) for name in names},
+        "invariants": {
+            name: all(checked["invariants"][name] for checked in per_stack.values()) for name in CHAOS_INVARIANTS
+        },
+        "violations": {
+            name: sum(checked["violations"][name] for checked in per_stack.values()) for name in CHAOS_INVARIANTS
+        },
         "examples": {
             name: [example for checked in per_stack.values() for example in checked["examples"].get(name, [])][:5]
-            for name in names
+            for name in CHAOS_INVARIANTS
             if any(checked["examples"].get(name) for checked in per_stack.values())
         },
         "per_stack": per_stack,

@@ -226,6 +226,13 @@ def _chaos(summary: dict[str, Any], add: Any) -> None:
     add(f"{chaos['orders']} orders over two stacks: transient faults on ~20% of every task's invocations, fatal")
     add("faults on ~5% (seeded `ORDERS_FAULTS`), a mix of card outcomes, an unknown SKU and a scarce SKU, and a")
     add(f"warehouse that ships, fails or cancels. Final statuses: {chaos['statuses']}.")
+    events = chaos.get("events")
+    if events:
+        add(
+            f"Order events (a queue subscribed to each stack's bus before the first order): {events['received']} "
+            f"received for {events['expected']} timeline entries, {events['missing']} missing, "
+            f"{events['duplicates']} duplicated."
+        )
     add("")
     add("| invariant | result | violations |")
     add("|---|---|---|")

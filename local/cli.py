@@ -56,6 +56,7 @@ from local.identity import (
     sign_in,
 )
 from local.lambda_runner import LOCAL_REGION
+from local.provisioning import subscribe_queue
 from local.sigv4 import WAREHOUSE, region_of, sign
 from tasks.logic.ordering import MAX_PAGE
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
@@ -663,7 +664,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
     with _reaching(endpoint, LOCAL_REGION):
-        queue_url = args.queue_url or sqs.get_queue_url(QueueName=CLI_EVENTS_QUEUE)["QueueUrl"]
+        queue_url = args.queue_url or _cli_events_queue(sqs, endpoint)
         shown = 0
         for event in events_from_queue(sqs, queue_url, args.order_id, follow=args.follow, stopped=stopped):
             _say(visible(describe(event)), flush=True)
@@ -671,6 +672,16 @@ def cmd_events(args: argparse.Namespace) -> int:
     if not shown and not args.follow:
         _say("no new events" + (f" for {args.order_id}" if args.order_id else ""))
     return EXIT_OK
+
+
+def _cli_events_queue(sqs: Any, endpoint: str | None) -> str:
+    """The local stack's queue for ``orders events``, subscribed to the bus by the first ``orders events`` run."""
+    try:
+        return sqs.get_queue_url(QueueName=CLI_EVENTS_QUEUE)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        events = aws_client("events", endpoint, LOCAL_REGION)
+        _say(f"subscribed {CLI_EVENTS_QUEUE} to the orders bus: events from now on", file=sys.stderr)
+        return subscribe_queue(events, sqs, CLI_EVENTS_QUEUE)
 
 
 def _progress_bar(status: str) -> str:

@@ -1,7 +1,8 @@
-"""``orders events``: the order events the local stack's own subscribed queue received, as they arrive.
+"""``orders events``: the order events a queue subscribed to the ``orders`` bus received, as they arrive.
 
-The stack subscribes ``orders-cli-events`` to the ``orders`` bus with a rule, as any downstream team would. Reading
-consumes: each event is shown once. With an order id, the other orders' events are left in the queue for later.
+``orders-cli-events`` is subscribed with a rule, as any downstream team would subscribe one, by the first
+``orders events`` run. Reading consumes: each event is shown once. With an order id, the other orders' events are
+left in the queue for later.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 RECEIVE_WAIT_SECONDS = 1
 log = logging.getLogger(__name__)
 CLI_EVENTS_QUEUE = "orders-cli-events"
-"""The queue the local stack subscribes to the bus for ``orders events`` (a team of its own subscribes its own)."""
+"""The queue ``orders events`` subscribes to the local bus on its first run and reads from then on."""
 
 
 def events_from_queue(

@@ -30,7 +30,7 @@ from local.authorizer import CognitoAuthorizer, fetch_jwks
 from local.catalog import catalog_items
 from local.console.server import ConsoleServer
 from local.engine import install_time_scale, quiet_engine_logs
-from local.event_reader import CLI_EVENTS_QUEUE, EventLog
+from local.event_reader import EventLog
 from local.event_stream import StreamPoller
 from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
 from local.identity import UserPool, provision_user_pool
@@ -220,12 +220,12 @@ class LocalStack:
             self.warehouse.start()
 
     def _start_order_events(self, session: Any, dynamodb: Any) -> None:
-        """The ``orders`` bus and its archive, the stream poller feeding it, and the queue ``orders events`` reads."""
+        """The ``orders`` bus and its archive, and the stream poller feeding it. ``orders events`` subscribes its queue
+        on first use: an unread queue would grow, and moto's SQS scans a queue's messages on every send."""
         self._events = session.client("events", endpoint_url=self.aws_endpoint)
         self._sqs = session.client("sqs", endpoint_url=self.aws_endpoint)
         streams = session.client("dynamodbstreams", endpoint_url=self.aws_endpoint)
         self.order_events = provision_order_events(dynamodb, self._events, self._sqs)
-        self.cli_events_queue_url = subscribe_queue(self._events, self._sqs, CLI_EVENTS_QUEUE)
         self.stream_poller = StreamPoller(
             streams, self.order_events.stream_arn, self.runner, self._sqs, self.order_events.dead_letter_queue_url
         )

@@ -61,3 +61,16 @@ def test_orders_events_says_when_there_is_nothing_new(queue, monkeypatch, capsys
 
     assert cli.main(["events", "o-none", "--queue-url", url]) == 0
     assert capsys.readouterr().out == "no new events for o-none\n"
+
+
+def test_the_first_orders_events_subscribes_its_queue_to_the_bus(monkeypatch, capsys):
+    with mock_aws():
+        clients = {name: boto3.client(name, region_name="us-east-1") for name in ("sqs", "events")}
+        clients["events"].create_event_bus(Name="orders")
+        monkeypatch.setattr(cli, "aws_client", lambda service, endpoint, region: clients[service])
+
+        assert cli.main(["events"]) == 0
+        rules = clients["events"].list_rules(EventBusName="orders")["Rules"]
+
+    assert [rule["Name"] for rule in rules] == ["orders-cli-events"]
+    assert "subscribed orders-cli-events" in capsys.readouterr().err
