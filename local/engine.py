@@ -66,6 +66,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.common.path import result_path as result_path_module
 from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
@@ -443,6 +444,7 @@ def cache_parsed_definitions() -> None:
     """Parse each state machine definition once, not once per execution, and each JSONPath once, not per use."""
     ExecutionWorker._get_evaluation_entrypoint = _cached_evaluation_entrypoint
     json_path.parse = functools.lru_cache(maxsize=1024)(parse_json_path)
+    result_path_module.parse = functools.lru_cache(maxsize=1024)(result_path_module.parse)
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,7 +22,10 @@ from typing import Any
 from local.lambda_runner import LambdaRunner, function_arn
 from workflows.resources import PUBLISH_ORDER_EVENTS, STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS
 
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.25
+"""Lambda polls a stream's shards about four times a second; polling faster only costs the stack's one core."""
+SHARDS_REFRESH_SECONDS = 10.0
+"""The table has one shard locally; its list is read again now and then, not on every poll."""
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +53,8 @@ class StreamPoller:
         self._streams, self._stream_arn, self._runner = streams, stream_arn, runner
         self._sqs, self._dead_letter_queue_url = sqs, dead_letter_queue_url
         self._iterators: dict[str, str] = {}
+        self._shards: list[str] = []
+        self._shards_read_at = float("-inf")
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
@@ -71,10 +77,11 @@ class StreamPoller:
     def drain(self) -> int:
         """Deliver every record the stream holds now; returns how many were read."""
         with self._lock:
-            read = 0
-            for shard in self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"]:
-                read += self._drain_shard(shard["ShardId"])
-            return read
+            if time.monotonic() - self._shards_read_at > SHARDS_REFRESH_SECONDS:
+                description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
+                self._shards = [shard["ShardId"] for shard in description["Shards"]]
+                self._shards_read_at = time.monotonic()
+            return sum(self._drain_shard(shard_id) for shard_id in self._shards)
 
     def _drain_shard(self, shard_id: str) -> int:
         read = 0
