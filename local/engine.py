@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import datetime
 import functools
 import inspect
 import json
@@ -41,6 +42,8 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.session
+from botocore import xform_name
 from jsonpath_ng.ext import parse as parse_json_path
 from moto import backends
 from moto.core.exceptions import AWSError
@@ -57,6 +60,8 @@ from moto.stepfunctions.parser import api as stepfunctions_api
 from moto.stepfunctions.parser.api import (
     ExecutionStatus,
     HistoryEventType,
+    InvalidDefinition,
+    StateMachineType,
     TaskFailedEventDetails,
     TaskTimedOutEventDetails,
 )
@@ -68,8 +73,14 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.path import result_path as result_path_module
 from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
+from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval import environment
@@ -79,7 +90,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
 
 SUPPORTED_MOTO = ((5, 2, 3), (5, 3, 0))
@@ -564,9 +575,11 @@ def refuse_unknown_status_filters() -> None:
 HISTORY_PAGE_SIZE = 100
 """GetExecutionHistory's page when ``maxResults`` is absent or 0; 1000 is the most AWS returns at once."""
 HISTORY_MAX_PAGE_SIZE = 1000
-EXECUTION_DATA = frozenset({"input", "inputDetails", "output", "outputDetails", "parameters"})
+EXECUTION_DATA = frozenset(
+    {"input", "inputDetails", "output", "outputDetails", "parameters", "assignedVariables", "assignedVariablesDetails"}
+)
 """What ``includeExecutionData: false`` leaves out of each event: the inputs and outputs (a task's input is its
-``parameters``), which carry task tokens and addresses."""
+``parameters``) and the variables a state assigned from them, which carry task tokens and addresses."""
 
 
 def _history_token(execution_arn: str, event_id: int) -> str:
@@ -675,6 +688,144 @@ _installed = False
 _install_lock = threading.Lock()
 
 
+# --- nested executions, variables and Express, as AWS runs them -------------------------------------------------
+
+
+@functools.cache
+def _operation_model(service: str, action: str) -> Any:
+    model = botocore.session.get_session().get_service_model(service)
+    return next(model.operation_model(name) for name in model.operation_names if xform_name(name) == action)
+
+
+_normalise_sfn_parameters = StateTaskServiceSfn._normalise_parameters
+
+
+def _sfn_parameters_as_boto(
+    self: StateTaskServiceSfn,
+    parameters: dict,
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    _normalise_sfn_parameters(self, parameters, boto_service_name, service_action_name)
+    operation = _operation_model(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
+    self._to_boto_request(parameters, operation.input_shape)
+
+
+def _sfn_response_as_aws(
+    self: StateTaskServiceSfn,
+    response: Any,
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    operation = _operation_model(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
+    self._from_boto_response(response, operation.output_shape)
+    for key, value in response.items():
+        if isinstance(value, datetime.datetime):
+            response[key] = value.isoformat()
+
+
+def case_nested_executions_as_aws() -> None:
+    """``states:startExecution`` passes the ASL's ``StateMachineArn`` and ``Input`` to boto3 as they are, which knows
+    them as ``stateMachineArn`` and ``input``: every nested execution failed with ``States.Runtime``. moto dropped the
+    request and response translation of this integration; it is restored from botocore's shapes, so a ``.sync:2``
+    result (and a failed child's cause) reads ``Output``, ``Status``, ``Error`` and ``Cause`` as in AWS. Its dates
+    are written as moto writes them into a failed child's cause (ISO 8601), so a result is JSON either way."""
+    StateTaskServiceSfn._normalise_parameters = _sfn_parameters_as_boto
+    StateTaskServiceSfn._normalise_response = _sfn_response_as_aws
+
+
+_sample_variable = StringVariableSample._eval_body
+
+
+def _variable_by_json_path(self: StringVariableSample, env: Any) -> None:
+    if self.query_language_mode == QueryLanguageMode.JSONata:
+        _sample_variable(self, env)
+        return
+    reference = self.expression[1:]
+    split = min((reference.find(mark) for mark in ".[" if mark in reference), default=len(reference))
+    name, path = reference[:split], reference[split:]
+    value = env.variable_store.get(name)
+    env.stack.append(copy.deepcopy(json_path.extract_json(f"${path}", value) if path else value))
+
+
+def read_variables_in_json_path() -> None:
+    """A JSONPath state reads a variable as ``$name`` or ``$name.field``. moto evaluates every reference with JSONata,
+    whose evaluator it does not ship (moto#10105), so any read failed with ``TypeError``. In JSONPath mode the
+    reference is the variable, then a path into it: that path goes to the engine's own JSONPath evaluation."""
+    StringVariableSample._eval_body = _variable_by_json_path
+
+
+EXPRESS_MAX_SECONDS = 300.0
+"""An Express execution runs at most five minutes; AWS then ends it as TIMED_OUT."""
+EXPRESS_REFUSED_PATTERNS = (".sync", ".sync:2", ".waitForTaskToken")
+"""Express workflows support Request Response integrations only: a definition using a job or callback pattern is
+refused at CreateStateMachine."""
+
+_evaluate_program = Program.eval
+_create_state_machine = StepFunctionsParserBackend.create_state_machine
+
+
+def _runs_express(env: Any) -> bool:
+    """moto records every execution's type as STANDARD (``sm_type``); its state machine keeps the type it was made
+    with."""
+    state_machine_arn = env.states.context_object.context_object_data["StateMachine"]["Id"]
+    _, _, _, region, account, _ = state_machine_arn.split(":", 5)
+    machine = stepfunctions_parser_backends[account][region].describe_state_machine(state_machine_arn)
+    return machine.type == StateMachineType.EXPRESS
+
+
+def _program_within_express_limit(self: Program, env: Any) -> None:
+    if not _runs_express(env):
+        _evaluate_program(self, env)
+        return
+    evaluation = threading.Thread(target=_evaluate_program, args=(self, env), daemon=True)
+    evaluation.start()
+    evaluation.join(EXPRESS_MAX_SECONDS)
+    if evaluation.is_alive():
+        env.set_timed_out()
+
+
+def _express_patterns(definition: str) -> list[str]:
+    resources: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            resource = node.get("Resource")
+            if node.get("Type") == "Task" and isinstance(resource, str):
+                resources.append(resource)
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(json.loads(definition))
+    return [resource for resource in resources if resource.endswith(EXPRESS_REFUSED_PATTERNS)]
+
+
+def _create_state_machine_as_aws(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+    if kwargs.get("sm_type") == StateMachineType.EXPRESS:
+        refused = _express_patterns(kwargs.get("definition") or args[1])
+        if refused:
+            raise InvalidDefinition(
+                f"Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Express state machine does not support "
+                f"'{refused[0].rsplit(':', 1)[-1]}' service integration'"
+            )
+    return _create_state_machine(self, *args, **kwargs)
+
+
+def keep_express_limits() -> None:
+    """moto runs an Express state machine as a Standard one. Its executions now end TIMED_OUT after five minutes (of
+    real time: moto's engine joins the execution's thread with a real timeout, so time acceleration does not shorten
+    it), and a definition using ``.sync`` or ``.waitForTaskToken`` is refused, as AWS refuses it."""
+    Program.eval = _program_within_express_limit
+    StepFunctionsParserBackend.create_state_machine = _create_state_machine_as_aws
+
+
 def install_time_scale(factor: float | None = None) -> None:
     """Adapt the engine (once) and set the time factor (default: ``ORDERS_TIME_SCALE`` or 1).
 
@@ -708,6 +859,9 @@ def install_time_scale(factor: float | None = None) -> None:
             refuse_unknown_status_filters()
             page_execution_histories_as_aws()
             fail_result_paths_in_plain_words()
+            case_nested_executions_as_aws()
+            read_variables_in_json_path()
+            keep_express_limits()
             cache_engine_clients()
             cache_parsed_definitions()
             cache_moto_module_list()

@@ -76,6 +76,11 @@ def test_moto_still_defines_every_method_the_engine_replaces():
     from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.models import StepFunctionBackend
     from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.eval.callback import callback
     from moto.stepfunctions.parser.asl.utils import boto_client
@@ -99,6 +104,11 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (Table, "query"),
         (Table, "put_item"),
         (Table, "delete_item"),
+        (StateTaskServiceSfn, "_normalise_parameters"),
+        (StateTaskServiceSfn, "_normalise_response"),
+        (StringVariableSample, "_eval_body"),
+        (Program, "eval"),
+        (StepFunctionsParserBackend, "create_state_machine"),
     ]:
         moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
@@ -609,3 +619,128 @@ def test_a_result_path_into_an_object_still_adds_the_result(stepfunctions):
 
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {"orderId": "o-1", "first": {"step": 1}}
+
+
+def machine_of_type(stepfunctions: Any, name: str, definition: dict[str, Any], workflow_type: str = "STANDARD") -> str:
+    return stepfunctions.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=LOCAL_ROLE_ARN, type=workflow_type
+    )["stateMachineArn"]
+
+
+def parent_of(child_arn: str, catch: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    start = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child_arn, "Input": {"order.$": "$"}},
+        "End": True,
+    }
+    if catch:
+        start["Catch"] = catch
+    return {"StartAt": "Start", "States": {"Start": start, "Caught": {"Type": "Pass", "End": True}}}
+
+
+def test_a_nested_sync_execution_returns_the_child_output_as_json_in_aws_casing(stepfunctions):
+    child = machine_of_type(
+        stepfunctions,
+        "child",
+        {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "Parameters": {"got.$": "$.order"}, "End": True}}},
+        "EXPRESS",
+    )
+
+    execution = run_to_the_end(stepfunctions, machine_of_type(stepfunctions, "parent", parent_of(child)), '{"a": 1}')
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert output["Output"] == {"got": {"a": 1}}, "sync:2 parses the child's output"
+    assert (output["Status"], output["StateMachineArn"]) == ("SUCCEEDED", child)
+
+
+def test_a_failed_child_surfaces_as_states_task_failed_with_its_description_as_the_cause(stepfunctions):
+    child = machine_of_type(
+        stepfunctions,
+        "failing-child",
+        {"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "OutOfStockError", "Cause": "short"}}},
+        "EXPRESS",
+    )
+
+    execution = run_to_the_end(stepfunctions, machine_of_type(stepfunctions, "parent-2", parent_of(child)))
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "States.TaskFailed")
+    described = json.loads(execution["cause"])
+    assert (described["Status"], described["Error"], described["Cause"]) == ("FAILED", "OutOfStockError", "short")
+
+
+def test_variables_are_read_by_json_path_in_parameters_choices_and_fail_states(stepfunctions):
+    definition = {
+        "StartAt": "Remember",
+        "States": {
+            "Remember": {"Type": "Pass", "Assign": {"failure": {"Error": "E1"}, "status.$": "$.status"}, "Next": "Is"},
+            "Is": {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "And": [
+                            {"Variable": "$failure.Error", "IsPresent": True},
+                            {"Variable": "$failure.Error", "StringEquals": "E1"},
+                        ],
+                        "Assign": {"route": "matched"},
+                        "Next": "Use",
+                    }
+                ],
+                "Default": "Use",
+            },
+            "Use": {"Type": "Pass", "Parameters": {"route.$": "$route", "error.$": "$failure.Error"}, "Next": "End"},
+            "End": {"Type": "Fail", "ErrorPath": "$status", "CausePath": "States.JsonToString($)"},
+        },
+    }
+
+    execution = run_to_the_end(stepfunctions, state_machine(stepfunctions, definition), '{"status": "REJECTED"}')
+
+    assert execution["error"] == "REJECTED"
+    assert json.loads(execution["cause"]) == {"route": "matched", "error": "E1"}
+
+
+def test_a_missing_variable_field_is_not_present_to_a_choice(stepfunctions):
+    definition = {
+        "StartAt": "Remember",
+        "States": {
+            "Remember": {"Type": "Pass", "Assign": {"failure": {"Status": "TIMED_OUT"}}, "Next": "Is"},
+            "Is": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$failure.Error", "IsPresent": True, "Next": "Named"}],
+                "Default": "Unnamed",
+            },
+            "Named": {"Type": "Fail", "Error": "Named"},
+            "Unnamed": {"Type": "Fail", "Error": "Unnamed"},
+        },
+    }
+
+    assert run_to_the_end(stepfunctions, state_machine(stepfunctions, definition))["error"] == "Unnamed"
+
+
+@pytest.mark.parametrize(
+    "resource", ["arn:aws:states:::lambda:invoke.waitForTaskToken", "arn:aws:states:::states:startExecution.sync:2"]
+)
+def test_an_express_definition_with_a_job_or_callback_pattern_is_refused(stepfunctions, resource):
+    task = {"Type": "Task", "Resource": resource, "Parameters": {}, "End": True}
+
+    code, message = error_of(
+        lambda: machine_of_type(stepfunctions, "express-refused", {"StartAt": "T", "States": {"T": task}}, "EXPRESS")
+    )
+
+    assert code == "InvalidDefinition"
+    assert "Express state machine does not support" in message
+
+
+def test_an_express_execution_ends_timed_out_after_the_express_limit(stepfunctions, monkeypatch):
+    monkeypatch.setattr(engine, "EXPRESS_MAX_SECONDS", 0.3)
+    waiting = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 2, "End": True}}}
+    child = machine_of_type(stepfunctions, "slow-child", waiting, "EXPRESS")
+    catch = [{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}]
+
+    execution = run_to_the_end(stepfunctions, machine_of_type(stepfunctions, "patient", parent_of(child, catch)))
+    children = stepfunctions.list_executions(stateMachineArn=child)["executions"]
+
+    assert [entry["status"] for entry in children] == ["TIMED_OUT"]
+    assert execution["status"] == "SUCCEEDED", "the parent caught its child's timeout as States.TaskFailed"
+    assert json.loads(execution["output"])["Error"] == "States.TaskFailed"
