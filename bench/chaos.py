@@ -25,6 +25,7 @@ import boto3
 
 from bench.load import LoadRun, drive, order_body
 from bench.service import REGION, BenchStack, Identity, Shopper, start_stack
+from local.child_executions import child_execution_arns
 from local.faults import lambda_task_states
 from local.invariants import (
     EVENTS_FIT_THE_SCHEMA,
@@ -34,10 +35,11 @@ from local.invariants import (
     broken_invariants,
     event_schema_validator,
 )
-from local.provisioning import subscribe_queue
+from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.sigv4 import WAREHOUSE
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import OrderStatus
+from workflows.resources import ORDER_WORKFLOW
 
 PLENTY_SKU, SCARCE_SKU, UNKNOWN_SKU = "CHAOS-PLENTY", "CHAOS-SCARCE", "CHAOS-NO-SUCH-SKU"
 PLENTY_STOCK, SCARCE_STOCK = 1_000_000, 25
@@ -292,8 +294,12 @@ def check_invariants(stack: BenchStack, placed_by: dict[str, str], events_queue:
                 f"{order_id}: stored for {order.get('customerId')}, placed by {placed_by[order_id]}"
             )
         kinds = {LedgerEntryKind(entry["entry"]) for entry in ledger.get(order_id, []) if entry["entry"] in _KINDS}
-        for broken in broken_invariants(order, kinds, executions[order_id]):
-            failures[broken].append(f"{order_id}: {order['status']}, execution {executions[order_id].get('status')}")
+        execution, children = executions[order_id]
+        for broken in broken_invariants(order, kinds, execution, children):
+            outcomes = "/".join(child.get("status", "?") for child in children) or "none"
+            failures[broken].append(
+                f"{order_id}: {order['status']}, execution {execution.get('status')}, preparations {outcomes}"
+            )
         if broken_events := broken_event_promises(order, events[order_id]):
             failures[EVENTS_EQUAL_TIMELINE].append(_events_difference(order, events[order_id], broken_events))
     _check_captures(ledger, failures)
@@ -325,12 +331,18 @@ def _events_difference(order: Mapping[str, Any], events: Sequence[Mapping[str, A
     return difference
 
 
-def _describe(stack: BenchStack) -> Callable[[str], dict[str, Any]]:
-    prefix = stack.stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
-    execution_prefix = prefix.replace(":stateMachine:", ":execution:")
+def _describe(stack: BenchStack) -> Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """DescribeExecution of an order's execution, and of every child execution its history names."""
+    machine = local_state_machine_arn(ORDER_WORKFLOW)
+    execution_prefix = machine.replace(":stateMachine:", ":execution:")
 
-    def describe(order_id: str) -> dict[str, Any]:
-        return stack.stepfunctions.describe_execution(executionArn=f"{execution_prefix}:{order_id}")
+    def describe(order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        arn = f"{execution_prefix}:{order_id}"
+        history = stack.stepfunctions.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        children = [
+            stack.stepfunctions.describe_execution(executionArn=child) for child in child_execution_arns(history)
+        ]
+        return stack.stepfunctions.describe_execution(executionArn=arn), children
 
     return describe
 

@@ -32,14 +32,19 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from tasks import errors
-from workflows.resources import ORDER_WORKFLOW, PLACEHOLDER_PATTERN, FunctionSpec, SubstitutionKind
+from workflows.resources import (
+    PLACEHOLDER_PATTERN,
+    STATE_MACHINES,
+    FunctionSpec,
+    StateMachineSpec,
+    SubstitutionKind,
+)
 
 FAULTS_ENV = "ORDERS_FAULTS"
 RULE_KEYS = ("kind", "times", "rate", "seed", "latency_ms")
@@ -88,8 +93,9 @@ class TaskState:
         return any(name in (error_name, *RETRY_ANY) for name in self.retried_errors)
 
 
-def lambda_task_states(definition_file: Path = ORDER_WORKFLOW.definition_file) -> dict[str, TaskState]:
-    """Every Task state that invokes a workflow function, by state name, including those inside Parallel branches.
+def lambda_task_states(machines: Iterable[StateMachineSpec] = STATE_MACHINES) -> dict[str, TaskState]:
+    """Every Task state that invokes a workflow function, by state name, in the parent and in its child, including
+    those inside Parallel branches.
 
     Example
     -------
@@ -100,13 +106,13 @@ def lambda_task_states(definition_file: Path = ORDER_WORKFLOW.definition_file) -
     >>> lambda_task_states()["RecordFailure"].retries("AnythingAtAll")
     False
     """
-    definition = json.loads(definition_file.read_text())
     states: dict[str, TaskState] = {}
-    for name, state in _all_states(definition):
-        function = _function_of(state)
-        if function is not None:
-            retried = tuple(error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"])
-            states[name] = TaskState(name=name, function=function, retried_errors=retried)
+    for machine in machines:
+        for name, state in _all_states(json.loads(machine.definition_file.read_text())):
+            function = _function_of(state, machine)
+            if function is not None:
+                retried = tuple(error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"])
+                states[name] = TaskState(name=name, function=function, retried_errors=retried)
     return states
 
 
@@ -120,12 +126,12 @@ def _all_states(machine: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, 
                 yield from _all_states(nested)
 
 
-def _function_of(state: Mapping[str, Any]) -> str | None:
+def _function_of(state: Mapping[str, Any], machine: StateMachineSpec) -> str | None:
     """The logical function a Task state invokes through a ``${<Logical>FunctionArn}`` placeholder, if any."""
     if state.get("Type") != "Task":
         return None
     match = PLACEHOLDER_PATTERN.fullmatch(str(state.get("Parameters", {}).get("FunctionName", "")))
-    substitution = ORDER_WORKFLOW.substitutions.get(match.group(1)) if match else None
+    substitution = machine.substitutions.get(match.group(1)) if match else None
     if substitution is None or substitution.kind is not SubstitutionKind.FUNCTION_ARN:
         return None
     return substitution.target
@@ -176,7 +182,7 @@ def parse_fault_rules(rules: str | Mapping[str, Any] | None, source: str = FAULT
             known = ", ".join(sorted(tasks))
             raise FaultRuleError(
                 f"{source} rule {task!r}: no Lambda Task state of that name in "
-                f"{ORDER_WORKFLOW.definition_file.name}; the tasks are {known}"
+                f"{' or '.join(machine.definition_file.name for machine in STATE_MACHINES)}; the tasks are {known}"
             )
         parsed.append(_parse_rule(task, rule, f"{source} rule {task!r}"))
     return tuple(parsed)

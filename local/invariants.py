@@ -1,7 +1,8 @@
-"""The promises the service makes about every order, checked from its record, its ledger and its execution.
+"""The promises the service makes about every order, checked from its record, its ledger and its executions.
 
 Workflow tests assert them per scenario; the chaos benchmark asserts them over thousands of orders. The order's
-events (``broken_event_promises``) must mirror its timeline.
+events (``broken_event_promises``) must mirror its timeline, and its Express child executions (the preparation)
+must agree with it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ AUTHORIZATION_VOIDED = "every authorization of a failed, declined or cancelled o
 RESERVATION_RELEASED = "the reserved units of every non-completed order released"
 STATUS_MATCHES_EXECUTION = "the DynamoDB status equals the execution outcome"
 COMPLETED_IS_CAPTURED = "every completed order captured and still reserved"
+PREPARATION_AGREES = "the order's preparation (its Express child) ended once, and its outcome agrees with the order"
 
 ORDER_INVARIANTS = (
     TERMINAL,
@@ -31,11 +33,15 @@ ORDER_INVARIANTS = (
     RESERVATION_RELEASED,
     STATUS_MATCHES_EXECUTION,
     COMPLETED_IS_CAPTURED,
+    PREPARATION_AGREES,
 )
 
 
 def broken_invariants(
-    order: Mapping[str, Any], ledger: Collection[LedgerEntryKind], execution: Mapping[str, Any]
+    order: Mapping[str, Any],
+    ledger: Collection[LedgerEntryKind],
+    execution: Mapping[str, Any],
+    children: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[str]:
     """The invariants this order breaks; empty when it keeps every promise.
 
@@ -47,6 +53,8 @@ def broken_invariants(
         The kinds of payments-ledger entries the order has.
     execution:
         ``DescribeExecution`` of the order's execution.
+    children:
+        ``DescribeExecution`` of each child execution the parent started, in order; None skips their promise.
 
     Example
     -------
@@ -77,7 +85,22 @@ def broken_invariants(
         or reservation.get("status") != "RESERVED"
     ):
         broken.append(COMPLETED_IS_CAPTURED)
+    if children is not None and not _preparation_agrees(status, timeline, children):
+        broken.append(PREPARATION_AGREES)
     return broken
+
+
+def _preparation_agrees(status: OrderStatus, timeline: Sequence[str], children: Sequence[Mapping[str, Any]]) -> bool:
+    """Once the order is terminal, no child still runs, at most one succeeded, and the last one succeeded exactly when
+    the order was authorized and reserved. No child at all: its start failed, and the order failed with it."""
+    if not children:
+        return status is OrderStatus.FAILED and OrderStatus.AUTHORIZED.value not in timeline
+    outcomes = [child.get("status") for child in children]
+    if status.is_terminal and "RUNNING" in outcomes:
+        return False
+    if outcomes.count("SUCCEEDED") > 1:
+        return False
+    return (outcomes[-1] == "SUCCEEDED") == (OrderStatus.AUTHORIZED.value in timeline)
 
 
 def _status_matches(status: OrderStatus, execution: Mapping[str, Any]) -> bool:

@@ -1,7 +1,7 @@
-"""Creates the service's resources on an AWS endpoint from ``workflows.resources``: tables, catalog, state machine.
+"""Creates the service's resources on an AWS endpoint from ``workflows.resources``: tables, catalog, state machines.
 
 The workflow tests, the pytest fixtures and the local stack all provision through here, so they run the same ASL
-file with the same substitutions that CDK deploys.
+files with the same substitutions that CDK deploys.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from local.lambda_runner import LOCAL_ACCOUNT_ID, LOCAL_REGION, function_arn, me
 from tasks.adapters.dynamodb import to_item
 from workflows.resources import (
     ORDER_EVENTS,
+    ORDER_PREPARATION,
     ORDER_WORKFLOW,
     ORDERS_TABLE,
+    STATE_MACHINES,
     TABLES,
     WORKFLOW_FUNCTIONS,
     FunctionSpec,
@@ -25,8 +27,15 @@ from workflows.resources import (
     SubstitutionKind,
     TableSpec,
     function_environment,
+    state_machine,
     table,
 )
+
+
+def local_state_machine_arn(spec: StateMachineSpec) -> str:
+    """The ARN a state machine gets locally, known before it exists, as CDK knows it before deploying."""
+    return f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stateMachine:{spec.local_name}"
+
 
 LOCAL_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/orders-local-state-machine"
 
@@ -44,7 +53,10 @@ CloudWatch to send traces and metrics to; warnings and errors are still logged."
 @dataclass(frozen=True)
 class LocalDeployment:
     state_machine_arn: str
+    """The order workflow (the Standard parent the API starts)."""
     table_names: Mapping[str, str]
+    preparation_state_machine_arn: str = local_state_machine_arn(ORDER_PREPARATION)
+    """Its Express child."""
 
 
 def local_table_names() -> dict[str, str]:
@@ -64,11 +76,13 @@ def local_function_environment(
 def resolve_locally(substitution: Substitution) -> str:
     if substitution.kind is SubstitutionKind.FUNCTION_ARN:
         return function_arn(substitution.target)
+    if substitution.kind is SubstitutionKind.STATE_MACHINE_ARN:
+        return local_state_machine_arn(state_machine(substitution.target))
     return table(substitution.target).local_name
 
 
 def create_table(dynamodb: Any, spec: TableSpec) -> None:
-    """Create one table the way CDK declares it: on-demand, same keys, same indexes, same TTL."""
+    """Create one table the way CDK declares it: on-demand, same keys, same indexes and projections, same TTL."""
     key_names = [spec.partition_key, *([spec.sort_key] if spec.sort_key else [])]
     for index in spec.indexes:
         key_names += [index.partition_key, *([index.sort_key] if index.sort_key else [])]
@@ -85,7 +99,10 @@ def create_table(dynamodb: Any, spec: TableSpec) -> None:
             {
                 "IndexName": index.name,
                 "KeySchema": _key_schema(index.partition_key, index.sort_key),
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {
+                    "ProjectionType": index.projection_type,
+                    **({"NonKeyAttributes": list(index.projection)} if index.projection else {}),
+                },
             }
             for index in spec.indexes
         ]
@@ -111,11 +128,13 @@ def seed_catalog(dynamodb: Any, products: Iterable[Mapping[str, Any]]) -> None:
 
 
 def create_state_machine(stepfunctions: Any, spec: StateMachineSpec = ORDER_WORKFLOW) -> str:
-    """Create the STANDARD state machine from the ASL file, with placeholders filled in for this machine."""
+    """Create one state machine of its type from its ASL file, with placeholders filled in for this machine."""
     definition = spec.render(resolve_locally)
     response = stepfunctions.create_state_machine(
-        name=spec.local_name, definition=definition, roleArn=LOCAL_ROLE_ARN, type="STANDARD"
+        name=spec.local_name, definition=definition, roleArn=LOCAL_ROLE_ARN, type=spec.workflow_type.value
     )
+    if response["stateMachineArn"] != local_state_machine_arn(spec):
+        raise RuntimeError(f"{spec.local_name} was created as {response['stateMachineArn']}")
     return response["stateMachineArn"]
 
 
@@ -137,7 +156,12 @@ def provision(dynamodb: Any, stepfunctions: Any, products: Iterable[Mapping[str,
     for spec in TABLES:
         create_table(dynamodb, spec)
     seed_catalog(dynamodb, products)
-    return LocalDeployment(state_machine_arn=create_state_machine(stepfunctions), table_names=local_table_names())
+    arns = {spec.logical_name: create_state_machine(stepfunctions, spec) for spec in STATE_MACHINES}
+    return LocalDeployment(
+        state_machine_arn=arns[ORDER_WORKFLOW.logical_name],
+        table_names=local_table_names(),
+        preparation_state_machine_arn=arns[ORDER_PREPARATION.logical_name],
+    )
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from local.catalog import SAMPLE_ADDRESS, catalog_items
+from local.child_executions import child_execution_arns
 from local.engine import CLOCK, install_time_scale, quiet_engine_logs
 from local.event_stream import StreamPoller
 from local.faults import FaultInjector
@@ -94,8 +95,25 @@ def sample_order(**overrides: Any) -> dict[str, Any]:
 
 
 @dataclass
+class ChildRun:
+    """One Express child execution of an order (the preparation): its description and its history."""
+
+    execution_arn: str
+    execution: dict[str, Any]
+    history: list[dict[str, Any]]
+
+    @property
+    def visited_states(self) -> list[str]:
+        return visited_states(self.history)
+
+
+@dataclass
 class OrderRun:
-    """The outcome of one order: its stored record, its execution, and the states it went through."""
+    """The outcome of one order: its stored record, its execution and its child's, and the states they went through.
+
+    ``history`` and ``visited_states`` are the parent's; ``children`` holds every child execution it started (one
+    per attempt of ``PrepareOrder``), each with its own history.
+    """
 
     order_id: str
     execution_arn: str
@@ -103,6 +121,17 @@ class OrderRun:
     order: dict[str, Any]
     history: list[dict[str, Any]]
     visited_states: list[str] = field(default_factory=list)
+    children: list[ChildRun] = field(default_factory=list)
+
+    @property
+    def preparation(self) -> ChildRun | None:
+        """The last child execution: the one whose outcome the parent acted on."""
+        return self.children[-1] if self.children else None
+
+    @property
+    def histories(self) -> list[list[dict[str, Any]]]:
+        """The parent's history, then each child's."""
+        return [self.history, *(child.history for child in self.children)]
 
     @property
     def status(self) -> str:
@@ -113,8 +142,14 @@ class OrderRun:
         return [entry["status"] for entry in self.order.get("timeline", [])]
 
     def failed_tasks(self) -> list[str]:
-        """The error names of every failed task attempt, in order (retries show up as repeats)."""
-        return [event["taskFailedEventDetails"]["error"] for event in self.history if event["type"] == "TaskFailed"]
+        """The error names of every failed task attempt, the child's first, then the parent's (retries show up as
+        repeats)."""
+        return [
+            event["taskFailedEventDetails"]["error"]
+            for history in (*(child.history for child in self.children), self.history)
+            for event in history
+            if event["type"] == "TaskFailed"
+        ]
 
 
 class OrderStack:
@@ -342,16 +377,22 @@ class OrderStack:
             order=self.order(order_id) or {},
             history=history,
             visited_states=visited_states(history),
+            children=[
+                ChildRun(arn, self.stepfunctions.describe_execution(executionArn=arn), self.history(arn))
+                for arn in child_execution_arns(history)
+            ],
         )
 
     def ledger(self, order_id: str) -> set[LedgerEntryKind]:
         return set(self.ledger_table.entries(order_id))
 
     def broken_invariants(self, run: OrderRun) -> list[str]:
-        """The promises this order broke (see ``local.invariants``), its events' included; empty when it kept them
-        all."""
+        """The promises this order broke (see ``local.invariants``), its events' and its child executions' included;
+        empty when it kept them all."""
         return [
-            *broken_invariants(run.order, self.ledger(run.order_id), run.execution),
+            *broken_invariants(
+                run.order, self.ledger(run.order_id), run.execution, [child.execution for child in run.children]
+            ),
             *broken_event_promises(run.order, self.events(run.order_id)),
         ]
 

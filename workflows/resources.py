@@ -15,6 +15,7 @@ from pathlib import Path
 
 WORKFLOW_DIR = Path(__file__).resolve().parent
 ORDER_WORKFLOW_ASL = WORKFLOW_DIR / "order_workflow.asl.json"
+ORDER_PREPARATION_ASL = WORKFLOW_DIR / "order_preparation.asl.json"
 
 PLACEHOLDER_PATTERN = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 
@@ -26,9 +27,28 @@ OPERATORS_GROUP = "ops"
 
 @dataclass(frozen=True)
 class Index:
+    """A GSI: its keys, and the attributes it copies besides them.
+
+    ``projection`` None copies every attribute (``ALL``), an empty tuple none (``KEYS_ONLY``: the index's and the
+    table's keys), names the ones it copies (``INCLUDE``). Every write that changes a projected value writes the
+    index too, so an index projects only what its readers use.
+
+    Example
+    -------
+    >>> Index("by-customer", "customerId", "createdAt", projection=()).projection_type
+    'KEYS_ONLY'
+    """
+
     name: str
     partition_key: str
     sort_key: str | None = None
+    projection: tuple[str, ...] | None = None
+
+    @property
+    def projection_type(self) -> str:
+        if self.projection is None:
+            return "ALL"
+        return "INCLUDE" if self.projection else "KEYS_ONLY"
 
 
 @dataclass(frozen=True)
@@ -147,11 +167,20 @@ class FunctionSpec:
 class SubstitutionKind(StrEnum):
     FUNCTION_ARN = "function_arn"
     TABLE_NAME = "table_name"
+    STATE_MACHINE_ARN = "state_machine_arn"
+
+
+class WorkflowType(StrEnum):
+    """Standard executions are durable and billed per state transition; Express ones run at most five minutes and are
+    billed per request and duration."""
+
+    STANDARD = "STANDARD"
+    EXPRESS = "EXPRESS"
 
 
 @dataclass(frozen=True)
 class Substitution:
-    """What one ``${Placeholder}`` of the ASL stands for: a function's ARN or a table's name."""
+    """What one ``${Placeholder}`` of the ASL stands for: a function's ARN, a table's name or a state machine's ARN."""
 
     kind: SubstitutionKind
     target: str
@@ -159,10 +188,13 @@ class Substitution:
 
 @dataclass(frozen=True)
 class StateMachineSpec:
+    """One state machine: its ASL file (the only copy), its type, and what each placeholder of the file stands for."""
+
     logical_name: str
     local_name: str
     definition_file: Path
     substitutions: Mapping[str, Substitution]
+    workflow_type: WorkflowType = WorkflowType.STANDARD
 
     def placeholders_in_definition(self) -> set[str]:
         return set(PLACEHOLDER_PATTERN.findall(self.definition_file.read_text()))
@@ -201,8 +233,13 @@ ORDERS_TABLE = TableSpec(
     partition_key="orderId",
     env_var="ORDERS_TABLE_NAME",
     indexes=(
-        Index(name="by-status", partition_key="status", sort_key="createdAt"),
-        Index(name="by-customer", partition_key="customerId", sort_key="createdAt"),
+        # keys only: a status change then writes 2 small entries instead of 2 whole orders; listings batch-get
+        Index(name="by-status", partition_key="status", sort_key="createdAt", projection=()),
+        # keys only, and none of them ever changes: an order writes it once, when it is created
+        Index(name="by-customer", partition_key="customerId", sort_key="createdAt", projection=()),
+        # sparse: only orders with awaitingShipmentSince, which the AWAITING_SHIPMENT write sets and every later
+        # status write removes; the warehouse's queue, read without touching the orders themselves
+        Index(name="awaiting-shipment", partition_key="status", sort_key="awaitingShipmentSince", projection=()),
     ),
     stream_view_type="NEW_AND_OLD_IMAGES",
 )
@@ -239,14 +276,9 @@ def table(logical_name: str) -> TableSpec:
 
 _HANDLERS = "tasks.handlers"
 
-ORDER_MOVES = TableAccess("Orders", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
-"""A task's conditional writes of its order (``advance``, ``set_fields``, the reservation) and its reads of the
-order (a refused move's explanation, the stored payment token or reservation)."""
-ONCE_PER_ORDER = TableAccess(
-    "Idempotency", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-)
-"""Powertools' DynamoDB persistence layer behind ``OncePerOrder``: GetItem reads a record, PutItem claims it,
-UpdateItem stores the result, DeleteItem drops the claim when the function fails."""
+ORDER_MOVES = TableAccess("Orders", ("dynamodb:UpdateItem",))
+"""A task's conditional writes of its order (``advance``, ``set_fields``). A refused write returns the order as it
+was (``ReturnValuesOnConditionCheckFailure``), so explaining it reads nothing."""
 
 VALIDATE_ORDER = FunctionSpec(
     logical_name="ValidateOrder",
@@ -259,10 +291,10 @@ AUTHORIZE_PAYMENT = FunctionSpec(
     handler=f"{_HANDLERS}.authorize_payment.handler",
     description="Authorizes the order total with the payment provider, once per order.",
     table_access=(
-        ORDER_MOVES,
-        # the ledger entry (a conditional put, read back by Query when refused) and the simulator's attempt counter
-        TableAccess("PaymentsLedger", ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")),
-        ONCE_PER_ORDER,
+        # one BatchGetItem of the order (its payment token) and its ledger authorization, then the payment and the
+        # AUTHORIZED move; the entry's conditional put, and the simulator's attempt counter
+        TableAccess("Orders", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
+        TableAccess("PaymentsLedger", ("dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),
     ),
 )
 RESERVE_INVENTORY = FunctionSpec(
@@ -270,7 +302,8 @@ RESERVE_INVENTORY = FunctionSpec(
     handler=f"{_HANDLERS}.reserve_inventory.handler",
     description="Reserves every line's stock in one DynamoDB transaction.",
     table_access=(
-        ORDER_MOVES,
+        # the transaction's Update of the order, the read that says whether the payment is there too, the move
+        TableAccess("Orders", ("dynamodb:GetItem", "dynamodb:UpdateItem")),
         # the transaction's stock updates, and the lookup that names the short SKUs when it is cancelled
         TableAccess("Products", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
     ),
@@ -284,20 +317,29 @@ REQUEST_SHIPMENT = FunctionSpec(
 CAPTURE_PAYMENT = FunctionSpec(
     logical_name="CapturePayment",
     handler=f"{_HANDLERS}.capture_payment.handler",
-    description="Records the shipment, captures the authorized payment and completes the order.",
-    table_access=(ORDER_MOVES, TableAccess("PaymentsLedger", ("dynamodb:PutItem", "dynamodb:Query")), ONCE_PER_ORDER),
+    description="Captures the authorized payment once, then records the shipment and completes the order.",
+    table_access=(
+        # one BatchGetItem of the order (its status) and its ledger entries, the capture's conditional put, and the
+        # write of SHIPPED and COMPLETED
+        TableAccess("Orders", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
+        TableAccess("PaymentsLedger", ("dynamodb:BatchGetItem", "dynamodb:PutItem")),
+    ),
 )
 VOID_OR_REFUND_PAYMENT = FunctionSpec(
     logical_name="VoidOrRefundPayment",
     handler=f"{_HANDLERS}.void_or_refund_payment.handler",
     description="Compensation: voids an open authorization or refunds a capture.",
-    table_access=(TableAccess("PaymentsLedger", ("dynamodb:PutItem", "dynamodb:Query")), ONCE_PER_ORDER),
+    table_access=(TableAccess("PaymentsLedger", ("dynamodb:PutItem", "dynamodb:Query")),),
 )
 RELEASE_INVENTORY = FunctionSpec(
     logical_name="ReleaseInventory",
     handler=f"{_HANDLERS}.release_inventory.handler",
     description="Compensation: returns reserved stock, or blocks a late reservation.",
-    table_access=(ORDER_MOVES, TableAccess("Products", ("dynamodb:UpdateItem",))),
+    table_access=(
+        # the reservation read, the tombstone update, the transaction's Update of the order
+        TableAccess("Orders", ("dynamodb:GetItem", "dynamodb:UpdateItem")),
+        TableAccess("Products", ("dynamodb:UpdateItem",)),
+    ),
 )
 RECORD_FAILURE = FunctionSpec(
     logical_name="RecordFailure",
@@ -322,16 +364,17 @@ API = FunctionSpec(
     handler=f"{_HANDLERS}.api.handler",
     description="The order HTTP API behind API Gateway: submit, read, list, cancel, shipment callback.",
     table_access=(
-        # create, read, and delete again when the execution cannot start; list through the two GSIs
+        # create, read, and delete again when the execution cannot start; list through the two keys-only GSIs,
+        # then batch-get the orders they name
         TableAccess(
             "Orders",
-            ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"),
+            ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"),
             indexes=("by-status", "by-customer"),
         ),
         # the catalog is one scan
         TableAccess("Products", ("dynamodb:Scan",)),
-        # the caller's Idempotency-Key records: a conditional put, read back when the key is taken
-        TableAccess("Idempotency", ("dynamodb:GetItem", "dynamodb:PutItem")),
+        # the caller's Idempotency-Key records: a conditional put, which returns the record when the key is taken
+        TableAccess("Idempotency", ("dynamodb:PutItem",)),
     ),
     memory_mb=512,
     timeout_seconds=10,
@@ -382,18 +425,50 @@ STATE_MACHINE_ARN_ENV = "ORDER_WORKFLOW_ARN"
 CORS_ALLOWED_ORIGINS_ENV = "CORS_ALLOWED_ORIGINS"
 """The API function's storefront origins, comma-separated (CDK context ``corsOrigins``); empty allows none."""
 
+PREPARATION_FUNCTIONS: tuple[FunctionSpec, ...] = (VALIDATE_ORDER, AUTHORIZE_PAYMENT, RESERVE_INVENTORY)
+"""The tasks of the synchronous part, which the Express child runs; the parent runs the others."""
+
+
+def _function_arns(functions: tuple[FunctionSpec, ...]) -> dict[str, Substitution]:
+    return {
+        f"{spec.logical_name}FunctionArn": Substitution(SubstitutionKind.FUNCTION_ARN, spec.logical_name)
+        for spec in functions
+    }
+
+
+ORDER_PREPARATION = StateMachineSpec(
+    logical_name="OrderPreparation",
+    local_name="order-preparation",
+    definition_file=ORDER_PREPARATION_ASL,
+    substitutions=_function_arns(PREPARATION_FUNCTIONS),
+    workflow_type=WorkflowType.EXPRESS,
+)
+"""The Express child: validate, then authorize payment and reserve stock in parallel; seconds, not days."""
+
 ORDER_WORKFLOW = StateMachineSpec(
     logical_name="OrderWorkflow",
     local_name="order-workflow",
     definition_file=ORDER_WORKFLOW_ASL,
     substitutions={
-        **{
-            f"{spec.logical_name}FunctionArn": Substitution(SubstitutionKind.FUNCTION_ARN, spec.logical_name)
-            for spec in WORKFLOW_FUNCTIONS
-        },
+        **_function_arns(tuple(spec for spec in WORKFLOW_FUNCTIONS if spec not in PREPARATION_FUNCTIONS)),
+        "OrderPreparationStateMachineArn": Substitution(
+            SubstitutionKind.STATE_MACHINE_ARN, ORDER_PREPARATION.logical_name
+        ),
         "OrdersTableName": Substitution(SubstitutionKind.TABLE_NAME, ORDERS_TABLE.logical_name),
     },
 )
+"""The Standard parent, the one the API starts: it starts its child, waits for the warehouse, captures, compensates."""
+
+STATE_MACHINES: tuple[StateMachineSpec, ...] = (ORDER_PREPARATION, ORDER_WORKFLOW)
+"""Children first: a parent's definition names its child's ARN."""
+
+
+def state_machine(logical_name: str) -> StateMachineSpec:
+    """Look up a state machine by its logical name."""
+    for spec in STATE_MACHINES:
+        if spec.logical_name == logical_name:
+            return spec
+    raise KeyError(f"unknown state machine {logical_name!r}")
 
 
 class Caller(StrEnum):

@@ -85,22 +85,25 @@ class TaskFailure(TaskModel):
     Cause: str | None = None
 
 
-class FailureDecision(TaskModel):
-    status: OrderStatus
-    details: TaskFailure
-
-
 class CompensationResult(TaskModel):
     action: str
 
 
-class RecordFailureInput(TaskModel):
+class FailedExecution(TaskModel):
+    """The parent's state on a failure route: the order, the caught error, and what each compensation did."""
+
     orderId: OrderId  # noqa: N815
-    failure: FailureDecision
+    error: TaskFailure
     paymentCompensation: CompensationResult | None = None  # noqa: N815
     inventoryCompensation: CompensationResult | None = None  # noqa: N815
     paymentCompensationError: TaskFailure | None = None  # noqa: N815
     inventoryCompensationError: TaskFailure | None = None  # noqa: N815
+
+
+class RecordFailureInput(TaskModel):
+    status: OrderStatus
+    """The status the failure route assigned (the ASL's ``failureStatus`` variable)."""
+    execution: FailedExecution
 
 
 class RecordFailureOutput(TaskModel):

@@ -18,6 +18,7 @@ from local.identity import unverified_claims
 from local.sigv4 import OPERATOR as LOCAL_OPERATOR_PRINCIPAL
 from local.testing import sample_order
 from tests.integration.service import STOREFRONT_ORIGIN, OrdersService
+from workflows.resources import STATE_MACHINES
 
 TERMINAL = ("COMPLETED", "REJECTED", "PAYMENT_DECLINED", "OUT_OF_STOCK", "CANCELLED", "FAILED")
 SHIPPED = {"outcome": "SHIPPED", "trackingNumber": "1Z999AA10123456784"}
@@ -246,14 +247,20 @@ def test_the_aws_endpoint_reflects_no_origin_and_refuses_pages_of_other_sites(lo
     assert "Access-Control-Allow-Origin" not in refused_preflight.value.headers
 
 
-def test_no_payment_token_reaches_any_execution_history(service, shopper):
+def test_no_payment_token_reaches_any_execution_history_of_either_state_machine(service, shopper):
     placed = [place(shopper, paymentToken=token) for token in ("tok_ok", "tok_declined", "tok_flaky")]
     for order_id in placed:
         shopper.wait_for(order_id, lambda order: order["status"] != "RECEIVED", "started")
     stepfunctions = service.stepfunctions()
-    state_machine_arn = stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    machines = [machine["stateMachineArn"] for machine in stepfunctions.list_state_machines()["stateMachines"]]
+    assert len(machines) == len(STATE_MACHINES), "the parent and its Express child"
 
-    executions = stepfunctions.list_executions(stateMachineArn=state_machine_arn, maxResults=1000)["executions"]
+    executions = [
+        execution
+        for machine in machines
+        for execution in stepfunctions.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]
+    ]
+    assert len(executions) >= 2 * len(placed), "each order ran its parent and its child"
     leaked = []
     for execution in executions:
         description = stepfunctions.describe_execution(executionArn=execution["executionArn"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,10 +17,10 @@ from .support import LATER, NOW, ORDER_ID
 def failure_input(
     status: str = "PAYMENT_DECLINED", details: dict[str, str] | None = None, **fields: Any
 ) -> RecordFailureInput:
-    """What the ASL hands RecordFailure: the whole state, with the failure the Mark* state chose."""
+    """What the ASL hands RecordFailure: the status its failure route assigned, and the whole state."""
     details = details or {"Error": "PaymentDeclinedError", "Cause": "card declined"}
     return RecordFailureInput.model_validate(
-        {"orderId": ORDER_ID, "failure": {"status": status, "details": details}, **fields}
+        {"status": status, "execution": {"orderId": ORDER_ID, "error": details, **fields}}
     )
 
 
@@ -87,3 +88,23 @@ def test_record_failure_leaves_a_finished_order_alone(order_at, orders, terminal
     record_failure(failure_input("FAILED"), orders=orders, now=LATER)
 
     assert orders.get(ORDER_ID) == before
+
+
+def test_a_failed_child_execution_is_recorded_with_its_own_error_not_its_wrapping(order_at, orders):
+    order_at(OrderStatus.VALIDATED)
+    child = {"Status": "FAILED", "Error": "OutOfStockError", "Cause": "KBD-MX-BRN short", "Input": {"order": {}}}
+    request = failure_input("OUT_OF_STOCK", {"Error": "States.TaskFailed", "Cause": json.dumps(child)})
+
+    record_failure(request, orders=orders, now=LATER)
+
+    assert orders.get(ORDER_ID)["failure"] == {"error": "OutOfStockError", "cause": "KBD-MX-BRN short"}
+
+
+def test_a_child_that_timed_out_is_recorded_by_its_status(order_at, orders):
+    order_at(OrderStatus.VALIDATED)
+    child = {"Status": "TIMED_OUT", "Input": {"order": {}}}
+    request = failure_input("FAILED", {"Error": "States.TaskFailed", "Cause": json.dumps(child)})
+
+    record_failure(request, orders=orders, now=LATER)
+
+    assert orders.get(ORDER_ID)["failure"] == {"error": "ExecutionTimedOut", "cause": ""}

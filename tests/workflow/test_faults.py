@@ -12,7 +12,7 @@ import pytest
 
 from local.faults import FaultInjector
 from local.invariants import AUTHORIZATION_VOIDED
-from local.testing import OrderStack, sample_order
+from local.testing import OrderRun, OrderStack, sample_order
 from tasks.adapters.payments_ledger import LedgerEntryKind
 
 pytestmark = pytest.mark.workflow
@@ -51,6 +51,11 @@ def task_attempts(history: list[dict[str, Any]], state: str) -> list[str]:
     return outcomes
 
 
+def attempts_of(run: OrderRun, state: str) -> list[str]:
+    """``task_attempts`` of ``state`` in the parent and in every child execution it started."""
+    return [outcome for history in run.histories for outcome in task_attempts(history, state)]
+
+
 def stock_of(stack: OrderStack, order: dict) -> dict[str, int]:
     return {item["sku"]: stack.stock(item["sku"]) for item in order["items"]}
 
@@ -61,8 +66,8 @@ def test_transient_faults_on_reserve_inventory_are_retried_and_the_order_complet
     run = order_stack.run_order(sample_order(), shipment="SHIPPED")
 
     assert run.status == "COMPLETED"
-    assert task_attempts(run.history, "ReserveInventory") == ["InventoryTransientError"] * 2 + [SUCCEEDED]
-    assert run.visited_states.count("ReserveInventory") == 1, "a retry stays inside the state"
+    assert attempts_of(run, "ReserveInventory") == ["InventoryTransientError"] * 2 + [SUCCEEDED]
+    assert run.preparation.visited_states.count("ReserveInventory") == 1, "a retry stays inside the state"
     assert injector.outcomes("ReserveInventory") == [True, True, False]
     assert order_stack.runner.invocations["ReserveInventory"] == 3
     assert order_stack.ledger(run.order_id) == {AUTH, CAPTURE}
@@ -77,8 +82,8 @@ def test_a_fatal_fault_on_capture_payment_fails_the_order_and_compensates(order_
     run = order_stack.run_order(order, shipment="SHIPPED")
 
     assert run.status == "FAILED"
-    assert task_attempts(run.history, "CapturePayment") == ["InjectedFatalError"], "not retried"
-    assert run.visited_states[-len(COMPENSATION) - 2 :] == ["CapturePayment", "MarkFailed", *COMPENSATION]
+    assert attempts_of(run, "CapturePayment") == ["InjectedFatalError"], "not retried"
+    assert run.visited_states == ["PrepareOrder", "RequestShipment", "CapturePayment", *COMPENSATION]
     assert run.order["failure"]["error"] == "InjectedFatalError"
     assert run.order["compensations"] == {"payment": "VOIDED", "inventory": "RELEASED"}
     assert order_stack.ledger(run.order_id) == {AUTH, VOID}
@@ -87,11 +92,11 @@ def test_a_fatal_fault_on_capture_payment_fails_the_order_and_compensates(order_
 
 
 @pytest.mark.parametrize(
-    ("task", "marked", "timeline", "compensations", "ledger"),
+    ("task", "parent_states", "timeline", "compensations", "ledger"),
     [
         pytest.param(
             "ValidateOrder",
-            "MarkFailed",
+            ["PrepareOrder", "RoutePreparationFailure"],
             ["RECEIVED", "FAILED"],
             {"payment": "NOTHING_TO_UNDO", "inventory": "BLOCKED"},
             set(),
@@ -99,7 +104,7 @@ def test_a_fatal_fault_on_capture_payment_fails_the_order_and_compensates(order_
         ),
         pytest.param(
             "AuthorizePayment",
-            "MarkPaymentFailed",
+            ["PrepareOrder", "RoutePreparationFailure"],
             ["RECEIVED", "VALIDATED", "FAILED"],
             {"payment": "NOTHING_TO_UNDO", "inventory": "RELEASED"},
             set(),
@@ -107,7 +112,7 @@ def test_a_fatal_fault_on_capture_payment_fails_the_order_and_compensates(order_
         ),
         pytest.param(
             "ReserveInventory",
-            "MarkInventoryFailed",
+            ["PrepareOrder", "RoutePreparationFailure"],
             ["RECEIVED", "VALIDATED", "FAILED"],
             {"payment": "VOIDED", "inventory": "BLOCKED"},
             {AUTH, VOID},
@@ -115,7 +120,7 @@ def test_a_fatal_fault_on_capture_payment_fails_the_order_and_compensates(order_
         ),
         pytest.param(
             "RequestShipment",
-            "MarkFailed",
+            ["PrepareOrder", "RequestShipment"],
             ["RECEIVED", "VALIDATED", "AUTHORIZED", "FAILED"],
             {"payment": "VOIDED", "inventory": "RELEASED"},
             {AUTH, VOID},
@@ -124,7 +129,7 @@ def test_a_fatal_fault_on_capture_payment_fails_the_order_and_compensates(order_
     ],
 )
 def test_a_fatal_fault_takes_the_compensation_path_of_its_task(
-    order_stack, faults, task, marked, timeline, compensations, ledger
+    order_stack, faults, task, parent_states, timeline, compensations, ledger
 ):
     faults({task: {"kind": "fatal"}})
     order = sample_order()
@@ -133,8 +138,8 @@ def test_a_fatal_fault_takes_the_compensation_path_of_its_task(
     run = order_stack.run_order(order, shipment="SHIPPED")
 
     assert run.status == "FAILED"
-    assert task_attempts(run.history, task) == ["InjectedFatalError"]
-    assert run.visited_states[-len(COMPENSATION) - 1 :] == [marked, *COMPENSATION]
+    assert attempts_of(run, task) == ["InjectedFatalError"]
+    assert run.visited_states == [*parent_states, *COMPENSATION]
     assert run.timeline == timeline
     assert run.order["failure"]["error"] == "InjectedFatalError"
     assert run.order["compensations"] == compensations
@@ -150,7 +155,7 @@ def test_a_compensation_that_always_fails_is_recorded_on_the_order(order_stack, 
     run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
 
     assert run.status == "PAYMENT_DECLINED"
-    assert task_attempts(run.history, "VoidOrRefundPayment") == ["InjectedFatalError"] * COMPENSATION_ATTEMPTS, (
+    assert attempts_of(run, "VoidOrRefundPayment") == ["InjectedFatalError"] * COMPENSATION_ATTEMPTS, (
         "States.ALL retries even a fatal fault"
     )
     assert injector.outcomes("VoidOrRefundPayment") == [True] * COMPENSATION_ATTEMPTS
@@ -177,7 +182,7 @@ def test_a_compensation_that_recovers_within_its_retries_records_no_failure(orde
     run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
 
     assert run.status == "PAYMENT_DECLINED"
-    assert task_attempts(run.history, "ReleaseInventory") == ["InjectedTransientError"] * 3 + [SUCCEEDED]
+    assert attempts_of(run, "ReleaseInventory") == ["InjectedTransientError"] * 3 + [SUCCEEDED]
     assert run.order["compensations"] == {"payment": "NOTHING_TO_UNDO", "inventory": "RELEASED"}
     assert run.order["compensationFailures"] == {}
     assert order_stack.broken_invariants(run) == []
@@ -198,7 +203,7 @@ def test_when_record_failure_cannot_run_record_failure_directly_ends_the_order(o
 
     assert run.status == "PAYMENT_DECLINED"
     assert run.execution["error"] == "PAYMENT_DECLINED"
-    assert task_attempts(run.history, "RecordFailure") == attempts
+    assert attempts_of(run, "RecordFailure") == attempts
     assert run.visited_states[-3:] == ["RecordFailure", "RecordFailureDirectly", "OrderFailed"]
     assert run.order["failure"]["recordedBy"] == "RecordFailureDirectly"
     assert run.order["failure"]["error"] == "PaymentDeclinedError"
@@ -217,9 +222,9 @@ def test_retries_exhausted_with_the_real_backoff_fail_the_order_and_compensate(o
     run = order_stack.run_order(sample_order(), shipment=None, deadline=5)
 
     assert run.status == "FAILED"
-    assert task_attempts(run.history, "ReserveInventory") == ["InventoryTransientError"] * 4, "attempt + 3 retries"
-    assert task_attempts(run.history, "ReleaseInventory") == ["InjectedTransientError"] * COMPENSATION_ATTEMPTS
-    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkInventoryFailed", *COMPENSATION]
+    assert attempts_of(run, "ReserveInventory") == ["InventoryTransientError"] * 4, "attempt + 3 retries"
+    assert attempts_of(run, "ReleaseInventory") == ["InjectedTransientError"] * COMPENSATION_ATTEMPTS
+    assert run.visited_states == ["PrepareOrder", "RoutePreparationFailure", *COMPENSATION]
     assert run.order["failure"]["error"] == "InventoryTransientError"
     assert run.order["compensations"] == {"payment": "VOIDED"}
     assert run.order["compensationFailures"]["inventory"]["error"] == "InjectedTransientError"
@@ -250,3 +255,16 @@ def test_a_seeded_rate_gives_the_same_failures_every_time():
     faults_seen, _ = first
     assert True in faults_seen, "seed 7 injects some faults"
     assert False in faults_seen, "and lets some invocations through"
+
+
+def test_an_order_recorded_directly_after_awaiting_shipment_leaves_the_warehouse_queue(order_stack, faults):
+    faults({"RecordFailure": {"kind": "fatal"}})
+
+    run = order_stack.run_order(sample_order(), shipment="FAILED")
+
+    assert run.status == "FAILED"
+    assert run.order["failure"]["recordedBy"] == "RecordFailureDirectly"
+    assert "awaitingShipmentSince" not in run.order, "the sparse index no longer lists it"
+    queue, _ = order_stack.orders.awaiting_shipment(100, None)
+    assert run.order_id not in [entry["orderId"] for entry in queue]
+    assert order_stack.broken_invariants(run) == []

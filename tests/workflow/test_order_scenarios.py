@@ -1,7 +1,7 @@
-"""Workflow scenarios: the real ASL on moto's Step Functions engine, with the real handlers, one test per path.
+"""Workflow scenarios: the real ASL files on moto's Step Functions engine, with the real handlers, one test per path.
 
-Each scenario asserts the final status, the DynamoDB timeline, the states the execution visited, and the ledger and
-stock invariants.
+Each scenario asserts the final status, the DynamoDB timeline, the states the parent and its Express child visited,
+and the ledger and stock invariants.
 """
 
 from __future__ import annotations
@@ -24,15 +24,23 @@ VOID = LedgerEntryKind.VOID
 
 PREPARATION = ["ValidateOrder", "AuthorizeAndReserve", "AuthorizePayment", "ReserveInventory"]
 COMPENSATION = ["VoidOrRefundPayment", "ReleaseInventory", "RecordFailure", "OrderFailed"]
+HAPPY_PARENT = ["PrepareOrder", "RequestShipment", "CapturePayment"]
+PREPARED_CHILD = [*sorted(PREPARATION), "CheckAuthorizedAndReserved", "Prepared"]
 
 
 def branches_then(*states: str) -> list[str]:
-    """Parallel branches may enter in either order; compare the visited states as (sorted prefix, rest)."""
+    """Parallel branches may enter in either order; compare the child's visited states as (sorted prefix, rest)."""
     return [*sorted(PREPARATION), *states]
 
 
 def normalised(visited: list[str]) -> list[str]:
     return [*sorted(visited[: len(PREPARATION)]), *visited[len(PREPARATION) :]]
+
+
+def child_states(run) -> list[str]:
+    """The states the order's (last) Express child visited, its Parallel branches sorted."""
+    assert run.preparation is not None, "the parent started its child"
+    return normalised(run.preparation.visited_states)
 
 
 def stock_of(stack: OrderStack, order: dict) -> dict[str, int]:
@@ -48,9 +56,10 @@ def test_happy_path_completes_captures_once_and_keeps_the_reservation(order_stac
     assert run.status == "COMPLETED"
     assert run.execution["status"] == "SUCCEEDED"
     assert run.timeline == ["RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMENT", "SHIPPED", "COMPLETED"]
-    assert normalised(run.visited_states) == branches_then(
-        "CheckAuthorizedAndReserved", "RequestShipment", "CapturePayment"
-    )
+    assert run.visited_states == HAPPY_PARENT, "three Standard transitions"
+    assert child_states(run) == PREPARED_CHILD
+    assert run.preparation.execution["status"] == "SUCCEEDED"
+    assert len(run.children) == 1
     assert order_stack.ledger(run.order_id) == {AUTH, CAPTURE}
     assert run.order["totalCents"] == 8999 + 2 * 1299, "prices come from the catalog"
     assert run.order["trackingNumber"] == "1Z999AA10123456784"
@@ -68,7 +77,9 @@ def test_validation_failure_rejects_an_unknown_sku_without_touching_payment_or_s
     assert run.status == "REJECTED"
     assert run.execution["error"] == "REJECTED"
     assert run.timeline == ["RECEIVED", "REJECTED"]
-    assert run.visited_states == ["ValidateOrder", "MarkRejected", "RecordFailure", "OrderFailed"]
+    assert run.visited_states == ["PrepareOrder", "RoutePreparationFailure", "RecordFailure", "OrderFailed"]
+    assert run.preparation.visited_states == ["ValidateOrder"]
+    assert run.preparation.execution["error"] == "OrderValidationError"
     assert run.order["failure"]["error"] == "OrderValidationError"
     assert "items[0].sku: unknown SKU NO-SUCH-SKU" in run.order["failure"]["cause"]
     assert order_stack.ledger(run.order_id) == set()
@@ -94,12 +105,10 @@ def test_payment_declined_releases_the_reserved_stock(order_stack):
     assert run.status == "PAYMENT_DECLINED"
     assert run.execution["error"] == "PAYMENT_DECLINED"
     assert run.timeline == ["RECEIVED", "VALIDATED", "PAYMENT_DECLINED"]
-    assert "PaymentAuthorizationFailed" in run.visited_states
-    assert run.visited_states[-len(COMPENSATION) - 2 :] == [
-        "CheckAuthorizedAndReserved",
-        "MarkPaymentDeclined",
-        *COMPENSATION,
-    ]
+    assert "PaymentAuthorizationFailed" in run.preparation.visited_states
+    assert run.preparation.visited_states[-2:] == ["CheckAuthorizedAndReserved", "PaymentNotAuthorized"]
+    assert run.visited_states == ["PrepareOrder", "RoutePreparationFailure", *COMPENSATION]
+    assert run.order["failure"]["error"] == "PaymentDeclinedError"
     assert run.order["compensations"] == {"payment": "NOTHING_TO_UNDO", "inventory": "RELEASED"}
     assert order_stack.ledger(run.order_id) == set()
     assert stock_of(order_stack, order) == stock_before
@@ -114,8 +123,10 @@ def test_out_of_stock_voids_the_authorization(order_stack):
 
     assert run.status == "OUT_OF_STOCK"
     assert run.timeline == ["RECEIVED", "VALIDATED", "OUT_OF_STOCK"]
-    assert "InventoryReservationFailed" in run.visited_states
-    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkOutOfStock", *COMPENSATION]
+    assert "InventoryReservationFailed" in run.preparation.visited_states
+    assert run.preparation.visited_states[-1] == "StockNotReserved"
+    assert run.visited_states == ["PrepareOrder", "RoutePreparationFailure", *COMPENSATION]
+    assert run.order["failure"]["error"] == "OutOfStockError"
     assert "HDST-ANC-BT" in run.order["failure"]["cause"]
     assert run.order["compensations"] == {"payment": "VOIDED", "inventory": "BLOCKED"}
     assert order_stack.ledger(run.order_id) == {AUTH, VOID}
@@ -128,7 +139,8 @@ def test_transient_payment_recovers_after_two_retries(order_stack):
 
     assert run.status == "COMPLETED"
     assert run.failed_tasks() == ["PaymentProviderTransientError", "PaymentProviderTransientError"]
-    assert run.visited_states.count("AuthorizePayment") == 1, "a retry stays inside the state"
+    assert run.preparation.visited_states.count("AuthorizePayment") == 1, "a retry stays inside the state"
+    assert run.visited_states == HAPPY_PARENT
     assert order_stack.runner.invocations["AuthorizePayment"] == 3
     assert order_stack.ledger(run.order_id) == {AUTH, CAPTURE}
     assert order_stack.broken_invariants(run) == []
@@ -141,8 +153,11 @@ def test_retries_exhausted_fails_the_order_and_releases_stock(order_stack):
     run = order_stack.run_order(order, shipment=None)
 
     assert run.status == "FAILED"
-    assert run.failed_tasks() == ["PaymentProviderTransientError"] * 4, "one attempt and three retries"
-    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkPaymentFailed", *COMPENSATION]
+    assert run.failed_tasks() == ["PaymentProviderTransientError"] * 4 + ["States.TaskFailed"], (
+        "one attempt and three retries in the child, then the parent sees its child fail"
+    )
+    assert run.visited_states == ["PrepareOrder", "RoutePreparationFailure", *COMPENSATION]
+    assert run.preparation.visited_states[-1] == "PaymentNotAuthorized"
     assert run.order["failure"]["error"] == "PaymentProviderTransientError"
     assert run.order["compensations"]["inventory"] == "RELEASED"
     assert stock_of(order_stack, order) == stock_before
@@ -157,7 +172,7 @@ def test_shipment_failed_voids_and_releases(order_stack):
 
     assert run.status == "FAILED"
     assert run.timeline == ["RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMENT", "FAILED"]
-    assert run.visited_states[-len(COMPENSATION) - 2 :] == ["RequestShipment", "MarkShipmentFailed", *COMPENSATION]
+    assert run.visited_states == ["PrepareOrder", "RequestShipment", *COMPENSATION]
     assert run.order["failure"] == {"error": "ShipmentFailedError", "cause": "warehouse flooded"}
     assert run.order["compensations"] == {"payment": "VOIDED", "inventory": "RELEASED"}
     assert order_stack.ledger(run.order_id) == {AUTH, VOID}
@@ -171,7 +186,7 @@ def test_cancelled_while_awaiting_shipment_compensates_and_ends_cancelled(order_
     assert run.status == "CANCELLED"
     assert run.execution["error"] == "CANCELLED"
     assert run.timeline == ["RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMENT", "CANCELLED"]
-    assert run.visited_states[-len(COMPENSATION) - 2 :] == ["RequestShipment", "MarkCancelled", *COMPENSATION]
+    assert run.visited_states == ["PrepareOrder", "RequestShipment", *COMPENSATION]
     assert run.order["compensations"] == {"payment": "VOIDED", "inventory": "RELEASED"}
     assert CAPTURE not in order_stack.ledger(run.order_id)
     assert order_stack.broken_invariants(run) == []
@@ -201,7 +216,7 @@ def test_shipment_timeout_fails_the_order_after_two_days_of_heartbeats_without_a
 
     assert run.status == "FAILED"
     assert run.order["failure"]["error"] == "States.Timeout"
-    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkShipmentTimedOut", *COMPENSATION]
+    assert run.visited_states == ["PrepareOrder", "RequestShipment", *COMPENSATION]
     assert order_stack.ledger(run.order_id) == {AUTH, VOID}
     assert order_stack.broken_invariants(run) == []
 
@@ -213,7 +228,7 @@ def test_heartbeat_timeout_fails_an_order_the_warehouse_never_acknowledges(order
 
     assert run.status == "FAILED"
     assert run.order["failure"]["error"] == "States.HeartbeatTimeout"
-    assert run.visited_states[-len(COMPENSATION) - 1 :] == ["MarkShipmentTimedOut", *COMPENSATION]
+    assert run.visited_states == ["PrepareOrder", "RequestShipment", *COMPENSATION]
     assert order_stack.broken_invariants(run) == []
 
 
@@ -259,9 +274,9 @@ def start_directly(order_stack: OrderStack, execution_input: object) -> tuple[di
 @pytest.mark.parametrize(
     ("execution_input", "problem"),
     [
-        ({}, "orderId: Field required"),
-        ({"orderId": 42, "items": "many"}, "orderId: Input should be a valid string"),
-        ({"orderId": "not an id"}, "orderId: String should match pattern"),
+        ({}, "execution.orderId: Field required"),
+        ({"orderId": 42, "items": "many"}, "execution.orderId: Input should be a valid string"),
+        ({"orderId": "not an id"}, "execution.orderId: String should match pattern"),
     ],
     ids=["empty", "wrong-types", "unusable-order-id"],
 )
@@ -275,7 +290,7 @@ def test_an_execution_without_a_usable_order_id_is_no_order_and_fails_at_once(or
     assert execution["error"] == "InvalidExecutionInput"
     assert execution["cause"].startswith(f"The execution input is not an order ({problem}")
     assert "Traceback" not in execution["cause"] and "Error(" not in execution["cause"]
-    assert visited == ["ValidateOrder", "MarkRejected", "RecordFailure", "ExplainNotAnOrder", "NotAnOrder"]
+    assert visited == ["PrepareOrder", "RoutePreparationFailure", "RecordFailure", "ExplainNotAnOrder", "NotAnOrder"]
     assert order_stack.order(str(execution_input.get("orderId"))) is None, "no order is recorded for it"
 
 
@@ -285,7 +300,7 @@ def test_an_execution_whose_input_is_not_an_object_fails_naming_the_path_it_coul
     assert execution["status"] == "FAILED"
     assert execution["error"] == "States.ResultPathMatchFailure"
     assert execution["cause"] == (
-        "Unable to apply ResultPath $.error to the input of state 'ValidateOrder': "
+        "Unable to apply ResultPath $.error to the input of state 'PrepareOrder': "
         'the path must lead through JSON objects, and the input is "hello"'
     )
-    assert visited == ["ValidateOrder"]
+    assert visited == ["PrepareOrder"]
