@@ -1,9 +1,9 @@
 """The warehouse simulator: ships every waiting order after a delay, through the same callback API a warehouse uses.
 
-It reads its work queue from the orders table's ``by-status`` index (AWAITING_SHIPMENT), signs its calls with the
-warehouse role's credentials (``local.sigv4``), acknowledges each order
-it is working on (a heartbeat, so HeartbeatSeconds never expires while it works), and confirms the shipment once
-the order has waited ``delay_seconds``.
+It reads its work queue from the orders table's sparse ``awaiting-shipment`` index, which holds only the orders that
+await shipment and only their keys and waiting time, signs its calls with the warehouse role's credentials
+(``local.sigv4``), acknowledges each order it is working on (a heartbeat, so HeartbeatSeconds never expires while it
+works), and confirms the shipment once the order has waited ``delay_seconds``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.sigv4 import WAREHOUSE, sign
-from tasks.adapters.orders_repository import OrderRepository
-from tasks.logic.ordering import BY_STATUS_INDEX
-from tasks.models.order import OrderStatus
+from tasks.adapters.orders_repository import AWAITING_SHIPMENT_SINCE, OrderRepository
 
 POLL_SECONDS = 0.25
 
@@ -58,16 +56,15 @@ class WarehouseSimulator:
     def work_once(self) -> None:
         cursor = None
         while True:
-            page, cursor = self._orders.query(
-                BY_STATUS_INDEX, "status", OrderStatus.AWAITING_SHIPMENT.value, 100, cursor
-            )
-            for order in page:
-                self._handle(order)
+            page, cursor = self._orders.awaiting_shipment(100, cursor)
+            for waiting in page:
+                self._handle(waiting)
             if cursor is None:
                 return
 
     def _handle(self, order: dict[str, Any]) -> None:
-        requested = datetime.fromisoformat(order["shipment"]["requestedAt"].replace("Z", "+00:00"))
+        """``order`` is the queue's entry: the order's id and since when it awaits shipment."""
+        requested = datetime.fromisoformat(order[AWAITING_SHIPMENT_SINCE].replace("Z", "+00:00"))
         waited = (datetime.now(UTC) - requested).total_seconds()
         if waited >= self._delay:
             callback = {"outcome": "SHIPPED", "trackingNumber": tracking_number(order["orderId"])}

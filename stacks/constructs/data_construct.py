@@ -46,12 +46,13 @@ class DataConstruct(Construct):
 
     @staticmethod
     def _build_index(table: dynamodb.Table, index: Index) -> None:
-        """Indexes project every attribute: the listing routes return whole orders from them."""
+        """Each index projects what its spec says (``Index.projection``), as ``local/provisioning.py`` creates it."""
         table.add_global_secondary_index(
             index_name=index.name,
             partition_key=_string_attribute(index.partition_key),
             sort_key=_string_attribute(index.sort_key) if index.sort_key else None,
-            projection_type=dynamodb.ProjectionType.ALL,
+            projection_type=dynamodb.ProjectionType(index.projection_type),
+            non_key_attributes=list(index.projection) if index.projection else None,
         )
 
 

@@ -79,6 +79,36 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
+BATCH_GET_LIMIT = 100
+"""Keys per BatchGetItem request, across its tables."""
+
+
+def batch_get(client: Any, keys: Mapping[str, list[Mapping[str, Any]]], *, consistent: bool) -> dict[str, list[dict]]:
+    """The items with those keys, per table, read in as few BatchGetItem requests as DynamoDB allows.
+
+    Missing items are left out, and the items of a table come back in no particular order. Unprocessed keys (a
+    throttled partition) are asked for again.
+
+    Example
+    -------
+    >>> batch_get(client, {"orders": [{"orderId": "o-1"}]}, consistent=True)  # doctest: +SKIP
+    {'orders': [{'orderId': 'o-1', ...}]}
+    """
+    found: dict[str, list[dict]] = {table: [] for table in keys}
+    pending = [(table, to_item(key)) for table, table_keys in keys.items() for key in table_keys]
+    for start in range(0, len(pending), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {}
+        for table, key in pending[start : start + BATCH_GET_LIMIT]:
+            request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
+        while request:
+            with transient_errors_retried_by_the_workflow():
+                response = client.batch_get_item(RequestItems=request)
+            for table, items in response.get("Responses", {}).items():
+                found[table] += [from_item(item) for item in items]
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
 def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 

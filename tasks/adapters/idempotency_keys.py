@@ -21,10 +21,10 @@ from tasks.adapters.dynamodb import (
     to_item,
     transient_errors_retried_by_the_workflow,
 )
-from tasks.adapters.idempotency import IDEMPOTENCY_TABLE_ENV
 
+IDEMPOTENCY_TABLE_ENV = "IDEMPOTENCY_TABLE_NAME"
 RECORD_PREFIX = "order-key#"
-"""Keeps these records apart from Powertools' own (``<operation>#<hash>``) in the same table."""
+"""Names what the record is, in a table that may hold other kinds of idempotency records one day."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,12 @@ class DynamoDBIdempotencyKeys(IdempotencyKeys):
                     TableName=self._table,
                     Item=to_item({**key, "orderId": order_id, "fingerprint": fingerprint}),
                     ConditionExpression="attribute_not_exists(id)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
-            with transient_errors_retried_by_the_workflow():
-                item = self._client.get_item(TableName=self._table, Key=to_item(key), ConsistentRead=True)["Item"]
-            existing = from_item(item)
+            existing = from_item(error.response["Item"])
             return KeyClaim(existing["orderId"], existing["fingerprint"])
         return KeyClaim(order_id, fingerprint)
 

@@ -124,6 +124,7 @@ class DynamoDBInventoryRepository(InventoryRepository):
                 "UpdateExpression": "SET reservation = :reservation",
                 "ConditionExpression": "attribute_exists(orderId) AND attribute_not_exists(reservation)",
                 "ExpressionAttributeValues": {":reservation": to_value(reservation)},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
         try:
@@ -142,7 +143,8 @@ class DynamoDBInventoryRepository(InventoryRepository):
             raise error
         order_reason = reasons[len(lines)] if len(reasons) > len(lines) else "None"
         if order_reason == "ConditionalCheckFailed":
-            existing = self._reservation(order_id)
+            order = error.response["CancellationReasons"][len(lines)].get("Item")
+            existing = from_item(order).get("reservation") if order else None
             if existing is not None and existing.get("status") == RESERVED:
                 return
             state = "released" if existing is not None else "missing"

@@ -1,8 +1,7 @@
-"""AuthorizePayment task: one authorization per order, however often the workflow retries."""
+"""AuthorizePayment task: one authorization per order, however often the workflow retries (the ledger says so)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tasks.adapters.idempotency import OncePerOrder
 from tasks.adapters.orders_repository import order_repository
 from tasks.adapters.payment_provider import payment_provider
 from tasks.adapters.payments_ledger import payments_ledger
@@ -12,15 +11,8 @@ from tasks.logic.clock import now_iso
 from tasks.models.task_io import AuthorizePaymentInput, AuthorizePaymentOutput
 
 
-def authorize(request: AuthorizePaymentInput) -> AuthorizePaymentOutput:
+@task_handler(AuthorizePaymentInput)
+def handler(request: AuthorizePaymentInput, context: LambdaContext) -> AuthorizePaymentOutput:
     return payments.authorize(
         request, provider=payment_provider(), ledger=payments_ledger(), orders=order_repository(), now=now_iso()
     )
-
-
-authorize_once = OncePerOrder("AuthorizePayment", authorize, amount_must_match=True)
-
-
-@task_handler(AuthorizePaymentInput)
-def handler(request: AuthorizePaymentInput, context: LambdaContext) -> AuthorizePaymentOutput:
-    return authorize_once(request, context)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from tasks.adapters.inventory_repository import InventoryRepository, ReservedLine
 from tasks.adapters.orders_repository import OrderRepository
-from tasks.models.order import OrderStatus
+from tasks.models.order import OrderStatus, statuses_before
 from tasks.models.task_io import CompensationOutput, ReserveInventoryInput, ReserveInventoryOutput
 
-PREPARED = "attribute_exists(#payment) AND #reservation.#rstatus = :reserved"
+STOCK_RESERVED = "#reservation.#rstatus = :reserved"
+PREPARED = f"attribute_exists(#payment) AND {STOCK_RESERVED}"
 """Both parallel branches are done: the order is AUTHORIZED only when the payment and the reservation both exist.
 
-Each branch writes its own part first and then tries the move, so whichever finishes second makes it.
+Each branch writes its own part first and then looks for the other's in what it reads back (AuthorizePayment in the
+order its write returns, ReserveInventory in a read after its transaction). DynamoDB orders the writes of one item,
+so at least the branch that wrote second sees both parts, and it makes the conditional move.
 """
 
 
@@ -18,6 +21,9 @@ def reserve(
     request: ReserveInventoryInput, *, inventory: InventoryRepository, orders: OrderRepository, now: str
 ) -> ReserveInventoryOutput:
     """Reserve every line in one transaction, then mark the order AUTHORIZED if the payment is authorized too.
+
+    The payment is usually not there yet, so the order is read rather than a move tried: a read costs a fifth of
+    the write a refused move would.
 
     Raises
     ------
@@ -31,7 +37,9 @@ def reserve(
     """
     lines = [ReservedLine(sku=line.sku, quantity=line.quantity) for line in request.lines]
     inventory.reserve(request.orderId, lines, now)
-    orders.advance(request.orderId, OrderStatus.AUTHORIZED, now, requires=PREPARED)
+    order = orders.get(request.orderId)
+    if order and "payment" in order and OrderStatus(order["status"]) in statuses_before(OrderStatus.AUTHORIZED):
+        orders.advance(request.orderId, OrderStatus.AUTHORIZED, now, requires=PREPARED)
     return ReserveInventoryOutput(reservedUnits=sum(line.quantity for line in lines))
 
 

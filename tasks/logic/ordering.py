@@ -161,7 +161,8 @@ def list_orders(
     limit: int,
     next_token: str | None,
 ) -> OrderPage:
-    """A page of orders, newest first, read through the GSIs (never a scan).
+    """A page of orders, newest first, read through the GSIs (never a scan), which keep only keys: the repository
+    batch-gets the orders they name.
 
     A shopper always lists their own orders: the query is pinned to the caller, so a ``customerId`` naming anyone
     else finds nothing. Operators list any customer's, any status, or everything.
@@ -215,6 +216,8 @@ def _listed_after(
 
     Orders created in the same millisecond as the position are read again (``up_to`` includes it) and the ones
     already listed are dropped by order id, so a page that ends inside a millisecond neither skips nor repeats one.
+    The index keeps only keys and the orders are read after it, so an order that moved on since the index was
+    written is left to its new status's partition: it is listed once, never twice.
     """
     found: list[dict[str, Any]] = []
     cursor = None
@@ -222,7 +225,11 @@ def _listed_after(
         page, cursor = orders.query(
             BY_STATUS_INDEX, "status", status.value, count, cursor, up_to=position and position[0]
         )
-        found += [item for item in page if position is None or _listing_position(item) < position]
+        found += [
+            item
+            for item in page
+            if item["status"] == status.value and (position is None or _listing_position(item) < position)
+        ]
         if cursor is None:
             break
     return found[:count]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.adapters.orders_repository import OrderRepository
+from tasks.adapters.orders_repository import AWAITING_SHIPMENT_SINCE, OrderRepository
 from tasks.adapters.workflow import OrderWorkflow
 from tasks.errors import InvalidOrderStateError, OrderCancelledError, OrderNotFoundError, ShipmentFailedError
 from tasks.models.order import OrderStatus
@@ -10,10 +10,12 @@ from tasks.models.task_io import RequestShipmentInput, RequestShipmentOutput
 
 
 def request_shipment(request: RequestShipmentInput, *, orders: OrderRepository, now: str) -> RequestShipmentOutput:
-    """Store the task token and put the order in the warehouse's queue (AWAITING_SHIPMENT).
+    """Store the task token and put the order in the warehouse's queue (AWAITING_SHIPMENT), in one write.
 
-    The warehouse reads its queue from the orders table's ``by-status`` index and answers with the token, through
-    the shipment callback API. A retry of this task brings a new token; it replaces the stored one.
+    The warehouse reads its queue from the sparse ``awaiting-shipment`` index (``awaitingShipmentSince``, set here
+    and removed by the write that moves the order on) and answers through the shipment callback API, which finds
+    the token on the order. A retry of this task brings a new token; it replaces the stored one, and the order
+    keeps its place in the queue.
 
     Example
     -------
@@ -21,7 +23,12 @@ def request_shipment(request: RequestShipmentInput, *, orders: OrderRepository, 
     RequestShipmentOutput(orderId='o-1', status=<OrderStatus.AWAITING_SHIPMENT: 'AWAITING_SHIPMENT'>)
     """
     shipment = {"taskToken": request.taskToken, "requestedAt": now}
-    moved = orders.advance(request.orderId, OrderStatus.AWAITING_SHIPMENT, now, fields={"shipment": shipment})
+    moved = orders.advance(
+        request.orderId,
+        OrderStatus.AWAITING_SHIPMENT,
+        now,
+        fields={"shipment": shipment, AWAITING_SHIPMENT_SINCE: now},
+    )
     if not moved and not orders.set_fields(
         request.orderId, {"shipment": shipment}, only_if_status=OrderStatus.AWAITING_SHIPMENT
     ):

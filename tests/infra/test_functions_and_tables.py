@@ -81,6 +81,7 @@ def test_each_table_is_on_demand_recoverable_encrypted_keyed_and_streamed_as_des
         index["IndexName"]: (
             [key["AttributeName"] for key in index["KeySchema"]],
             index["Projection"]["ProjectionType"],
+            index["Projection"].get("NonKeyAttributes", []),
         )
         for index in properties.get("GlobalSecondaryIndexes", [])
     }
@@ -92,7 +93,12 @@ def test_each_table_is_on_demand_recoverable_encrypted_keyed_and_streamed_as_des
         key for key in (spec.partition_key, spec.sort_key) if key
     ]
     assert indexes == {
-        index.name: ([key for key in (index.partition_key, index.sort_key) if key], "ALL") for index in spec.indexes
+        index.name: (
+            [key for key in (index.partition_key, index.sort_key) if key],
+            index.projection_type,
+            list(index.projection or ()),
+        )
+        for index in spec.indexes
     }
     assert properties.get("TimeToLiveSpecification") == (
         {"AttributeName": spec.ttl_attribute, "Enabled": True} if spec.ttl_attribute else None
@@ -101,3 +107,15 @@ def test_each_table_is_on_demand_recoverable_encrypted_keyed_and_streamed_as_des
         {"StreamViewType": spec.stream_view_type} if spec.stream_view_type else None
     )
     assert table["DeletionPolicy"] == "Retain"
+
+
+def test_the_orders_indexes_keep_only_keys_so_status_changes_write_small_entries(assembly):
+    properties = assembly.at("Data/Orders/Resource")["Properties"]
+
+    projections = {index["IndexName"]: index["Projection"] for index in properties["GlobalSecondaryIndexes"]}
+
+    assert projections == {
+        "by-status": {"ProjectionType": "KEYS_ONLY"},
+        "by-customer": {"ProjectionType": "KEYS_ONLY"},
+        "awaiting-shipment": {"ProjectionType": "KEYS_ONLY"},
+    }

@@ -24,10 +24,8 @@ pytestmark = pytest.mark.infra
 
 GET, PUT, UPDATE, DELETE = "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
 QUERY, SCAN, BATCH_GET = "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem"
-POWERTOOLS_IDEMPOTENCY = {GET, PUT, UPDATE, DELETE}
-"""DynamoDBPersistenceLayer: get_item, put_item (the claim), update_item (the result), delete_item (on failure)."""
-ORDER_MOVES = {GET, UPDATE}
-"""OrderRepository.advance and set_fields (update_item), and get (get_item) when a move is refused."""
+ORDER_MOVES = {UPDATE}
+"""OrderRepository.advance and set_fields (update_item); a refused move returns the order (ALL_OLD), no get_item."""
 STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
 """What the event source mapping calls on the stream, in the function's name; plus ListStreams, which names no ARN."""
 LIST_STREAMS = "dynamodb:ListStreams"
@@ -39,35 +37,33 @@ EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
         "Products": {BATCH_GET},  # InventoryRepository.products
     },
     "AuthorizePayment": {
-        "Orders": ORDER_MOVES,  # and get for the stored payment token
-        "PaymentsLedger": {PUT, QUERY, UPDATE},  # record, entries (a refused record), the simulator's attempt counter
-        "Idempotency": POWERTOOLS_IDEMPOTENCY,
+        "Orders": {BATCH_GET} | ORDER_MOVES,  # entries_and_order (the payment token), the payment and the move
+        "PaymentsLedger": {BATCH_GET, PUT, UPDATE},  # entries_and_order, record, the simulator's attempt counter
     },
     "ReserveInventory": {
-        "Orders": ORDER_MOVES,  # the transaction's Update of the order, and the reservation read after a cancel
+        "Orders": {GET} | ORDER_MOVES,  # the transaction's Update, the read for the payment, the move
         "Products": {BATCH_GET, UPDATE},  # the transaction's stock Updates, products() naming the short SKUs
     },
     "RequestShipment": {"Orders": ORDER_MOVES},
     "CapturePayment": {
-        "Orders": ORDER_MOVES,
-        "PaymentsLedger": {PUT, QUERY},
-        "Idempotency": POWERTOOLS_IDEMPOTENCY,
+        "Orders": {BATCH_GET} | ORDER_MOVES,  # entries_and_order (the status), the SHIPPED and COMPLETED write
+        "PaymentsLedger": {BATCH_GET, PUT},  # entries_and_order, record
     },
     "VoidOrRefundPayment": {
-        "PaymentsLedger": {PUT, QUERY},
-        "Idempotency": POWERTOOLS_IDEMPOTENCY,
+        "PaymentsLedger": {PUT, QUERY},  # entries, record
     },
     "ReleaseInventory": {
-        "Orders": ORDER_MOVES,  # the reservation read, the tombstone update, the transaction's Update of the order
+        "Orders": {GET, UPDATE},  # the reservation read, the tombstone update, the transaction's Update of the order
         "Products": {UPDATE},  # the transaction's restock Updates
     },
     "RecordFailure": {"Orders": ORDER_MOVES},
     "OrderApi": {
-        "Orders": {GET, PUT, DELETE},  # create, get (also /health and the shipment callbacks), delete_if_received
+        # create, get (also /health and the shipment callbacks), delete_if_received, and the listings' batch get
+        "Orders": {BATCH_GET, GET, PUT, DELETE},
         "Orders/index/by-status": {QUERY},
         "Orders/index/by-customer": {QUERY},
         "Products": {SCAN},  # the catalog
-        "Idempotency": {GET, PUT},  # the caller's Idempotency-Key records
+        "Idempotency": {PUT},  # the caller's Idempotency-Key records; a taken key's record comes back (ALL_OLD)
     },
     "PublishOrderEvents": {},  # the stream records carry the order's old and new images
 }

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from bench.dynamodb_units import CapacityMeter
 from local.catalog import catalog_items
 from local.lambda_runner import LOCAL_REGION
 from local.provisioning import create_table
@@ -65,7 +66,7 @@ def inventory(tables: Any) -> DynamoDBInventoryRepository:
 
 @pytest.fixture
 def ledger(tables: Any) -> DynamoDBPaymentsLedger:
-    return DynamoDBPaymentsLedger(PAYMENTS_TABLE.local_name, client=tables)
+    return DynamoDBPaymentsLedger(PAYMENTS_TABLE.local_name, client=tables, orders_table=ORDERS_TABLE.local_name)
 
 
 @pytest.fixture
@@ -76,6 +77,12 @@ def keys(tables: Any) -> DynamoDBIdempotencyKeys:
 @pytest.fixture
 def provider() -> RecordingPaymentProvider:
     return RecordingPaymentProvider()
+
+
+@pytest.fixture
+def capacity_meter() -> CapacityMeter:
+    """A meter to enter around the requests whose number or units a test counts (``bench.dynamodb_units``)."""
+    return CapacityMeter()
 
 
 @pytest.fixture

@@ -979,3 +979,14 @@ def test_data_cannot_drive_the_terminal(api, capsys, argv, answer, lines):
     else:
         assert len(out.splitlines()) == lines
         assert r"\x1b[2J\x1b[31mred\x0d\u202eevil\x9b6n\x7f\u2066\x07\x0anext" in printed
+
+
+def test_watch_reports_a_status_it_does_not_know_without_a_traceback(api, capsys):
+    api.answer = lambda request: (200, {"orderId": "ord-1", "status": "TELEPORTED", "timeline": []})
+
+    code = cli.main(["watch", "ord-1", "--interval", "0.01", "--api-url", api.url, "--token", "t"])
+
+    _, err = capsys.readouterr()
+    assert code == cli.EXIT_REFUSED
+    assert "does not know" in err and "TELEPORTED" in err
+    assert "Traceback" not in err

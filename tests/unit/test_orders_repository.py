@@ -146,17 +146,18 @@ def test_requires_prepared_refuses_a_released_reservation(order_at, orders):
     assert orders.get(ORDER_ID)["status"] == "VALIDATED"
 
 
-def test_set_fields_writes_only_while_the_order_holds_the_given_status(order_at, orders):
+def test_set_fields_writes_only_while_the_order_holds_the_given_status_and_returns_what_it_wrote(order_at, orders):
     order_at(OrderStatus.AWAITING_SHIPMENT)
 
-    assert orders.set_fields(ORDER_ID, {"note": "kept"}, only_if_status=OrderStatus.AWAITING_SHIPMENT) is True
-    assert orders.set_fields(ORDER_ID, {"note": "refused"}, only_if_status=OrderStatus.VALIDATED) is False
+    written = orders.set_fields(ORDER_ID, {"note": "kept"}, only_if_status=OrderStatus.AWAITING_SHIPMENT)
+    assert orders.set_fields(ORDER_ID, {"note": "refused"}, only_if_status=OrderStatus.VALIDATED) is None
 
-    assert orders.get(ORDER_ID)["note"] == "kept"
+    assert written == orders.get(ORDER_ID)
+    assert written["note"] == "kept"
 
 
-def test_set_fields_on_a_missing_order_returns_false_and_creates_nothing(orders):
-    assert orders.set_fields("no-such-order", {"note": "x"}, only_if_status=OrderStatus.RECEIVED) is False
+def test_set_fields_on_a_missing_order_returns_none_and_creates_nothing(orders):
+    assert orders.set_fields("no-such-order", {"note": "x"}, only_if_status=OrderStatus.RECEIVED) is None
 
     assert orders.get("no-such-order") is None
 
@@ -170,3 +171,73 @@ def test_delete_if_received_removes_only_an_order_that_never_started(order_at, o
 
     assert orders.get("never-started") is None
     assert orders.get("started")["status"] == "VALIDATED"
+
+
+def test_advance_through_records_every_status_passed_in_one_write_and_removes_what_it_is_told(order_at, orders):
+    order_at(OrderStatus.AWAITING_SHIPMENT, awaitingShipmentSince=NOW)
+
+    moved = orders.advance(
+        ORDER_ID,
+        OrderStatus.COMPLETED,
+        LATER,
+        through=(OrderStatus.SHIPPED,),
+        fields={"trackingNumber": "1Z1"},
+        remove=("awaitingShipmentSince",),
+    )
+
+    record = orders.get(ORDER_ID)
+    assert moved is True
+    assert timeline(record)[-2:] == [("SHIPPED", LATER), ("COMPLETED", LATER)]
+    assert (record["status"], record["trackingNumber"]) == ("COMPLETED", "1Z1")
+    assert "awaitingShipmentSince" not in record
+
+
+def test_advance_through_is_allowed_only_from_before_the_first_status_passed(order_at, orders):
+    before = order_at(OrderStatus.CANCELLED)
+
+    with pytest.raises(InvalidOrderStateError, match="CANCELLED; it cannot move to SHIPPED"):
+        orders.advance(ORDER_ID, OrderStatus.COMPLETED, LATER, through=(OrderStatus.SHIPPED,))
+
+    assert orders.get(ORDER_ID) == before
+
+
+def test_a_refused_move_is_explained_from_the_refused_write_itself(order_at, orders, capacity_meter):
+    order_at(OrderStatus.AUTHORIZED)
+
+    with capacity_meter:
+        assert orders.advance(ORDER_ID, OrderStatus.VALIDATED, LATER) is False
+        with pytest.raises(OrderNotFoundError):
+            orders.advance("no-such-order", OrderStatus.VALIDATED, LATER)
+
+    assert [request.operation for request in capacity_meter.requests] == ["UpdateItem", "UpdateItem"]
+
+
+def test_the_warehouse_queue_holds_exactly_the_orders_awaiting_shipment_longest_waiting_first(order_at, orders):
+    order_at(OrderStatus.AWAITING_SHIPMENT, order_id="waits-since-later", awaitingShipmentSince=LATER)
+    order_at(OrderStatus.AWAITING_SHIPMENT, order_id="waits-since-now", awaitingShipmentSince=NOW)
+    order_at(OrderStatus.AWAITING_SHIPMENT, order_id="shipped", awaitingShipmentSince=NOW)
+    orders.advance(
+        "shipped", OrderStatus.COMPLETED, LATER, through=(OrderStatus.SHIPPED,), remove=("awaitingShipmentSince",)
+    )
+    order_at(OrderStatus.AUTHORIZED, order_id="not-yet")
+
+    queue, _ = orders.awaiting_shipment(10, None)
+    first, cursor = orders.awaiting_shipment(1, None)
+    second, _ = orders.awaiting_shipment(1, cursor)
+
+    assert queue == [
+        {"orderId": "waits-since-now", "status": "AWAITING_SHIPMENT", "awaitingShipmentSince": NOW},
+        {"orderId": "waits-since-later", "status": "AWAITING_SHIPMENT", "awaitingShipmentSince": LATER},
+    ]
+    assert first + second == queue, "pages follow each other"
+
+
+def test_a_query_of_a_keys_only_index_returns_whole_orders_newest_first(orders):
+    for order_id, created in (("older", NOW), ("newer", LATER)):
+        orders.create(placed_order(order_id), created)
+
+    page, cursor = orders.query("by-customer", "customerId", "cust-42", 10, None)
+
+    assert [order["orderId"] for order in page] == ["newer", "older"]
+    assert page[0] == orders.get("newer")
+    assert cursor is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.adapters.dynamodb import to_item, to_value
-from tasks.adapters.payments_ledger import LedgerEntryKind
+from tasks.adapters.payments_ledger import LedgerEntry, LedgerEntryKind
 from tasks.errors import InvalidOrderStateError, PaymentDeclinedError
 from tasks.logic import inventory as inventory_logic
 from tasks.logic import payments
@@ -215,7 +215,7 @@ def test_capture_refuses_a_voided_authorization(awaiting_shipment, ledger, captu
 
 def test_void_or_refund_voids_an_open_authorization_once(awaiting_shipment, ledger, provider, void_or_refund):
     assert void_or_refund() == "VOIDED"
-    assert void_or_refund() == "NOTHING_TO_UNDO"
+    assert void_or_refund() == "VOIDED", "a repeat answers what the first one did"
 
     entries = ledger.entries(ORDER_ID)
     assert set(entries) == {AUTHORIZATION, LedgerEntryKind.VOID}
@@ -227,7 +227,7 @@ def test_void_or_refund_refunds_a_capture_once(awaiting_shipment, ledger, provid
     captured = capture(awaiting_shipment)
 
     assert void_or_refund() == "REFUNDED"
-    assert void_or_refund() == "NOTHING_TO_UNDO"
+    assert void_or_refund() == "REFUNDED", "a repeat answers what the first one did"
 
     entries = ledger.entries(ORDER_ID)
     assert set(entries) == {AUTHORIZATION, CAPTURE, LedgerEntryKind.REFUND}
@@ -242,3 +242,129 @@ def test_void_or_refund_without_any_payment_does_nothing(ledger, provider, void_
 
     assert ledger.entries(ORDER_ID) == {}
     assert provider.calls == []
+
+
+def test_a_repeated_authorize_reuses_the_ledger_entry_without_reaching_the_provider(
+    order_at, ledger, provider, authorize
+):
+    order_at(OrderStatus.VALIDATED)
+    first = authorize()
+    entries_before = ledger.entries(ORDER_ID)
+
+    again = authorize(now=LATER)
+
+    assert again == first
+    assert provider.calls == [("authorize", ORDER_ID)], "no second hold"
+    assert ledger.entries(ORDER_ID) == entries_before
+
+
+def test_an_authorize_repeated_with_another_amount_is_refused(order_at, orders, ledger, provider, authorize):
+    order_at(OrderStatus.VALIDATED)
+    authorize()
+    request = AuthorizePaymentInput(orderId=ORDER_ID, amountCents=SAMPLE_TOTAL_CENTS + 1, currency="USD")
+
+    with pytest.raises(InvalidOrderStateError, match=f"AUTHORIZATION of {SAMPLE_TOTAL_CENTS} USD"):
+        payments.authorize(request, provider=provider, ledger=ledger, orders=orders, now=LATER)
+
+    assert ledger.entries(ORDER_ID)[AUTHORIZATION].amount_cents == SAMPLE_TOTAL_CENTS
+    assert provider.calls == [("authorize", ORDER_ID)]
+
+
+def test_authorize_after_the_reservation_is_one_read_one_ledger_put_and_one_order_write(
+    order_at, orders, ledger, provider, reserve, capacity_meter
+):
+    order_at(OrderStatus.VALIDATED)
+    reserve()
+
+    with capacity_meter:
+        payments.authorize(authorization_request(), provider=provider, ledger=ledger, orders=orders, now=LATER)
+
+    assert [request.operation for request in capacity_meter.requests] == ["BatchGetItem", "PutItem", "UpdateItem"]
+    assert orders.get(ORDER_ID)["status"] == "AUTHORIZED"
+
+
+class ReservesWhenPaymentIsWritten:
+    """The orders repository, with ReserveInventory running in full just before AuthorizePayment's payment-only
+    write: the interleaving in which neither branch's first look finds the other's part."""
+
+    def __init__(self, orders, reserve):
+        self._orders, self._reserve = orders, reserve
+
+    def __getattr__(self, name):
+        return getattr(self._orders, name)
+
+    def set_fields(self, *args, **kwargs):
+        self._reserve()
+        return self._orders.set_fields(*args, **kwargs)
+
+
+def test_the_order_becomes_authorized_when_the_reservation_lands_between_the_payment_branch_writes(
+    order_at, orders, ledger, provider, reserve
+):
+    order_at(OrderStatus.VALIDATED)
+    interleaved = ReservesWhenPaymentIsWritten(orders, lambda: reserve(now=NOW))
+
+    payments.authorize(authorization_request(), provider=provider, ledger=ledger, orders=interleaved, now=LATER)
+
+    record = orders.get(ORDER_ID)
+    assert record["status"] == "AUTHORIZED"
+    assert [entry["status"] for entry in record["timeline"]] == ["RECEIVED", "VALIDATED", "AUTHORIZED"]
+
+
+def test_capture_writes_shipped_and_completed_together_in_three_requests(
+    awaiting_shipment, orders, capture, capacity_meter
+):
+    with capacity_meter:
+        capture(awaiting_shipment, now=LATER)
+
+    record = orders.get(ORDER_ID)
+    assert record["timeline"][-2:] == [{"status": "SHIPPED", "at": LATER}, {"status": "COMPLETED", "at": LATER}]
+    assert [request.operation for request in capacity_meter.requests] == ["BatchGetItem", "PutItem", "UpdateItem"]
+
+
+def test_a_capture_retried_after_its_ledger_entry_completes_the_order_without_a_second_capture(
+    awaiting_shipment, orders, ledger, provider, capture
+):
+    ledger.record(
+        LedgerEntry(ORDER_ID, CAPTURE, "cap_before_the_crash", SAMPLE_TOTAL_CENTS, "USD", NOW),
+    )
+
+    result = capture(awaiting_shipment)
+
+    assert result.captureId == "cap_before_the_crash"
+    assert ("capture", ORDER_ID) not in provider.calls
+    record = orders.get(ORDER_ID)
+    assert (record["status"], record["captureId"]) == ("COMPLETED", "cap_before_the_crash")
+
+
+def test_capture_takes_the_order_out_of_the_warehouse_queue(awaiting_shipment, orders, capture):
+    orders.set_fields(ORDER_ID, {"awaitingShipmentSince": NOW}, only_if_status=OrderStatus.AWAITING_SHIPMENT)
+
+    capture(awaiting_shipment)
+
+    assert orders.awaiting_shipment(10, None)[0] == []
+    assert "awaitingShipmentSince" not in orders.get(ORDER_ID)
+
+
+def test_an_order_that_has_failed_is_never_authorized(order_at, ledger, provider, authorize):
+    order_at(OrderStatus.FAILED)
+
+    with pytest.raises(InvalidOrderStateError, match="FAILED; it cannot move to AUTHORIZED"):
+        authorize()
+
+    assert provider.calls == []
+    assert ledger.entries(ORDER_ID) == {}
+
+
+def test_a_retry_after_the_move_answers_from_the_ledger_and_writes_nothing(
+    order_at, orders, ledger, provider, reserve, authorize, capacity_meter
+):
+    order_at(OrderStatus.VALIDATED)
+    reserve()
+    first = authorize()
+
+    with capacity_meter:
+        again = payments.authorize(authorization_request(), provider=provider, ledger=ledger, orders=orders, now=LATER)
+
+    assert again.authorizationId == first
+    assert [request.operation for request in capacity_meter.requests] == ["BatchGetItem"]

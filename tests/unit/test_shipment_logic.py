@@ -6,8 +6,9 @@ import pytest
 
 from tasks.errors import InvalidOrderStateError, OrderNotFoundError
 from tasks.logic import shipment
+from tasks.logic.failure import record_failure
 from tasks.models.order import OrderStatus
-from tasks.models.task_io import RequestShipmentInput, RequestShipmentOutput
+from tasks.models.task_io import RecordFailureInput, RequestShipmentInput, RequestShipmentOutput
 
 from .support import KEYBOARD, LATER, NOW, ORDER_ID, placed_order
 
@@ -123,3 +124,26 @@ def test_an_answer_for_an_unknown_order_is_order_not_found(orders, workflow, sub
                 send("no-such-order", *arguments, orders=orders, workflow=workflow)
 
             assert workflow.calls == []
+
+
+def test_request_shipment_puts_the_order_in_the_warehouse_queue_and_a_retry_keeps_its_place(
+    order_at, orders, request_shipment
+):
+    order_at(OrderStatus.AUTHORIZED)
+
+    request_shipment(FIRST_TOKEN, now=NOW)
+    request_shipment(RETRY_TOKEN, now=LATER)
+
+    queue, _ = orders.awaiting_shipment(10, None)
+    assert queue == [{"orderId": ORDER_ID, "status": "AWAITING_SHIPMENT", "awaitingShipmentSince": NOW}]
+
+
+def test_a_failure_takes_the_order_out_of_the_warehouse_queue(awaiting, orders):
+    failed = RecordFailureInput.model_validate(
+        {"status": "CANCELLED", "execution": {"orderId": ORDER_ID, "error": {"Error": "OrderCancelledError"}}}
+    )
+
+    record_failure(failed, orders=orders, now=LATER)
+
+    assert orders.awaiting_shipment(10, None)[0] == []
+    assert orders.get(ORDER_ID)["status"] == "CANCELLED"

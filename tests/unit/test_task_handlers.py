@@ -1,7 +1,5 @@
 """The Lambda entry points, called as Lambda calls them: typed input errors that name the field, JSON outputs the
-ASL can select from, and Powertools idempotency where the workflow may repeat a payment step.
-
-Handler modules read the idempotency table's name when imported, so the environment is set before the import.
+ASL can select from, and payment steps the workflow may repeat, answered from the payments ledger.
 """
 
 from __future__ import annotations
@@ -11,12 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
 from local.lambda_runner import LocalLambdaContext, function_arn
 from local.provisioning import local_function_environment
 from tasks.adapters.payments_ledger import LedgerEntryKind
-from tasks.errors import InvalidTaskInputError, OrderValidationError, PaymentProviderTransientError
+from tasks.errors import (
+    InvalidOrderStateError,
+    InvalidTaskInputError,
+    OrderValidationError,
+    PaymentProviderTransientError,
+)
 from tasks.handlers.runtime import metrics
 from tasks.models.order import OrderStatus
 from workflows.resources import (
@@ -63,8 +65,16 @@ def authorization_event(amount_cents: int = SAMPLE_TOTAL_CENTS) -> dict[str, Any
 
 
 def id_field(spec: FunctionSpec) -> str:
-    """ValidateOrder receives the whole order; every other task receives the order id."""
-    return "order" if spec is VALIDATE_ORDER else "orderId"
+    """ValidateOrder receives the whole order, RecordFailure the failed execution; every other task the order id."""
+    return {VALIDATE_ORDER.logical_name: "order", RECORD_FAILURE.logical_name: "execution"}.get(
+        spec.logical_name, "orderId"
+    )
+
+
+def failed_execution(status: str, error: str, cause: str, **compensations: Any) -> dict[str, Any]:
+    """What a failure route of the ASL passes RecordFailure."""
+    execution = {"orderId": ORDER_ID, "error": {"Error": error, "Cause": cause}, **compensations}
+    return {"status": status, "execution": execution}
 
 
 MALFORMED_FIELD = {
@@ -78,10 +88,7 @@ MALFORMED_FIELD = {
     ),
     VOID_OR_REFUND_PAYMENT.logical_name: ({"orderId": [ORDER_ID]}, "orderId"),
     RELEASE_INVENTORY.logical_name: ({"orderId": "has spaces in it"}, "orderId"),
-    RECORD_FAILURE.logical_name: (
-        {"orderId": ORDER_ID, "failure": {"status": "NOT_A_STATUS", "details": {"Error": "E"}}},
-        "failure.status",
-    ),
+    RECORD_FAILURE.logical_name: (failed_execution("NOT_A_STATUS", "E", "cause"), "status"),
 }
 
 
@@ -179,12 +186,13 @@ def test_the_compensation_handlers_undo_and_record_the_failure(invoke, order_at,
     released = invoke(RELEASE_INVENTORY, {"orderId": ORDER_ID})
     recorded = invoke(
         RECORD_FAILURE,
-        {
-            "orderId": ORDER_ID,
-            "failure": {"status": "CANCELLED", "details": {"Error": "OrderCancelledError", "Cause": "changed mind"}},
-            "paymentCompensation": voided,
-            "inventoryCompensation": released,
-        },
+        failed_execution(
+            "CANCELLED",
+            "OrderCancelledError",
+            "changed mind",
+            paymentCompensation=voided,
+            inventoryCompensation=released,
+        ),
     )
 
     assert (voided, released) == ({"action": "VOIDED"}, {"action": "RELEASED"})
@@ -222,14 +230,14 @@ def test_a_repeated_authorize_payment_with_another_amount_is_refused(invoke, ord
     order_at(OrderStatus.VALIDATED)
     invoke(AUTHORIZE_PAYMENT, authorization_event(SAMPLE_TOTAL_CENTS))
 
-    with pytest.raises(IdempotencyValidationError):
+    with pytest.raises(InvalidOrderStateError, match=f"not {SAMPLE_TOTAL_CENTS + 1} USD"):
         invoke(AUTHORIZE_PAYMENT, authorization_event(SAMPLE_TOTAL_CENTS + 1))
 
     assert ledger.entries(ORDER_ID)[LedgerEntryKind.AUTHORIZATION].amount_cents == SAMPLE_TOTAL_CENTS
 
 
 def test_a_repeated_void_or_refund_answers_what_the_first_one_did(invoke, order_at, ledger):
-    """The logic says NOTHING_TO_UNDO on a repeat; the handler's idempotency keeps the answer the workflow saw."""
+    """The ledger keeps what was done, so a repeat answers it without reaching the provider again."""
     order_at(OrderStatus.VALIDATED)
     invoke(AUTHORIZE_PAYMENT, authorization_event())
 
@@ -241,10 +249,10 @@ def test_a_repeated_void_or_refund_answers_what_the_first_one_did(invoke, order_
 
 def test_metrics_do_not_pile_up_across_invocations_when_publishing_is_disabled(invoke, capsys):
     """Powertools keeps unpublished metrics; a hundred failures must not leak into, or print from, the next call."""
-    failure = {"status": "FAILED", "details": {"Error": "Boom", "Cause": "test"}}
-
     for index in range(101):
-        invoke(RECORD_FAILURE, {"orderId": f"order-metrics-{index}", "failure": failure})
+        event = failed_execution("FAILED", "Boom", "test")
+        event["execution"]["orderId"] = f"order-metrics-{index}"
+        invoke(RECORD_FAILURE, event)
 
     assert metrics.metric_set == {}
     assert "CloudWatchMetrics" not in capsys.readouterr().out
