@@ -2,13 +2,19 @@
 
 The definition comes from Step Functions itself (DescribeStateMachine), never from the ASL file, so the console draws
 whatever is deployed. Nothing here talks to AWS: it turns JSON into plain data the layout and the browser use.
+
+A task that runs another state machine (``states:startExecution``) holds that machine's states as a nested group,
+drawn like a Parallel state's branch: ``workflow_graph(parent, children={"PrepareOrder": child})``. Those states
+are keyed ``"PrepareOrder/ValidateOrder"`` (``child_state_id``), since two machines may name states alike, and
+``nested_trace`` colors them from the child execution's own history.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +23,9 @@ END = "__end__"
 """Pseudo nodes of the top-level flow: where an execution begins and where it ends successfully."""
 
 CONTAINER_TYPES = frozenset({"Parallel", "Map"})
+START_EXECUTION_RESOURCE = re.compile(r"arn:[\w-]+:states:::states:startExecution(\.sync(:2)?)?")
+"""A Task with this resource (in any partition, ``.sync``, ``.sync:2`` or not) starts an execution of another state
+machine."""
 
 
 class EdgeKind(StrEnum):
@@ -40,7 +49,10 @@ class StateStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Node:
-    """One state (or the START/END pseudo state). ``scope`` is "" at the top level, or the branch it belongs to."""
+    """One state (or the START/END pseudo state). ``scope`` is "" at the top level, or the branch it belongs to.
+
+    ``name`` is the key (``child_state_id`` for a child machine's states); ``label`` is the state's own name.
+    """
 
     name: str
     type: str
@@ -50,6 +62,16 @@ class Node:
     """A ``.waitForTaskToken`` task: it waits for someone outside (here, the warehouse) to answer."""
     failure_path: bool = False
     """Every path from here ends in a Fail state: the order is already lost, the rest undoes or records it."""
+    label: str = ""
+    """The name drawn, when it is not ``name``: a child machine's state shows its own name."""
+    runs: str = ""
+    """A task that runs a child state machine: that machine's name; its states are drawn inside the task."""
+    execution_of: str = ""
+    """A child machine's state: the task whose child execution it belongs to."""
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
 
     @property
     def compensation(self) -> bool:
@@ -101,20 +123,76 @@ class StateGraph:
     def branches_of(self, container: str) -> list[Scope]:
         return [scope for scope in self.scopes.values() if scope.container == container]
 
+    def is_container(self, name: str) -> bool:
+        """A Parallel or Map state, or a task holding its child machine's states: a box with flows inside."""
+        node = self.nodes[name]
+        return node.type in CONTAINER_TYPES or bool(node.runs)
 
-def workflow_graph(definition: str | Mapping[str, Any]) -> StateGraph:
+
+def child_state_id(task: str, state: str) -> str:
+    """The key of a child machine's state inside the parent's graph.
+
+    Example
+    -------
+    >>> child_state_id("PrepareOrder", "ValidateOrder")
+    'PrepareOrder/ValidateOrder'
+    """
+    return f"{task}/{state}"
+
+
+def child_scope_id(task: str) -> str:
+    """The scope of a child machine's top-level flow; no state's key ends in "/", so it is no state's key."""
+    return f"{task}/"
+
+
+def nested_state_machines(definition: str | Mapping[str, Any]) -> dict[str, str]:
+    """The tasks that start an execution of a state machine named in the definition, and that machine's ARN.
+
+    A task whose ``StateMachineArn`` is only known at run time (``StateMachineArn.$``) is left out: there is no
+    one machine to draw inside it.
+
+    Example
+    -------
+    >>> task = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
+    ...         "Parameters": {"StateMachineArn": "arn:aws:states:eu-west-1:1:stateMachine:prep"}}
+    >>> nested_state_machines({"StartAt": "Prepare", "States": {"Prepare": task}})
+    {'Prepare': 'arn:aws:states:eu-west-1:1:stateMachine:prep'}
+    """
+    asl = json.loads(definition) if isinstance(definition, str) else definition
+    found: dict[str, str] = {}
+    flows = [asl]
+    while flows:
+        for name, state in flows.pop()["States"].items():
+            arn = (state.get("Parameters") or {}).get("StateMachineArn")
+            if START_EXECUTION_RESOURCE.fullmatch(str(state.get("Resource", ""))) and isinstance(arn, str):
+                found[name] = arn
+            flows += _branches(state)
+    return found
+
+
+def workflow_graph(
+    definition: str | Mapping[str, Any], children: Mapping[str, str | Mapping[str, Any]] | None = None
+) -> StateGraph:
     """Turn an ASL definition into nodes, edges and scopes (the top level and each Parallel or Map branch).
 
     Parameters
     ----------
     definition:
         The ASL, as DescribeStateMachine returns it (JSON text) or already parsed.
+    children:
+        For a task that runs another state machine (``nested_state_machines``), that machine's ASL: its states
+        become a scope inside the task, keyed by ``child_state_id``.
 
     Returns
     -------
     StateGraph
-        Nodes keyed by state name, plus START and END for the top level; edges for Next, Choice rules and
-        Default, Catch, and the pseudo start and end transitions.
+        Nodes keyed by state name (a child machine's by ``child_state_id``), plus START and END for the top level;
+        edges for Next, Choice rules and Default, Catch, and the pseudo start and end transitions.
+
+    Raises
+    ------
+    ValueError
+        When ``children`` names a state that is not a task starting a state machine of the definition.
 
     Example
     -------
@@ -123,18 +201,21 @@ def workflow_graph(definition: str | Mapping[str, Any]) -> StateGraph:
     [('A', '__end__', 'end'), ('__start__', 'A', 'start')]
     """
     asl = json.loads(definition) if isinstance(definition, str) else definition
+    machines = nested_state_machines(asl)
+    unknown = set(children or {}) - set(machines)
+    if unknown:
+        raise ValueError(f"no task of the definition starts a state machine as {sorted(unknown)[0]!r}")
     nodes: dict[str, Node] = {START: Node(START, "Start"), END: Node(END, "End")}
     edges: list[Edge] = [Edge(START, asl["StartAt"], EdgeKind.START)]
     scopes: dict[str, Scope] = {}
     _add_scope(asl, "", None, nodes, edges, scopes)
+    for task, child in (children or {}).items():
+        nodes[task] = replace(nodes[task], runs=machines[task].rsplit(":", 1)[-1])
+        child_asl = json.loads(child) if isinstance(child, str) else child
+        _add_scope(child_asl, child_scope_id(task), task, nodes, edges, scopes, execution_of=task)
     failure_path = _failure_path_states(nodes, edges)
-    nodes = {
-        name: Node(node.name, node.type, node.scope, node.comment, node.callback, name in failure_path)
-        for name, node in nodes.items()
-    }
-    edges = [
-        Edge(e.source, e.target, e.kind, e.label, e.source in failure_path and e.target in failure_path) for e in edges
-    ]
+    nodes = {name: replace(node, failure_path=name in failure_path) for name, node in nodes.items()}
+    edges = [replace(e, failure_path=e.source in failure_path and e.target in failure_path) for e in edges]
     return StateGraph(nodes, edges, scopes)
 
 
@@ -145,19 +226,28 @@ def _add_scope(
     nodes: dict[str, Node],
     edges: list[Edge],
     scopes: dict[str, Scope],
+    execution_of: str = "",
 ) -> None:
-    scopes[scope_id] = Scope(scope_id, flow["StartAt"], tuple(flow["States"]), container)
+    """Add one flow's states; a child machine's (``execution_of`` its task) are keyed by ``child_state_id``."""
+    prefix = child_state_id(execution_of, "") if execution_of else ""
+    scopes[scope_id] = Scope(scope_id, prefix + flow["StartAt"], tuple(prefix + n for n in flow["States"]), container)
     for name, state in flow["States"].items():
-        nodes[name] = Node(
-            name=name,
+        key = prefix + name
+        nodes[key] = Node(
+            name=key,
             type=state["Type"],
             scope=scope_id,
             comment=state.get("Comment", ""),
             callback=str(state.get("Resource", "")).endswith(".waitForTaskToken"),
+            label=name if prefix else "",
+            execution_of=execution_of,
         )
-        edges.extend(_edges_of(name, state, top_level=container is None))
+        edges.extend(
+            replace(edge, source=prefix + edge.source, target=prefix + edge.target)
+            for edge in _edges_of(name, state, top_level=container is None)
+        )
         for index, branch in enumerate(_branches(state)):
-            _add_scope(branch, f"{name}/{index}", name, nodes, edges, scopes)
+            _add_scope(branch, f"{key}/{index}", key, nodes, edges, scopes, execution_of)
 
 
 def _branches(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -196,7 +286,10 @@ def catch_label(errors: list[str]) -> str:
 
 
 def choice_label(rule: Mapping[str, Any]) -> str:
-    """A Choice rule in a few words: the last two steps of its path, the comparison, the value.
+    """A Choice rule in a few words: the last two steps of its path or variable, the comparison, the value.
+
+    In an ``And``, a presence check of a variable that another condition compares only guards that comparison (a
+    missing variable would fail it), so it is left out.
 
     Example
     -------
@@ -204,17 +297,26 @@ def choice_label(rule: Mapping[str, Any]) -> str:
     'payment.error = PaymentDeclinedError'
     >>> choice_label({"Variable": "$.preparation.payment.failed", "IsPresent": True})
     'payment.failed is present'
+    >>> choice_label({"And": [{"Variable": "$failure.Error", "IsPresent": True},
+    ...     {"Variable": "$failure.Error", "StringEquals": "OutOfStockError"}], "Assign": {"s": "x"}, "Next": "N"})
+    'failure.Error = OutOfStockError'
     """
     if "Condition" in rule:
         return str(rule["Condition"])
     for combinator in ("And", "Or"):
         if combinator in rule:
-            return f" {combinator.lower()} ".join(choice_label(each) for each in rule[combinator])
+            conditions = rule[combinator]
+            if combinator == "And":
+                compared = {each.get("Variable") for each in conditions if "IsPresent" not in each}
+                conditions = [
+                    each for each in conditions if not (each.get("IsPresent") is True and each["Variable"] in compared)
+                ]
+            return f" {combinator.lower()} ".join(choice_label(each) for each in conditions)
     if "Not" in rule:
         return "not " + choice_label(rule["Not"])
-    variable = ".".join(str(rule.get("Variable", "$")).removeprefix("$.").split(".")[-2:])
+    variable = ".".join(str(rule.get("Variable", "$")).removeprefix("$").removeprefix(".").split(".")[-2:])
     for operator, value in rule.items():
-        if operator in {"Variable", "Next"}:
+        if operator in _NOT_COMPARISONS:
             continue
         if operator == "IsPresent":
             return f"{variable} is {'present' if value else 'absent'}"
@@ -223,6 +325,8 @@ def choice_label(rule: Mapping[str, Any]) -> str:
     return variable
 
 
+_NOT_COMPARISONS = frozenset({"Variable", "Next", "Assign", "Output", "Comment"})
+"""Fields of a Choice rule that say where to go or what to set, not what is compared."""
 _COMPARISONS = {
     "StringEquals": "=",
     "NumericEquals": "=",
@@ -388,6 +492,41 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
     for run in runs.values():
         run.status = _status(run, execution_status)
     return ExecutionTrace(runs, taken, state_of_event)
+
+
+def nested_trace(trace: ExecutionTrace, children: Mapping[str, ExecutionTrace]) -> ExecutionTrace:
+    """The parent's trace with each child execution's states added under ``child_state_id``, for one picture.
+
+    Parameters
+    ----------
+    trace:
+        The parent execution's, from ``trace_execution``.
+    children:
+        For a task that ran a child execution, that execution's trace (its own history, its own status).
+
+    Returns
+    -------
+    ExecutionTrace
+        Runs and taken edges of both; ``state_of_event`` stays the parent's (the child numbers its events anew).
+
+    Example
+    -------
+    >>> child = ExecutionTrace({"Validate": StateRun("Validate", StateStatus.SUCCEEDED)}, {(START, "Validate")}, {})
+    >>> merged = nested_trace(ExecutionTrace({}, set(), {}), {"Prepare": child})
+    >>> merged.status_of("Prepare/Validate").value, sorted(merged.taken)
+    ('succeeded', [('Prepare', 'Prepare/Validate')])
+    """
+    runs = dict(trace.runs)
+    taken = set(trace.taken)
+    for task, child in children.items():
+        for name, run in child.runs.items():
+            runs[child_state_id(task, name)] = replace(run, name=child_state_id(task, name))
+        taken |= {
+            (task if source == START else child_state_id(task, source), child_state_id(task, target))
+            for source, target in child.taken
+            if target != END
+        }
+    return ExecutionTrace(runs, taken, dict(trace.state_of_event))
 
 
 def _source_of_entry(

@@ -1,7 +1,8 @@
 """The state graph laid out top to bottom by ELK's layered algorithm (elkjs), run by node on the server.
 
 Python measures every box and label (``local.console.text_metrics``) and builds ELK's JSON graph: each flow is a
-graph of its own, and a Parallel or Map state is a node holding one child graph per branch. Ports pin where edges
+graph of its own, and a Parallel or Map state is a node holding one child graph per branch (a task that runs a child
+state machine holds that machine's flow the same way). Ports pin where edges
 meet a state, so the normal flow runs down one straight column. ``elk/layout.mjs`` runs ELK on that graph; ELK
 places the states, gives every edge label a place of its own in the layering, and routes the edges orthogonally
 around states and labels. docs/decisions.md ("The console's graph is laid out by ELK") says why ELK and not the
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.console.graph import CONTAINER_TYPES, END, START, Edge, EdgeKind, StateGraph
+from local.console.graph import END, START, Edge, EdgeKind, StateGraph
 from local.console.text_metrics import text_width, wrap
 
 ELK_DIR = Path(__file__).resolve().parent / "elk"
@@ -37,8 +38,12 @@ PSEUDO_WIDTH, PSEUDO_HEIGHT = 64.0, 26.0
 CONTAINER_HEADER, CONTAINER_PADDING, BRANCH_PADDING = 34.0, 14.0, 8.0
 CATCH_OFFSET = 24.0
 """How far right of a state's middle its Catch edges leave (and, beside a Next, arrive)."""
-LABEL_MAX_WIDTH = 130.0
-"""Longer labels wrap between words, so a Choice rule's condition takes two short lines, not one wide one."""
+CONTAINER_PORT_BOX = (400.0, 100.0)
+"""The box a container's ports are placed on before ELK sizes it: wide, so that its Catch edges leave close beside
+the middle of a box that ends up hundreds of px wide, as they do from a state."""
+LABEL_MAX_WIDTH = 110.0
+"""Longer labels wrap between words, so a Choice rule's condition takes two short lines, not one wide one: with the
+child machine drawn inside its task, the picture stays under 1,400 px wide."""
 LABEL_LINE_HEIGHT = 12.0
 LABEL_PADDING = 3.0
 """Between a label's text and the edge of its white background, the box ELK keeps every edge out of."""
@@ -167,13 +172,13 @@ def node_size(graph: StateGraph, name: str) -> tuple[float, float]:
     """
     if name in (START, END):
         return PSEUDO_WIDTH, PSEUDO_HEIGHT
-    name_width = text_width(name, NAME_SIZE, bold=True)
+    name_width = text_width(graph.nodes[name].display_name, NAME_SIZE, bold=True)
     kind_width = text_width(graph.nodes[name].kind_text, KIND_SIZE) + BADGE_GAP + _badge_room()
     return float(math.ceil(max(name_width, kind_width) + 2 * TEXT_INSET)), NODE_HEIGHT
 
 
 def container_kind_text(graph: StateGraph, name: str) -> str:
-    """The right side of a Parallel or Map state's header, before its badge.
+    """The right side of a container's header, before its badge: its branches, or the machine a task runs.
 
     Example
     -------
@@ -184,8 +189,11 @@ def container_kind_text(graph: StateGraph, name: str) -> str:
     >>> container_kind_text(graph, "P")
     'Parallel · 1 branch'
     """
+    node = graph.nodes[name]
+    if node.runs:
+        return f"{node.type} · runs {node.runs}"
     branches = len(graph.branches_of(name))
-    return f"{graph.nodes[name].type} · {branches} branch{'es' if branches != 1 else ''}"
+    return f"{node.type} · {branches} branch{'es' if branches != 1 else ''}"
 
 
 def label_lines(label: str) -> list[str]:
@@ -204,7 +212,7 @@ def _label_size(lines: list[str]) -> tuple[float, float]:
 
 def _header_width(graph: StateGraph, name: str) -> float:
     """A container's header: its name on the left, its kind line with the badge on the right."""
-    name_width = text_width(name, NAME_SIZE, bold=True)
+    name_width = text_width(graph.nodes[name].display_name, NAME_SIZE, bold=True)
     kind_width = text_width(container_kind_text(graph, name) + "  ", KIND_SIZE) + _badge_room()
     return name_width + BADGE_GAP + kind_width + 2 * TEXT_INSET
 
@@ -229,7 +237,7 @@ def elk_graph(graph: StateGraph) -> dict[str, Any]:
         return [elk_node(name) for name in ([START, *names, END] if scope_id == "" else names)]
 
     def elk_node(name: str) -> dict[str, Any]:
-        if graph.nodes[name].type not in CONTAINER_TYPES:
+        if not graph.is_container(name):
             width, height = node_size(graph, name)
             options = {"elk.portConstraints": "FIXED_POS"}
             return {
@@ -257,8 +265,9 @@ def elk_graph(graph: StateGraph) -> dict[str, Any]:
             "elk.contentAlignment": "H_CENTER V_TOP",
             "elk.portConstraints": "FIXED_RATIO",
         }
-        # Its size comes from its branches; ports placed on a 100 x 100 box keep their ratio as ELK sizes it.
-        box = {"width": 100, "height": 100, "ports": ports.of(name, 100, 100)}
+        # Its size comes from its branches; ports placed on a CONTAINER_PORT_BOX keep their ratio as ELK sizes it.
+        width, height = CONTAINER_PORT_BOX
+        box = {"width": width, "height": height, "ports": ports.of(name, width, height)}
         return {"id": name, "layoutOptions": options, **box, "children": branches}
 
     return {"id": "root", "layoutOptions": ROOT_OPTIONS, "children": flow(""), "edges": edges_by_scope.get("", [])}
@@ -374,7 +383,7 @@ def read_layout(graph: StateGraph, laid_out: dict[str, Any]) -> Layout:
         edges += node.get("edges", [])
     routes = {int(edge["id"].removeprefix("e")): _route(graph.edges, edge) for edge in edges}
     layout.routes = [routes[index] for index in sorted(routes)]
-    for container in (name for name, node in graph.nodes.items() if node.type in CONTAINER_TYPES):
+    for container in filter(graph.is_container, graph.nodes):
         _even_branches(layout, [branch.id for branch in graph.branches_of(container)])
     return layout
 

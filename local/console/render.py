@@ -1,7 +1,8 @@
 """The laid-out graph as one self-contained SVG, each state colored by its outcome in an execution.
 
 The SVG carries its own styles, so the same picture shows in the console, in a screenshot, or opened on its own.
-Each state is a ``<g data-state="Name">`` the console's script makes clickable.
+Each state is a ``<g data-state="Name">`` the console's script makes clickable; a child machine's states, drawn inside
+the task that runs them, are ``<g data-state="Task/Name" data-execution="Task">``, colored by the child execution.
 """
 
 from __future__ import annotations
@@ -9,7 +10,17 @@ from __future__ import annotations
 import itertools
 from html import escape
 
-from local.console.graph import CONTAINER_TYPES, END, START, Edge, EdgeKind, ExecutionTrace, StateGraph, StateStatus
+from local.console.graph import (
+    CONTAINER_TYPES,
+    END,
+    START,
+    Edge,
+    EdgeKind,
+    ExecutionTrace,
+    Node,
+    StateGraph,
+    StateStatus,
+)
 from local.console.layout import (
     CONTAINER_HEADER,
     LABEL_LINE_HEIGHT,
@@ -70,6 +81,7 @@ STYLE = (
 .state.aborted .name { fill: #1f2937; } .state.aborted .kind, .state.aborted .badge { fill: #374151; }
 .container > rect { fill: #ffffff; fill-opacity: 0.6; }
 .container.not-run > rect { fill: #f8fafc; }
+.child-execution > rect { stroke-width: 2.4; }
 .pseudo rect { fill: #e2e8f0; stroke: #94a3b8; }
 .pseudo text { font-size: 11px; font-weight: 700; fill: #475569; }
 .pseudo.succeeded rect { fill: #16a34a; stroke: #15803d; } .pseudo.succeeded text { fill: #fff; }
@@ -134,7 +146,7 @@ def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None =
         f'<g transform="translate({MARGIN},{MARGIN})">',
     ]
     containers = sorted(
-        (name for name, node in graph.nodes.items() if node.type in CONTAINER_TYPES),
+        filter(graph.is_container, graph.nodes),
         key=lambda name: layout.boxes[name].width * layout.boxes[name].height,
         reverse=True,
     )
@@ -155,8 +167,8 @@ def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None =
         for route in layout.routes
         if route.label
     ]
-    for name, node in graph.nodes.items():
-        if node.type not in CONTAINER_TYPES:
+    for name in graph.nodes:
+        if not graph.is_container(name):
             parts.append(_state(graph, name, layout.boxes[name], trace))
     parts.append("</g></svg>")
     return "\n".join(parts)
@@ -278,16 +290,32 @@ def _state(graph: StateGraph, name: str, box: Box, trace: ExecutionTrace | None)
             f'text-anchor="middle">{label}</text></g>'
         )
     node = graph.nodes[name]
-    title = f"{name} ({status.value})" + (f"\n{node.comment}" if node.comment else "")
+    title = _title(graph, name, status)
     shape = _shape(node.type, box)
     return (
-        f'<g class="{" ".join(classes)}" data-state="{escape(name)}" data-status="{status.value}">'
+        f'<g class="{" ".join(classes)}" data-state="{escape(name)}" data-status="{status.value}"{_execution(node)}>'
         f"<title>{escape(title)}</title>{shape}"
-        f'<text class="name" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 18:.1f}">{escape(name)}</text>'
+        f'<text class="name" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 18:.1f}">{escape(node.display_name)}</text>'
         f'<text class="kind" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 33:.1f}">{escape(node.kind_text)}</text>'
         f'<text class="badge" x="{box.right - TEXT_INSET:.1f}" y="{box.y + 33:.1f}" text-anchor="end">'
         f"{escape(_badge(name, status, trace))}</text></g>"
     )
+
+
+def _title(graph: StateGraph, name: str, status: StateStatus) -> str:
+    """The tooltip: the state, its outcome, whose execution it belongs to, and its comment."""
+    node = graph.nodes[name]
+    title = f"{node.display_name} ({status.value})"
+    if node.execution_of:
+        title += f"\nin the child execution {node.execution_of} started ({graph.nodes[node.execution_of].runs})"
+    if node.runs:
+        title += f"\nruns {node.runs}: its states are drawn inside, colored by that execution"
+    return title + (f"\n{node.comment}" if node.comment else "")
+
+
+def _execution(node: Node) -> str:
+    """A child machine's state names the task whose execution it is part of."""
+    return f' data-execution="{escape(node.execution_of)}"' if node.execution_of else ""
 
 
 def _shape(state_type: str, box: Box) -> str:
@@ -297,8 +325,10 @@ def _shape(state_type: str, box: Box) -> str:
 
 
 def _branch_failed(graph: StateGraph, scope: str, trace: ExecutionTrace | None) -> bool:
-    """A branch whose task failed, caught or not, is where this execution went wrong."""
-    if trace is None:
+    """A branch whose task failed, caught or not, is where this execution went wrong; a child machine's flow is
+    colored by its task instead, which holds it whole."""
+    container = graph.scopes[scope].container
+    if trace is None or container is None or graph.nodes[container].type not in CONTAINER_TYPES:
         return False
     failures = {StateStatus.FAILED, StateStatus.CAUGHT}
     return any(node.scope == scope and trace.status_of(name) in failures for name, node in graph.nodes.items())
@@ -386,12 +416,14 @@ def _crosses(points: list[tuple[float, float]], box: Box) -> bool:
 
 def _container(graph: StateGraph, name: str, box: Box, trace: ExecutionTrace | None) -> str:
     status, classes = _status_classes(graph, name, trace)
+    node = graph.nodes[name]
     kind = container_kind_text(graph, name)
+    classes += ["container", *["child-execution"] * bool(node.runs)]
     return (
-        f'<g class="{" ".join([*classes, "container"])}" data-state="{escape(name)}" data-status="{status.value}">'
-        f"<title>{escape(name)} ({status.value})</title>"
+        f'<g class="{" ".join(classes)}" data-state="{escape(name)}" data-status="{status.value}"{_execution(node)}>'
+        f"<title>{escape(_title(graph, name, status))}</title>"
         f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="12"/>'
-        f'<text class="name" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 21:.1f}">{escape(name)}</text>'
+        f'<text class="name" x="{box.x + TEXT_INSET:.1f}" y="{box.y + 21:.1f}">{escape(node.display_name)}</text>'
         f'<text class="kind" x="{box.right - TEXT_INSET:.1f}" y="{box.y + 21:.1f}" text-anchor="end">'
         f"{escape(kind)}  {escape(_badge(name, status, trace))}</text>"
         f'<line class="divider" x1="{box.x:.1f}" y1="{box.y + CONTAINER_HEADER - 6:.1f}" '

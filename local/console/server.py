@@ -34,6 +34,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from local.console.api_caller import DeployedOperator, LocalOperator, Operator, OrderApiCaller
+from local.console.nested import ChildHistories, LogGroupHistories
 from local.console.render import STYLE
 from local.console.service import ConsoleService, NotFoundError
 from local.console.sessions import CSRF_HEADER, Sessions, cookie_name
@@ -252,6 +253,10 @@ class ConsoleServer:
         operator. Without it (and without a token) it builds one for the endpoint ``sfn_client`` talks to.
     operator:
         Who the actions are sent as (``local.console.api_caller``); wins over ``api_token`` and ``cognito``.
+    order_events:
+        The orders bus's events for each order, shown beside its timeline.
+    child_histories:
+        Where child executions' events come from (``local.console.nested``); GetExecutionHistory by default.
 
     Example
     -------
@@ -276,6 +281,7 @@ class ConsoleServer:
         cognito: Any = None,
         operator: Operator | None = None,
         order_events: EventLog | None = None,
+        child_histories: ChildHistories | None = None,
     ):
         if host != HOST:
             raise ValueError(f"the console listens on {HOST} only, not {host}")
@@ -287,6 +293,7 @@ class ConsoleServer:
             state_machine_arn,
             OrderApiCaller(api_url, self.operator),
             order_events,
+            child_histories,
         )
         self._order_events = order_events
         self._port = port
@@ -371,6 +378,12 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
         "--orders-table", default=env.get("ORDERS_TABLE_NAME"), help="required with --aws; locally 'orders'"
     )
     parser.add_argument(
+        "--preparation-log-group",
+        default=env.get("ORDERS_PREPARATION_LOG_GROUP"),
+        help="with --aws: the log group of the Express order-preparation child (the stack output "
+        "PreparationLogGroupName), where its events are; by default the one its state machine logs to",
+    )
+    parser.add_argument(
         "--events-queue-url",
         default=env.get("ORDERS_EVENTS_QUEUE_URL"),
         help="a queue subscribed to the orders bus, whose events the console shows beside each timeline "
@@ -426,6 +439,9 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         operator: Operator = DeployedOperator(args.token, session)
         sqs = session.client("sqs")
         events_queue = args.events_queue_url
+        child_histories: ChildHistories | None = LogGroupHistories(
+            session.client("logs"), clients[0], args.preparation_log_group
+        )
     else:
         session = _local_session()
         clients = (
@@ -438,6 +454,7 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         events_queue = args.events_queue_url or (
             lambda: subscribe_queue(events, sqs, f"orders-console-{args.port}-events")
         )
+        child_histories = None
     return ConsoleServer(
         *clients,
         orders_table_name=args.orders_table or "orders",
@@ -446,4 +463,5 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         port=args.port,
         operator=operator,
         order_events=EventLog(sqs, events_queue) if events_queue else None,
+        child_histories=child_histories,
     )

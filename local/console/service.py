@@ -1,30 +1,47 @@
 """What the console shows and does, as JSON: reads from Step Functions and DynamoDB, actions through the order API.
 
 Reads use only ListExecutions, DescribeExecution, GetExecutionHistory, DescribeStateMachine, and DynamoDB GetItem
-and Query, so credentials that may read a deployed stack are enough. Shipping and cancelling go through the order
-API as an operator (``local.console.api_caller``), so the console never bypasses the API's rules.
+and Query, so credentials that may read a deployed stack are enough; with an Express child in AWS, also
+FilterLogEvents on its log group (``local.console.nested``). Shipping and cancelling go through the order API as an
+operator (``local.console.api_caller``), so the console never bypasses the API's rules.
+
+A task that runs a child state machine is drawn holding the child's states, colored by the child execution it
+started (its own history: GetExecutionHistory, or its log group), and the child's events join the event history.
 
 Payment tokens and task tokens never leave the console: every value it shows or returns is scrubbed by key, also
-inside the JSON strings of the execution's input and output and of its history's events (``scrubbed``).
+inside the JSON strings of the execution's input and output and of its history's events, the child's included
+(``scrubbed``).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import heapq
 import json
+import logging
 import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from local.console.api_caller import OrderApiCaller
-from local.console.graph import StateGraph, trace_execution, workflow_graph
+from local.console.graph import (
+    ExecutionTrace,
+    StateGraph,
+    child_state_id,
+    nested_state_machines,
+    nested_trace,
+    trace_execution,
+    workflow_graph,
+)
 from local.console.layout import Layout, layout_graph
+from local.console.nested import ChildHistories, ChildRun, EngineHistories, started_children
 from local.console.render import render_svg
 from local.event_reader import EventLog
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
@@ -40,6 +57,7 @@ SEARCH_LIMIT = 1000
 HIDDEN_FIELDS = frozenset({"taskToken", "TaskToken", "paymentToken"})
 """A task token answers the execution's callback and a payment token charges a card: the console never shows them."""
 HIDDEN = "(hidden)"
+LOG = logging.getLogger(__name__)
 
 
 class NotFoundError(LookupError):
@@ -48,6 +66,9 @@ class NotFoundError(LookupError):
 
 class ConsoleService:
     """The console's reads and actions against one state machine, its orders table and its order API.
+
+    ``child_histories`` is where child executions' events come from: GetExecutionHistory by default (the local
+    engine keeps them for Express children too), ``nested.LogGroupHistories`` for a deployed stack.
 
     Example
     -------
@@ -65,9 +86,11 @@ class ConsoleService:
         state_machine_arn: str,
         api: OrderApiCaller,
         order_events: EventLog | None = None,
+        child_histories: ChildHistories | None = None,
     ):
         self._order_events = order_events
         self._sfn = stepfunctions
+        self.child_histories = child_histories or EngineHistories(stepfunctions)
         self._orders = DynamoDBOrderRepository(orders_table_name, dynamodb)
         self.state_machine_arn = state_machine_arn
         self.api = api
@@ -203,14 +226,20 @@ class ConsoleService:
         Example
         -------
         >>> detail = service.execution("ord-1234")  # doctest: +SKIP
-        >>> detail["states"]["AuthorizePayment"]["status"]  # doctest: +SKIP
+        >>> detail["states"]["PrepareOrder/AuthorizePayment"]["status"]  # doctest: +SKIP
         'caught'
         """
         described = scrubbed(self._described_raw(name))
         history = scrubbed(self._history(described["executionArn"]))
         definition = self._sfn.describe_state_machine(stateMachineArn=described["stateMachineArn"])["definition"]
-        graph, layout = _graph_and_layout(definition)
+        machines = self._child_machines(definition)
+        graph, layout = _graph_and_layout(
+            definition, tuple((task, machine["definition"]) for task, machine in machines.items())
+        )
         trace = trace_execution(history, described["status"])
+        children = self._children(history, trace, machines)
+        child_traces = {child.task: trace_execution(child.history.events, child.history.status) for child in children}
+        shown = nested_trace(trace, child_traces)
         order = scrubbed(self._order_or_none(name))
         started = described["startDate"]
         return {
@@ -221,9 +250,10 @@ class ConsoleService:
                 "error": described.get("error"),
                 "cause": described.get("cause"),
             },
-            "graphSvg": render_svg(graph, layout, trace),
-            "states": {name: run.to_json() for name, run in trace.runs.items()},
-            "events": [_event_row(event, trace.state_of_event, started) for event in history],
+            "graphSvg": render_svg(graph, layout, shown),
+            "states": {name: run.to_json() for name, run in shown.runs.items()},
+            "children": [child.to_json() for child in children],
+            "events": _event_rows(history, trace, children, child_traces, started),
             "order": order,
             "orderEvents": None if self._order_events is None else self._order_events.events(name),
             "actions": {
@@ -231,6 +261,31 @@ class ConsoleService:
                 "shipment": bool(order) and order.get("status") == OrderStatus.AWAITING_SHIPMENT.value,
             },
         }
+
+    def _child_machines(self, definition: str) -> dict[str, dict[str, Any]]:
+        """DescribeStateMachine of each machine a task of ``definition`` runs; one the console may not read (or
+        that is gone) is drawn as a plain task."""
+        machines = {}
+        for task, arn in nested_state_machines(definition).items():
+            try:
+                machines[task] = self._sfn.describe_state_machine(stateMachineArn=arn)
+            except ClientError as error:
+                LOG.warning("cannot draw %s inside %s: %s", arn, task, error)
+        return machines
+
+    def _children(
+        self, history: list[dict[str, Any]], trace: ExecutionTrace, machines: dict[str, dict[str, Any]]
+    ) -> list[ChildRun]:
+        """The child execution each nesting task ran last, with its (scrubbed) history."""
+        children = []
+        for task, (arn, submitted) in started_children(history, trace.state_of_event).items():
+            if task not in machines:
+                continue
+            started = submitted if isinstance(submitted, datetime) else None
+            child_history = self.child_histories.history(arn, machines[task], started)
+            shown = replace(child_history, events=scrubbed(child_history.events))
+            children.append(ChildRun(task, arn, machines[task]["stateMachineArn"], shown))
+        return children
 
     def _described_raw(self, name: str) -> dict[str, Any]:
         try:
@@ -272,9 +327,12 @@ class ConsoleService:
 
 
 @functools.lru_cache(maxsize=8)
-def _graph_and_layout(definition: str) -> tuple[StateGraph, Layout]:
-    """Laying out is the costly part and depends on the definition alone, so each definition is laid out once."""
-    graph = workflow_graph(definition)
+def _graph_and_layout(definition: str, children: tuple[tuple[str, str], ...] = ()) -> tuple[StateGraph, Layout]:
+    """Laying out is the costly part and depends on the definitions alone, so each set is laid out once.
+
+    ``children`` pairs each task that runs a child state machine with that machine's definition.
+    """
+    graph = workflow_graph(definition, dict(children))
     return graph, layout_graph(graph)
 
 
@@ -350,11 +408,38 @@ def scrubbed(value: Any) -> Any:
     return value
 
 
-def _event_row(event: dict[str, Any], state_of_event: dict[int, str], started: datetime) -> dict[str, Any]:
+def _event_rows(
+    history: list[dict[str, Any]],
+    trace: ExecutionTrace,
+    children: list[ChildRun],
+    child_traces: dict[str, ExecutionTrace],
+    started: datetime,
+) -> list[dict[str, Any]]:
+    """The parent's events and each child's, merged by time; each list keeps its own order, and a child's rows name
+    the task whose execution they belong to (``execution``) and its states as the graph keys them."""
+    rows = [[_event_row(event, trace.state_of_event, started) for event in history]]
+    for child in children:
+        states = {
+            event_id: child_state_id(child.task, state)
+            for event_id, state in child_traces[child.task].state_of_event.items()
+        }
+        rows.append([_event_row(event, states, started, child.task) for event in child.history.events])
+    return list(heapq.merge(*rows, key=_row_time))
+
+
+def _row_time(row: dict[str, Any]) -> float:
+    """Rows without a comparable time (a hand-made history) keep their place."""
+    return row["elapsedMs"] if row["elapsedMs"] is not None else float("-inf")
+
+
+def _event_row(
+    event: dict[str, Any], state_of_event: dict[int, str], started: datetime, execution: str | None = None
+) -> dict[str, Any]:
     details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
     timestamp = event["timestamp"]
     return {
         "id": event["id"],
+        "execution": execution,
         "type": event["type"],
         "state": state_of_event.get(event["id"]),
         "timestamp": _iso(timestamp),

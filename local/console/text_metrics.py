@@ -54,17 +54,29 @@ def text_width(text: str, size: float, *, bold: bool = False) -> float:
 def wrap(text: str, size: float, max_width: float, *, bold: bool = False) -> list[str]:
     """Break ``text`` between words into lines no wider than ``max_width``; a word is never cut, so none is lost.
 
+    A one-character word (a condition's ``=`` or ``<``) that does not fit the line before it starts the next line
+    with the word after it, rather than standing alone; a line that holds one word may be wider than ``max_width``.
+
     Example
     -------
     >>> wrap("payment.error = PaymentDeclinedError", 10, 120)
     ['payment.error =', 'PaymentDeclinedError']
+    >>> wrap("preparationFailure.Error = OutOfStockError", 10, 110)
+    ['preparationFailure.Error', '= OutOfStockError']
     >>> wrap("any error", 10, 120)
     ['any error']
     """
     lines: list[str] = []
+    glued = ""
     for word in text.split(" "):
+        word = f"{glued} {word}" if glued else word
+        glued = ""
         if lines and text_width(f"{lines[-1]} {word}", size, bold=bold) <= max_width:
             lines[-1] = f"{lines[-1]} {word}"
+        elif len(word) == 1 and lines:
+            glued = word
         else:
             lines.append(word)
+    if glued:
+        lines.append(glued)
     return lines

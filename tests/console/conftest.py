@@ -15,14 +15,14 @@ from typing import Any
 import boto3
 import pytest
 
-from local.console.graph import workflow_graph
+from local.console.graph import nested_state_machines, workflow_graph
 from local.console.layout import layout_graph
 from local.console.server import ConsoleServer
 from local.event_reader import EventLog
 from local.provisioning import subscribe_queue
 from local.testing import sample_order
 from tests.integration.service import OrdersService, start_local_service, stop_local_service
-from workflows.resources import ORDER_WORKFLOW
+from workflows.resources import ORDER_WORKFLOW, STATE_MACHINES, StateMachineSpec, Substitution, SubstitutionKind
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -64,10 +64,25 @@ class ConsoleStack:
         return self.console.service.execution(order_id)
 
 
+def deployed_arn(substitution: Substitution) -> str:
+    """What a placeholder becomes: a state machine's ARN as AWS spells it, anything else a recognisable stand-in."""
+    if substitution.kind is SubstitutionKind.STATE_MACHINE_ARN:
+        spec = next(spec for spec in STATE_MACHINES if spec.logical_name == substitution.target)
+        return f"arn:aws:states:us-east-1:123456789012:stateMachine:{spec.local_name}"
+    return f"arn:local:{substitution.target}"
+
+
+def spec_of(state_machine_arn: str) -> StateMachineSpec:
+    return next(spec for spec in STATE_MACHINES if state_machine_arn.endswith(f":stateMachine:{spec.local_name}"))
+
+
 @pytest.fixture(scope="module")
 def graph() -> Any:
-    """The graph model of the order workflow, from the same ASL file the stack runs."""
-    return workflow_graph(ORDER_WORKFLOW.render(lambda substitution: f"arn:local:{substitution.target}"))
+    """The graph model of the order workflow with its child's states inside PrepareOrder, from the ASL files the stack
+    runs, as the console builds it from the two definitions DescribeStateMachine returns."""
+    parent = ORDER_WORKFLOW.render(deployed_arn)
+    children = {task: spec_of(arn).render(deployed_arn) for task, arn in nested_state_machines(parent).items()}
+    return workflow_graph(parent, children)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +109,11 @@ def console_stack() -> Iterator[ConsoleStack]:
         events_queue = subscribe_queue(
             session.client("events", endpoint_url=service.aws_endpoint), sqs, "console-test-events"
         )
-        state_machine_arn = stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+        state_machine_arn = next(
+            machine["stateMachineArn"]
+            for machine in stepfunctions.list_state_machines()["stateMachines"]
+            if machine["name"] == ORDER_WORKFLOW.local_name
+        )
         with ConsoleServer(
             stepfunctions,
             dynamodb,

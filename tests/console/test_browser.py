@@ -1,5 +1,8 @@
 """The console in headless Chromium, against a local stack: find a failed order, read its graph, ship an order.
 
+The graph holds the Express child order-preparation inside PrepareOrder, the task that runs it; its states are
+``data-state="PrepareOrder/<state>"`` and are colored by the child execution's own history.
+
 They also take the README's screenshots: into a temporary folder by default, and into docs/ when
 UPDATE_SCREENSHOTS is set (`make screenshots`), so a test run never dirties the work tree.
 
@@ -55,8 +58,73 @@ def orders(console_stack):
     return submitted
 
 
+PREPARATION = "PrepareOrder"
+FILLS = {
+    "succeeded": "rgb(220, 252, 231)",
+    "caught": "rgb(255, 237, 213)",
+    "failed": "rgb(254, 226, 226)",
+    "not-run": "rgb(248, 250, 252)",
+}
+"""The fill each outcome gives a state's box (render.STYLE), as Chromium computes it."""
+CHILD_OUTCOMES = {
+    "completed": {
+        "ValidateOrder": "succeeded",
+        "AuthorizeAndReserve": "succeeded",
+        "AuthorizePayment": "succeeded",
+        "PaymentAuthorizationFailed": "not-run",
+        "ReserveInventory": "succeeded",
+        "InventoryReservationFailed": "not-run",
+        "CheckAuthorizedAndReserved": "succeeded",
+        "PaymentNotAuthorized": "not-run",
+        "StockNotReserved": "not-run",
+        "Prepared": "succeeded",
+    },
+    "declined": {
+        "ValidateOrder": "succeeded",
+        "AuthorizeAndReserve": "succeeded",
+        "AuthorizePayment": "caught",
+        "PaymentAuthorizationFailed": "succeeded",
+        "ReserveInventory": "succeeded",
+        "InventoryReservationFailed": "not-run",
+        "CheckAuthorizedAndReserved": "succeeded",
+        "PaymentNotAuthorized": "failed",
+        "StockNotReserved": "not-run",
+        "Prepared": "not-run",
+    },
+}
+"""Each state of the child, by its own name, and what it did in that order's preparation."""
+
+
 def status_of(page, state: str) -> str:
     return page.get_attribute(f'#graph [data-state="{state}"]', "data-status")
+
+
+def child(state: str) -> str:
+    return f"{PREPARATION}/{state}"
+
+
+NESTED_STATES = """(task) => {
+  const svg = document.querySelector("#graph svg");
+  const box = (element) => {
+    const b = element.getBBox();
+    return { x: b.x, y: b.y, right: b.x + b.width, bottom: b.y + b.height };
+  };
+  const holder = svg.querySelector(`[data-state="${task}"]`);
+  const outer = box(holder.querySelector(":scope > rect"));
+  const states = [...svg.querySelectorAll(`[data-execution="${task}"]`)].map((group) => {
+    const rect = group.querySelector(":scope > rect"), inner = box(rect);
+    return {
+      state: group.dataset.state,
+      status: group.dataset.status,
+      name: group.querySelector(":scope > text.name").textContent,
+      inside: inner.x > outer.x && inner.right < outer.right && inner.y > outer.y && inner.bottom < outer.bottom,
+      fill: getComputedStyle(rect).fill,
+    };
+  });
+  return { holder: holder.dataset.status, header: holder.textContent, states };
+}"""
+"""The child's states drawn in the graph: their outcome, the name they show, whether they sit inside the task that
+ran them, and the fill Chromium paints them with."""
 
 
 GRAPH_GEOMETRY = """() => {
@@ -185,9 +253,10 @@ def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_s
     page.wait_for_selector('#graph [data-state="OrderFailed"]')
     assert status_of(page, "OrderFailed") == "failed"
     failed_fill = "getComputedStyle(document.querySelector('#graph [data-state=\"OrderFailed\"] rect')).fill"
-    assert page.evaluate(failed_fill) == "rgb(254, 226, 226)", "the graph's own stylesheet applies under the policy"
-    assert status_of(page, "AuthorizePayment") == "caught"
-    assert status_of(page, "ReserveInventory") == "succeeded"
+    assert page.evaluate(failed_fill) == FILLS["failed"], "the graph's own stylesheet applies under the policy"
+    assert status_of(page, PREPARATION) == "caught"
+    assert status_of(page, child("AuthorizePayment")) == "caught"
+    assert status_of(page, child("ReserveInventory")) == "succeeded"
     assert [status_of(page, name) for name in ("VoidOrRefundPayment", "ReleaseInventory", "RecordFailure")] == [
         "succeeded"
     ] * 3
@@ -195,10 +264,13 @@ def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_s
     assert f"FAILED: {DECLINED}" in page.inner_text("#execution-error")
     assert DECLINED in page.inner_text("#order-details")
 
-    page.click('#graph [data-state="AuthorizePayment"]')
-    page.wait_for_function("() => document.getElementById('state-hint').textContent === 'AuthorizePayment'")
+    page.click(f'#graph [data-state="{child("AuthorizePayment")}"]')
+    page.wait_for_function(
+        "(state) => document.getElementById('state-hint').textContent === state", arg=child("AuthorizePayment")
+    )
     details = page.inner_text("#state-details")
     assert "PaymentDeclinedError" in details and "caught" in details and "card declined" in details
+    assert "child execution" in details.lower() and ":execution:order-preparation:" in details and "FAILED" in details
     page.screenshot(path=str(screenshots / "console-detail.png"))
 
     events = page.inner_text("#event-rows")
@@ -239,11 +311,34 @@ def test_the_graph_has_no_truncated_label_and_no_edge_through_one(console_stack,
         assert text["length"] == pytest.approx(expected, abs=0.5), text
 
 
+@pytest.mark.parametrize("outcome", ["completed", "declined"])
+def test_the_childs_states_are_nested_in_the_task_that_ran_them_in_their_outcomes_colors(
+    console_stack, orders, page, outcome
+):
+    page.goto(f"{console_stack.url}/executions/{orders[outcome]}")
+    page.wait_for_selector(f'#graph [data-state="{child("Prepared")}"]')
+    page.wait_for_selector("#event-rows tr")
+    drawn = page.evaluate(NESTED_STATES, PREPARATION)
+    assert drawn["holder"] == ("succeeded" if outcome == "completed" else "caught")
+    assert "runs order-preparation" in drawn["header"]
+    expected = CHILD_OUTCOMES[outcome]
+    assert {state["name"]: state["status"] for state in drawn["states"]} == expected
+    for state in drawn["states"]:
+        assert state["state"] == child(state["name"]), "keyed apart from the parent's states"
+        assert state["inside"], f"{state['name']} is drawn outside {PREPARATION}"
+        assert state["fill"] == FILLS[expected[state["name"]]], state
+
+    child_rows = page.locator(f'#event-rows tr[data-execution="{PREPARATION}"]')
+    last = "ExecutionSucceeded" if outcome == "completed" else "ExecutionFailed"
+    assert child_rows.count() >= 20 and last in child_rows.last.inner_text()
+    assert child("CheckAuthorizedAndReserved") in page.inner_text("#event-rows")
+
+
 def test_a_retried_state_shows_its_count(console_stack, orders, page):
     page.goto(f"{console_stack.url}/executions/{orders['flaky']}")
-    page.wait_for_selector('#graph [data-state="AuthorizePayment"]')
-    assert status_of(page, "AuthorizePayment") == "retried"
-    assert "2 retries" in page.text_content('#graph [data-state="AuthorizePayment"]')
+    page.wait_for_selector(f'#graph [data-state="{child("AuthorizePayment")}"]')
+    assert status_of(page, child("AuthorizePayment")) == "retried"
+    assert "2 retries" in page.text_content(f'#graph [data-state="{child("AuthorizePayment")}"]')
 
 
 def test_confirming_a_shipment_completes_the_order_before_your_eyes(console_stack, orders, page):
@@ -302,6 +397,9 @@ def test_cancelling_a_waiting_order_compensates_it(console_stack, page):
     page.wait_for_function("() => document.getElementById('execution-status').textContent === 'FAILED'")
     assert cancels == [403, 202], "refused once for the stale token, then sent as the operator with a new one"
     assert status_of(page, "RequestShipment") == "caught"
-    assert status_of(page, "MarkCancelled") == "succeeded"
-    assert status_of(page, "VoidOrRefundPayment") == "succeeded"
+    assert [status_of(page, name) for name in ("VoidOrRefundPayment", "ReleaseInventory", "RecordFailure")] == [
+        "succeeded"
+    ] * 3
+    assert status_of(page, "OrderFailed") == "failed"
+    assert status_of(page, child("Prepared")) == "succeeded", "the child had prepared the order before"
     assert "CANCELLED" in page.inner_text("#order-details")

@@ -1,6 +1,7 @@
 """ELK's layout of the real order workflow: states apart, names in their boxes, labels whole and clear of edges.
 
-These check the geometry the server computes; ``test_browser.py`` checks the same on the text Chromium draws.
+The workflow's child machine (order-preparation) is laid out inside PrepareOrder, the task that runs it. These check
+the geometry the server computes; ``test_browser.py`` checks the same on the text Chromium draws.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from local.console.layout import (
 )
 from local.console.text_metrics import text_width
 
-MAIN_PATH = [
-    START,
-    "ValidateOrder",
-    "AuthorizeAndReserve",
-    "CheckAuthorizedAndReserved",
-    "RequestShipment",
-    "CapturePayment",
-    END,
+MAIN_PATH = [START, "PrepareOrder", "RequestShipment", "CapturePayment", END]
+CHILD_MAIN_PATH = [
+    "PrepareOrder/ValidateOrder",
+    "PrepareOrder/AuthorizeAndReserve",
+    "PrepareOrder/CheckAuthorizedAndReserved",
+    "PrepareOrder/Prepared",
 ]
 COMPENSATION_COLUMN = ["VoidOrRefundPayment", "ReleaseInventory", "RecordFailure"]
 
@@ -60,9 +59,35 @@ def test_no_two_states_of_a_flow_overlap(graph, layout):
             assert not overlap(layout.boxes[a], layout.boxes[b]), f"{a} overlaps {b}"
 
 
+def containers_of(graph, name: str) -> list[str]:
+    """Every container around a state, innermost first."""
+    found = []
+    while graph.nodes[name].scope:
+        name = graph.scopes[graph.nodes[name].scope].container
+        found.append(name)
+    return found
+
+
+def test_the_childs_states_sit_inside_the_task_that_runs_it_under_its_header(graph, layout):
+    task = layout.boxes["PrepareOrder"]
+    (flow,) = graph.branches_of("PrepareOrder")
+    area = layout.branches[flow.id]
+    assert task.x < area.x and area.right < task.right
+    assert task.y + layout_module.CONTAINER_HEADER <= area.y and area.bottom < task.bottom
+    inside = [name for name, node in graph.nodes.items() if node.execution_of == "PrepareOrder"]
+    assert len(inside) == 10
+    for name in inside:
+        box = layout.boxes[name]
+        assert area.x < box.x and box.right < area.right, name
+        assert area.y < box.y and box.bottom < area.bottom, name
+    for name, box in layout.boxes.items():
+        if name != "PrepareOrder" and not graph.nodes[name].execution_of:
+            assert not overlap(box, task), f"{name} is the parent's and sits outside the child's group"
+
+
 def test_branch_states_sit_inside_their_parallel_state_under_its_header(graph, layout):
-    container = layout.boxes["AuthorizeAndReserve"]
-    for branch in graph.branches_of("AuthorizeAndReserve"):
+    container = layout.boxes["PrepareOrder/AuthorizeAndReserve"]
+    for branch in graph.branches_of("PrepareOrder/AuthorizeAndReserve"):
         area = layout.branches[branch.id]
         assert container.x < area.x and area.right < container.right
         assert container.y + layout_module.CONTAINER_HEADER <= area.y and area.bottom < container.bottom
@@ -74,9 +99,10 @@ def test_branch_states_sit_inside_their_parallel_state_under_its_header(graph, l
     assert container.x < divider[0] < container.right
 
 
-def test_the_main_path_runs_straight_down_one_column(layout):
-    centers = [layout.boxes[name].center_x for name in MAIN_PATH]
-    tops = [layout.boxes[name].y for name in MAIN_PATH]
+@pytest.mark.parametrize("path", [MAIN_PATH, CHILD_MAIN_PATH], ids=["parent", "child"])
+def test_the_main_path_runs_straight_down_one_column(layout, path):
+    centers = [layout.boxes[name].center_x for name in path]
+    tops = [layout.boxes[name].y for name in path]
     assert max(centers) - min(centers) < 1.0, centers
     assert tops == sorted(tops)
 
@@ -111,6 +137,7 @@ def test_every_label_is_whole_and_its_box_holds_every_line(graph, layout):
     for route in labelled:
         assert route.label is not None, route.edge
         assert " ".join(route.label.lines) == route.edge.label
+        assert all(len(line) > 1 for line in route.label.lines), f"a comparison alone on a line: {route.label.lines}"
         for line in route.label.lines:
             assert text_width(line, LABEL_SIZE, bold=True) + 2 * LABEL_PADDING <= route.label.box.width, line
 
@@ -123,7 +150,7 @@ def test_no_edge_crosses_a_label(layout):
 
 
 def test_no_edge_crosses_a_state_it_does_not_join(graph, layout):
-    states = {name: box for name, box in layout.boxes.items() if graph.nodes[name].type not in {"Parallel", "Map"}}
+    states = {name: box for name, box in layout.boxes.items() if not graph.is_container(name)}
     for route in layout.routes:
         for name, box in states.items():
             if name not in (route.edge.source, route.edge.target):
@@ -135,23 +162,22 @@ def test_no_label_covers_a_state_or_another_label(graph, layout):
     for a, b in itertools.combinations(labelled, 2):
         assert not overlap(a.label.box, b.label.box), (a.edge, b.edge)
     for route in labelled:
-        scope = graph.nodes[route.edge.source].scope
+        holding = containers_of(graph, route.edge.source)
         for name, box in layout.boxes.items():
-            holds_the_edge = scope and name == graph.scopes[scope].container
-            assert holds_the_edge or not overlap(route.label.box, box), (route.edge, name)
+            assert name in holding or not overlap(route.label.box, box), (route.edge, name)
 
 
 def test_every_name_fits_its_box_with_room_on_both_sides(graph, layout):
     for name, node in graph.nodes.items():
-        if name in (START, END) or node.type in {"Parallel", "Map"}:
+        if name in (START, END) or graph.is_container(name):
             continue
         box = layout.boxes[name]
-        assert text_width(name, NAME_SIZE, bold=True) + 2 * TEXT_INSET <= box.width, name
+        assert text_width(node.display_name, NAME_SIZE, bold=True) + 2 * TEXT_INSET <= box.width, name
         assert (box.width, box.height) == node_size(graph, name)
 
 
 def test_the_picture_stays_legible_at_our_size(layout):
-    """About 25 states: it must fit a laptop screen's width without shrinking text below readable."""
+    """About 25 states of two machines: it must fit a laptop screen's width without shrinking text below readable."""
     assert layout.width < 1400 and layout.height < 1600
 
 

@@ -1,4 +1,5 @@
-"""The SVG of the laid-out graph: each state's outcome, every label whole, text in the font the boxes were sized for."""
+"""The SVG of the laid-out graph: each state's outcome (the child execution's states by the child's history), every
+label whole, text in the font the boxes were sized for."""
 
 from __future__ import annotations
 
@@ -8,26 +9,53 @@ from html import unescape
 
 import pytest
 
-from local.console.graph import StateRun, StateStatus, trace_execution
+from local.console.graph import StateRun, StateStatus, nested_trace, trace_execution
 from local.console.layout import BADGE_SIZE, WIDEST_BADGE
 from local.console.render import REGION_TITLE, REGION_TITLE_SIZE, REGION_TITLE_SPACING, STYLE, _badge, render_svg
 from local.console.text_metrics import FONT_FAMILY, text_width
+from local.execution_logs import execution_status
 from local.testing import sample_order
+
+
+def drawn(run) -> object:
+    """The trace the console draws for a run: the parent's, with its child's states inside PrepareOrder."""
+    child = trace_execution(run.preparation.history, execution_status(run.preparation.history))
+    return nested_trace(trace_execution(run.history, run.execution["status"]), {"PrepareOrder": child})
+
+
+def state_group(svg: str, state: str) -> str:
+    return re.search(rf'<g class="[^"]*" data-state="{re.escape(state)}".*?</g>', svg, re.S)[0]
 
 
 def test_svg_colors_each_state_by_its_outcome(order_stack, graph, layout):
     run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
-    svg = render_svg(graph, layout, trace_execution(run.history, run.execution["status"]))
-    assert 'data-state="AuthorizePayment" data-status="caught"' in svg
+    svg = render_svg(graph, layout, drawn(run))
+    assert 'data-state="PrepareOrder" data-status="caught"' in svg
+    assert 'data-state="PrepareOrder/AuthorizePayment" data-status="caught" data-execution="PrepareOrder"' in svg
+    assert 'data-state="PrepareOrder/PaymentNotAuthorized" data-status="failed" data-execution="PrepareOrder"' in svg
+    assert 'data-state="PrepareOrder/Prepared" data-status="not-run"' in svg
     assert 'data-state="OrderFailed" data-status="failed"' in svg
     assert 'data-state="RequestShipment" data-status="not-run"' in svg
     assert 'class="compensation-region"' in svg and "waits for callback" in svg
+    assert 'data-branch="PrepareOrder/AuthorizeAndReserve/0"' in svg, "the payment branch of the child is tinted"
+    assert 'data-branch="PrepareOrder/"' not in svg, "the child's flow is colored by its task, not tinted whole"
+
+
+def test_a_childs_states_show_their_own_names_inside_the_task_that_runs_them(graph, layout):
+    svg = render_svg(graph, layout)
+    task = re.search(r'<g class="([^"]*)" data-state="PrepareOrder" data-status="not-run">(.*?)</g>', svg, re.S)
+    assert "container" in task[1].split() and "child-execution" in task[1].split()
+    assert "Task · runs order-preparation" in task[2]
+    validate = state_group(svg, "PrepareOrder/ValidateOrder")
+    assert '<text class="name"' in validate and ">ValidateOrder</text>" in validate
+    assert ">PrepareOrder/ValidateOrder<" not in validate
+    assert "in the child execution PrepareOrder started (order-preparation)" in validate
 
 
 def test_retries_show_their_count(order_stack, graph, layout):
     run = order_stack.run_order(sample_order(paymentToken="tok_flaky"), shipment="SHIPPED")
-    svg = render_svg(graph, layout, trace_execution(run.history, run.execution["status"]))
-    assert 'data-state="AuthorizePayment" data-status="retried"' in svg
+    svg = render_svg(graph, layout, drawn(run))
+    assert 'data-state="PrepareOrder/AuthorizePayment" data-status="retried"' in svg
     assert "↻ 2 retries" in svg
 
 

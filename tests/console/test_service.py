@@ -1,4 +1,8 @@
-"""The console's reads and its entry point, on the in-process order service (no HTTP, no browser)."""
+"""The console's reads and its entry point, on the in-process order service (no HTTP, no browser).
+
+Every order's execution runs a child (order-preparation, from PrepareOrder): its states and events are read from its
+own history and shown with the parent's.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from local.console.api_caller import DeployedOperator, LocalOperator, OrderApiCaller
+from local.console.nested import ChildHistory, EngineHistories, LogGroupHistories
 from local.console.server import ConsoleServer, add_console_arguments, console_from_arguments, run_console
 from local.console.service import HIDDEN, HIDDEN_FIELDS, ConsoleService, NotFoundError, scrubbed
 from local.testing import sample_order
@@ -19,15 +25,21 @@ from tests.console.support import FakeOperator
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture
-def console(order_stack) -> ConsoleService:
-    service = ConsoleService(
+def stack_console(order_stack, **options: Any) -> ConsoleService:
+    """A console on the in-process stack, acting through an API that is never reached."""
+    return ConsoleService(
         order_stack.stepfunctions,
         order_stack.dynamodb,
         order_stack.deployment.table_names["Orders"],
         order_stack.deployment.state_machine_arn,
         OrderApiCaller("http://127.0.0.1:9", FakeOperator()),
+        **options,
     )
+
+
+@pytest.fixture
+def console(order_stack) -> ConsoleService:
+    service = stack_console(order_stack)
     yield service
     service.close()
 
@@ -75,8 +87,20 @@ def test_the_detail_holds_graph_states_events_and_order_but_never_the_task_token
     assert detail["actions"] == {"stop": True, "shipment": True}
     assert detail["order"]["shipment"]["taskToken"] == HIDDEN
     assert detail["events"][0]["type"] == "ExecutionStarted" and 0 <= detail["events"][0]["elapsedMs"] < 1000
-    entered = next(e for e in detail["events"] if e["type"] == "TaskStateEntered")
-    assert entered["state"] == "ValidateOrder"
+    entered = [(e["execution"], e["state"]) for e in detail["events"] if e["type"] == "TaskStateEntered"]
+    assert entered[:2] == [(None, "PrepareOrder"), ("PrepareOrder", "PrepareOrder/ValidateOrder")]
+    assert entered[-1] == (None, "RequestShipment")
+    elapsed = [e["elapsedMs"] for e in detail["events"]]
+    assert elapsed == sorted(elapsed), "the child's events sit among the parent's, by time"
+    (child,) = detail["children"]
+    assert (child["task"], child["status"], child["source"], child["complete"]) == (
+        "PrepareOrder",
+        "SUCCEEDED",
+        "history",
+        True,
+    )
+    assert child["stateMachineArn"] == order_stack.deployment.preparation_state_machine_arn
+    assert detail["states"]["PrepareOrder/Prepared"]["status"] == "succeeded"
     with pytest.raises(NotFoundError):
         console.execution("no-such-order")
 
@@ -130,8 +154,10 @@ def test_a_failures_whole_cause_is_shown_as_step_functions_holds_it(order_stack,
     detail = console.execution(run.order_id)
     assert detail["execution"]["error"] == OrderStatus.PAYMENT_DECLINED
     assert detail["execution"]["cause"] == described["cause"]
-    authorize = detail["states"]["AuthorizePayment"]
+    authorize = detail["states"]["PrepareOrder/AuthorizePayment"]
     assert authorize["error"] == "PaymentDeclinedError" and "card declined" in authorize["cause"]
+    assert detail["states"]["PrepareOrder/PaymentNotAuthorized"]["status"] == "failed"
+    assert detail["states"]["PrepareOrder"]["status"] == "caught"
 
 
 def start_directly(order_stack, execution_input: Any, **name: str) -> str:
@@ -158,7 +184,8 @@ def test_executions_it_did_not_start_are_listed_searched_and_shown(order_stack, 
     assert detail["order"] is None and detail["actions"] == {"stop": False, "shipment": False}
     assert detail["execution"]["input"] == '"hello"'
     assert detail["execution"]["error"] == "States.ResultPathMatchFailure"
-    assert detail["states"]["ValidateOrder"]["status"] == "failed"
+    assert detail["states"]["PrepareOrder"]["status"] == "failed"
+    assert detail["states"]["PrepareOrder/ValidateOrder"]["status"] == "failed"
     assert console.execution(nameless)["execution"]["error"] == "InvalidExecutionInput"
 
 
@@ -205,6 +232,53 @@ def test_an_execution_without_a_name_or_with_a_name_no_order_has_is_listed_witho
     assert orders.read == ["5b0c1f9e-0d1e-4f6a-9a51-7f0e8c3d2b1a"], "only a name an order could have is looked up"
 
 
+class SecretChildHistories(EngineHistories):
+    """The engine's child histories, with a task token and a payment token planted in every child event."""
+
+    def history(self, execution_arn, machine, started) -> ChildHistory:
+        read = super().history(execution_arn, machine, started)
+        for event in read.events:
+            details = next((key for key in event if key.endswith("EventDetails")), None)
+            if details:
+                event[details] = {**event[details], "taskToken": "AAAA-child-token", "paymentToken": "tok_child_9"}
+        return read
+
+
+def test_the_childs_history_is_scrubbed_like_the_parents(order_stack):
+    run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
+    service = stack_console(order_stack, child_histories=SecretChildHistories(order_stack.stepfunctions))
+    try:
+        detail = service.execution(run.order_id)
+    finally:
+        service.close()
+    shown = json.dumps(detail, default=str)
+    assert "AAAA-child-token" not in shown and "tok_child_9" not in shown
+    assert detail["children"][0]["events"] == len(run.preparation.history)
+    assert detail["states"]["PrepareOrder/AuthorizePayment"]["status"] == "caught", "still read after scrubbing"
+
+
+class UnreadableLogs:
+    """A logs client without the right to read the log group."""
+
+    def filter_log_events(self, **request: Any) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "FilterLogEvents")
+
+
+def test_a_child_whose_logs_cannot_be_read_is_drawn_and_says_why(order_stack):
+    """In AWS the child is Express and its events are in its log group; locally its machine is described as such."""
+    run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
+    histories = LogGroupHistories(UnreadableLogs(), order_stack.stepfunctions, "/aws/vendedlogs/states/prep")
+    service = stack_console(order_stack, child_histories=histories)
+    try:
+        detail = service.execution(run.order_id)
+    finally:
+        service.close()
+    (child,) = detail["children"]
+    assert child["source"] == "" and "AccessDeniedException" in child["note"] and child["events"] == 0
+    assert detail["states"]["PrepareOrder"]["status"] == "caught"
+    assert 'data-state="PrepareOrder/ValidateOrder" data-status="not-run"' in detail["graphSvg"]
+
+
 def test_scrubbing_reaches_into_json_strings_and_leaves_the_rest_as_it_was():
     lambda_error = json.dumps({"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File x"]})
     cause = json.dumps({"Payload": {"TaskToken": "AAAA", "detail": lambda_error}, "paymentToken": "tok_x"})
@@ -241,11 +315,19 @@ def test_the_entry_point_defaults_to_the_local_stack_and_insists_on_names_for_aw
     assert isinstance(local.operator, LocalOperator)
     assert run_console(parse(["--aws", "--orders-table", "orders"])) == 64
     assert "--aws needs --state-machine-arn" in capsys.readouterr().err
+    assert isinstance(local.service.child_histories, EngineHistories), "the local engine keeps Express histories"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     deployed = console_from_arguments(
         parse(["--aws", "--orders-table", "t", "--state-machine-arn", "arn:aws:states:eu-west-1:1:stateMachine:w"])
     )
     assert isinstance(deployed.operator, DeployedOperator)
+    assert isinstance(deployed.service.child_histories, LogGroupHistories)
+    assert deployed.service.child_histories.log_group is None, "by default the child's own logging configuration"
+    monkeypatch.setenv("ORDERS_PREPARATION_LOG_GROUP", "/aws/vendedlogs/states/from-env")
+    arguments = ["--aws", "--orders-table", "t", "--state-machine-arn", "arn:aws:states:eu-west-1:1:stateMachine:w"]
+    assert console_from_arguments(parse(arguments)).service.child_histories.log_group.endswith("from-env")
+    given = console_from_arguments(parse([*arguments, "--preparation-log-group", "/aws/vendedlogs/states/prep"]))
+    assert given.service.child_histories.log_group == "/aws/vendedlogs/states/prep"
 
 
 def test_without_an_operator_the_server_acts_as_the_local_one_or_as_the_given_token():

@@ -7,6 +7,8 @@ const ORDER_STATUSES = ["RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMEN
   "REJECTED", "PAYMENT_DECLINED", "OUT_OF_STOCK", "CANCELLED", "FAILED"];
 const LIST_REFRESH_MS = 3000;
 const DETAIL_REFRESH_MS = 1000;
+// A child execution's events may reach its log group after the parent has ended: keep polling this long for them.
+const LATE_LOGS_MS = 60000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -282,6 +284,24 @@ function field(label, value, className = "") {
   return [element("dt", { text: label }), element("dd", { className, text: value })];
 }
 
+// The child execution a selected state belongs to (a state inside a task's group), or that a task ran.
+function childOf(data, name) {
+  const task = name.includes("/") ? name.slice(0, name.indexOf("/")) : name;
+  return (data.children || []).find((child) => child.task === task) || null;
+}
+
+function childFacts(child) {
+  if (!child) return [];
+  const source = child.source === "logs" ? `its log group ${child.logGroup}`
+    : child.source === "history" ? "GetExecutionHistory" : "nowhere";
+  const parts = [element("h3", { text: "Child execution" }), element("dl", { className: "facts" },
+    ...field("Execution", child.executionArn, "mono"),
+    ...field("Status", child.status + (child.complete ? "" : " (events still arriving)")),
+    ...field("Events", `${child.events} from ${source}`))];
+  if (child.note) parts.push(element("p", { className: "muted", text: child.note }));
+  return parts;
+}
+
 function renderState(data) {
   const target = $("state-details");
   const run = detail.selected ? data.states[detail.selected] : null;
@@ -291,8 +311,10 @@ function renderState(data) {
     return;
   }
   $("state-hint").textContent = detail.selected;
+  const child = childOf(data, detail.selected);
   if (!run) {
-    target.replaceChildren(element("p", { className: "muted", text: `${detail.selected} has not run.` }));
+    target.replaceChildren(element("p", { className: "muted", text: `${detail.selected} has not run.` }),
+      ...childFacts(child));
     return;
   }
   const facts = element("dl", { className: "facts" },
@@ -309,7 +331,7 @@ function renderState(data) {
   }
   parts.push(element("h3", { text: "Input" }), element("pre", { className: "json", text: pretty(run.input) }));
   parts.push(element("h3", { text: "Output" }), element("pre", { className: "json", text: pretty(run.output) }));
-  target.replaceChildren(...parts);
+  target.replaceChildren(...parts, ...childFacts(child));
 }
 
 function orderEvents(events) {
@@ -361,9 +383,12 @@ function renderEvents(data) {
   $("event-count").textContent = `${data.events.length} events`;
   const rows = $("event-rows");
   if (rows.childElementCount === data.events.length) return;
+  // A child execution's events carry the task that ran it, and number themselves from 1 again.
   rows.replaceChildren(...data.events.map((event) => element("tr",
-    { className: /Failed|TimedOut|Aborted/.test(event.type) ? "bad" : "" },
-    element("td", { className: "num", text: event.id }),
+    { className: [/Failed|TimedOut|Aborted/.test(event.type) ? "bad" : "", event.execution ? "child" : ""].join(" ")
+      .trim(), "data-execution": event.execution || null,
+      title: event.execution ? `an event of the child execution ${event.execution} started` : null },
+    element("td", { className: "num", text: event.execution ? `↳ ${event.id}` : event.id }),
     element("td", { text: event.type }),
     element("td", { className: "mono", text: event.state || "" }),
     element("td", { className: "mono", text: clock(event.timestamp) }),
@@ -380,6 +405,13 @@ function renderDetail(data) {
   renderEvents(data);
 }
 
+// An ended parent whose child's events are still arriving (from a log group, best-effort) is polled a little longer.
+function awaitingLogs(data) {
+  const stopped = data.execution.stopDate ? new Date(data.execution.stopDate) : null;
+  return Boolean(stopped) && Date.now() - stopped < LATE_LOGS_MS
+    && (data.children || []).some((child) => child.source === "logs" && !child.complete);
+}
+
 async function refreshDetail() {
   clearTimeout(detail.timer);
   const request = ++detail.request;
@@ -388,8 +420,11 @@ async function refreshDetail() {
     if (request !== detail.request) return;
     renderDetail(data);
     showLive(true);
-    if (data.execution.status === "RUNNING") detail.timer = setTimeout(refreshDetail, DETAIL_REFRESH_MS);
-    else $("live").textContent = "● final";
+    if (data.execution.status === "RUNNING" || awaitingLogs(data)) {
+      detail.timer = setTimeout(refreshDetail, DETAIL_REFRESH_MS);
+    } else {
+      $("live").textContent = "● final";
+    }
   } catch (error) {
     if (request !== detail.request) return;
     if (error.status === 404) {
