@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 
 STACK_NAME = "OrderOrchestration"
 STACK_DESCRIPTION = (
@@ -28,6 +29,16 @@ POWERTOOLS_LAYER_VERSION_CONTEXT_KEY = "powertoolsLayerVersion"
 
 CODE_ASSET_PACKAGES = ("tasks", "workflows")
 """The packages the handlers import; everything else in the repository stays out of the Lambda asset."""
+
+# Step Functions
+STATE_MACHINE_LOG_LEVEL = sfn.LogLevel.ALL
+"""Every execution event of both state machines goes to its log group. The Express child keeps no execution
+history, so its log group is the only record of its events: the console and an operator read them there."""
+STATE_MACHINE_LOG_EXECUTION_DATA = False
+"""The events are logged without their inputs and outputs: those carry task tokens and shipping addresses."""
+SYNC_EXECUTION_EVENTS_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+"""The EventBridge rule Step Functions manages in the account to learn that a child started with
+``startExecution.sync`` (or ``.sync:2``) has ended; the parent's role may put and describe this rule only."""
 
 # API Gateway
 API_STAGE_NAME = "prod"
@@ -54,6 +65,9 @@ COMPENSATION_FAILURES_METRIC = "CompensationFailures"
 ALARM_PERIOD = Duration.minutes(5)
 FAILED_EXECUTIONS_THRESHOLD = 10
 """Declined payments and out-of-stock orders end their executions FAILED by design; only a surge is alarming."""
+FAILED_PREPARATIONS_THRESHOLD = 10
+"""The Express child fails by design with the error that decides the order's status (a refused order, a decline, a
+stock-out) and the parent routes on it; only a surge is alarming, as for the parent."""
 TASK_ERRORS_THRESHOLD = 5
 """Task handlers raise business outcomes (declines, invalid orders) for the ASL to catch; a burst is alarming."""
 API_ERRORS_THRESHOLD = 1

@@ -14,15 +14,23 @@ from stacks.constructs.events_construct import EventsConstruct
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.constructs.monitoring_construct import MonitoringConstruct
 from stacks.constructs.workflow_construct import WorkflowConstruct
-from workflows.resources import API, CORS_ALLOWED_ORIGINS_ENV, ORDERS_TABLE, PUBLISH_ORDER_EVENTS, WORKFLOW_FUNCTIONS
+from workflows.resources import (
+    API,
+    CORS_ALLOWED_ORIGINS_ENV,
+    ORDER_PREPARATION,
+    ORDERS_TABLE,
+    PUBLISH_ORDER_EVENTS,
+    WORKFLOW_FUNCTIONS,
+)
 
 
 class OrderServiceStack(Stack):
-    """Tables, task functions, the state machine, the API function and API, the order events, and their monitoring.
+    """Tables, task functions, the two state machines, the API function and API, the order events, and their monitoring.
 
-    The state machine needs the task functions' ARNs and the API function needs the state machine's ARN; the API
-    function is no task of the state machine, so building them in that order leaves no cycle. The storefront
-    origins of the ``corsOrigins`` context reach both the API's preflights and the API function's environment.
+    The state machines need the task functions' ARNs (and the parent its Express child's), and the API function
+    needs the parent's ARN; the API function is no task of either, so building them in that order leaves no cycle.
+    The storefront origins of the ``corsOrigins`` context reach both the API's preflights and the API function's
+    environment.
     The order events hang off the orders table's stream only, so they come last, before the alarms that watch them.
 
     Example
@@ -58,6 +66,7 @@ class OrderServiceStack(Stack):
             "Monitoring",
             functions=self.functions.functions,
             state_machine=self.workflow.state_machine,
+            preparation_state_machine=self.workflow.state_machines[ORDER_PREPARATION.logical_name],
             rest_api=self.api.rest_api,
             order_events_dead_letter_queue=self.order_events.dead_letter_queue,
         )
@@ -67,6 +76,18 @@ class OrderServiceStack(Stack):
         """What a deployer needs next: the API's URL, and the names the integration suite, subscribers and ops use."""
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL of the orders API")
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+        CfnOutput(
+            self,
+            "PreparationStateMachineArn",
+            value=self.workflow.state_machines[ORDER_PREPARATION.logical_name].state_machine_arn,
+            description="The Express child that validates, authorizes and reserves; the parent starts it",
+        )
+        CfnOutput(
+            self,
+            "PreparationLogGroupName",
+            value=self.workflow.log_groups[ORDER_PREPARATION.logical_name].log_group_name,
+            description="The child's execution events: Express executions keep no history, their log group does",
+        )
         for name, table in self.data.tables.items():
             CfnOutput(self, f"{name}TableName", value=table.table_name)
         CfnOutput(self, "UserPoolId", value=self.api.user_pool.user_pool_id)

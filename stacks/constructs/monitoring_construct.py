@@ -1,5 +1,5 @@
-"""Alarms on what goes wrong (failed workflows and compensations, function and API errors, order events that are late
-or given up on) and one dashboard."""
+"""Alarms on what goes wrong (failed workflows, failed order preparations and compensations, function and API errors,
+order events that are late or given up on) and one dashboard."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class MonitoringConstruct(Construct):
 
     >>> monitoring = MonitoringConstruct(
     ...     stack, "Monitoring", functions=functions.functions, state_machine=workflow.state_machine,
+    ...     preparation_state_machine=workflow.state_machines["OrderPreparation"],
     ...     rest_api=api.rest_api, order_events_dead_letter_queue=order_events.dead_letter_queue,
     ... )
     >>> len(monitoring.alarms) > 0
@@ -49,6 +50,7 @@ class MonitoringConstruct(Construct):
         *,
         functions: Mapping[str, lambda_.IFunction],
         state_machine: sfn.StateMachine,
+        preparation_state_machine: sfn.StateMachine,
         rest_api: apigw.RestApi,
         order_events_dead_letter_queue: sqs.IQueue,
     ) -> None:
@@ -62,6 +64,7 @@ class MonitoringConstruct(Construct):
             period=constants.ALARM_PERIOD,
         )
         self._build_workflow_alarms(state_machine, compensation_failures)
+        self._build_preparation_alarms(preparation_state_machine)
         self._build_function_alarms(functions)
         self._build_api_alarms(rest_api)
         iterator_ages = {
@@ -74,7 +77,13 @@ class MonitoringConstruct(Construct):
         )
         self._build_order_event_alarms(iterator_ages, dead_letters)
         self._build_dashboard(
-            functions, state_machine, rest_api, compensation_failures, list(iterator_ages.values()), dead_letters
+            functions,
+            state_machine,
+            preparation_state_machine,
+            rest_api,
+            compensation_failures,
+            list(iterator_ages.values()),
+            dead_letters,
         )
 
     def _alarm(
@@ -111,6 +120,22 @@ class MonitoringConstruct(Construct):
             compensation_failures,
             1,
             "A compensation (void/refund or stock release) failed after its retries: money or stock needs a person.",
+        )
+
+    def _build_preparation_alarms(self, preparation: sfn.StateMachine) -> None:
+        """The Express child's own metrics: it keeps no history, so they and its log group are what show it failing."""
+        self._alarm(
+            "PreparationExecutionsFailed",
+            preparation.metric_failed(period=constants.ALARM_PERIOD, statistic=SUM),
+            constants.FAILED_PREPARATIONS_THRESHOLD,
+            "Many order preparations (validate, authorize, reserve) failed in five minutes: more than refused "
+            "orders, declines and stock-outs explain. Their events are in the PreparationLogGroupName log group.",
+        )
+        self._alarm(
+            "PreparationExecutionsTimedOut",
+            preparation.metric_timed_out(period=constants.ALARM_PERIOD, statistic=SUM),
+            1,
+            "An order preparation ran into its five-minute timeout: a task hung; the parent compensates the order.",
         )
 
     def _build_function_alarms(self, functions: Mapping[str, lambda_.IFunction]) -> None:
@@ -168,6 +193,7 @@ class MonitoringConstruct(Construct):
         self,
         functions: Mapping[str, lambda_.IFunction],
         state_machine: sfn.StateMachine,
+        preparation: sfn.StateMachine,
         rest_api: apigw.RestApi,
         compensation_failures: cloudwatch.Metric,
         stream_lag: Sequence[cloudwatch.IMetric],
@@ -176,15 +202,8 @@ class MonitoringConstruct(Construct):
         period = constants.ALARM_PERIOD
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-orders")
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Order executions",
-                left=[
-                    state_machine.metric_started(period=period, statistic=SUM),
-                    state_machine.metric_succeeded(period=period, statistic=SUM),
-                    state_machine.metric_failed(period=period, statistic=SUM),
-                    state_machine.metric_timed_out(period=period, statistic=SUM),
-                ],
-            ),
+            _executions_graph("Order executions", state_machine),
+            _executions_graph("Order preparations (Express child)", preparation),
             cloudwatch.GraphWidget(title="Compensation failures", left=[compensation_failures]),
             cloudwatch.GraphWidget(
                 title="API requests and errors",
@@ -224,3 +243,17 @@ def _errors_alarm(name: str) -> tuple[float, str]:
             f"{name} failed a whole batch: EventBridge refused its events; the stream retries it, then the DLQ.",
         )
     return constants.TASK_ERRORS_THRESHOLD, f"{name} raised errors beyond the business outcomes the workflow catches."
+
+
+def _executions_graph(title: str, machine: sfn.IStateMachine) -> cloudwatch.GraphWidget:
+    """Started, succeeded, failed and timed-out executions of one state machine, per alarm period."""
+    period = constants.ALARM_PERIOD
+    return cloudwatch.GraphWidget(
+        title=title,
+        left=[
+            machine.metric_started(period=period, statistic=SUM),
+            machine.metric_succeeded(period=period, statistic=SUM),
+            machine.metric_failed(period=period, statistic=SUM),
+            machine.metric_timed_out(period=period, statistic=SUM),
+        ],
+    )

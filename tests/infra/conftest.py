@@ -57,8 +57,14 @@ class CloudAssembly:
     def table_id(self, name: str) -> str:
         return self.logical_id(f"Data/{name}/Resource")
 
-    def state_machine_id(self) -> str:
-        return self.logical_id("Workflow/OrderWorkflow/Resource")
+    def state_machine_id(self, name: str = "OrderWorkflow") -> str:
+        """The state machine ``name`` of ``workflows.resources.STATE_MACHINES``; by default the parent."""
+        return self.logical_id(f"Workflow/{name}/Resource")
+
+    def state_machine_statements(self, name: str) -> list[dict[str, Any]]:
+        """The statements of the state machine's role: CDK puts every grant into its default policy."""
+        policy = self.at(f"Workflow/{name}/Role/DefaultPolicy/Resource")
+        return policy["Properties"]["PolicyDocument"]["Statement"]
 
     def nag_report(self) -> Path:
         (report,) = self.outdir.glob(f"AwsSolutions-*{self.stack_name}-NagReport.csv")

@@ -33,6 +33,21 @@ def test_the_workflow_alarms_on_failed_and_timed_out_executions_and_on_failed_co
     assert ("OrderOrchestration", COMPENSATION_FAILURES_METRIC, (("service", SERVICE_NAME),)) in alarms
 
 
+def test_the_express_child_alarms_on_its_own_failed_and_timed_out_executions(assembly):
+    child_arn = {"Ref": assembly.state_machine_id("OrderPreparation")}
+    child = (("StateMachineArn", str(child_arn)),)
+    alarms = {
+        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        for alarm in assembly.of_type("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Dimensions") == [{"Name": "StateMachineArn", "Value": child_arn}]
+    }
+
+    assert ("AWS/States", "ExecutionsFailed", child) in alarmed_metrics(assembly)
+    assert ("AWS/States", "ExecutionsTimedOut", child) in alarmed_metrics(assembly)
+    assert alarms["ExecutionsTimedOut"]["Threshold"] == 1
+    assert alarms["ExecutionsFailed"]["Threshold"] > 1  # refused orders, declines and stock-outs fail it by design
+
+
 @pytest.mark.usefixtures("node")
 def test_the_compensation_alarm_watches_the_namespace_the_functions_publish_to():
     from stacks import constants
@@ -69,12 +84,16 @@ def test_a_dashboard_shows_the_service(assembly):
     assert len(assembly.of_type("AWS::CloudWatch::Dashboard")) == 1
 
 
-def test_the_outputs_name_the_api_state_machine_tables_user_pool_and_warehouse_role(assembly):
+def test_the_outputs_name_the_api_state_machines_child_log_group_tables_user_pool_and_warehouse_role(assembly):
     outputs = assembly.template["Outputs"]
 
     assert {"ApiUrl", "StateMachineArn", "UserPoolId", "UserPoolClientId", "WarehouseRoleArn"} <= outputs.keys()
     assert {f"{table.logical_name}TableName" for table in TABLES} <= outputs.keys()
     assert outputs["StateMachineArn"]["Value"] == {"Ref": assembly.state_machine_id()}
+    assert outputs["PreparationStateMachineArn"]["Value"] == {"Ref": assembly.state_machine_id("OrderPreparation")}
+    assert outputs["PreparationLogGroupName"]["Value"] == {
+        "Ref": assembly.logical_id("Workflow/OrderPreparationExecutionLogs/Resource")
+    }
     assert outputs["WarehouseRoleArn"]["Value"] == {
         "Fn::GetAtt": [assembly.logical_id("Api/WarehouseRole/Resource"), "Arn"]
     }
