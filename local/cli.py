@@ -40,6 +40,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.catalog import SAMPLE_ADDRESS
+from local.child_executions import ExecutionTrail
 from local.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from local.console.server import add_console_arguments, run_console
 from local.event_reader import CLI_EVENTS_QUEUE, describe, events_from_queue
@@ -56,10 +57,11 @@ from local.identity import (
     sign_in,
 )
 from local.lambda_runner import LOCAL_REGION
-from local.provisioning import subscribe_queue
+from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.sigv4 import WAREHOUSE, region_of, sign
 from tasks.logic.ordering import MAX_PAGE
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
+from workflows.resources import ORDER_WORKFLOW
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_API_PORT, DEFAULT_AWS_PORT = 3000, 4566
@@ -633,16 +635,26 @@ def cmd_list(api: OrdersApi, args: argparse.Namespace) -> int:
 
 
 def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
-    """Follow the order through its statuses with a progress bar until it is terminal."""
+    """Follow the order through its statuses with a progress bar until it is terminal; with ``--states``, also the
+    states its execution and its Express child enter."""
     give_up = time.monotonic() + args.timeout
     seen = 0
+    trail = _execution_trail(args) if args.states else None
     while True:
         order = api.call("GET", f"/orders/{urllib.parse.quote(args.order_id)}")
-        timeline = order.get("timeline", [])
-        for entry in timeline[seen:]:
-            _say(f"{_progress_bar(entry['status'])} {entry['status']:<18} {entry['at']}", flush=True)
+        try:
+            status = OrderStatus(order["status"])
+            timeline = [(OrderStatus(entry["status"]), entry["at"]) for entry in order.get("timeline", [])]
+        except (KeyError, TypeError, ValueError):
+            _say(
+                f"the API answered a status this CLI does not know: {visible(json.dumps(order))[:200]}", file=sys.stderr
+            )
+            return EXIT_REFUSED
+        for depth, state in trail.new_states() if trail else ():
+            _say(f"{'  ' * (depth + 1)}{'child ' if depth else ''}state {state}", flush=True)
+        for entry_status, at in timeline[seen:]:
+            _say(f"{_progress_bar(entry_status)} {entry_status.value:<18} {at}", flush=True)
         seen = len(timeline)
-        status = OrderStatus(order["status"])
         if status in TERMINAL_STATUSES:
             if status is OrderStatus.COMPLETED:
                 _say(f"completed: tracking {order.get('trackingNumber')}, charged {_money(order)}")
@@ -653,6 +665,13 @@ def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
             _say(f"still {status.value} after {args.timeout:.0f}s", file=sys.stderr)
             return EXIT_TIMEOUT
         time.sleep(args.interval)
+
+
+def _execution_trail(args: argparse.Namespace) -> ExecutionTrail:
+    """The order's execution on the local stack's AWS endpoint: its name is the order id."""
+    stepfunctions = aws_client("stepfunctions", local_aws_endpoint(args.aws_endpoint), LOCAL_REGION)
+    machine = local_state_machine_arn(ORDER_WORKFLOW)
+    return ExecutionTrail(stepfunctions, f"{machine.replace(':stateMachine:', ':execution:')}:{args.order_id}")
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -684,10 +703,10 @@ def _cli_events_queue(sqs: Any, endpoint: str | None) -> str:
         return subscribe_queue(events, sqs, CLI_EVENTS_QUEUE)
 
 
-def _progress_bar(status: str) -> str:
+def _progress_bar(status: OrderStatus) -> str:
     width = len(PROGRESS)
-    done = PROGRESS.index(OrderStatus(status)) + 1 if OrderStatus(status) in PROGRESS else width
-    mark = "#" if OrderStatus(status) in PROGRESS else "x"
+    done = PROGRESS.index(status) + 1 if status in PROGRESS else width
+    mark = "#" if status in PROGRESS else "x"
     return "[" + mark * done + "." * (width - done) + "]"
 
 
@@ -958,6 +977,15 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("order_id", help="the orderId")
     watch.add_argument("--timeout", type=_seconds, default=120.0, help="give up after this many seconds (default 120)")
     watch.add_argument("--interval", type=_seconds, default=0.5, help="seconds between polls (default 0.5)")
+    watch.add_argument(
+        "--states",
+        action="store_true",
+        help="also print each state the order's execution and its Express child enter (local stack only)",
+    )
+    watch.add_argument(
+        "--aws-endpoint",
+        help="with --states: the local stack's AWS endpoint (default ORDERS_AWS_ENDPOINT, else ORDERS_AWS_PORT)",
+    )
 
     ship = command("ship", "answer the shipment callback as the warehouse (SigV4-signed)")
     ship.add_argument("order_id", help="the orderId")
