@@ -51,8 +51,12 @@ METHOD = [
     "only see the gateway's 403.",
     "Chaos: two stacks side by side, one per core; invariants from local/invariants.py per order plus the "
     "cross-order ones in bench/chaos.py.",
-    "Cost: one order per path on moto in-process (local.testing.OrderStack); billable transitions = StateEntered "
-    "events of the history; DynamoDB requests counted per function where moto handles them.",
+    "Cost: one order per path on moto in-process (local.testing.OrderStack), after one warm-up order; billable "
+    "Standard transitions = the parent's StateEntered events plus task retries; the Express child's request, wall "
+    "time and Lambda calls from its own history; DynamoDB units priced per request by bench/dynamodb_units.py; "
+    "handlers' stdout and stderr counted per function at the deployed log level; what AWS writes itself (Step "
+    "Functions log events, Lambda platform lines, API Gateway logs) rendered from the histories and the stack's "
+    "formats; quotas from the documented defaults (docs/aws-references.md).",
     "Cold init: median of 3 fresh interpreters each, timed inside the interpreter (start-up excluded).",
 ]
 
@@ -82,11 +86,12 @@ def main() -> int:
 
     phase = time.monotonic()
     summary["cost"] = cost_summary()
-    happy = summary["cost"]["paths"]["happy"]
+    happy, quota = summary["cost"]["paths"]["happy"], summary["cost"]["aws_quota_orders_per_s"]
     print_row(
         "cost",
         time.monotonic() - phase,
-        f"{happy['standard_transitions']} transitions, ${happy['usd_per_million_orders']:.2f}/1M",
+        f"{happy['standard_transitions']} transitions, ${happy['usd_per_million_orders']:.2f}/1M all-in, "
+        f"{summary['cost']['dynamodb_wru_happy_path']:.0f} WRU, {quota['large_regions']}/s quota (large regions)",
     )
 
     phase = time.monotonic()
@@ -181,33 +186,12 @@ def main() -> int:
 
 
 def cost_summary() -> dict[str, Any]:
-    """Per-path figures and the alternative designs, from ``python -m bench.cost`` in a fresh interpreter."""
+    """The cost model (``bench.cost.summarize``) over the paths ``python -m bench.cost`` measures in a fresh
+    interpreter."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.cost"], capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, "-m", "bench.cost"], capture_output=True, text=True, timeout=600, check=True
     )
-    paths = json.loads(result.stdout.strip().splitlines()[-1])
-    designs = cost.alternative_designs(paths)
-    as_built = designs["standard_as_built"]
-    per_path = {
-        name: {
-            "status": path["status"],
-            "standard_transitions": as_built[name]["standard_transitions"],
-            "lambda_invocations": as_built[name]["lambda_invocations"],
-            **cost.capacity_units(path),
-            "usd_per_million_orders": as_built[name]["usd_per_million_orders"]["total"],
-            "states_entered": path["states_entered"],
-        }
-        for name, path in paths.items()
-    }
-    return {
-        "standard_transitions_happy_path": per_path["happy"]["standard_transitions"],
-        "usd_per_million_orders": per_path["happy"]["usd_per_million_orders"],
-        "usd_per_million_orders_by_service": as_built["happy"]["usd_per_million_orders"],
-        "assumptions": {"lambda_ms": cost.ASSUMED_LAMBDA_MS, "api_requests": cost.API_REQUESTS_PER_ORDER},
-        "prices": cost.PRICES,
-        "paths": per_path,
-        "designs": designs,
-    }
+    return cost.summarize(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def _finite(value: Any) -> Any:
