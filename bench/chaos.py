@@ -37,6 +37,7 @@ from local.invariants import (
 )
 from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.sigv4 import WAREHOUSE
+from tasks.adapters.orders_repository import AWAITING_SHIPMENT_INDEX
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import OrderStatus
 from workflows.resources import ORDER_WORKFLOW
@@ -118,20 +119,27 @@ class BenchWarehouse:
     def _run(self) -> None:
         while not self._stopped.wait(WAREHOUSE_POLL_SECONDS):
             for order_id, customer_id in self._waiting():
-                if order_id not in self._answered:
-                    self._answer(order_id, self._owners[customer_id])
+                self._answer(order_id, self._owners[customer_id])
 
     def _waiting(self) -> list[tuple[str, str]]:
+        """The orders in the warehouse's queue (the sparse ``awaiting-shipment`` index, keys only) not yet answered,
+        each with its owner, read from the order: a cancel comes from the shopper who placed it."""
         response = self._stack.dynamodb.query(
             TableName="orders",
-            IndexName="by-status",
+            IndexName=AWAITING_SHIPMENT_INDEX,
             KeyConditionExpression="#status = :status",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":status": {"S": OrderStatus.AWAITING_SHIPMENT.value}},
-            ProjectionExpression="orderId, customerId",
             Limit=200,
         )
-        return [(item["orderId"]["S"], item["customerId"]["S"]) for item in response.get("Items", [])]
+        waiting = [item["orderId"]["S"] for item in response.get("Items", [])]
+        return [(order_id, self._owner_of(order_id)) for order_id in waiting if order_id not in self._answered]
+
+    def _owner_of(self, order_id: str) -> str:
+        item = self._stack.dynamodb.get_item(
+            TableName="orders", Key={"orderId": {"S": order_id}}, ProjectionExpression="customerId"
+        )
+        return item["Item"]["customerId"]["S"]
 
     def _answer(self, order_id: str, owner: Shopper) -> None:
         bucket = _bucket(f"ship-{order_id}")
