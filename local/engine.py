@@ -78,6 +78,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -728,14 +729,21 @@ def _sfn_response_as_aws(
             response[key] = value.isoformat()
 
 
+NESTED_EXECUTION_POLL_SECONDS = 0.05
+"""How often a ``.sync`` task asks whether its child has ended. moto asks every 0.5 s of real time, time
+acceleration or not, which added up to half a second to every order; AWS learns of the end from an event at once."""
+
+
 def case_nested_executions_as_aws() -> None:
     """``states:startExecution`` passes the ASL's ``StateMachineArn`` and ``Input`` to boto3 as they are, which knows
     them as ``stateMachineArn`` and ``input``: every nested execution failed with ``States.Runtime``. moto dropped the
     request and response translation of this integration; it is restored from botocore's shapes, so a ``.sync:2``
     result (and a failed child's cause) reads ``Output``, ``Status``, ``Error`` and ``Cause`` as in AWS. Its dates
-    are written as moto writes them into a failed child's cause (ISO 8601), so a result is JSON either way."""
+    are written as moto writes them into a failed child's cause (ISO 8601), so a result is JSON either way. The
+    parent asks for its child's end every ``NESTED_EXECUTION_POLL_SECONDS``."""
     StateTaskServiceSfn._normalise_parameters = _sfn_parameters_as_boto
     StateTaskServiceSfn._normalise_response = _sfn_response_as_aws
+    state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = NESTED_EXECUTION_POLL_SECONDS
 
 
 _sample_variable = StringVariableSample._eval_body

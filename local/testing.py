@@ -241,12 +241,17 @@ class OrderStack:
         install_time_scale(1)
 
     def _stop_running_executions(self) -> None:
-        """Waiting executions hold engine threads; stop them while moto still answers their calls."""
+        """Waiting executions hold engine threads, the parents' and their children's; stop them while moto still
+        answers their calls, so none of them works on into the next stack."""
         if self.deployment is None:
             return
-        running = self.stepfunctions.list_executions(
-            stateMachineArn=self.deployment.state_machine_arn, statusFilter="RUNNING"
-        )["executions"]
+        running = [
+            execution
+            for machine in (self.deployment.state_machine_arn, self.deployment.preparation_state_machine_arn)
+            for execution in self.stepfunctions.list_executions(stateMachineArn=machine, statusFilter="RUNNING")[
+                "executions"
+            ]
+        ]
         for execution in running:
             poll(
                 lambda arn=execution["executionArn"]: self._stopped(arn),

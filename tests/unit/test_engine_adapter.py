@@ -113,6 +113,9 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
     assert "def boto_client_for(" in inspect.getsource(boto_client)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+
+    assert "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)" in inspect.getsource(state_task_service_callback)
     assert "copy.deepcopy(" in inspect.getsource(dynamodb_models), "moto no longer backs up tables by deepcopy"
     from moto.dynamodb.models import table as table_module
 
@@ -653,6 +656,9 @@ def test_a_nested_sync_execution_returns_the_child_output_as_json_in_aws_casing(
     output = json.loads(execution["output"])
     assert output["Output"] == {"got": {"a": 1}}, "sync:2 parses the child's output"
     assert (output["Status"], output["StateMachineArn"]) == ("SUCCEEDED", child)
+    (child_execution,) = stepfunctions.list_executions(stateMachineArn=child)["executions"]
+    waited = (execution["stopDate"] - child_execution["stopDate"]).total_seconds()
+    assert waited < 0.4, f"the parent learned of its child's end {waited:.2f} s late (moto polled every 0.5 s)"
 
 
 def test_a_failed_child_surfaces_as_states_task_failed_with_its_description_as_the_cause(stepfunctions):
