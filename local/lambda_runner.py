@@ -8,7 +8,9 @@ they do in AWS.
 Like Lambda, the runner never gives one container two invocations at once: a container is one loaded copy of the
 handler module, reused warm by later invocations; concurrent invocations get more containers, up to
 ``max_containers`` per function. Module-level state (Powertools' resolver, metrics) therefore never sees two
-invocations interleave.
+invocations interleave. One piece of state is shared by every copy: Powertools' event handler keeps the event it is
+resolving on its ``BaseRouter`` class, so the runner lets one such event resolve at a time in the process
+(``resolve_one_event_at_a_time``), as a Lambda process, which serves one event at a time, always does.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
@@ -149,6 +152,7 @@ class LambdaRunner:
 
     def install(self) -> None:
         """Set the handlers' environment and answer Invoke calls made through boto3's default session."""
+        resolve_one_event_at_a_time()
         for key, value in self._environment.items():
             self._saved_environment[key] = os.environ.get(key)
             os.environ[key] = value
@@ -293,3 +297,19 @@ def _response(invocation: Invocation) -> tuple[AWSResponse, dict]:
         message = json.loads(invocation.payload)
         parsed["Error"] = {"Code": message["Code"], "Message": message["Message"]}
     return http, parsed
+
+
+_resolve_event = ApiGatewayResolver.resolve
+_resolving = threading.Lock()
+
+
+def _resolve_alone(self: ApiGatewayResolver, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    with _resolving:
+        return _resolve_event(self, event, context)
+
+
+def resolve_one_event_at_a_time() -> None:
+    """Powertools' resolver sets ``BaseRouter.current_event`` on the class, which every container's copy of a
+    handler module shares: two API requests resolving at once in two containers read each other's event (its body,
+    its authorizer's claims), and an order was recorded for another shopper. One event resolves at a time."""
+    ApiGatewayResolver.resolve = _resolve_alone

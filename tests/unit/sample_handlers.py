@@ -6,6 +6,8 @@ import os
 import time
 from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
 from workflows.resources import FunctionSpec
 
 IMPORTS = globals().get("IMPORTS", 0) + 1
@@ -52,6 +54,21 @@ def read_environment(event: Any, context: Any) -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in event["names"]}
 
 
+resolver = APIGatewayRestResolver()
+
+
+@resolver.post("/whoami")
+def who_am_i() -> dict[str, str]:
+    """Reads the caller from the event twice, with a pause between: another request resolving meanwhile shows."""
+    first = resolver.current_event.request_context.authorizer.claims["sub"]
+    time.sleep(0.05)
+    return {"before": first, "after": resolver.current_event.request_context.authorizer.claims["sub"]}
+
+
+def resolve(event: Any, context: Any) -> dict[str, Any]:
+    return resolver.resolve(event, context)
+
+
 ECHO = sample_function("Echo", "echo")
 FAIL = sample_function("Fail", "fail")
 SLOW = sample_function("Slow", "outlive_the_timeout", timeout_seconds=1)
@@ -60,4 +77,6 @@ BUSY = sample_function("Busy", "use_most_of_the_timeout", timeout_seconds=1)
 """Runs 0.6 s of its 1 s timeout."""
 UNSERIALIZABLE = sample_function("Unserializable", "return_something_json_cannot_hold")
 READ_ENVIRONMENT = sample_function("ReadEnvironment", "read_environment")
-SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, SLOW_FAILURE, BUSY, UNSERIALIZABLE, READ_ENVIRONMENT)
+WHO_AM_I = sample_function("WhoAmI", "resolve")
+"""A Powertools REST resolver, as the API function is."""
+SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, SLOW_FAILURE, BUSY, UNSERIALIZABLE, READ_ENVIRONMENT, WHO_AM_I)

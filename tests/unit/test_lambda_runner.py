@@ -225,3 +225,29 @@ def test_merged_environment_joins_agreeing_functions_and_refuses_a_conflict():
 )
 def test_function_name_from_accepts_every_form_invoke_accepts(reference):
     assert function_name_from(reference) == "ValidateOrder"
+
+
+def whoami_event(sub: str) -> dict[str, Any]:
+    return {
+        "httpMethod": "POST",
+        "path": "/whoami",
+        "resource": "/whoami",
+        "headers": {},
+        "body": "{}",
+        "requestContext": {"authorizer": {"claims": {"sub": sub}}, "httpMethod": "POST", "path": "/whoami"},
+    }
+
+
+def test_concurrent_api_requests_in_two_containers_each_see_only_their_own_caller(runner, lambda_client):
+    """Powertools keeps the current event on a class every container's module copy shares: without the runner's
+    one-at-a-time resolution, the second request's caller replaced the first's mid-request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(sub: str) -> dict[str, str]:
+        return json.loads(invoke(lambda_client, "WhoAmI", whoami_event(sub))[1]["body"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(ask, [f"shopper-{n}" for n in range(8)]))
+
+    assert answers == [{"before": f"shopper-{n}", "after": f"shopper-{n}"} for n in range(8)]
+    assert runner.containers("WhoAmI") > 1, "the requests ran in several containers at once"
