@@ -16,6 +16,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from local.moto_support import UnsupportedMotoError, require_supported_moto
+
+try:
+    require_supported_moto()
+except UnsupportedMotoError as unsupported:
+    sys.exit(f"make bench: {unsupported}")
+
 from bench import chaos, cold_init, cost, fuzz, races, throughput
 from bench.profile import StackProfile
 from bench.report import machine, print_row, target_results, write_markdown

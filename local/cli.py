@@ -57,6 +57,7 @@ from local.identity import (
     sign_in,
 )
 from local.lambda_runner import LOCAL_REGION
+from local.moto_support import UnsupportedMotoError, require_supported_moto
 from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.sigv4 import WAREHOUSE, region_of, sign
 from tasks.logic.ordering import MAX_PAGE
@@ -727,6 +728,10 @@ def cmd_cancel(api: OrdersApi, args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the local stack in the foreground until Ctrl-C or SIGTERM."""
+    try:
+        require_supported_moto()
+    except UnsupportedMotoError as error:
+        raise CliError(EXIT_USAGE, str(error)) from None
     from local.stack import LocalStack, PortInUseError, StackSettings
 
     try:

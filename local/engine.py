@@ -37,16 +37,18 @@ import sys
 import threading
 import time as real_time
 import uuid
-from importlib.metadata import version
 from types import ModuleType
 from typing import Any
+
+from local.moto_support import require_supported_moto
+
+require_supported_moto()
 
 import boto3
 import botocore.session
 from botocore import xform_name
 from jsonpath_ng.ext import parse as parse_json_path
 from moto import backends
-from moto.core.exceptions import AWSError
 from moto.core.models import botocore_stubber
 from moto.core.responses import ActionResult, EmptyResult
 from moto.dynamodb import models as dynamodb_models
@@ -56,7 +58,6 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.settings import moto_server_port
 from moto.stepfunctions.exceptions import InvalidToken, ValidationException
-from moto.stepfunctions.parser import api as stepfunctions_api
 from moto.stepfunctions.parser.api import (
     ExecutionStatus,
     HistoryEventType,
@@ -94,26 +95,10 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
 
-SUPPORTED_MOTO = ((5, 2, 3), (5, 3, 0))
-"""Lowest supported moto version, and the first one that is not: its wait points must be checked again."""
-
 TIME_SCALE_ENV = "ORDERS_TIME_SCALE"
 ENGINE_LOG_LEVEL_ENV = "ORDERS_ENGINE_LOG_LEVEL"
 
 ENGINE_LOGGERS = ("moto.stepfunctions", "moto.stepfunctions.parser", "werkzeug")
-
-
-def moto_version() -> tuple[int, ...]:
-    return tuple(int(part) for part in version("moto").split(".")[:3] if part.isdigit())
-
-
-def check_moto_version() -> None:
-    lowest, first_unsupported = SUPPORTED_MOTO
-    if not lowest <= moto_version() < first_unsupported:
-        raise RuntimeError(
-            f"local/engine.py supports moto >= {'.'.join(map(str, lowest))} and < "
-            f"{'.'.join(map(str, first_unsupported))}, found {version('moto')}: re-check the engine's wait points"
-        )
 
 
 def quiet_engine_logs() -> None:
@@ -520,15 +505,6 @@ def skip_starting_executions_in_callbacks() -> None:
 # --- the AWS endpoint as AWS documents it: StartExecution, GetExecutionHistory, ListExecutions, ResultPath ------------
 
 
-def give_engine_errors_their_codes() -> None:
-    """The engine's API errors (``InvalidExecutionInput``, ``TaskTimedOut``, ...) name their code in ``code``, which
-    moto's error response does not read: clients got an empty error code. Each gets it where the response reads it."""
-    for error in vars(stepfunctions_api).values():
-        named = isinstance(error, type) and issubclass(error, AWSError) and isinstance(error.__dict__.get("code"), str)
-        if named and error.TYPE is None:
-            error.TYPE = error.code
-
-
 _start_execution = StepFunctionsParserBackend.start_execution
 
 
@@ -852,7 +828,6 @@ def install_time_scale(factor: float | None = None) -> None:
     global _installed
     with _install_lock:
         if not _installed:
-            check_moto_version()
             for module, attribute, replacement in WAIT_POINTS:
                 if not hasattr(module, attribute):
                     raise RuntimeError(f"moto moved a wait point: {module.__name__}.{attribute} is gone")
@@ -862,7 +837,6 @@ def install_time_scale(factor: float | None = None) -> None:
             make_dynamodb_writes_atomic()
             interrupt_callbacks_on_stop()
             skip_starting_executions_in_callbacks()
-            give_engine_errors_their_codes()
             name_executions_as_aws()
             refuse_unknown_status_filters()
             page_execution_histories_as_aws()
