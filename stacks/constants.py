@@ -21,11 +21,10 @@ DEFAULT_OUTDIR = "cdk.out"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
 LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_VERSION = 36
-"""Version 36 of the public layer carries aws-lambda-powertools 3.31.1 with its extras (pydantic v2, aws-xray-sdk)."""
-POWERTOOLS_LAYER_VERSION_CONTEXT_KEY = "powertoolsLayerVersion"
-"""``cdk deploy -c powertoolsLayerVersion=N`` picks another layer version without a code change."""
+DEPENDENCIES_LAYER_DIR = "build/lambda-layer"
+"""Where ``make lambda-layer`` (make/lambda_layer.py) builds the functions' dependencies layer from uv.lock, relative
+to the repository: Powertools, pydantic and the X-Ray SDK at their locked versions, for ``LAMBDA_RUNTIME`` on
+``LAMBDA_ARCHITECTURE``. The script reads these three assignments from this file's source, so keep them literal."""
 
 CODE_ASSET_PACKAGES = ("tasks", "workflows")
 """The packages the handlers import; everything else in the repository stays out of the Lambda asset."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -18,10 +18,12 @@ from workflows.resources import WORKFLOW_DIR, FunctionSpec, TableAccess, functio
 
 CODE_ROOT = WORKFLOW_DIR.parent
 """The directory that holds the ``tasks`` and ``workflows`` packages, as the handlers import them."""
+DEPENDENCIES_LAYER_ROOT = CODE_ROOT / constants.DEPENDENCIES_LAYER_DIR
+"""What ``make lambda-layer`` builds from uv.lock: ``python/`` with the packages, next to its requirements and stamp."""
 
 
 class FunctionsConstruct(Construct):
-    """Builds the service's functions on demand, sharing one code asset and the Powertools layer.
+    """Builds the service's functions on demand, sharing one code asset and the dependencies layer.
 
     Functions are added one at a time because their order matters: the task functions exist before the state
     machine (it needs their ARNs), and the API function after it (it needs the state machine's ARN).
@@ -42,7 +44,7 @@ class FunctionsConstruct(Construct):
         super().__init__(scope, construct_id)
         self._tables = tables
         self._code = _build_code_asset()
-        self._powertools_layer = self._build_powertools_layer()
+        self._dependencies_layer = self._build_dependencies_layer()
         self.functions: dict[str, lambda_.Function] = {}
 
     def add(
@@ -89,7 +91,7 @@ class FunctionsConstruct(Construct):
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
             environment=self._environment(spec, state_machine, deploy_environment or {}),
-            layers=[self._powertools_layer],
+            layers=[self._dependencies_layer],
             tracing=lambda_.Tracing.ACTIVE,
             role=role,
             log_group=self._build_log_group(scope, role),
@@ -109,8 +111,8 @@ class FunctionsConstruct(Construct):
             function,
             "L1",
             "python3.13 is the runtime the team chose (docs/decisions.md) and a supported Lambda runtime; L1 asks "
-            "for python3.14. Moving is one constant in stacks/constants.py (the Powertools layer name follows it) "
-            "once the handlers and the layer are checked on 3.14.",
+            "for python3.14. Moving is one constant in stacks/constants.py (make lambda-layer builds the "
+            "dependencies layer for it) once the handlers and their dependencies are checked on 3.14.",
         )
         if state_machine is not None and spec.drives_workflow:
             state_machine.grant_start_execution(role)
@@ -166,19 +168,29 @@ class FunctionsConstruct(Construct):
         log_group.grant_write(role)
         return log_group
 
-    def _build_powertools_layer(self) -> lambda_.ILayerVersion:
-        """The public Powertools layer: Powertools with its extras (pydantic v2, aws-xray-sdk) for this runtime."""
-        version = self.node.try_get_context(constants.POWERTOOLS_LAYER_VERSION_CONTEXT_KEY)
-        runtime = constants.LAMBDA_RUNTIME.name.replace(".", "")
-        layer_name = f"AWSLambdaPowertoolsPythonV3-{runtime}-{constants.LAMBDA_ARCHITECTURE.name}"
-        arn = Stack.of(self).format_arn(
-            service="lambda",
-            account=constants.POWERTOOLS_LAYER_ACCOUNT,
-            resource="layer",
-            resource_name=f"{layer_name}:{version or constants.POWERTOOLS_LAYER_VERSION}",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    def _build_dependencies_layer(self) -> lambda_.LayerVersion:
+        """Powertools, pydantic and the X-Ray SDK at the versions uv.lock pins, as the suite ran them.
+
+        The wheels were installed for the Lambda platform by ``make lambda-layer``; synth only zips the directory, so
+        it needs no network and no Docker. boto3 is not in it: the runtime provides it.
+        """
+        site = DEPENDENCIES_LAYER_ROOT / "python"
+        if not site.is_dir():
+            raise FileNotFoundError(
+                f"{site} is missing: run 'make lambda-layer' to build the functions' dependencies layer from uv.lock "
+                "(make synth and make test build it first)"
+            )
+        return lambda_.LayerVersion(
+            self,
+            "DependenciesLayer",
+            code=lambda_.Code.from_asset(str(DEPENDENCIES_LAYER_ROOT), exclude=["*", ".*", "!python", "!python/**"]),
+            compatible_runtimes=[constants.LAMBDA_RUNTIME],
+            compatible_architectures=[constants.LAMBDA_ARCHITECTURE],
+            description=(
+                "Powertools (parser, tracer), pydantic and aws-xray-sdk at the versions of uv.lock's lambda group, "
+                f"for {constants.LAMBDA_RUNTIME.name} on {constants.LAMBDA_ARCHITECTURE.name} (make lambda-layer)"
+            ),
         )
-        return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
 
 
 def _build_code_asset() -> lambda_.Code:
