@@ -33,14 +33,11 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     Example
     -------
     >>> changes({"moto": "5.2.5", "six": "1.16.0"}, {"moto": "5.2.6", "idna": "3.10"})
-    ['idna          (new) -> 3.10', 'moto          5.2.5 -> 5.2.6', 'six           1.16.0 -> (removed)']
+    ['idna  (new) -> 3.10', 'moto  5.2.5 -> 5.2.6', 'six   1.16.0 -> (removed)']
     """
-    lines = []
-    for name in sorted(before.keys() | after.keys()):
-        old, new = before.get(name, "(new)"), after.get(name, "(removed)")
-        if old != new:
-            lines.append(f"{name:<13} {old} -> {new}")
-    return lines
+    moved = [name for name in sorted(before.keys() | after.keys()) if before.get(name) != after.get(name)]
+    width = max(map(len, moved), default=0)
+    return [f"{name:<{width}}  {before.get(name, '(new)')} -> {after.get(name, '(removed)')}" for name in moved]
 
 
 def run(command: list[str]) -> bool:
