@@ -276,7 +276,7 @@ class TestQuotas:
 
         assert reason.startswith(f"${summary['cost']['usd_per_million_orders']:,.2f} per million")
         assert "Step Functions: Standard transitions $75.00" in reason
-        assert report._cost_shortfall(summary, "throughput.ratio_to_baseline") is None
+        assert report._cost_shortfall(summary, "throughput.completed_per_s") is None
 
 
 class TestTheStackAsTheModelSeesIt:
