@@ -11,9 +11,11 @@ declared values and its events come in the same order.
 
 Fixes make moto behave as AWS does: its ``SendTaskFailure`` handler drops the ``cause``; it reports an expired
 ``HeartbeatSeconds`` as ``States.Timeout`` instead of ``States.HeartbeatTimeout``; StopExecution does not interrupt
-a task waiting for its token; a callback fails while any other execution is starting; and its DynamoDB checks a
-condition and then writes without a lock, so two threads (two Parallel branches, two concurrent API requests) could
-both pass one conditional write. DynamoDB requests are therefore handled one at a time.
+a task waiting for its token; a callback fails while any other execution is starting; a callback that comes before
+a task's heartbeat wait begins is missed; a stop at the wrong moment hands a wait the state's input as its timeout,
+or kills a Parallel branch that has not begun; and its DynamoDB checks a condition and then writes without a lock,
+so two threads (two Parallel branches, two concurrent API requests) could both pass one conditional write.
+DynamoDB requests are therefore handled one at a time.
 
 The AWS endpoint answers outside clients (the AWS CLI, boto3) as AWS documents: a nameless StartExecution gets a
 UUID name, an invalid name ``InvalidName``, and the engine's errors (``InvalidExecutionInput``, ...) their error
@@ -37,6 +39,7 @@ import sys
 import threading
 import time as real_time
 import uuid
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -46,18 +49,21 @@ require_supported_moto()
 
 import boto3
 import botocore.session
+import jsonpath_ng.ext
 from botocore import xform_name
 from jsonpath_ng.ext import parse as parse_json_path
 from moto import backends
+from moto.core import serialize as moto_serialize
 from moto.core.models import botocore_stubber
 from moto.core.responses import ActionResult, EmptyResult
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.settings import moto_server_port
 from moto.stepfunctions.exceptions import InvalidToken, ValidationException
+from moto.stepfunctions.parser import utils as engine_utils
 from moto.stepfunctions.parser.api import (
     ExecutionStatus,
     HistoryEventType,
@@ -77,6 +83,8 @@ from moto.stepfunctions.parser.asl.component.common.path.result_path import Resu
 from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
+from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import HeartbeatSeconds
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
@@ -91,6 +99,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -454,6 +463,121 @@ def cache_moto_module_list() -> None:
     backends.list_of_moto_modules = _moto_modules
 
 
+# --- performance: moto's response serializer and EventBridge's input paths -------------------------------------------
+# Not a behaviour change. moto's serializer asks six alias providers, built anew for every field of every response,
+# which names a field may have on the Python object; the answer depends only on the picker, the field, its shape and
+# parent shape, and the object's class, so it is kept. EventBridge parses every target's JSONPaths again for every
+# event it delivers (jsonpath_ng builds a whole parser each time); the parsed paths are immutable, so they are kept.
+
+ALIAS_CACHE_LIMIT = 50_000
+"""Shapes come from botocore's cached service models, so the cache stays small; the limit only guards against a
+moto release that builds shapes per request."""
+_possible_keys: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _alias_key(picker: Any, context: Any) -> tuple[Any, ...]:
+    shape, obj = context.shape, context.obj
+    return (
+        type(picker),
+        tuple(picker.alias_providers),
+        context.key,
+        shape,
+        getattr(shape, "parent", None),
+        type(obj),
+        getattr(obj, "Meta", None),
+    )
+
+
+def _remembering(possible_keys: Any) -> Any:
+    """``possible_keys`` (one class's own method: XFormedAttributePicker's calls its parent's) behind a cache."""
+
+    def remembered_possible_keys(self: Any, context: Any) -> tuple[str, ...]:
+        key = (possible_keys, *_alias_key(self, context))
+        keys = _possible_keys.get(key)
+        if keys is None:
+            if len(_possible_keys) >= ALIAS_CACHE_LIMIT:
+                _possible_keys.clear()
+            keys = tuple(possible_keys(self, context))
+            _possible_keys[key] = keys
+        return keys
+
+    return remembered_possible_keys
+
+
+SERIALIZER_PICKERS = (moto_serialize.AttributePicker, moto_serialize.XFormedAttributePicker)
+UNCACHED_POSSIBLE_KEYS = {picker: picker.__dict__["get_possible_keys"] for picker in SERIALIZER_PICKERS}
+
+
+def remember_serializer_aliases() -> None:
+    """Work out each field's possible names once per shape and class, not once per field of every response."""
+    for picker, possible_keys in UNCACHED_POSSIBLE_KEYS.items():
+        picker.get_possible_keys = _remembering(possible_keys)
+
+
+WIRE_SCALARS = {"S": str, "N": str, "NULL": bool, "BOOL": bool}
+WIRE_SETS = ("SS", "NS")
+_serialize_json_structure = moto_serialize.BaseJSONSerializer._serialize_type_structure
+
+
+def in_wire_format(value: Any) -> bool:
+    """Whether ``value`` is a DynamoDB AttributeValue exactly as the JSON wire carries it (binary types excepted).
+
+    Example
+    -------
+    >>> in_wire_format({"M": {"n": {"N": "1"}, "l": {"L": [{"S": "a"}, {"NULL": True}]}}})
+    True
+    >>> in_wire_format({"B": b"bytes"}), in_wire_format({"N": 1})
+    (False, False)
+    """
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    ((kind, inner),) = value.items()
+    if kind in WIRE_SCALARS:
+        return isinstance(inner, WIRE_SCALARS[kind])
+    if kind in WIRE_SETS:
+        return isinstance(inner, list) and all(isinstance(member, str) for member in inner)
+    if kind == "M":
+        return isinstance(inner, dict) and all(in_wire_format(member) for member in inner.values())
+    if kind == "L":
+        return isinstance(inner, list) and all(in_wire_format(member) for member in inner)
+    return False
+
+
+def _attribute_values_as_they_are(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    if key and shape.name == "AttributeValue" and in_wire_format(value):
+        serialized[self.get_serialized_name(shape, key)] = value
+        return
+    _serialize_json_structure(self, serialized, value, shape, key)
+
+
+def pass_attribute_values_through() -> None:
+    """moto's DynamoDB answers hold items already in their wire format; the serializer walked every nested
+    AttributeValue shape of them field by field only to build the same dicts again."""
+    moto_serialize.BaseJSONSerializer._serialize_type_structure = _attribute_values_as_they_are
+
+
+def parse_event_input_paths_once() -> None:
+    """EventBridge's input transformer imports ``jsonpath_ng.ext.parse`` when it runs; it gets the cached one."""
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=1024)(parse_json_path)
+
+
+# --- no growth over time: the engine's finished threads are let go ---------------------------------------------------
+# moto appends every thread it starts (an execution, each Parallel branch, each callback wait: about 19 an order) to
+# ``TMP_THREADS`` and never removes one, so a long-lived stack keeps every finished execution's environment alive.
+
+_start_execution_worker = ExecutionWorker.start
+
+
+def _start_forgetting_finished_threads(self: ExecutionWorker) -> None:
+    engine_utils.TMP_THREADS[:] = [thread for thread in engine_utils.TMP_THREADS if thread.is_alive()]
+    _start_execution_worker(self)
+
+
+def forget_finished_engine_threads() -> None:
+    """Each execution that starts first drops the threads that have ended from moto's list of started threads."""
+    ExecutionWorker.start = _start_forgetting_finished_threads
+
+
 _stop_program = environment.Environment.set_stop
 
 
@@ -481,6 +605,48 @@ def interrupt_callbacks_on_stop() -> None:
     """
     environment.Environment.set_stop = _stop_and_interrupt_callbacks
     environment.Environment.set_error = _fail_unless_stopped
+
+
+_set_up_heartbeat_endpoint = callback.CallbackEndpoint.setup_heartbeat_endpoint
+
+
+def _heartbeat_endpoint_told_of_an_earlier_callback(
+    self: callback.CallbackEndpoint, heartbeat_seconds: int
+) -> callback.HeartbeatEndpoint:
+    heartbeat_endpoint = _set_up_heartbeat_endpoint(self, heartbeat_seconds)
+    if self._notify_event.is_set():
+        heartbeat_endpoint.notify()
+    return heartbeat_endpoint
+
+
+def carry_early_callbacks_into_heartbeat_waits() -> None:
+    """A task with HeartbeatSeconds sets up its heartbeat wait only after its Lambda returned, and a callback that
+    arrived in between told no heartbeat wait: the task waited out HeartbeatSeconds, then failed with
+    States.HeartbeatTimeout although its outcome was there. The new heartbeat wait now starts notified of it.
+
+    The callback records its outcome before it looks for a heartbeat wait, and the set-up makes the wait before it
+    looks for an outcome, so one of the two always sees the other.
+    """
+    callback.CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_endpoint_told_of_an_earlier_callback
+
+
+_evaluate_component = TimeoutSeconds.eval
+
+
+def _declared_seconds_even_when_stopped(self: TimeoutSeconds | HeartbeatSeconds, env: Any) -> None:
+    depth = len(env.stack)
+    _evaluate_component(self, env)
+    if len(env.stack) == depth:
+        self._eval_body(env)
+
+
+def evaluate_declared_timeouts_after_a_stop() -> None:
+    """A task reads its TimeoutSeconds and HeartbeatSeconds by evaluating them, then popping the stack; moto skips
+    every evaluation once the execution has stopped, so a stop at that moment made the pop take the state's input,
+    and a wait got that dict as its timeout (the ``.sync:2`` callback thread died of the TypeError). A declared
+    number does not depend on the execution's state, so it is pushed whatever that state."""
+    TimeoutSeconds.eval = _declared_seconds_even_when_stopped
+    HeartbeatSeconds.eval = _declared_seconds_even_when_stopped
 
 
 _executions_of = StepFunctionsParserBackend._get_executions
@@ -762,11 +928,23 @@ def _runs_express(env: Any) -> bool:
     return machine.type == StateMachineType.EXPRESS
 
 
+def _program_unless_stopped_before_it_began(self: Program, env: Any) -> None:
+    """A Parallel branch runs its own program on a frame the Parallel state opened, and a stop reaches that frame
+    too. Stopped before its program began, the branch failed to set its first state (moto raises RuntimeError for a
+    state set on an environment that is no longer running): its thread died, and a Standard execution's Parallel
+    state waited for that branch for ever, so the stopped execution never ended. Such a program has nothing to do."""
+    try:
+        _evaluate_program(self, env)
+    except RuntimeError:
+        if env.is_running():
+            raise
+
+
 def _program_within_express_limit(self: Program, env: Any) -> None:
     if not _runs_express(env):
-        _evaluate_program(self, env)
+        _program_unless_stopped_before_it_began(self, env)
         return
-    evaluation = threading.Thread(target=_evaluate_program, args=(self, env), daemon=True)
+    evaluation = threading.Thread(target=_program_unless_stopped_before_it_began, args=(self, env), daemon=True)
     evaluation.start()
     evaluation.join(EXPRESS_MAX_SECONDS)
     if evaluation.is_alive():
@@ -810,6 +988,78 @@ def keep_express_limits() -> None:
     StepFunctionsParserBackend.create_state_machine = _create_state_machine_as_aws
 
 
+# --- signals: the test harness and the stream poller are told of an execution's end and of a stream record --------
+# Without them they asked moto every few milliseconds (DescribeExecution, GetItem, GetRecords), which cost CPU on the
+# cores the engine needs and added up to a poll interval of latency at every step. Listeners run on moto's threads,
+# inside its DynamoDB lock: they must only take note and wake someone, never call AWS or raise.
+
+ExecutionEndListener = Callable[[str], None]
+"""Called with the execution's ARN once moto recorded how it ended (DescribeExecution then shows it)."""
+StreamRecordListener = Callable[[str, dict[str, Any]], None]
+"""Called with the table's name and the stream record (as GetRecords returns it) moto just appended."""
+EXECUTION_END_LISTENERS: list[ExecutionEndListener] = []
+STREAM_RECORD_LISTENERS: list[StreamRecordListener] = []
+_record_execution_end = BaseExecutionWorkerCommunication.terminated
+_append_stream_record = StreamShard.add
+
+
+def _execution_end_announced(self: BaseExecutionWorkerCommunication) -> None:
+    _record_execution_end(self)
+    for listener in list(EXECUTION_END_LISTENERS):
+        listener(self.execution.exec_arn)
+
+
+def _stream_record_announced(self: StreamShard, old: Any, new: Any) -> None:
+    _append_stream_record(self, old, new)
+    if self.items:
+        for listener in list(STREAM_RECORD_LISTENERS):
+            listener(self.table.name, self.items[-1].record)
+
+
+def announce_execution_ends_and_stream_records() -> None:
+    """Tell ``EXECUTION_END_LISTENERS`` when an execution ends and ``STREAM_RECORD_LISTENERS`` when a table's stream
+    gets a record, so that waiting for either is a wait on a condition instead of a poll."""
+    BaseExecutionWorkerCommunication.terminated = _execution_end_announced
+    StreamShard.add = _stream_record_announced
+
+
+_an_execution_ended = threading.Condition()
+
+
+def _wake_sync_tasks(_execution_arn: str) -> None:
+    with _an_execution_ended:
+        _an_execution_ended.notify_all()
+
+
+class _SleepUntilAnExecutionEnds:
+    """``time`` for moto's ``.sync`` loop: its pause between two looks at the child ends as soon as any execution
+    ends, and after ``NESTED_EXECUTION_POLL_SECONDS`` at the latest (a child that ended just before the pause)."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        with _an_execution_ended:
+            _an_execution_ended.wait(seconds)
+
+
+def wake_sync_tasks_when_an_execution_ends() -> None:
+    """A ``.sync`` parent looked at its child every 50 ms; it now looks again as soon as an execution ends, as AWS's
+    parent learns of its child's end from an event."""
+    EXECUTION_END_LISTENERS.append(_wake_sync_tasks)
+    state_task_service_callback.time = _SleepUntilAnExecutionEnds
+
+
+def forget_executions(state_machine_arn: str) -> None:
+    """Drop a state machine's executions, none of them running, as if it had just been created: a test stack reset
+    between tests then lists none of an earlier test's. Deleting and creating the machine does the same through the
+    API, but moto parses the definition again for it, which costs more than a whole test."""
+    _, _, _, region, account, _ = state_machine_arn.split(":", 5)
+    machine = stepfunctions_parser_backends[account][region].describe_state_machine(state_machine_arn)
+    running = [execution.exec_arn for execution in machine.executions if execution.exec_status in (None, "RUNNING")]
+    if running:
+        raise RuntimeError(f"{state_machine_arn} still runs {running}: stop them first")
+    machine.executions.clear()
+
+
 def install_time_scale(factor: float | None = None) -> None:
     """Adapt the engine (once) and set the time factor (default: ``ORDERS_TIME_SCALE`` or 1).
 
@@ -836,6 +1086,8 @@ def install_time_scale(factor: float | None = None) -> None:
             name_heartbeat_timeouts()
             make_dynamodb_writes_atomic()
             interrupt_callbacks_on_stop()
+            carry_early_callbacks_into_heartbeat_waits()
+            evaluate_declared_timeouts_after_a_stop()
             skip_starting_executions_in_callbacks()
             name_executions_as_aws()
             refuse_unknown_status_filters()
@@ -844,9 +1096,15 @@ def install_time_scale(factor: float | None = None) -> None:
             case_nested_executions_as_aws()
             read_variables_in_json_path()
             keep_express_limits()
+            announce_execution_ends_and_stream_records()
+            wake_sync_tasks_when_an_execution_ends()
             cache_engine_clients()
             cache_parsed_definitions()
             cache_moto_module_list()
+            remember_serializer_aliases()
+            pass_attribute_values_through()
+            parse_event_input_paths_once()
+            forget_finished_engine_threads()
             back_up_items_not_tables()
             sort_items_once_per_change()
             query_partitions_not_tables()

@@ -65,6 +65,8 @@ def test_moto_still_defines_every_method_the_engine_replaces():
     from moto.stepfunctions.models import StepFunctionBackend
     from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
     from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
+    from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import HeartbeatSeconds
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
     from moto.stepfunctions.parser.asl.component.program.program import Program
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
         StateTaskServiceSfn,
@@ -84,6 +86,9 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (StepFunctionBackend, "_validate_name"),
         (ResultPath, "_eval_body"),
         (StateTask, "_from_error"),
+        (callback.CallbackEndpoint, "setup_heartbeat_endpoint"),
+        (TimeoutSeconds, "eval"),
+        (HeartbeatSeconds, "eval"),
         (DynamoHandler, "call_action"),
         (ExecutionWorker, "_get_evaluation_entrypoint"),
         (StepFunctionsParserBackend, "_get_executions"),
