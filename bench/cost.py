@@ -306,10 +306,9 @@ def record_paths() -> dict[str, Any]:
 
 def _run_path(stack: Any, meter: Any, order: Mapping[str, Any], plan: str | None) -> tuple[Any, list[dict]]:
     """One order, as the API would handle it: its DynamoDB requests (the storefront's Idempotency-Key claim
-    included) are labelled ``OrderApi``, the benchmark's polling stays ``Client`` and is not billed."""
-    from local.testing import SAMPLE_CUSTOMER_ID, poll
+    included) are labelled ``OrderApi``; what the benchmark reads itself stays ``Client`` and is not billed."""
+    from local.testing import SAMPLE_CUSTOMER_ID
     from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
-    from tasks.models.order import OrderStatus
 
     keys = DynamoDBIdempotencyKeys(stack.deployment.table_names["Idempotency"], stack.dynamodb)
     with meter.caller(API_CALLER):
@@ -319,25 +318,17 @@ def _run_path(stack: Any, meter: Any, order: Mapping[str, Any], plan: str | None
     api_requests = [api_request("POST", "/orders", "cognito", accepted)]
     callback = CALLBACK_ROUTES.get(plan or "")
 
-    def waiting_or_over() -> bool:
-        record = stack.order(order_id)
-        if record and record["status"] == OrderStatus.AWAITING_SHIPMENT.value:
-            return True
-        return stack.stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING"
-
-    if callback is not None:
-        poll(waiting_or_over, deadline=60, what=f"order {order_id} to await shipment")
-        if stack.order(order_id)["status"] == OrderStatus.AWAITING_SHIPMENT.value:
-            resource, auth, answer = callback
-            with meter.caller(API_CALLER):
-                if answer == "CANCEL":
-                    stack.order(order_id)
-                    stack.cancel(order_id)
-                elif answer == "FAILED":
-                    stack.fail_shipment(order_id)
-                else:
-                    stack.confirm_shipment(order_id)
-            api_requests.append(api_request("POST", resource, auth, {"orderId": order_id, "accepted": answer}))
+    if callback is not None and stack.wait_for_shipment_request(order_id, execution_arn, deadline=60):
+        resource, auth, answer = callback
+        with meter.caller(API_CALLER):
+            if answer == "CANCEL":
+                stack.order(order_id)
+                stack.cancel(order_id)
+            elif answer == "FAILED":
+                stack.fail_shipment(order_id)
+            else:
+                stack.confirm_shipment(order_id)
+        api_requests.append(api_request("POST", resource, auth, {"orderId": order_id, "accepted": answer}))
     execution = stack.wait_for_execution(execution_arn, deadline=60)
     run = stack.outcome(order_id, execution_arn, execution)
     stack.stream_poller.drain()

@@ -19,18 +19,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from local.engine import STREAM_RECORD_LISTENERS
 from local.lambda_runner import LambdaRunner, function_arn
 from workflows.resources import PUBLISH_ORDER_EVENTS, STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS
 
-POLL_SECONDS = 0.25
-"""Lambda polls a stream's shards about four times a second; polling faster only costs the stack's one core."""
+UNANNOUNCED_POLL_SECONDS = 1.0
+"""The engine announces every record of an in-process table, and the poller reads it at once; it still looks this
+often for records nobody announced (a moto in another process), instead of waiting on the announcement forever."""
 SHARDS_REFRESH_SECONDS = 10.0
 """The table has one shard locally; its list is read again now and then, not on every poll."""
 log = logging.getLogger(__name__)
 
 
 class StreamPoller:
-    """Polls one table's stream in a thread; ``drain()`` delivers everything there is now, for tests.
+    """Reads one table's stream in a thread when the engine announces a record; ``drain()`` delivers everything there
+    is now, for tests.
 
     Parameters
     ----------
@@ -56,23 +59,51 @@ class StreamPoller:
         self._shards: list[str] = []
         self._shards_read_at = float("-inf")
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
+        self._stopped = False
+        self._announced = False
+        self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
 
     def start(self) -> None:
+        STREAM_RECORD_LISTENERS.append(self._record_announced)
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopped.set()
+        if self._record_announced in STREAM_RECORD_LISTENERS:
+            STREAM_RECORD_LISTENERS.remove(self._record_announced)
+        with self._wake:
+            self._stopped = True
+            self._wake.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
+    def follow(self, stream_arn: str) -> None:
+        """Read ``stream_arn`` from its start from now on: the table was created again, with a new stream."""
+        with self._lock:
+            self._stream_arn = stream_arn
+            self._iterators.clear()
+            self._shards = []
+            self._shards_read_at = float("-inf")
+
+    def _record_announced(self, table_name: str, _record: dict[str, Any]) -> None:
+        if table_name == table_of_stream(self._stream_arn):
+            with self._wake:
+                self._announced = True
+                self._wake.notify_all()
+
     def _run(self) -> None:
-        while not self._stopped.wait(POLL_SECONDS):
+        while self._wait_for_records():
             try:
                 self.drain()
             except Exception:
                 log.warning("stream poll failed", exc_info=True)
+
+    def _wait_for_records(self) -> bool:
+        """Until a record is announced, or ``UNANNOUNCED_POLL_SECONDS`` have passed; False once stopped."""
+        with self._wake:
+            self._wake.wait_for(lambda: self._announced or self._stopped, timeout=UNANNOUNCED_POLL_SECONDS)
+            self._announced = False
+            return not self._stopped
 
     def drain(self) -> int:
         """Deliver every record the stream holds now; returns how many were read."""
@@ -152,6 +183,17 @@ class StreamPoller:
             },
         }
         self._sqs.send_message(QueueUrl=self._dead_letter_queue_url, MessageBody=json.dumps(message))
+
+
+def table_of_stream(stream_arn: str) -> str:
+    """The table a stream belongs to: ``arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>``.
+
+    Example
+    -------
+    >>> table_of_stream("arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2025-01-01T00:00:00.000")
+    'orders'
+    """
+    return stream_arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
 
 
 def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:

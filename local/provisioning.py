@@ -81,8 +81,10 @@ def resolve_locally(substitution: Substitution) -> str:
     return table(substitution.target).local_name
 
 
-def create_table(dynamodb: Any, spec: TableSpec) -> None:
-    """Create one table the way CDK declares it: on-demand, same keys, same indexes and projections, same TTL."""
+def create_table(dynamodb: Any, spec: TableSpec) -> dict[str, Any]:
+    """Create one table the way CDK declares it: on-demand, same keys, same indexes and projections, same TTL.
+
+    Returns its description, as CreateTable does (with the ``LatestStreamArn`` of a table with a stream)."""
     key_names = [spec.partition_key, *([spec.sort_key] if spec.sort_key else [])]
     for index in spec.indexes:
         key_names += [index.partition_key, *([index.sort_key] if index.sort_key else [])]
@@ -106,12 +108,13 @@ def create_table(dynamodb: Any, spec: TableSpec) -> None:
             }
             for index in spec.indexes
         ]
-    dynamodb.create_table(**request)
+    description = dynamodb.create_table(**request)["TableDescription"]
     if spec.ttl_attribute:
         dynamodb.update_time_to_live(
             TableName=spec.local_name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
         )
+    return description
 
 
 def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
@@ -121,10 +124,30 @@ def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]
     return schema
 
 
+BATCH_WRITE_LIMIT = 25
+"""The most items one BatchWriteItem takes."""
+
+
 def seed_catalog(dynamodb: Any, products: Iterable[Mapping[str, Any]]) -> None:
+    """Store the products, one BatchWriteItem per 25 rather than a PutItem each: a test stack seeds them again after
+    every test."""
     name = table("Products").local_name
-    for product in products:
-        dynamodb.put_item(TableName=name, Item=to_item(product))
+    puts = [{"PutRequest": {"Item": to_item(product)}} for product in products]
+    for start in range(0, len(puts), BATCH_WRITE_LIMIT):
+        unprocessed = {name: puts[start : start + BATCH_WRITE_LIMIT]}
+        while unprocessed:
+            unprocessed = dynamodb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems")
+
+
+def recreate_tables(dynamodb: Any, products: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every table empty again, the catalog seeded: deleting and creating a table is cheaper than deleting its items,
+    and writes no stream record. Returns the new tables' descriptions by name: a stream is new too."""
+    descriptions = {}
+    for spec in TABLES:
+        dynamodb.delete_table(TableName=spec.local_name)
+        descriptions[spec.local_name] = create_table(dynamodb, spec)
+    seed_catalog(dynamodb, products)
+    return descriptions
 
 
 def create_state_machine(stepfunctions: Any, spec: StateMachineSpec = ORDER_WORKFLOW) -> str:
@@ -191,6 +214,17 @@ def provision_order_events(dynamodb: Any, events: Any, sqs: Any) -> OrderEventsD
     dead_letter_queue_url = sqs.create_queue(QueueName=ORDER_EVENTS.dead_letter_queue)["QueueUrl"]
     stream_arn = dynamodb.describe_table(TableName=ORDERS_TABLE.local_name)["Table"]["LatestStreamArn"]
     return OrderEventsDeployment(bus_arn, stream_arn, dead_letter_queue_url)
+
+
+def recreate_queue(sqs: Any, url: str) -> None:
+    """The queue at ``url`` empty again, under the same URL and ARN (so subscriptions still deliver to it), for a
+    queue created without attributes, as ``provision_order_events`` and ``subscribe_queue`` create theirs.
+
+    PurgeQueue would refuse a second purge within a minute, as AWS does.
+    """
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    sqs.delete_queue(QueueUrl=url)
+    sqs.create_queue(QueueName=name)
 
 
 def subscribe_queue(events: Any, sqs: Any, name: str, pattern: Mapping[str, Any] | None = None) -> str:

@@ -3,18 +3,22 @@
 Enable them with ``pytest_plugins = ["local.testing"]`` in a ``conftest.py``. Then:
 
 - ``order_stack``: moto with its Step Functions engine on, the tables, the seed catalog, the Lambda runner and the
-  state machine, all fresh for the test.
+  state machine, as new for the test. One stack serves the whole session and is reset after each test (executions,
+  tables, queues, faults, time scale): starting one costs more than most tests.
 - ``run_order(...)``: submits an order, plays the warehouse's part, and returns the final order, the execution
   history and the visited states. Every wait has a deadline.
 - ``faults(rules)``: makes tasks of this test's ``order_stack`` fail or slow down (see ``local.faults``).
 - ``time_scale(factor)``: runs the engine's waits ``factor`` times faster for the rest of this test.
 
-Every poll here has a deadline and fails with what it last saw.
+Every wait here has a deadline and fails with what it last saw. The waits of an order are told by the engine (an
+execution ended, an order was written) instead of asking moto every few milliseconds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -28,7 +32,14 @@ from moto import mock_aws
 
 from local.catalog import SAMPLE_ADDRESS, catalog_items
 from local.child_executions import child_execution_arns
-from local.engine import CLOCK, install_time_scale, quiet_engine_logs
+from local.engine import (
+    CLOCK,
+    EXECUTION_END_LISTENERS,
+    STREAM_RECORD_LISTENERS,
+    forget_executions,
+    install_time_scale,
+    quiet_engine_logs,
+)
 from local.event_stream import StreamPoller
 from local.faults import FaultInjector
 from local.invariants import broken_event_promises, broken_invariants
@@ -38,6 +49,8 @@ from local.provisioning import (
     local_function_environment,
     provision,
     provision_order_events,
+    recreate_queue,
+    recreate_tables,
     subscribe_queue,
 )
 from tasks.adapters.dynamodb import from_item, to_item
@@ -47,7 +60,7 @@ from tasks.adapters.workflow import StepFunctionsOrderWorkflow
 from tasks.logic import shipment
 from tasks.logic.clock import now_iso
 from tasks.models.order import OrderStatus, PlacedOrder
-from workflows.resources import STREAM_FUNCTIONS, WORKFLOW_FUNCTIONS
+from workflows.resources import ORDERS_TABLE, STREAM_FUNCTIONS, WORKFLOW_FUNCTIONS
 
 DEFAULT_TIME_SCALE = 1000.0
 """Retry backoff takes milliseconds, while the one-day heartbeat still leaves 86 real seconds to play the warehouse."""
@@ -55,6 +68,10 @@ DEFAULT_DEADLINE_SECONDS = 30.0
 SAMPLE_CUSTOMER_ID = "cust-42"
 """Whom ``OrderStack.submit`` places orders for; through the API it is the signed-in shopper's ``sub``."""
 POLL_SECONDS = 0.02
+SQS_BATCH_LIMIT = 10
+"""The most messages one ReceiveMessage returns and one DeleteMessageBatch deletes."""
+STOP_DEADLINE_SECONDS = 5.0
+"""How long a stopped execution may take to end (a task it was running finishes first)."""
 
 ShipmentPlan = str | None
 """What the warehouse does: "SHIPPED", "FAILED", "CANCEL" (the customer cancels), or None (never answers)."""
@@ -74,6 +91,80 @@ def poll(check: Callable[[], Any], *, deadline: float, what: str, describe: Call
         if time.monotonic() > give_up:
             raise DeadlineExceededError(f"{what}: not within {deadline:.1f}s; last seen {describe()!r}")
         time.sleep(POLL_SECONDS)
+
+
+class EngineSignals:
+    """What the engine announced (``local.engine``): which executions ended, and the status each order was last
+    written with. A wait on it checks again when something was announced, not every ``POLL_SECONDS``."""
+
+    def __init__(self, orders_table: str):
+        self._orders_table = orders_table
+        self._changed = threading.Condition()
+        self._announcements = 0
+        self._ended: set[str] = set()
+        self._statuses: dict[str, str | None] = {}
+
+    def listen(self) -> None:
+        EXECUTION_END_LISTENERS.append(self._execution_ended)
+        STREAM_RECORD_LISTENERS.append(self._stream_record)
+
+    def stop_listening(self) -> None:
+        for listeners, listener in (
+            (EXECUTION_END_LISTENERS, self._execution_ended),
+            (STREAM_RECORD_LISTENERS, self._stream_record),
+        ):
+            if listener in listeners:
+                listeners.remove(listener)
+
+    def forget(self) -> None:
+        """Drop what was announced: the executions and orders it was about are gone."""
+        with self._changed:
+            self._ended.clear()
+            self._statuses.clear()
+
+    def ended(self, execution_arn: str) -> bool:
+        return execution_arn in self._ended
+
+    def status(self, order_id: str) -> str | None:
+        """The status of the order's last write, None before its first."""
+        return self._statuses.get(order_id)
+
+    def wait_until(
+        self, check: Callable[[], Any], *, deadline: float, what: str, describe: Callable[[], Any] = lambda: None
+    ) -> Any:
+        """Like ``poll``, but ``check`` runs again only after an announcement (or at the deadline, to say what it
+        last saw). The count is read before ``check`` runs, so an announcement during ``check`` is not missed."""
+        give_up = time.monotonic() + deadline
+        while True:
+            with self._changed:
+                seen = self._announcements
+            result = check()
+            if result:
+                return result
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceededError(f"{what}: not within {deadline:.1f}s; last seen {describe()!r}")
+            with self._changed:
+                self._changed.wait_for(lambda seen=seen: self._announcements != seen, timeout=remaining)
+
+    def _execution_ended(self, execution_arn: str) -> None:
+        with self._changed:
+            self._ended.add(execution_arn)
+            self._announce()
+
+    def _stream_record(self, table_name: str, record: dict[str, Any]) -> None:
+        if table_name != self._orders_table:
+            return
+        change = record["dynamodb"]
+        order_id = change["Keys"][ORDERS_TABLE.partition_key]["S"]
+        status = change.get("NewImage", {}).get("status", {}).get("S")
+        with self._changed:
+            self._statuses[order_id] = status
+            self._announce()
+
+    def _announce(self) -> None:
+        self._announcements += 1
+        self._changed.notify_all()
 
 
 def sample_order(**overrides: Any) -> dict[str, Any]:
@@ -177,13 +268,15 @@ class OrderStack:
         self.runner = LambdaRunner(functions, local_function_environment(functions))
         self.deployment: LocalDeployment | None = None
         self.fault_injector: FaultInjector | None = None
-        if faults is not None:
-            self.set_faults(faults)
+        self._faults = faults
+        self.set_faults(faults)
+        self.signals = EngineSignals(ORDERS_TABLE.local_name)
 
     def __enter__(self) -> OrderStack:
         quiet_engine_logs()
         install_time_scale(self._time_scale)
         self._mock.start()
+        self.signals.listen()
         self.runner.install()
         self.dynamodb = boto3.client("dynamodb", region_name=LOCAL_REGION)
         self.stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
@@ -217,15 +310,24 @@ class OrderStack:
         The stream is drained first, so every change made so far has been published.
         """
         self.stream_poller.drain()
+        self._collect_events()
+        return sorted(self._received.get(order_id, []), key=lambda detail: detail["sequence"])
+
+    def _collect_events(self) -> None:
+        """Move what the subscribed queue holds into ``_received``. Also done after every order: moto counts a queue's
+        messages on every send to it, so a queue left to grow made each event of a long-lived stack cost more."""
         while True:
-            messages = self.sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10)
-            if not messages.get("Messages"):
-                break
-            for message in messages["Messages"]:
+            messages = self.sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=SQS_BATCH_LIMIT).get(
+                "Messages", []
+            )
+            for message in messages:
                 detail = json.loads(message["Body"])["detail"]
                 self._received.setdefault(detail["orderId"], []).append(detail)
-                self.sqs.delete_message(QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"])
-        return sorted(self._received.get(order_id, []), key=lambda detail: detail["sequence"])
+            if messages:
+                receipts = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(messages)]
+                self.sqs.delete_message_batch(QueueUrl=self._events_queue, Entries=receipts)
+            if len(messages) < SQS_BATCH_LIMIT:
+                return
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """What the stream's dead-letter queue holds (batch coordinates, as Lambda's on-failure destination)."""
@@ -234,30 +336,54 @@ class OrderStack:
         return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            self._stop_running_executions()
+        finally:
+            self.stream_poller.stop()
+            self.signals.stop_listening()
+            self.runner.uninstall()
+            self._mock.stop()
+            install_time_scale(1)
+
+    def reset(self) -> None:
+        """Make the started stack as new for the next user, for a fraction of what a new stack costs: executions
+        stopped and forgotten, tables empty with the catalog seeded, queues empty, the stream followed from its
+        new start, fault rules and hooks as at construction, invocations counted from zero, the time scale restored.
+
+        Lambda containers stay warm, as a deployed service's would between two orders.
+        """
         self._stop_running_executions()
-        self.stream_poller.stop()
-        self.runner.uninstall()
-        self._mock.stop()
-        install_time_scale(1)
+        stream_arn = recreate_tables(self.dynamodb, self._products)[ORDERS_TABLE.local_name]["LatestStreamArn"]
+        self.stream_poller.follow(stream_arn)
+        self.order_events = dataclasses.replace(self.order_events, stream_arn=stream_arn)
+        for url in (self._events_queue, self.order_events.dead_letter_queue_url):
+            recreate_queue(self.sqs, url)
+        for machine in (self.deployment.state_machine_arn, self.deployment.preparation_state_machine_arn):
+            forget_executions(machine)
+        self.signals.forget()
+        self._received.clear()
+        self.runner.before_invoke.clear()
+        self.fault_injector = None
+        self.set_faults(self._faults)
+        self.runner.invocations.update(dict.fromkeys(self.runner.invocations, 0))
+        self.restore_time_scale()
+
+    def restore_time_scale(self) -> None:
+        """Back to the factor the stack was made with, whatever a test set."""
+        install_time_scale(self._time_scale)
 
     def _stop_running_executions(self) -> None:
-        """Waiting executions hold engine threads, the parents' and their children's; stop them while moto still
-        answers their calls, so none of them works on into the next stack."""
+        """Waiting executions hold engine threads, the parents' and then their children's; stop them while moto still
+        answers their calls, and wait until they ended, so none of them works on into the next test or stack."""
         if self.deployment is None:
             return
-        running = [
-            execution
-            for machine in (self.deployment.state_machine_arn, self.deployment.preparation_state_machine_arn)
-            for execution in self.stepfunctions.list_executions(stateMachineArn=machine, statusFilter="RUNNING")[
-                "executions"
-            ]
-        ]
-        for execution in running:
-            poll(
-                lambda arn=execution["executionArn"]: self._stopped(arn),
-                deadline=5,
-                what=f"execution {execution['executionArn']} to stop",
-            )
+        for machine in (self.deployment.state_machine_arn, self.deployment.preparation_state_machine_arn):
+            listed = self.stepfunctions.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]
+            running = [execution["executionArn"] for execution in listed]
+            for arn in running:
+                poll(lambda arn=arn: self._stopped(arn), deadline=STOP_DEADLINE_SECONDS, what=f"{arn} to stop")
+            for arn in running:
+                self.wait_for_execution(arn, deadline=STOP_DEADLINE_SECONDS)
 
     def _stopped(self, execution_arn: str) -> bool:
         """moto cannot stop an execution whose worker has not started yet; then it is tried again."""
@@ -302,27 +428,34 @@ class OrderStack:
         return self.orders.get(order_id)
 
     def wait_for_status(self, order_id: str, status: OrderStatus, deadline: float = DEFAULT_DEADLINE_SECONDS) -> dict:
-        def current() -> str | None:
-            record = self.order(order_id)
-            return record and record["status"]
+        """The order's record once it holds ``status``; read when the stream announces a write with that status."""
 
-        return poll(
-            lambda: (record := self.order(order_id)) and record["status"] == status.value and record,
+        def reached() -> dict | None:
+            if self.signals.status(order_id) not in (None, status.value):
+                return None
+            record = self.order(order_id)
+            return record if record and record["status"] == status.value else None
+
+        return self.signals.wait_until(
+            reached,
             deadline=deadline,
             what=f"order {order_id} to reach {status.value}",
-            describe=current,
+            describe=lambda: (self.order(order_id) or {}).get("status"),
         )
 
     def wait_for_execution(self, execution_arn: str, deadline: float = DEFAULT_DEADLINE_SECONDS) -> dict[str, Any]:
+        """The execution's description once the engine announced its end."""
+
         def describe() -> dict[str, Any]:
             return self.stepfunctions.describe_execution(executionArn=execution_arn)
 
-        return poll(
-            lambda: (execution := describe())["status"] != "RUNNING" and execution,
+        self.signals.wait_until(
+            lambda: self.signals.ended(execution_arn),
             deadline=deadline,
             what=f"execution {execution_arn} to end",
             describe=lambda: describe()["status"],
         )
+        return describe()
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
@@ -358,17 +491,26 @@ class OrderStack:
         if shipment is not None:
             self._answer_shipment(order_id, execution_arn, shipment, deadline)
         execution = self.wait_for_execution(execution_arn, deadline)
+        self._collect_events()
         return self.outcome(order_id, execution_arn, execution)
 
-    def _answer_shipment(self, order_id: str, execution_arn: str, plan: str, deadline: float) -> None:
-        def waiting_or_over() -> bool:
-            record = self.order(order_id)
-            if record and record["status"] == OrderStatus.AWAITING_SHIPMENT.value:
-                return True
-            return self.stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING"
+    def wait_for_shipment_request(self, order_id: str, execution_arn: str, deadline: float) -> bool:
+        """Wait until the order awaits its shipment (True) or its execution ended without asking for one (False)."""
 
-        poll(waiting_or_over, deadline=deadline, what=f"order {order_id} to await shipment")
-        if self.order(order_id)["status"] != OrderStatus.AWAITING_SHIPMENT.value:
+        def waiting_or_over() -> bool:
+            awaiting = self.signals.status(order_id) == OrderStatus.AWAITING_SHIPMENT.value
+            return awaiting or self.signals.ended(execution_arn)
+
+        self.signals.wait_until(
+            waiting_or_over,
+            deadline=deadline,
+            what=f"order {order_id} to await shipment",
+            describe=lambda: self.signals.status(order_id),
+        )
+        return self.order(order_id)["status"] == OrderStatus.AWAITING_SHIPMENT.value
+
+    def _answer_shipment(self, order_id: str, execution_arn: str, plan: str, deadline: float) -> None:
+        if not self.wait_for_shipment_request(order_id, execution_arn, deadline):
             return
         answers = {"SHIPPED": self.confirm_shipment, "FAILED": self.fail_shipment, "CANCEL": self.cancel}
         answers[plan](order_id)
@@ -419,11 +561,66 @@ def _placed_or_none(execution_input: dict[str, Any]) -> PlacedOrder | None:
         return None
 
 
+class SharedOrderStack:
+    """One started ``OrderStack`` for a whole test session, reset after each test that used it.
+
+    A test that does not use it may start a moto of its own, which must not find this stack's tables and state
+    machines in it; the stack is therefore stopped ("parked") before such a test, and the next test that asks for
+    it gets a new one.
+    """
+
+    def __init__(self) -> None:
+        self._stack: OrderStack | None = None
+
+    def check_out(self) -> OrderStack:
+        if self._stack is None:
+            self._stack = OrderStack().__enter__()
+        else:
+            self._stack.restore_time_scale()
+        return self._stack
+
+    def check_in(self) -> None:
+        """Reset the stack for the next test; one that cannot be reset is stopped, and the next test gets a new one."""
+        if self._stack is None:
+            return
+        try:
+            self._stack.reset()
+        except BaseException:
+            self.park()
+            raise
+
+    def park(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.__exit__(None, None, None)
+
+
+SHARED_ORDER_STACK = pytest.StashKey[SharedOrderStack]()
+
+
+@pytest.fixture(scope="session")
+def shared_order_stack(request: pytest.FixtureRequest) -> Iterator[SharedOrderStack]:
+    """The session's ``OrderStack``, started by the first test that uses ``order_stack``."""
+    shared = SharedOrderStack()
+    request.config.stash[SHARED_ORDER_STACK] = shared
+    yield shared
+    del request.config.stash[SHARED_ORDER_STACK]
+    shared.park()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Park the shared stack before any fixture of a test that does not use it (see ``SharedOrderStack``)."""
+    shared = item.config.stash.get(SHARED_ORDER_STACK, None)
+    if shared is not None and "order_stack" not in getattr(item, "fixturenames", ()):
+        shared.park()
+
+
 @pytest.fixture
-def order_stack() -> Iterator[OrderStack]:
-    """A fresh in-process order service for one test."""
-    with OrderStack() as stack:
-        yield stack
+def order_stack(shared_order_stack: SharedOrderStack) -> Iterator[OrderStack]:
+    """The in-process order service, as new for this test: the session's stack, reset after each test."""
+    yield shared_order_stack.check_out()
+    shared_order_stack.check_in()
 
 
 @pytest.fixture

@@ -56,6 +56,12 @@ class ConsoleStack:
         arn = self.console.service.execution_arn(order_id)
         return self.stepfunctions.describe_execution(executionArn=arn)["status"]
 
+    def failed_executions(self) -> int:
+        """How many of the order workflow's executions have failed so far: every test of the module adds orders."""
+        arn = self.console.service.state_machine_arn
+        pages = self.stepfunctions.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="FAILED")
+        return sum(len(page["executions"]) for page in pages)
+
     def order_status(self, order_id: str) -> str:
         return self.service.request("GET", f"/orders/{order_id}").body["status"]
 

@@ -235,21 +235,22 @@ def test_retries_exhausted_with_the_real_backoff_fail_the_order_and_compensate(o
 SEEDED_RULES = {"AuthorizePayment": {"kind": "transient", "rate": 0.5, "seed": 7}}
 
 
-def seeded_run_outcomes(orders: int) -> tuple[list[bool], list[str]]:
-    """Run ``orders`` orders one after another on a fresh stack; return the fault sequence and the statuses."""
-    with OrderStack(faults=SEEDED_RULES) as stack:
-        statuses = []
-        for _ in range(orders):
-            run = stack.run_order(sample_order(), shipment="SHIPPED")
-            assert stack.broken_invariants(run) == []
-            statuses.append(run.status)
-        injector: FaultInjector = stack.fault_injector
-        return injector.outcomes("AuthorizePayment"), statuses
+def seeded_run_outcomes(stack: OrderStack, orders: int) -> tuple[list[bool], list[str]]:
+    """Reset the stack to as new, then run ``orders`` orders one after another under the seeded rules; return the
+    fault sequence and the statuses."""
+    stack.reset()
+    injector: FaultInjector = stack.set_faults(SEEDED_RULES)
+    statuses = []
+    for _ in range(orders):
+        run = stack.run_order(sample_order(), shipment="SHIPPED")
+        assert stack.broken_invariants(run) == []
+        statuses.append(run.status)
+    return injector.outcomes("AuthorizePayment"), statuses
 
 
-def test_a_seeded_rate_gives_the_same_failures_every_time():
-    first = seeded_run_outcomes(orders=3)
-    second = seeded_run_outcomes(orders=3)
+def test_a_seeded_rate_gives_the_same_failures_every_time(order_stack):
+    first = seeded_run_outcomes(order_stack, orders=3)
+    second = seeded_run_outcomes(order_stack, orders=3)
 
     assert first == second
     faults_seen, _ = first
