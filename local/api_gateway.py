@@ -9,7 +9,8 @@ It authenticates each request by ``workflows.resources.ROUTES`` before the funct
 - CORS preflights are answered here for the configured storefront origins (``ORDERS_CORS_ORIGINS``).
 
 It runs the API handler through the Lambda runner, exactly as the state machine's tasks run, so the API gets a
-Lambda context, its environment and Lambda's error contract. A function error answers 502, as API Gateway does.
+Lambda context, its environment and Lambda's error contract. A function error answers 502 and a throttled invocation
+500, as API Gateway does.
 """
 
 from __future__ import annotations
@@ -232,8 +233,11 @@ class ApiGatewayEmulation:
         )
 
     def _invoke(self, event: dict) -> GatewayAnswer:
+        """A function error answers 502; Lambda refusing the invocation itself (throttled) answers 500, as in AWS."""
         invocation = self._runner.invoke(self._function_name, json.dumps(event).encode())
-        if invocation.function_error or invocation.status_code != 200:
+        if invocation.status_code != 200:
+            return _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+        if invocation.function_error:
             return _message(HTTPStatus.BAD_GATEWAY, "Internal server error")
         result = json.loads(invocation.payload)
         headers = {name: values[-1] for name, values in (result.get("multiValueHeaders") or {}).items()}

@@ -9,15 +9,18 @@ Like Lambda, the runner never gives one container two invocations at once: a con
 handler module, reused warm by later invocations; concurrent invocations get more containers, up to
 ``max_containers`` per function. Module-level state (Powertools' resolver, metrics) therefore never sees two
 invocations interleave. One piece of state is shared by every copy: Powertools' event handler keeps the event it is
-resolving on its ``BaseRouter`` class, so the runner lets one such event resolve at a time in the process
-(``resolve_one_event_at_a_time``), as a Lambda process, which serves one event at a time, always does.
+resolving on its ``BaseRouter`` class. A Lambda process serves one event at a time, so there it is that event's;
+here every container runs in its own thread, so the runner keeps those class attributes per thread
+(``keep_router_events_per_thread``) and containers resolve concurrently without reading each other's events.
 """
 
 from __future__ import annotations
 
+import dis
 import importlib
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import os
@@ -25,13 +28,16 @@ import threading
 import time
 import traceback
 import uuid
+from abc import ABCMeta
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 import boto3
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
@@ -44,6 +50,8 @@ log = logging.getLogger(__name__)
 
 BeforeInvoke = Callable[[FunctionSpec, Any], None]
 """Called with the function and its event before the handler runs; raising an exception fails the invocation."""
+Handler = Callable[[Any, Any], Any]
+"""A container: the handler function of one loaded copy of the function's module."""
 
 
 @dataclass
@@ -70,6 +78,14 @@ class LocalLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+@dataclass
+class _ContainerWaiter:
+    """An invocation waiting for a busy function's container; ``_check_in`` hands one over."""
+
+    container: Handler | None = None
+    handed_over: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -138,9 +154,10 @@ class LambdaRunner:
         self._environment = dict(environment or {})
         self._saved_environment: dict[str, str | None] = {}
         self._max_containers = max_containers
-        self._idle: dict[str, list[Callable[[Any, Any], Any]]] = {name: [] for name in self._functions}
+        self._idle: dict[str, list[Handler]] = {name: [] for name in self._functions}
+        self._waiting: dict[str, deque[_ContainerWaiter]] = {name: deque() for name in self._functions}
         self._containers: dict[str, int] = dict.fromkeys(self._functions, 0)
-        self._containers_changed = threading.Condition()
+        self._pool_lock = threading.Lock()
         self._session: Any = None
         self.before_invoke: list[BeforeInvoke] = []
         self.invocations: dict[str, int] = dict.fromkeys(self._functions, 0)
@@ -152,7 +169,7 @@ class LambdaRunner:
 
     def install(self) -> None:
         """Set the handlers' environment and answer Invoke calls made through boto3's default session."""
-        resolve_one_event_at_a_time()
+        keep_router_events_per_thread()
         for key, value in self._environment.items():
             self._saved_environment[key] = os.environ.get(key)
             os.environ[key] = value
@@ -180,23 +197,45 @@ class LambdaRunner:
         """How many containers (cold starts) the function has had."""
         return self._containers[function_name]
 
-    def _check_out(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-        """A warm idle container if there is one; else a cold start, up to ``max_containers``; else wait."""
-        with self._containers_changed:
-            while not self._idle[spec.logical_name]:
-                if self._containers[spec.logical_name] < self._max_containers:
-                    index = self._containers[spec.logical_name]
-                    self._containers[spec.logical_name] += 1
-                    break
-                self._containers_changed.wait()
-            else:
-                return self._idle[spec.logical_name].pop()
-        return _cold_start(spec, index)
+    def _check_out(self, spec: FunctionSpec) -> Handler | None:
+        """A warm idle container if there is one; else a cold start, up to ``max_containers``; else wait for one.
 
-    def _check_in(self, spec: FunctionSpec, handler: Callable[[Any, Any], Any]) -> None:
-        with self._containers_changed:
-            self._idle[spec.logical_name].append(handler)
-            self._containers_changed.notify()
+        Lambda never queues an invocation: past the function's concurrency it throttles at once. The local cap is no
+        quota (the functions reserve no concurrency): every container shares this process's one core, and more of
+        them served no more requests. Waiting therefore plays the part of Lambda scaling out, first come, first
+        served, so no invocation starves while later ones run; but never longer than the function's timeout, by
+        which Lambda would have ended any invocation holding a container. None: no container came free in time,
+        and the invocation is throttled.
+        """
+        name = spec.logical_name
+        with self._pool_lock:
+            if self._idle[name]:
+                return self._idle[name].pop()
+            if self._containers[name] < self._max_containers:
+                index = self._containers[name]
+                self._containers[name] += 1
+                waiter = None
+            else:
+                waiter = _ContainerWaiter()
+                self._waiting[name].append(waiter)
+        if waiter is None:
+            return _cold_start(spec, index)
+        if waiter.handed_over.wait(spec.timeout_seconds):
+            return waiter.container
+        with self._pool_lock:
+            if waiter.container is None:
+                self._waiting[name].remove(waiter)
+            return waiter.container
+
+    def _check_in(self, spec: FunctionSpec, handler: Handler) -> None:
+        """Hand the container to the longest waiter, or keep it idle for the next invocation."""
+        with self._pool_lock:
+            if self._waiting[spec.logical_name]:
+                waiter = self._waiting[spec.logical_name].popleft()
+                waiter.container = handler
+                waiter.handed_over.set()
+            else:
+                self._idle[spec.logical_name].append(handler)
 
     def invoke(self, function_name: str, payload: bytes) -> Invocation:
         """Run one invocation the way Lambda would, including its error contract and its timeout.
@@ -222,6 +261,8 @@ class LambdaRunner:
             return _function_error("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}", context)
         try:
             handler = self._check_out(spec)
+            if handler is None:
+                return _throttled(spec)
             context.started = time.monotonic()
             try:
                 for hook in self.before_invoke:
@@ -253,7 +294,7 @@ class LambdaRunner:
         return _response(self.invoke(function_name, body))
 
 
-def _cold_start(spec: FunctionSpec, index: int) -> Callable[[Any, Any], Any]:
+def _cold_start(spec: FunctionSpec, index: int) -> Handler:
     """Load a container: the first is the module itself, later ones are private copies of the handler module."""
     module = importlib.import_module(spec.module)
     if index > 0:
@@ -261,6 +302,13 @@ def _cold_start(spec: FunctionSpec, index: int) -> Callable[[Any, Any], Any]:
         module = importlib.util.module_from_spec(copy_spec)
         copy_spec.loader.exec_module(module)
     return getattr(module, spec.attribute)
+
+
+def _throttled(spec: FunctionSpec) -> Invocation:
+    """What Invoke answers when a function has no concurrency left: 429, which the ASL's Retry names
+    ``Lambda.TooManyRequestsException`` and API Gateway turns into a 500."""
+    log.warning("%s throttled: no container came free within %d s", spec.logical_name, spec.timeout_seconds)
+    return _service_error(429, "TooManyRequestsException", "Rate Exceeded.")
 
 
 def _timed_out(spec: FunctionSpec, context: LocalLambdaContext) -> Invocation:
@@ -299,17 +347,81 @@ def _response(invocation: Invocation) -> tuple[AWSResponse, dict]:
     return http, parsed
 
 
-_resolve_event = ApiGatewayResolver.resolve
-_resolving = threading.Lock()
+ROUTER_EVENT_ATTRIBUTES = ("current_event", "lambda_context")
+"""What Powertools' resolver stores on its ``BaseRouter`` class, for every router to read, while it resolves."""
+
+_router_events = threading.local()
+_adapting_routers = threading.Lock()
 
 
-def _resolve_alone(self: ApiGatewayResolver, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    with _resolving:
-        return _resolve_event(self, event, context)
+class PowertoolsChangedError(RuntimeError):
+    """Powertools no longer keeps the resolved event where ``keep_router_events_per_thread`` expects it."""
 
 
-def resolve_one_event_at_a_time() -> None:
+class _PerThread:
+    """A data descriptor holding one value per thread: the thread's own invocation's event and context."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        try:
+            return _router_events.__dict__[self._name]
+        except KeyError:
+            raise AttributeError(f"no event has been resolved in this thread ({self._name})") from None
+
+    def __set__(self, instance: object, value: Any) -> None:
+        _router_events.__dict__[self._name] = value
+
+
+class _RouterWithEventsPerThread(ABCMeta):
+    """``BaseRouter``'s metaclass once adapted: ``BaseRouter.current_event = event``, as ``resolve`` writes it, and
+    reads on the class go through these descriptors; reads on resolvers find the same descriptors on the class."""
+
+    current_event = _PerThread("current_event")
+    lambda_context = _PerThread("lambda_context")
+
+
+def check_powertools_router_events(resolver: type[BaseRouter]) -> None:
+    """Fail loudly when a Powertools release moves the resolved event: the adapter would then guard nothing.
+
+    ``resolver.resolve`` must store each of ``ROUTER_EVENT_ATTRIBUTES`` on this ``BaseRouter``, and no class between
+    the resolver and ``BaseRouter`` may define them (a definition there would hide the per-thread values).
+    """
+    resolve = resolver.resolve
+    stored = {
+        store.argval
+        for load, store in itertools.pairwise(dis.get_instructions(resolve))
+        if load.opname == "LOAD_GLOBAL" and load.argval == "BaseRouter" and store.opname == "STORE_ATTR"
+    }
+    where = resolve.__qualname__
+    problems = [f"{where} no longer sets BaseRouter.{name}" for name in ROUTER_EVENT_ATTRIBUTES if name not in stored]
+    if resolve.__globals__.get("BaseRouter") is not BaseRouter:
+        problems.append(f"{where} stores its event on another BaseRouter than {BaseRouter.__module__}'s")
+    problems += [
+        f"{cls.__qualname__} defines {name} itself"
+        for cls in resolver.__mro__
+        if cls is not BaseRouter
+        for name in ROUTER_EVENT_ATTRIBUTES
+        if name in vars(cls)
+    ]
+    if type(BaseRouter) not in (ABCMeta, _RouterWithEventsPerThread):
+        problems.append(f"BaseRouter's metaclass is {type(BaseRouter).__qualname__}, not ABCMeta")
+    if problems:
+        raise PowertoolsChangedError(
+            "the local Lambda runner cannot keep Powertools' resolved events per container: " + "; ".join(problems)
+        )
+
+
+def keep_router_events_per_thread() -> None:
     """Powertools' resolver sets ``BaseRouter.current_event`` on the class, which every container's copy of a
     handler module shares: two API requests resolving at once in two containers read each other's event (its body,
-    its authorizer's claims), and an order was recorded for another shopper. One event resolves at a time."""
-    ApiGatewayResolver.resolve = _resolve_alone
+    its authorizer's claims), and an order was recorded for another shopper. Every invocation runs in its caller's
+    thread, so per-thread values are per-invocation, as a Lambda process's class attributes are."""
+    with _adapting_routers:
+        if type(BaseRouter) is _RouterWithEventsPerThread:
+            return
+        check_powertools_router_events(APIGatewayRestResolver)
+        for name in ROUTER_EVENT_ATTRIBUTES:
+            type.__setattr__(BaseRouter, name, _PerThread(name))
+        BaseRouter.__class__ = _RouterWithEventsPerThread

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,10 +13,20 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local.lambda_runner import LOCAL_REGION, LambdaRunner, function_arn, function_name_from, merged_environment
+from local.lambda_runner import (
+    LOCAL_REGION,
+    LambdaRunner,
+    PowertoolsChangedError,
+    check_powertools_router_events,
+    function_arn,
+    function_name_from,
+    merged_environment,
+)
 from workflows.resources import FunctionSpec
 
 from . import sample_handlers
@@ -238,16 +249,96 @@ def whoami_event(sub: str) -> dict[str, Any]:
     }
 
 
-def test_concurrent_api_requests_in_two_containers_each_see_only_their_own_caller(runner, lambda_client):
-    """Powertools keeps the current event on a class every container's module copy shares: without the runner's
-    one-at-a-time resolution, the second request's caller replaced the first's mid-request."""
-    from concurrent.futures import ThreadPoolExecutor
+def test_concurrent_api_requests_in_eight_containers_each_see_only_their_own_caller(runner, lambda_client):
+    """Powertools keeps the current event on a class every container's module copy shares. Eight shoppers' requests
+    are all inside ``resolve`` at once (each waits at a barrier between its two reads of the caller): shared, the
+    last request's caller replaces the others'; one at a time, the barrier breaks after its deadline."""
+    every_request_resolving = threading.Barrier(8, timeout=5)
 
-    def ask(sub: str) -> dict[str, str]:
-        return json.loads(invoke(lambda_client, "WhoAmI", whoami_event(sub))[1]["body"])
+    def hand_over_the_barrier(spec: FunctionSpec, event: Any) -> None:
+        event["everyRequestResolving"] = every_request_resolving
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    runner.before_invoke.append(hand_over_the_barrier)
+
+    def ask(sub: str) -> Any:
+        response, payload = invoke(lambda_client, "WhoAmI", whoami_event(sub))
+        return json.loads(payload["body"]) if "FunctionError" not in response else payload["errorType"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, [f"shopper-{n}" for n in range(8)]))
 
     assert answers == [{"before": f"shopper-{n}", "after": f"shopper-{n}"} for n in range(8)]
-    assert runner.containers("WhoAmI") > 1, "the requests ran in several containers at once"
+    assert runner.containers("WhoAmI") == 8
+
+
+def test_each_thread_reads_the_event_it_set_not_another_threads(runner):
+    """The adapter itself: both threads set ``BaseRouter.current_event`` before either reads it back, on the class
+    and through a resolver; shared, both would read the second one's."""
+    both_set = threading.Barrier(2, timeout=5)
+    seen: dict[str, tuple[Any, Any]] = {}
+
+    def set_then_read(name: str) -> None:
+        BaseRouter.current_event = f"{name}'s event"
+        both_set.wait()
+        seen[name] = (BaseRouter.current_event, APIGatewayRestResolver().current_event)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(set_then_read, ["first", "second"]))
+
+    assert seen == {"first": ("first's event",) * 2, "second": ("second's event",) * 2}
+
+
+def test_powertools_still_keeps_the_resolved_event_on_its_router_class():
+    """Pinned: if a Powertools release keeps the event elsewhere, this fails and so does every runner install."""
+    check_powertools_router_events(APIGatewayRestResolver)
+
+
+def test_a_resolver_keeping_its_event_elsewhere_stops_the_adapter_loudly():
+    class EventOnTheResolver(APIGatewayRestResolver):
+        def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+            self.event_being_resolved = event
+            return {}
+
+    class EventDefinedBelowTheRouter(APIGatewayRestResolver):
+        current_event = None
+
+    with pytest.raises(PowertoolsChangedError, match=r"no longer sets BaseRouter.current_event.*lambda_context"):
+        check_powertools_router_events(EventOnTheResolver)
+    with pytest.raises(PowertoolsChangedError, match="EventDefinedBelowTheRouter defines current_event itself"):
+        check_powertools_router_events(EventDefinedBelowTheRouter)
+
+
+def test_an_invocation_that_waits_a_whole_timeout_for_a_container_is_throttled_as_lambda_throttles():
+    """Lambda throttles a function without concurrency left (429 TooManyRequestsException) instead of queueing the
+    invocation; locally the wait for a container ends at the function's timeout (Busy: 1 s) with that answer."""
+    runner = LambdaRunner(SAMPLE_FUNCTIONS, max_containers=1)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_only_container(spec: FunctionSpec, event: Any) -> None:
+        if event.get("hold"):
+            holding.set()
+            release.wait(timeout=10)
+
+    runner.before_invoke.append(hold_the_only_container)
+    with mock_aws():
+        runner.install()
+        try:
+            client = boto3.client("lambda", region_name=LOCAL_REGION)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                held = pool.submit(invoke, client, "Busy", {"hold": True})
+                assert holding.wait(timeout=5), "the first invocation never started"
+                started = time.monotonic()
+                waiting = pool.submit(invoke, client, "Busy")
+                try:
+                    with pytest.raises(ClientError) as throttled:
+                        waiting.result(timeout=5)
+                    waited = time.monotonic() - started
+                finally:
+                    release.set()
+                held.result(timeout=5)
+        finally:
+            runner.uninstall()
+
+    assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert 1.0 <= waited < 2.5, "throttled at the function's 1 s timeout, not before, not much after"

@@ -196,6 +196,32 @@ def test_the_shipment_route_admits_the_warehouse_role_only(gateway):
     assert "authorizer" not in runner.events[-1]["requestContext"]
 
 
+class FailingRunner:
+    """Stands in for the Lambda runner: answers every invocation with ``invocation``."""
+
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
+
+    def invoke(self, function_name: str, payload: bytes) -> Invocation:
+        return self.invocation
+
+
+@pytest.mark.parametrize(
+    ("invocation", "status"),
+    [
+        (Invocation(b'{"errorType": "KeyError", "errorMessage": "orderId"}', function_error="Unhandled"), 502),
+        (Invocation(b'{"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}', status_code=429), 500),
+    ],
+    ids=["function-error", "throttled"],
+)
+def test_a_function_error_answers_502_and_a_throttled_invocation_500_as_api_gateway_does(
+    authorizer, invocation, status
+):
+    emulation = ApiGatewayEmulation(FailingRunner(invocation), "OrderApi", authorizer)
+
+    assert request(emulation, "GET", "/products")[::2] == (status, {"message": "Internal server error"})
+
+
 def test_public_routes_need_nothing_and_unknown_routes_are_missing_authentication(gateway):
     emulation, _ = gateway
 
