@@ -9,11 +9,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tasks.adapters.aws_sdk import STANDARD_RETRIES, dynamodb_codec, new_client
 from tasks.errors import StorageTransientError
 
 TRANSIENT_ERROR_CODES = frozenset(
@@ -27,14 +25,11 @@ TRANSIENT_ERROR_CODES = frozenset(
     }
 )
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 
 @functools.cache
 def dynamodb_client() -> Any:
     """A low-level client: unlike boto3 resources it is safe to share between the threads of a Parallel state."""
-    return boto3.session.Session().client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    return new_client("dynamodb", retries=STANDARD_RETRIES)
 
 
 def table_name(env_var: str) -> str:
@@ -46,15 +41,18 @@ def table_name(env_var: str) -> str:
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(_to_dynamo(value)) for key, value in values.items()}
+    serializer, _ = dynamodb_codec()
+    return {key: serializer.serialize(_to_dynamo(value)) for key, value in values.items()}
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_to_dynamo(value))
+    serializer, _ = dynamodb_codec()
+    return serializer.serialize(_to_dynamo(value))
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _from_dynamo(_deserializer.deserialize(value)) for key, value in item.items()}
+    _, deserializer = dynamodb_codec()
+    return {key: _from_dynamo(deserializer.deserialize(value)) for key, value in item.items()}
 
 
 def _to_dynamo(value: Any) -> Any:

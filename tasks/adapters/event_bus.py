@@ -8,9 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
+from tasks.adapters.aws_sdk import STANDARD_RETRIES, new_client
 from tasks.errors import EventPublishError
 from tasks.models.events import OrderStatusChanged
 from workflows.resources import ORDER_EVENTS
@@ -29,7 +27,8 @@ class EventBus(ABC):
 class EventBridgeBus(EventBus):
     def __init__(self, bus_name: str, client: Any = None):
         self._bus = bus_name
-        self._client = client or events_client()
+        self._client = client
+        """A given client, else the process's ``events_client()`` at the first put: a refused batch needs none."""
 
     def publish(self, events: Sequence[OrderStatusChanged]) -> None:
         for start in range(0, len(events), PUT_EVENTS_MAX_ENTRIES):
@@ -38,7 +37,7 @@ class EventBridgeBus(EventBus):
     def _put(self, events: list[OrderStatusChanged]) -> None:
         pending = [self._entry(event) for event in events]
         for _ in range(ENTRY_ATTEMPTS):
-            answer = self._client.put_events(Entries=pending)
+            answer = (self._client or events_client()).put_events(Entries=pending)
             if not answer.get("FailedEntryCount"):
                 return
             pending = [entry for entry, result in zip(pending, answer["Entries"], strict=True) if "ErrorCode" in result]
@@ -56,7 +55,7 @@ class EventBridgeBus(EventBus):
 
 @functools.cache
 def events_client() -> Any:
-    return boto3.session.Session().client("events", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    return new_client("events", retries=STANDARD_RETRIES)
 
 
 def order_event_bus() -> EventBus:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from tasks.adapters.aws_sdk import new_client
 from tasks.adapters.dynamodb import error_code
 from tasks.errors import InvalidOrderStateError
 from workflows.resources import STATE_MACHINE_ARN_ENV
@@ -41,7 +41,7 @@ class OrderWorkflow(ABC):
 @functools.cache
 def stepfunctions_client() -> Any:
     """One client per process: building one costs tens of milliseconds, far more than the call it makes."""
-    return boto3.session.Session().client("stepfunctions")
+    return new_client("stepfunctions")
 
 
 class StepFunctionsOrderWorkflow(OrderWorkflow):

@@ -15,7 +15,7 @@ import os
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
@@ -36,6 +36,7 @@ from tasks.errors import (
 )
 from tasks.handlers import openapi
 from tasks.handlers.openapi import documented
+from tasks.handlers.runtime import tracer
 from tasks.logic import ordering, shipment
 from tasks.logic.access import Principal, principal_from_claims
 from tasks.logic.clock import now_iso
@@ -59,7 +60,6 @@ MAX_JSON_DEPTH = 32
 """An order nests four levels deep; far deeper bodies are refused before anything parses them recursively."""
 
 logger = Logger()
-tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
 app.configure_openapi(
     title="Order orchestration API",

@@ -59,9 +59,10 @@ resolver = APIGatewayRestResolver()
 
 @resolver.post("/whoami")
 def who_am_i() -> dict[str, str]:
-    """Reads the caller from the event twice, with a pause between: another request resolving meanwhile shows."""
+    """Reads the caller from the event twice. Between the reads it waits until every request of the test is resolving
+    (at a ``threading.Barrier`` a ``before_invoke`` hook put in the event), so each request's reads race the others'."""
     first = resolver.current_event.request_context.authorizer.claims["sub"]
-    time.sleep(0.05)
+    resolver.current_event.raw_event["everyRequestResolving"].wait()
     return {"before": first, "after": resolver.current_event.request_context.authorizer.claims["sub"]}
 
 
