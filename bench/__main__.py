@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from local.moto_support import UnsupportedMotoError, require_supported_moto
+from local.aws.moto.versions import UnsupportedMotoError, require_supported_moto
 
 try:
     require_supported_moto()
@@ -46,9 +46,10 @@ METHOD = [
     "every order is awaited. "
     "completed_per_s = completed orders / (last COMPLETED timeline entry - first submission).",
     "Baseline: `python -m bench.baseline` in a fresh interpreter runs the same rendered ASL on moto's engine as "
-    "shipped (mock_aws, no local/engine.py), every Lambda answered at once by a stub returning what the next state "
+    "shipped (mock_aws, no local/aws/moto), every Lambda answered at once by a stub returning what the "
+    "next state "
     "reads, the task token answered by an instant warehouse thread; same closed loop of 32. A second run installs "
-    "local/engine.py first, to show what its caches are worth on their own.",
+    "local/aws/moto first, to show what its caches are worth on their own.",
     "Acceptance: 32 threads, one bench shopper each, with keep-alive connections POST orders back to back on a fresh "
     "stack; latency is the client's, request sent to response read.",
     "End-to-end: from the client sending POST /orders to the COMPLETED entry of the order's timeline (same clock).",
@@ -57,9 +58,10 @@ METHOD = [
     "Fuzz: schemathesis CLI (examples, coverage and fuzzing phases; not_a_server_error) against /openapi.json of "
     "the throughput stack, every request with a bench shopper's ID token; it cannot SigV4-sign, so the IAM routes "
     "only see the gateway's 403.",
-    "Chaos: two stacks side by side, one per core; invariants from local/invariants.py per order plus the "
+    "Chaos: two stacks side by side, one per core; invariants from local/testkit/invariants.py per order plus the "
     "cross-order ones in bench/chaos.py.",
-    "Cost: one order per path on moto in-process (local.testing.OrderStack), after one warm-up order; billable "
+    "Cost: one order per path on moto in-process (local.testkit.fixtures.OrderStack), after one warm-up order; "
+    "billable "
     "Standard transitions = the parent's StateEntered events plus task retries; the Express child's request, wall "
     "time and Lambda calls from its own history; DynamoDB units priced per request by bench/dynamodb_units.py; "
     "handlers' stdout and stderr counted per function at the deployed log level; what AWS writes itself (Step "
@@ -67,7 +69,8 @@ METHOD = [
     "formats; quotas from the documented defaults (docs/aws-references.md).",
     "Cold init: median of 3 fresh interpreters each, timed inside the interpreter (start-up excluded).",
     "In-process: `python -m bench.inprocess` in a fresh interpreter runs warm happy orders one after another on one "
-    "local.testing.OrderStack (3 warm-up orders first); CPU per order is the process's user+system time over each "
+    "local.testkit.fixtures.OrderStack (3 warm-up orders first); CPU per order is the process's user+system time "
+    "over each "
     "block of 100; py-spy samples it (--gil) for 30 s after 5 s and bench.inprocess.layer_of splits the samples "
     "by layer, each share applied to the first block's CPU per order.",
     "Suite: the whole pytest suite once, as make test runs it (random order), with a JUnit report; a test's time "

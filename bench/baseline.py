@@ -6,8 +6,8 @@ botocore ``before-call`` hook that answers each Lambda ``Invoke`` at once with e
 RequestShipment's stub hands its task token to an instant warehouse thread, which answers with ``SendTaskSuccess``
 and then heartbeats until the token is gone: moto's engine only notices a callback that arrives before it starts
 waiting on the heartbeat once the next heartbeat wakes it up.
-``--engine-patches`` installs ``local.engine`` first (time scale 1), to show what the engine's own caches are worth;
-without it only the fixes the workflows cannot run without are installed (``WORKFLOW_PREREQUISITES``).
+``--engine-patches`` installs ``local.aws.moto`` first (time scale 1), to show what the engine's own caches are
+worth; without it only the fixes the workflows cannot run without are installed (``WORKFLOW_PREREQUISITES``).
 
 Prints one JSON object: completed executions, seconds from the first start to the last stop, and their ratio.
 """
@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from moto import mock_aws
 
-from local.lambda_runner import LOCAL_REGION, function_name_from
+from local.aws.awslambda.runner import LOCAL_REGION, function_name_from
 from local.provisioning import create_state_machine
 from workflows.resources import ORDER_WORKFLOW, STATE_MACHINES
 
@@ -175,17 +175,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--in-flight", type=int, default=32)
-    parser.add_argument("--engine-patches", action="store_true", help="install local.engine's patches first")
+    parser.add_argument("--engine-patches", action="store_true", help="install local.aws.moto's patches first")
     args = parser.parse_args()
     if args.engine_patches:
-        from local.engine import install_time_scale, quiet_engine_logs
+        from local.aws.moto import install_time_scale, quiet_engine_logs
 
         install_time_scale(1)
         quiet_engine_logs()
     else:
         import logging
 
-        from local import engine
+        import local.aws.moto as engine
 
         for fix in WORKFLOW_PREREQUISITES:
             getattr(engine, fix)()

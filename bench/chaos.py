@@ -4,10 +4,11 @@ Two stacks run side by side (one core each): one injects transient faults (~20% 
 other fatal faults (~5%), both seeded through ``ORDERS_FAULTS``. The orders mix card outcomes, an unknown SKU and a
 scarce SKU, and the benchmark plays the warehouse: it ships most orders (signed as the warehouse), fails some
 shipments and cancels some orders (as the shopper who placed them). Afterwards every order is checked with
-``local.invariants.broken_invariants``, and the cross-order invariants (stock never negative and conserved, no order
-captured twice, every order recorded for the shopper whose token placed it) are checked here. A queue subscribed to
-each stack's ``orders`` bus before the first order, as a downstream team subscribes one, collects every
-``OrderStatusChanged``; each order's events must equal its timeline (``local.invariants.broken_event_promises``).
+``local.testkit.invariants.broken_invariants``, and the cross-order invariants (stock never negative and conserved, no
+order captured twice, every order recorded for the shopper whose token placed it) are checked here. A queue subscribed
+to each stack's ``orders`` bus before the first order, as a downstream team subscribes one, collects every
+``OrderStatusChanged``; each order's events must equal its timeline
+(``local.testkit.invariants.broken_event_promises``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import boto3
 
 from bench.load import LoadRun, drive, order_body
 from bench.service import REGION, BenchStack, Identity, Shopper, start_stack
-from local.child_executions import child_execution_arns
-from local.faults import lambda_task_states
-from local.invariants import (
+from local.aws.sigv4 import WAREHOUSE
+from local.aws.stepfunctions.child_executions import child_execution_arns
+from local.provisioning import local_state_machine_arn, subscribe_queue
+from local.testkit.faults import lambda_task_states
+from local.testkit.invariants import (
     EVENTS_FIT_THE_SCHEMA,
     ORDER_INVARIANTS,
     SENSITIVE_KEYS,
@@ -35,8 +38,6 @@ from local.invariants import (
     broken_invariants,
     event_schema_validator,
 )
-from local.provisioning import local_state_machine_arn, subscribe_queue
-from local.sigv4 import WAREHOUSE
 from tasks.adapters.orders_repository import AWAITING_SHIPMENT_INDEX
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import OrderStatus

@@ -7,7 +7,7 @@ unknown route), so no endpoint is needed. The median of ``REPEATS`` runs is repo
 ``-X importtime`` names the imports that cost the most.
 
 The context is a plain object made before the clock starts, as Lambda hands one over: building the local runner's
-``LocalLambdaContext`` inside the timing would import ``local.lambda_runner``, and with it boto3 and Powertools'
+``LocalLambdaContext`` inside the timing would import ``local.aws.awslambda.runner``, and with it boto3 and Powertools'
 event handler (about 150 ms), into every handler's figure, whether the handler needs them at once or not.
 """
 

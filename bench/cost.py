@@ -1,6 +1,6 @@
 """Cost model, all-in: what one order costs on AWS and how many orders a second the default quotas allow.
 
-``python -m bench.cost`` runs one order per path on moto in-process (``local.testing.OrderStack``) and measures
+``python -m bench.cost`` runs one order per path on moto in-process (``local.testkit.fixtures.OrderStack``) and measures
 both executions of each: the Standard parent's billable transitions (every state entered, retries included, as AWS
 bills them), the Express child's request and wall time, the Lambda invocations of both histories, every DynamoDB
 request priced by ``bench.dynamodb_units.CapacityMeter``, the bytes each handler writes to stdout and stderr, the
@@ -282,7 +282,7 @@ def record_paths() -> dict[str, Any]:
     3
     """
     from bench.dynamodb_units import CapacityMeter
-    from local.testing import OrderStack, sample_order
+    from local.testkit.fixtures import OrderStack, sample_order
 
     paths: dict[str, Any] = {}
     with HandlerOutput() as output, OrderStack(time_scale=1000) as stack, CapacityMeter() as meter:
@@ -307,7 +307,7 @@ def record_paths() -> dict[str, Any]:
 def _run_path(stack: Any, meter: Any, order: Mapping[str, Any], plan: str | None) -> tuple[Any, list[dict]]:
     """One order, as the API would handle it: its DynamoDB requests (the storefront's Idempotency-Key claim
     included) are labelled ``OrderApi``; what the benchmark reads itself stays ``Client`` and is not billed."""
-    from local.testing import SAMPLE_CUSTOMER_ID
+    from local.testkit.fixtures import SAMPLE_CUSTOMER_ID
     from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
 
     keys = DynamoDBIdempotencyKeys(stack.deployment.table_names["Idempotency"], stack.dynamodb)
@@ -360,7 +360,7 @@ def measure_run(
     handler_output: Mapping[str, Mapping[str, int]],
     put_events: Counter,
 ) -> dict[str, Any]:
-    """What one path measured, from the order's run (``local.testing.OrderRun``) and the counters around it.
+    """What one path measured, from the order's run (``local.testkit.fixtures.OrderRun``) and the counters around it.
 
     Example
     -------
@@ -455,8 +455,8 @@ class HandlerOutput:
 
     @contextlib.contextmanager
     def capturing(self, runner: Any) -> Iterator[None]:
-        """Count each invocation ``runner`` (a ``local.lambda_runner.LambdaRunner``) runs, stream records too."""
-        from local.lambda_runner import function_name_from
+        """Count each invocation ``runner`` (a ``local.aws.awslambda.runner.LambdaRunner``) runs, stream records too."""
+        from local.aws.awslambda.runner import function_name_from
 
         invoke = runner.invoke
 
@@ -1122,7 +1122,7 @@ def assumptions() -> dict[str, Any]:
 
 
 def main() -> None:
-    from local.engine import quiet_engine_logs
+    from local.aws.moto import quiet_engine_logs
 
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -254,9 +254,9 @@ class CapacityMeter:
             stack.pop()
 
     def label_invocations(self, runner: Any) -> None:
-        """Label each request a function of ``runner`` (a ``local.lambda_runner.LambdaRunner``) sends with the
+        """Label each request a function of ``runner`` (a ``local.aws.awslambda.runner.LambdaRunner``) sends with the
         function's name, until the meter exits."""
-        from local.lambda_runner import function_name_from
+        from local.aws.awslambda.runner import function_name_from
 
         invoke = runner.invoke
 

@@ -1,9 +1,9 @@
 """CPU per warm order on the in-process stack, how it holds up over 1,000 orders, and where it goes, layer by layer.
 
-``python -m bench.inprocess`` runs orders one after another on one ``local.testing.OrderStack`` (moto, its engine,
-the Lambda runner and the stream poller in this process) and prints one JSON line: the process's CPU time per order
-for each block of orders, so the first 100 and the last 100 compare within one run. ``measure()`` runs it in a fresh
-interpreter while py-spy samples it, and splits the CPU per layer (``layer_of``): which moto service answered, the
+``python -m bench.inprocess`` runs orders one after another on one ``local.testkit.fixtures.OrderStack`` (moto, its
+engine, the Lambda runner and the stream poller in this process) and prints one JSON line: the process's CPU time per
+order for each block of orders, so the first 100 and the last 100 compare within one run. ``measure()`` runs it in a
+fresh interpreter while py-spy samples it, and splits the CPU per layer (``layer_of``): which moto service answered, the
 engine's own evaluation, botocore's client side, our handlers, and the local runtime around them.
 """
 
@@ -49,8 +49,8 @@ def process_cpu_seconds() -> float:
 
 def run_orders(orders: int) -> dict[str, Any]:
     """Warm orders one after another on one stack; CPU milliseconds per order for each block of ``BLOCK``."""
-    from local.catalog import catalog_items
-    from local.testing import OrderStack, sample_order
+    from local.simulators.catalog import catalog_items
+    from local.testkit.fixtures import OrderStack, sample_order
 
     stocked = [{**product, "stock": 10 * (orders + WARM_UP_ORDERS)} for product in catalog_items()]
     blocks: list[float] = []
@@ -84,7 +84,7 @@ def layer_of(frames: list[str]) -> str:
 
     Example
     -------
-    >>> layer_of(["run (local/testing.py:1)", "get_item (botocore/client.py:5)",
+    >>> layer_of(["run (local/testkit/fixtures.py:1)", "get_item (botocore/client.py:5)",
     ...           "process_request (moto/core/botocore_stubber.py:80)", "get_item (moto/dynamodb/models/table.py:9)"])
     'moto dynamodb'
     >>> layer_of(["handler (tasks/handlers/api.py:3)", "validate (pydantic/main.py:1)"])

@@ -5,7 +5,7 @@ gets one core to itself, as a deployed service would have its own machines.
 
 The benchmark calls the API as its real callers do: shoppers with a Cognito ID token of the stack's user pool (bench
 shoppers it creates there, each signed in once and refreshed before the token expires), the warehouse and the health
-probe with SigV4 signatures (``local.sigv4``).
+probe with SigV4 signatures (``local.aws.sigv4``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.identity import LOCAL_PASSWORD, SignedInUser, find_user_pool
+from local.aws.cognitoidp.identity import LOCAL_PASSWORD, SignedInUser, find_user_pool
+from local.aws.sigv4 import OPERATOR, LocalPrincipal, sign
 from local.launcher import LaunchedStack, StackNotReadyError, launch, stop, wait_until_ready
-from local.sigv4 import OPERATOR, LocalPrincipal, sign
 from local.stack import HOST, free_port
 from tasks.adapters.dynamodb import from_item, to_item
 
@@ -212,7 +212,7 @@ def start_stack(
     time_scale:
         ``ORDERS_TIME_SCALE``: retry backoff runs this many times faster.
     faults:
-        ``ORDERS_FAULTS`` rules (see ``local.faults``).
+        ``ORDERS_FAULTS`` rules (see ``local.testkit.faults``).
 
     Example
     -------

@@ -6,7 +6,7 @@
   throughput is completed orders over the time from the first submission to the last COMPLETED timeline entry, and
   end-to-end latency runs from the client's send to that entry. The ratio of the median end-to-end latency of the
   last 100 orders to the first 100 shows whether the engine slows down as its history grows.
-- Baseline: ``bench.baseline`` in fresh interpreters, as moto ships and with ``local.engine``'s patches.
+- Baseline: ``bench.baseline`` in fresh interpreters, as moto ships and with ``local.aws.moto``'s patches.
 """
 
 from __future__ import annotations

@@ -53,7 +53,11 @@ def launch(settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] 
     aws_port, api_port = free_port(), free_port()
     process_env = {**env, "ORDERS_AWS_PORT": str(aws_port), "ORDERS_API_PORT": str(api_port), **settings}
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "up"], env=process_env, stdout=output, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "tools.cli.main", "up"],
+        env=process_env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     return LaunchedStack(process, api_port, aws_port)
 

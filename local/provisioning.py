@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.lambda_runner import LOCAL_ACCOUNT_ID, LOCAL_REGION, function_arn, merged_environment
+from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LOCAL_REGION, function_arn, merged_environment
 from tasks.adapters.dynamodb import to_item
 from workflows.resources import (
     ORDER_EVENTS,

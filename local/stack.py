@@ -3,14 +3,15 @@
 - moto in server mode is the AWS endpoint (Step Functions executing state machines, DynamoDB, the rest);
 - the state machine is built from the ASL file and ``workflows.resources``, through ``local.provisioning``;
 - the in-process Lambda runner runs every function's real handler;
-- a Cognito user pool on the AWS endpoint holds the seeded users (``local.identity``);
+- a Cognito user pool on the AWS endpoint holds the seeded users (``local.aws.cognitoidp.identity``);
 - an API Gateway emulation serves the order API, verifying tokens and signatures as API Gateway does;
 - the orders table's stream feeds the ``orders`` EventBridge bus through the real PublishOrderEvents handler
-  (``local.event_stream`` plays the event source mapping);
+  (``local.aws.dynamodbstreams.event_source_mapping`` plays the event source mapping);
 - a warehouse simulator confirms shipments through the callback API, signing as the warehouse role;
-- the ops console shows the executions and the orders (``local.console``).
+- companions (``Companion``) start beside it once it runs: ``orders up`` adds the ops console this way, so the
+  runtime never imports a tool.
 
-Every listener is waitress on 127.0.0.1 only, behind ``local.listener.LoopbackGuard``.
+Every listener is waitress on 127.0.0.1 only, behind ``local.endpoint.listener.LoopbackGuard``.
 """
 
 from __future__ import annotations
@@ -18,34 +19,30 @@ from __future__ import annotations
 import os
 import socket
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from moto.core.config import default_user_config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from local.api_gateway import ApiGatewayEmulation
-from local.authorizer import CognitoAuthorizer, fetch_jwks
-from local.catalog import catalog_items
-from local.console.server import ConsoleServer
-from local.engine import install_time_scale, quiet_engine_logs
-from local.event_reader import EventLog
-from local.event_stream import StreamPoller
-from local.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
-from local.identity import UserPool, provision_user_pool
-from local.in_process_endpoint import IN_PROCESS_ENDPOINT
-from local.lambda_runner import LOCAL_REGION, LambdaRunner
-from local.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
-from local.provisioning import local_function_environment, provision, provision_order_events, subscribe_queue
-from local.warehouse import WarehouseSimulator
+from local.aws.apigateway.authorizer import CognitoAuthorizer, fetch_jwks
+from local.aws.apigateway.gateway import ApiGatewayEmulation
+from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner
+from local.aws.cognitoidp.identity import UserPool, provision_user_pool
+from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
+from local.aws.moto import install_time_scale, quiet_engine_logs
+from local.endpoint.in_process import IN_PROCESS_ENDPOINT
+from local.endpoint.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
+from local.provisioning import local_function_environment, provision, provision_order_events
+from local.simulators.catalog import catalog_items
+from local.simulators.warehouse import WarehouseSimulator
+from local.testkit.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from workflows.resources import ALL_FUNCTIONS, API, CORS_ALLOWED_ORIGINS_ENV
 
-CONSOLE_EVENTS_QUEUE = "orders-console-events"
-"""The queue the stack subscribes for its console, which shows each order's events beside its timeline."""
-
-__all__ = ["HOST", "LocalStack", "PortInUseError", "StackSettings", "free_port"]
+__all__ = ["HOST", "Companion", "LocalStack", "PortInUseError", "StackSettings", "free_port"]
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": LOCAL_REGION}
 CORS_ORIGINS_SETTING = "ORDERS_CORS_ORIGINS"
@@ -67,8 +64,8 @@ class StackSettings:
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> StackSettings:
         """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_CONSOLE_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS``
-        (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.faults``) and ``ORDERS_CORS_ORIGINS``
-        (comma-separated origins such as ``http://localhost:5173``).
+        (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.testkit.faults``) and
+        ``ORDERS_CORS_ORIGINS`` (comma-separated origins such as ``http://localhost:5173``).
 
         Example
         -------
@@ -122,6 +119,18 @@ def _check_port_free(port: int, what: str) -> None:
             raise PortInUseError(f"{what} cannot listen on {HOST}:{port}: {error.strerror}") from None
 
 
+class Companion(Protocol):
+    """A service started beside the stack once it runs, and stopped before it: the ops console is one."""
+
+    name: str
+    port: int
+    """Checked free with the stack's own ports, before anything starts."""
+
+    def start(self, stack: LocalStack) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class LocalStack:
     """Start with ``start()`` (or as a context manager); ``stop()`` shuts everything down within seconds.
 
@@ -131,12 +140,13 @@ class LocalStack:
     ...     print(stack.api_url)
     """
 
-    def __init__(self, settings: StackSettings):
+    def __init__(self, settings: StackSettings, companions: Sequence[Companion] = ()):
         self.settings = settings
+        self.companions = tuple(companions)
+        self._started_companions: list[Companion] = []
         self.runner: LambdaRunner | None = None
         self.api: ApiGatewayEmulation | None = None
         self.warehouse: WarehouseSimulator | None = None
-        self.console: ConsoleServer | None = None
         self.user_pool: UserPool | None = None
         self.stream_poller: StreamPoller | None = None
         self.state_machine_arn = ""
@@ -156,12 +166,17 @@ class LocalStack:
     def api_url(self) -> str:
         return self._api_listener.url
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's AWS endpoint, for what runs beside it."""
+        return boto3.session.Session(region_name=LOCAL_REGION).client(service, endpoint_url=self.aws_endpoint)
+
     def start(self) -> None:
         """Bind every port first, so a taken one is reported before anything starts; then provision and serve."""
         self._api_guard = LoopbackGuard(trusted_origins=self.settings.cors_origins)
         self._api_listener = LocalListener("the API", self.settings.api_port, self._api_guard, threads=API_THREADS)
         try:
-            _check_port_free(self.settings.console_port, "the console")
+            for companion in self.companions:
+                _check_port_free(companion.port, companion.name)
             aws_app = LoopbackGuard(DomainDispatcherApplication(create_backend_app), same_origin_only=True)
             self._aws_listener = LocalListener("the AWS endpoint", self.settings.aws_port, aws_app, threads=16)
         except PortInUseError:
@@ -186,7 +201,7 @@ class LocalStack:
         dynamodb = session.client("dynamodb", endpoint_url=self.aws_endpoint)
         stepfunctions = session.client("stepfunctions", endpoint_url=self.aws_endpoint)
         cognito = session.client("cognito-idp", endpoint_url=self.aws_endpoint)
-        deployment = provision(dynamodb, stepfunctions, catalog_items())
+        deployment = self.deployment = provision(dynamodb, stepfunctions, catalog_items())
         self.user_pool = provision_user_pool(cognito, LOCAL_REGION)
         self.state_machine_arn = deployment.state_machine_arn
         environment = {
@@ -203,21 +218,13 @@ class LocalStack:
         self.api = ApiGatewayEmulation(self.runner, API.logical_name, authorizer, self.settings.cors_origins)
         self._api_guard.app = self.api
         self._api_listener.start()
-        self.console = ConsoleServer(
-            stepfunctions,
-            dynamodb,
-            deployment.table_names["Orders"],
-            deployment.state_machine_arn,
-            self.api_url,
-            port=self.settings.console_port,
-            cognito=cognito,
-            order_events=EventLog(self._sqs, subscribe_queue(self._events, self._sqs, CONSOLE_EVENTS_QUEUE)),
-        )
-        self.console.start()
         if self.settings.warehouse_delay_seconds is not None:
             orders = DynamoDBOrderRepository(deployment.table_names["Orders"], dynamodb)
             self.warehouse = WarehouseSimulator(orders, self.api_url, self.settings.warehouse_delay_seconds)
             self.warehouse.start()
+        for companion in self.companions:
+            companion.start(self)
+            self._started_companions.append(companion)
 
     def _start_order_events(self, session: Any, dynamodb: Any) -> None:
         """The ``orders`` bus and its archive, and the stream poller feeding it. ``orders events`` subscribes its queue
@@ -234,8 +241,8 @@ class LocalStack:
     def stop(self) -> None:
         if self.stream_poller is not None:
             self.stream_poller.stop()
-        if self.console is not None:
-            self.console.stop()
+        for companion in reversed(self._started_companions):
+            companion.stop()
         if self.warehouse is not None:
             self.warehouse.stop()
         self._api_listener.stop()

@@ -1,9 +1,9 @@
-# The ops console (local/console): its browser tests need Debian's chromium; Playwright drives it, never downloads one.
+# The ops console (tools/console): its browser tests need Debian's chromium; Playwright drives it, never downloads one.
 # Its graph is laid out by elkjs under node: `npm ci` installs the version package-lock.json pins, from the registry,
 # once per change of the lock file; nothing is fetched when the console runs.
 .PHONY: browser-deps layout-deps test-console screenshots
 
-ELK_DIR := local/console/elk
+ELK_DIR := tools/console/elk
 ELK_STAMP := $(ELK_DIR)/node_modules/.installed
 
 browser-deps: ## Install Debian's chromium for the console's browser tests when it is missing
@@ -14,7 +14,7 @@ $(ELK_STAMP): $(ELK_DIR)/package.json $(ELK_DIR)/package-lock.json
 	npm ci --prefix $(ELK_DIR) --no-audit --no-fund --loglevel=error
 	touch $(ELK_STAMP)
 
-layout-deps: $(ELK_STAMP) ## Install elkjs (npm ci in local/console/elk), which lays out the console's graph
+layout-deps: $(ELK_STAMP) ## Install elkjs (npm ci in tools/console/elk), which lays out the console's graph
 
 install: layout-deps
 run: layout-deps

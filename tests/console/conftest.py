@@ -15,13 +15,13 @@ from typing import Any
 import boto3
 import pytest
 
-from local.console.graph import nested_state_machines, workflow_graph
-from local.console.layout import layout_graph
-from local.console.server import ConsoleServer
-from local.event_reader import EventLog
 from local.provisioning import subscribe_queue
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
 from tests.integration.service import OrdersService, start_local_service, stop_local_service
+from tools.console.graph import nested_state_machines, workflow_graph
+from tools.console.layout import layout_graph
+from tools.console.server import ConsoleServer
+from tools.events import EventLog
 from workflows.resources import ORDER_WORKFLOW, STATE_MACHINES, StateMachineSpec, Substitution, SubstitutionKind
 
 CHROMIUM = "/usr/bin/chromium"

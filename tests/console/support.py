@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from local.console.server import ConsoleApp
-from local.listener import LocalListener, LoopbackGuard
+from local.endpoint.listener import LocalListener, LoopbackGuard
+from tools.console.server import ConsoleApp
 
 RAW_TIMEOUT_SECONDS = 3.0
 

@@ -1,6 +1,6 @@
 """How the console's actions reach the order API: an ops user's ID token for cancel, SigV4 for the shipment route.
 
-A small recording API on waitress stands in for the order API; signatures are checked with ``local.sigv4.verify``,
+A small recording API on waitress stands in for the order API; signatures are checked with ``local.aws.sigv4.verify``,
 as the local API Gateway emulation checks them, and the local operator signs in to moto's Cognito.
 """
 
@@ -15,21 +15,21 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local.console.api_caller import (
-    DeployedOperator,
-    LocalOperator,
-    OperatorUnavailableError,
-    OrderApiCaller,
-)
-from local.identity import (
+from local.aws.cognitoidp.identity import (
     LOCAL_APP_CLIENT_NAME,
     LOCAL_USER_POOL_NAME,
     OPERATOR,
     REFRESH_MARGIN_SECONDS,
     provision_user_pool,
 )
-from local.sigv4 import WAREHOUSE, LocalPrincipal, SignatureError, verify
+from local.aws.sigv4 import WAREHOUSE, LocalPrincipal, SignatureError, verify
 from tests.console.support import FakeOperator, served
+from tools.console.api_caller import (
+    DeployedOperator,
+    LocalOperator,
+    OperatorUnavailableError,
+    OrderApiCaller,
+)
 from workflows.resources import OPERATORS_GROUP
 
 REGION = "us-east-1"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from local.console.text_metrics import text_width
+from tools.console.text_metrics import text_width
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from local.console.graph import (
+from local.aws.stepfunctions.execution_logs import execution_status
+from local.testkit.fixtures import OrderStack, sample_order
+from tasks.models.order import OrderStatus
+from tools.console.graph import (
     END,
     START,
     StateStatus,
@@ -20,9 +23,6 @@ from local.console.graph import (
     trace_execution,
     workflow_graph,
 )
-from local.execution_logs import execution_status
-from local.testing import OrderStack, sample_order
-from tasks.models.order import OrderStatus
 
 pytestmark = pytest.mark.workflow
 

@@ -10,9 +10,9 @@ import itertools
 
 import pytest
 
-from local.console import layout as layout_module
-from local.console.graph import END, START, EdgeKind, workflow_graph
-from local.console.layout import (
+from tools.console import layout as layout_module
+from tools.console.graph import END, START, EdgeKind, workflow_graph
+from tools.console.layout import (
     LABEL_PADDING,
     LABEL_SIZE,
     NAME_SIZE,
@@ -22,7 +22,7 @@ from local.console.layout import (
     layout_graph,
     node_size,
 )
-from local.console.text_metrics import text_width
+from tools.console.text_metrics import text_width
 
 MAIN_PATH = [START, "PrepareOrder", "RequestShipment", "CapturePayment", END]
 CHILD_MAIN_PATH = [

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from local.console.nested import CLOCK_MARGIN, EXPRESS_MAX_DURATION, EngineHistories, LogGroupHistories
 from tests.unit.test_execution_logs import EXECUTION_ARN, LOG_GROUP, STARTED_MS, declined, filtered
+from tools.console.nested import CLOCK_MARGIN, EXPRESS_MAX_DURATION, EngineHistories, LogGroupHistories
 
 STARTED = datetime.fromtimestamp(STARTED_MS / 1000, UTC)
 CONFIGURED = {

@@ -9,12 +9,12 @@ from html import unescape
 
 import pytest
 
-from local.console.graph import StateRun, StateStatus, nested_trace, trace_execution
-from local.console.layout import BADGE_SIZE, WIDEST_BADGE
-from local.console.render import REGION_TITLE, REGION_TITLE_SIZE, REGION_TITLE_SPACING, STYLE, _badge, render_svg
-from local.console.text_metrics import FONT_FAMILY, text_width
-from local.execution_logs import execution_status
-from local.testing import sample_order
+from local.aws.stepfunctions.execution_logs import execution_status
+from local.testkit.fixtures import sample_order
+from tools.console.graph import StateRun, StateStatus, nested_trace, trace_execution
+from tools.console.layout import BADGE_SIZE, WIDEST_BADGE
+from tools.console.render import REGION_TITLE, REGION_TITLE_SIZE, REGION_TITLE_SPACING, STYLE, _badge, render_svg
+from tools.console.text_metrics import FONT_FAMILY, text_width
 
 
 def drawn(run) -> object:

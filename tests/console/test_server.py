@@ -16,19 +16,19 @@ import boto3
 import pytest
 from werkzeug.test import Client
 
-from local.console.graph import workflow_graph
-from local.console.layout import layout_graph
-from local.console.render import STYLE, render_svg
-from local.console.server import (
+from local.endpoint.listener import PortInUseError
+from tests.console.support import FakeOperator, FakeService, console_on_a_port, exchange, request_bytes
+from tools.console.graph import workflow_graph
+from tools.console.layout import layout_graph
+from tools.console.render import STYLE, render_svg
+from tools.console.server import (
     CONTENT_SECURITY_POLICY,
     STATIC_DIR,
     ConsoleApp,
     ConsolePortInUseError,
     ConsoleServer,
 )
-from local.console.sessions import Sessions, cookie_name
-from local.listener import PortInUseError
-from tests.console.support import FakeOperator, FakeService, console_on_a_port, exchange, request_bytes
+from tools.console.sessions import Sessions, cookie_name
 
 PORT = 8233
 BASE = f"http://127.0.0.1:{PORT}"

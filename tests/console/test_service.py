@@ -14,13 +14,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.console.api_caller import DeployedOperator, LocalOperator, OrderApiCaller
-from local.console.nested import ChildHistory, EngineHistories, LogGroupHistories
-from local.console.server import ConsoleServer, add_console_arguments, console_from_arguments, run_console
-from local.console.service import HIDDEN, HIDDEN_FIELDS, ConsoleService, NotFoundError, scrubbed
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
 from tasks.models.order import OrderStatus
 from tests.console.support import FakeOperator
+from tools.console.api_caller import DeployedOperator, LocalOperator, OrderApiCaller
+from tools.console.nested import ChildHistory, EngineHistories, LogGroupHistories
+from tools.console.server import ConsoleServer, add_console_arguments, console_from_arguments, run_console
+from tools.console.service import HIDDEN, HIDDEN_FIELDS, ConsoleService, NotFoundError, scrubbed
 
 pytestmark = pytest.mark.workflow
 

@@ -27,9 +27,16 @@ from typing import Any
 
 import boto3
 
-from local.identity import LOCAL_PASSWORD, OPERATOR, SHOPPER_ADA, SHOPPER_GRACE, SignedInUser, find_user_pool
+from local.aws.cognitoidp.identity import (
+    LOCAL_PASSWORD,
+    OPERATOR,
+    SHOPPER_ADA,
+    SHOPPER_GRACE,
+    SignedInUser,
+    find_user_pool,
+)
+from local.aws.sigv4 import WAREHOUSE, LocalPrincipal, sign
 from local.launcher import StackNotReadyError, launch, stop, wait_until_ready
-from local.sigv4 import WAREHOUSE, LocalPrincipal, sign
 from workflows.resources import Caller, route_for
 
 READY_DEADLINE_SECONDS = 90.0

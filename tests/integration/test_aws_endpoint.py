@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.testing import poll
+from local.testkit.fixtures import poll
 from tests.integration.service import OrdersService
 from workflows.resources import ORDER_WORKFLOW, STATE_MACHINES
 

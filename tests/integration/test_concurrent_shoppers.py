@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from local.identity import unverified_claims
-from local.testing import sample_order
+from local.aws.cognitoidp.identity import unverified_claims
+from local.testkit.fixtures import sample_order
 from tests.integration.service import OrdersService
 
 CONCURRENT_ORDERS = 16

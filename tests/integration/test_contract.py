@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from openapi_spec_validator import validate
 
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
 from tests.integration.service import OrdersService
 
 GENERATOR_TIMEOUT_SECONDS = 120

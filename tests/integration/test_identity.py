@@ -14,9 +14,9 @@ import urllib.request
 
 import pytest
 
-from local.identity import unverified_claims
-from local.sigv4 import OPERATOR as LOCAL_OPERATOR_PRINCIPAL
-from local.testing import sample_order
+from local.aws.cognitoidp.identity import unverified_claims
+from local.aws.sigv4 import OPERATOR as LOCAL_OPERATOR_PRINCIPAL
+from local.testkit.fixtures import sample_order
 from tests.integration.service import STOREFRONT_ORIGIN, OrdersService
 from workflows.resources import STATE_MACHINES
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local.stack import free_port
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
 from tests.integration.service import OrdersService, start_local_service, stop_local_service
 
 TERMINAL = ("COMPLETED", "REJECTED", "PAYMENT_DECLINED", "OUT_OF_STOCK", "CANCELLED", "FAILED")
@@ -269,7 +269,7 @@ def test_an_order_submitted_locally_completes_through_the_warehouse_simulator(lo
 def test_a_port_in_use_gets_one_clear_line(local_only):
     taken = local_only.api_url.rsplit(":", 1)[1]
     result = subprocess.run(
-        [sys.executable, "-m", "local.cli", "up"],
+        [sys.executable, "-m", "tools.cli.main", "up"],
         env={"PATH": "", "ORDERS_API_PORT": taken, "ORDERS_AWS_PORT": str(free_port()), "ORDERS_CONSOLE_PORT": "0"},
         capture_output=True,
         text=True,

@@ -12,8 +12,8 @@ import uuid
 
 import boto3
 
-from local.invariants import broken_event_promises
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
+from local.testkit.invariants import broken_event_promises
 
 TERMINAL = ("COMPLETED", "REJECTED", "PAYMENT_DECLINED", "OUT_OF_STOCK", "CANCELLED", "FAILED")
 SHIPPED = {"outcome": "SHIPPED", "trackingNumber": "1Z999AA10123456784"}

@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 
 from bench.dynamodb_units import CapacityMeter
-from local.catalog import catalog_items
-from local.lambda_runner import LOCAL_REGION
+from local.aws.awslambda.runner import LOCAL_REGION
 from local.provisioning import create_table
+from local.simulators.catalog import catalog_items
 from tasks.adapters.dynamodb import from_item, to_item
 from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
 from tasks.adapters.inventory_repository import DynamoDBInventoryRepository

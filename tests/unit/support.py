@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.lambda_runner import LOCAL_ACCOUNT_ID, LOCAL_REGION
-from local.testing import SAMPLE_CUSTOMER_ID, sample_order
+from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from local.testkit.fixtures import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.adapters.payment_provider import AttemptCounter, PaymentProvider, SimulatedPaymentProvider
 from tasks.adapters.workflow import OrderWorkflow
 from tasks.models.order import PlacedOrder

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from local.engine import make_dynamodb_writes_atomic
+from local.aws.moto import make_dynamodb_writes_atomic
 from tasks.models.order import OrderStatus
 
 from .support import NOW

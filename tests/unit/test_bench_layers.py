@@ -15,7 +15,7 @@ STUBBER = "process_request (moto/core/botocore_stubber.py:80)"
     [
         (
             [
-                "run (local/testing.py:1)",
+                "run (local/testkit/fixtures.py:1)",
                 "_make_api_call (botocore/client.py:1)",
                 STUBBER,
                 "get (moto/dynamodb/x.py:1)",
@@ -32,15 +32,22 @@ STUBBER = "process_request (moto/core/botocore_stubber.py:80)"
         ),
         (["t (threading.py:1)", STUBBER, "dispatch (moto/core/responses.py:1)"], "moto, other services"),
         (
-            ["run (local/testing.py:1)", "_make_api_call (botocore/client.py:1)", "serialize (botocore/x.py:1)"],
+            [
+                "run (local/testkit/fixtures.py:1)",
+                "_make_api_call (botocore/client.py:1)",
+                "serialize (botocore/x.py:1)",
+            ],
             "botocore, client side",
         ),
         (["t (threading.py:1)", "eval (moto/stepfunctions/parser/asl/component/x.py:1)"], "engine evaluation"),
         (
-            ["invoke (local/lambda_runner.py:1)", "handler (tasks/handlers/api.py:1)", "v (pydantic/main.py:1)"],
+            ["invoke (local/aws/awslambda/runner.py:1)", "handler (tasks/handlers/api.py:1)", "v (pydantic/main.py:1)"],
             "our handlers (pydantic, Powertools)",
         ),
-        (["t (threading.py:1)", "_run (local/event_stream.py:1)"], "local runtime (runner, poller, harness)"),
+        (
+            ["t (threading.py:1)", "_run (local/aws/dynamodbstreams/event_source_mapping.py:1)"],
+            "local runtime (runner, poller, harness)",
+        ),
         (["t (threading.py:1)"], "other"),
     ],
 )
@@ -49,7 +56,7 @@ def test_each_sample_lands_in_the_layer_it_spends_its_time_in(frames, layer):
 
 
 def test_shares_add_up_over_the_layers_seen():
-    raw = f"a (local/testing.py:1);{STUBBER};g (moto/dynamodb/t.py:1) 3\nb (tasks/handlers/api.py:1) 1\n"
+    raw = f"a (local/testkit/fixtures.py:1);{STUBBER};g (moto/dynamodb/t.py:1) 3\nb (tasks/handlers/api.py:1) 1\n"
 
     assert layer_shares(raw) == {"moto dynamodb": 0.75, "our handlers (pydantic, Powertools)": 0.25}
 

@@ -31,12 +31,19 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import cli
-from local.identity import LOCAL_PASSWORD, SEEDED_USERS, SeededUser, Tokens, UserPool, provision_user_pool
-from local.lambda_runner import LOCAL_REGION
-from local.sigv4 import WAREHOUSE, LocalPrincipal, verify
+from local.aws.awslambda.runner import LOCAL_REGION
+from local.aws.cognitoidp.identity import (
+    LOCAL_PASSWORD,
+    SEEDED_USERS,
+    SeededUser,
+    Tokens,
+    UserPool,
+    provision_user_pool,
+)
+from local.aws.sigv4 import WAREHOUSE, LocalPrincipal, verify
 from local.stack import StackSettings
 from tasks.models.order import OrderRequest
+from tools.cli import main as cli
 
 ENDPOINT = "http://127.0.0.1:4566"
 UNSEEDED = SeededUser("linus@example.com")
@@ -599,11 +606,13 @@ def test_ship_to_a_deployed_api_signs_with_your_own_credentials(monkeypatch):
 # the banner of orders up
 
 
+CONSOLE_URL = "http://127.0.0.1:8233"
+
+
 def fake_stack(api_url: str, aws_port: int) -> SimpleNamespace:
     return SimpleNamespace(
         api_url=api_url,
         aws_endpoint=f"http://127.0.0.1:{aws_port}",
-        console=SimpleNamespace(url="http://127.0.0.1:8233"),
         settings=StackSettings(),
         user_pool=UserPool("us-east-1_pool", "app-client", LOCAL_REGION),
         state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:order-workflow",
@@ -611,7 +620,7 @@ def fake_stack(api_url: str, aws_port: int) -> SimpleNamespace:
 
 
 def test_the_banner_gets_a_token_with_a_command_that_works_as_printed(cognito, monkeypatch, capsys):
-    banner = cli._banner(fake_stack("http://127.0.0.1:3001", 4567))
+    banner = cli._banner(fake_stack("http://127.0.0.1:3001", 4567), CONSOLE_URL)
 
     [command] = re.findall(r"^  TOKEN=\$\((.*)\)$", banner, flags=re.MULTILINE)
     words = shlex.split(command)
@@ -626,7 +635,7 @@ def test_the_banner_gets_a_token_with_a_command_that_works_as_printed(cognito, m
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_the_banners_curl_submits_an_order_without_a_customer(api):
-    banner = cli._banner(fake_stack(api.url, 4566))
+    banner = cli._banner(fake_stack(api.url, 4566), CONSOLE_URL)
 
     [curl] = [line.strip() for line in banner.splitlines() if line.strip().startswith("curl ")]
     subprocess.run(["bash", "-c", curl], env={**os.environ, "TOKEN": "the-token"}, check=True, timeout=30)
@@ -639,7 +648,7 @@ def test_the_banners_curl_submits_an_order_without_a_customer(api):
 
 
 def test_the_banner_lists_the_seeded_users_and_the_password_once():
-    banner = cli._banner(fake_stack("http://127.0.0.1:3000", 4566))
+    banner = cli._banner(fake_stack("http://127.0.0.1:3000", 4566), CONSOLE_URL)
 
     assert "TOKEN=$(" in banner and "ORDERS_AWS_PORT=" not in banner and "ORDERS_API_PORT=" not in banner
     assert all(user.email in banner for user in SEEDED_USERS)
@@ -667,8 +676,9 @@ def test_console_takes_the_global_options_before_or_after(argv):
 
 
 def test_the_readme_console_example_parses():
-    readme = (Path(cli.__file__).parents[1] / "README.md").read_text()
-    [example] = re.findall(r"^orders console --aws .*?\)\"$", readme, flags=re.MULTILINE | re.DOTALL)
+    """The ``orders console --aws`` example of the operators' page (docs/operating.md, linked from the README)."""
+    operating = (Path(cli.__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
+    [example] = re.findall(r"^orders console --aws .*?\)\"$", operating, flags=re.MULTILINE | re.DOTALL)
 
     args = cli.build_parser().parse_args(shlex.split(example.replace("\\\n", " "))[1:])
 
@@ -872,12 +882,12 @@ def test_a_closed_pipe_ends_the_listing_quietly(api, tmp_path, options, page_siz
     api.answer = paged([order_row(n) for n in range(5000)], page_size)
     errors = tmp_path / "stderr"
     script = '"$@" 2>"$ERRORS" | head -1; echo "${PIPESTATUS[*]}"'
-    orders = [sys.executable, "-m", "local.cli", "list", "--api-url", api.url, "--token", "t", *options]
+    orders = [sys.executable, "-m", "tools.cli.main", "list", "--api-url", api.url, "--token", "t", *options]
 
     done = subprocess.run(
         ["bash", "-c", script, "bash", *orders],
         env={**os.environ, "ERRORS": str(errors)},
-        cwd=Path(cli.__file__).parents[1],
+        cwd=Path(cli.__file__).parents[2],
         capture_output=True,
         text=True,
         timeout=60,

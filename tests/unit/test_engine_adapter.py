@@ -1,7 +1,7 @@
 """The adapter around moto's Step Functions engine: supported versions, its wait points, and time acceleration.
 
-``local/engine.py`` patches moto internals. If a moto upgrade moves one, these tests must fail loudly, before time
-acceleration silently stops and every workflow test waits out real two-day timeouts.
+``local/aws/moto/`` patches moto internals. If a moto upgrade moves one, these tests must fail loudly, before
+time acceleration silently stops and every workflow test waits out real two-day timeouts.
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import engine
-from local.engine import (
+from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner, function_arn
+from local.aws.moto import (
     CLOCK,
     WAIT_POINTS,
     ScaledEvent,
     VirtualClock,
+    caches,
+    fidelity,
     install_time_scale,
     quiet_engine_logs,
 )
-from local.lambda_runner import LOCAL_REGION, LambdaRunner, function_arn
+from local.aws.moto import clock as clock_module
 from local.provisioning import LOCAL_ROLE_ARN
-from local.testing import poll
+from local.testkit.fixtures import poll
 
 from .sample_handlers import FAIL
 
@@ -120,7 +122,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
 
 def test_virtual_clock_runs_factor_times_faster_from_when_the_factor_was_set(monkeypatch):
     real = SimpleNamespace(now=1000.0)
-    monkeypatch.setattr(engine, "real_time", SimpleNamespace(time=lambda: real.now))
+    monkeypatch.setattr(clock_module, "real_time", SimpleNamespace(time=lambda: real.now))
     clock = VirtualClock()
 
     real.now += 2
@@ -331,8 +333,8 @@ def test_queries_see_every_put_replace_update_and_delete_since_the_last_one(dyna
 def table_sorts(monkeypatch) -> list[str]:
     """The name of each table moto sorts whole (``Table.all_items`` as shipped), in order."""
     sorts: list[str] = []
-    unsorted_all_items = engine._all_items
-    monkeypatch.setattr(engine, "_all_items", lambda table: sorts.append(table.name) or unsorted_all_items(table))
+    unsorted_all_items = caches._all_items
+    monkeypatch.setattr(caches, "_all_items", lambda table: sorts.append(table.name) or unsorted_all_items(table))
     return sorts
 
 
@@ -733,7 +735,7 @@ def test_an_express_definition_with_a_job_or_callback_pattern_is_refused(stepfun
 
 
 def test_an_express_execution_ends_timed_out_after_the_express_limit(stepfunctions, monkeypatch):
-    monkeypatch.setattr(engine, "EXPRESS_MAX_SECONDS", 0.3)
+    monkeypatch.setattr(fidelity, "EXPRESS_MAX_SECONDS", 0.3)
     waiting = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 2, "End": True}}}
     child = machine_of_type(stepfunctions, "slow-child", waiting, "EXPRESS")
     catch = [{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}]

@@ -1,4 +1,5 @@
-"""The engine's announcements (``local.engine``): an execution's end, a stream record, and forgetting executions.
+"""The engine's announcements (``local.aws.moto``): an execution's end, a stream record, and forgetting
+executions.
 
 The test stack's waits and the stream poller wait on these instead of asking moto every few milliseconds. They hook
 moto internals, so if a moto upgrade moves one of them, these tests fail instead of every wait running into its
@@ -17,15 +18,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.engine import (
+from local.aws.awslambda.runner import LOCAL_REGION
+from local.aws.moto import (
     EXECUTION_END_LISTENERS,
     STREAM_RECORD_LISTENERS,
     forget_executions,
     install_time_scale,
 )
-from local.lambda_runner import LOCAL_REGION
 from local.provisioning import LOCAL_ROLE_ARN
-from local.testing import poll
+from local.testkit.fixtures import poll
 
 SIGNAL_SECONDS = 5.0
 """A deadline for each announcement; they come within milliseconds."""

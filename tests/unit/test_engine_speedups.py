@@ -22,11 +22,10 @@ from moto.stepfunctions.parser import utils as engine_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from local import engine
-from local.engine import install_time_scale
-from local.lambda_runner import LOCAL_REGION
+from local.aws.awslambda.runner import LOCAL_REGION
+from local.aws.moto import caches, install_time_scale
 from local.provisioning import LOCAL_ROLE_ARN
-from local.testing import poll
+from local.testkit.fixtures import poll
 
 PASS_THROUGH = {"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}
 
@@ -80,21 +79,21 @@ def test_the_serializer_shortcuts_give_the_responses_moto_gives_without_them(aws
     boto3.client("sqs", region_name=LOCAL_REGION).create_queue(QueueName="q")
 
     remembered = responses_of_a_few_calls()
-    for picker in engine.SERIALIZER_PICKERS:
-        monkeypatch.setattr(picker, "get_possible_keys", engine.UNCACHED_POSSIBLE_KEYS[picker])
+    for picker in caches.SERIALIZER_PICKERS:
+        monkeypatch.setattr(picker, "get_possible_keys", caches.UNCACHED_POSSIBLE_KEYS[picker])
     monkeypatch.setattr(
-        moto_serialize.BaseJSONSerializer, "_serialize_type_structure", engine._serialize_json_structure
+        moto_serialize.BaseJSONSerializer, "_serialize_type_structure", caches._serialize_json_structure
     )
     as_shipped = responses_of_a_few_calls()
 
     assert remembered == as_shipped
-    assert engine._possible_keys, "the serializer never asked the cache"
+    assert caches._possible_keys, "the serializer never asked the cache"
 
 
 def test_moto_still_asks_each_picker_for_the_possible_keys():
     assert "self.get_possible_keys(context)" in inspect.getsource(moto_serialize.AttributePicker.__call__)
     assert "super().get_possible_keys(context)" in inspect.getsource(
-        engine.UNCACHED_POSSIBLE_KEYS[moto_serialize.XFormedAttributePicker]
+        caches.UNCACHED_POSSIBLE_KEYS[moto_serialize.XFormedAttributePicker]
     )
 
 
@@ -120,8 +119,8 @@ def test_finished_executions_do_not_pile_up_in_moto_thread_list(aws):
             what=f"execution {arn} to end",
         )
 
-    assert "TMP_THREADS.append" in inspect.getsource(engine._start_execution_worker)
-    assert ExecutionWorker.start is engine._start_forgetting_finished_threads
+    assert "TMP_THREADS.append" in inspect.getsource(caches._start_execution_worker)
+    assert ExecutionWorker.start is caches._start_forgetting_finished_threads
     assert len(engine_utils.TMP_THREADS) <= 2
 
 

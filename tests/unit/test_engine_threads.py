@@ -26,10 +26,10 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoin
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
-from local.engine import install_time_scale, quiet_engine_logs
-from local.lambda_runner import LOCAL_REGION, LambdaRunner, function_arn
+from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner, function_arn
+from local.aws.moto import install_time_scale, quiet_engine_logs
 from local.provisioning import LOCAL_ROLE_ARN
-from local.testing import poll
+from local.testkit.fixtures import poll
 
 from .sample_handlers import ECHO
 

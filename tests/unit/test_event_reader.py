@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import cli
-from local.event_reader import events_from_queue
+from tools.cli import main as cli
+from tools.events import events_from_queue
 
 
 def event(order_id: str, sequence: int, status: str, **extra: Any) -> dict[str, Any]:

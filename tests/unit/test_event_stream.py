@@ -14,10 +14,10 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from local import event_stream
-from local.engine import STREAM_RECORD_LISTENERS, install_time_scale
-from local.event_stream import StreamPoller
-from local.lambda_runner import LOCAL_REGION
+from local.aws.awslambda.runner import LOCAL_REGION
+from local.aws.dynamodbstreams import event_source_mapping as event_stream
+from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
+from local.aws.moto import STREAM_RECORD_LISTENERS, install_time_scale
 
 DELIVERY_SECONDS = 5.0
 """Far less than the unannounced poll interval the tests set: a delivery within it was announced."""

@@ -17,8 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.console.graph import trace_execution
-from local.execution_logs import (
+from local.aws.stepfunctions.execution_logs import (
     details_key,
     execution_status,
     history_event,
@@ -28,6 +27,7 @@ from local.execution_logs import (
     log_group_name,
     read_execution_history,
 )
+from tools.console.graph import trace_execution
 
 EXECUTION_ARN = (
     "arn:aws:states:eu-west-1:123456789012:express:OrderPreparation4C5A2D1B-pK3vLq8Zr2Xn:"

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from local import cli
-from local.faults import (
+from local.stack import StackSettings
+from local.testkit.faults import (
     FaultInjector,
     FaultRuleError,
     InjectedFatalError,
@@ -15,8 +15,8 @@ from local.faults import (
     lambda_task_states,
     parse_fault_rules,
 )
-from local.stack import StackSettings
 from tasks.errors import InventoryTransientError
+from tools.cli import main as cli
 from workflows.resources import CAPTURE_PAYMENT, RESERVE_INVENTORY, WORKFLOW_FUNCTIONS
 
 TRANSIENT_ERRORS = {

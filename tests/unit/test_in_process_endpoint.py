@@ -7,8 +7,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from local.in_process_endpoint import IN_PROCESS_ENDPOINT
-from local.lambda_runner import LOCAL_REGION
+from local.aws.awslambda.runner import LOCAL_REGION
+from local.endpoint.in_process import IN_PROCESS_ENDPOINT
 from local.stack import free_port
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.engine import make_dynamodb_writes_atomic
+from local.aws.moto import make_dynamodb_writes_atomic
 from local.provisioning import seed_catalog
 from tasks.adapters.inventory_repository import DynamoDBInventoryRepository, ReservedLine
 from tasks.errors import InvalidOrderStateError, InventoryTransientError, OutOfStockError, StorageTransientError

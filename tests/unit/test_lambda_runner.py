@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local.lambda_runner import (
+from local.aws.awslambda.runner import (
     LOCAL_REGION,
     LambdaRunner,
     PowertoolsChangedError,

@@ -16,12 +16,12 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
-from local.api_gateway import ApiGatewayEmulation
-from local.authorizer import CognitoAuthorizer
-from local.identity import UserPool
-from local.lambda_runner import Invocation
-from local.listener import LoopbackGuard
-from local.sigv4 import OPERATOR, WAREHOUSE, SignatureError, sign, verify
+from local.aws.apigateway.authorizer import CognitoAuthorizer
+from local.aws.apigateway.gateway import ApiGatewayEmulation
+from local.aws.awslambda.runner import Invocation
+from local.aws.cognitoidp.identity import UserPool
+from local.aws.sigv4 import OPERATOR, WAREHOUSE, SignatureError, sign, verify
+from local.endpoint.listener import LoopbackGuard
 
 POOL = UserPool("us-east-1_localtest", "app-client-1", "us-east-1")
 NOW = 1_800_000_000

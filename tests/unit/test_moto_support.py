@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from local import moto_support
-from local.moto_support import SUPPORTED_MOTO_VERSIONS, UnsupportedMotoError, require_supported_moto
+from local.aws.moto import versions as moto_support
+from local.aws.moto.versions import SUPPORTED_MOTO_VERSIONS, UnsupportedMotoError, require_supported_moto
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def fake_moto(tmp_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("command", "exit_code"),
     [
-        (["-m", "local.cli", "up", "--api-port", "0"], 64),
+        (["-m", "tools.cli.main", "up", "--api-port", "0"], 64),
         (["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_order_models.py"], 4),
         (["-m", "bench"], 1),
     ],

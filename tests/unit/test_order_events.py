@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from local.invariants import EVENT_SCHEMA_FILE
+from local.testkit.invariants import EVENT_SCHEMA_FILE
 from tasks.logic.events import status_changes
 from tasks.models.events import OrderStatusChanged
 

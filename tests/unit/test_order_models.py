@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
 from tasks.models.order import (
     FAILURE_STATUSES,
     MAX_LINES,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
 from tasks.errors import ForbiddenError, IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
 from tasks.logic.access import Principal
 from tasks.logic.ordering import (

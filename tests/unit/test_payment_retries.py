@@ -3,7 +3,7 @@ payments ledger, which every container reads before it calls the provider, is wh
 
 from __future__ import annotations
 
-from local.lambda_runner import LocalLambdaContext, _cold_start
+from local.aws.awslambda.runner import LocalLambdaContext, _cold_start
 from tasks.adapters.dynamodb import from_item, to_item
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import OrderStatus

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local.lambda_runner import LocalLambdaContext, function_arn
+from local.aws.awslambda.runner import LocalLambdaContext, function_arn
 from local.provisioning import local_function_environment
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.errors import (

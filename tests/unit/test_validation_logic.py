@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local.provisioning import seed_catalog
-from local.testing import SAMPLE_CUSTOMER_ID, sample_order
+from local.testkit.fixtures import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.errors import OrderValidationError
 from tasks.logic.validation import price_order
 

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.lambda_runner import LOCAL_REGION
+from local.aws.awslambda.runner import LOCAL_REGION
 from local.provisioning import create_state_machine, resolve_locally
 from tasks import errors
 from tasks.models.order import FAILURE_STATUSES, OrderStatus, statuses_before

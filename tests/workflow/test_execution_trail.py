@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from local.child_executions import ExecutionTrail
-from local.testing import sample_order
+from local.aws.stepfunctions.child_executions import ExecutionTrail
+from local.testkit.fixtures import sample_order
 
 pytestmark = pytest.mark.workflow
 

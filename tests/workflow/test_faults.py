@@ -1,7 +1,7 @@
 """Fault injection on the real ASL: every retry, catch and compensation path, driven by faults instead of test tokens.
 
-Faults are raised before the real handler runs (``local.faults``), so a faulted task did nothing: what follows is
-exactly what the ASL's Retry and Catch make of an error of that name.
+Faults are raised before the real handler runs (``local.testkit.faults``), so a faulted task did nothing: what follows
+is exactly what the ASL's Retry and Catch make of an error of that name.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from local.faults import FaultInjector
-from local.invariants import AUTHORIZATION_VOIDED
-from local.testing import OrderRun, OrderStack, sample_order
+from local.testkit.faults import FaultInjector
+from local.testkit.fixtures import OrderRun, OrderStack, sample_order
+from local.testkit.invariants import AUTHORIZATION_VOIDED
 from tasks.adapters.payments_ledger import LedgerEntryKind
 
 pytestmark = pytest.mark.workflow

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from local.invariants import broken_event_promises
-from local.testing import sample_order
+from local.testkit.fixtures import sample_order
+from local.testkit.invariants import broken_event_promises
 from workflows.resources import PUBLISH_ORDER_EVENTS
 
 pytestmark = pytest.mark.workflow

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from local.testing import OrderStack, poll, sample_order, visited_states
+from local.testkit.fixtures import OrderStack, poll, sample_order, visited_states
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.errors import InvalidOrderStateError
 from tasks.models.order import OrderStatus

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from local.catalog import catalog_items
-from local.engine import CLOCK
-from local.testing import DEFAULT_TIME_SCALE, sample_order
+from local.aws.moto import CLOCK
+from local.simulators.catalog import catalog_items
+from local.testkit.fixtures import DEFAULT_TIME_SCALE, sample_order
 from tasks.models.order import OrderStatus
 
 pytestmark = pytest.mark.workflow
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.workflow
 ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
-from local.testing import OrderStack, sample_order
+from local.testkit.fixtures import OrderStack, sample_order
 with OrderStack() as stack:
     print(stack.run_order(sample_order(items=[{"sku": "NO-SUCH-SKU", "quantity": 1}]), deadline=30).status)
 """

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from local.testing import OrderStack, sample_order
+from local.testkit.fixtures import OrderStack, sample_order
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.models.order import OrderStatus
 

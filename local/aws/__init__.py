@@ -1,0 +1,1 @@
+"""What plays AWS on this machine, one package per AWS service, as moto lays out its own."""

@@ -1,0 +1,1 @@
+"""Lambda: the in-process runner that answers every Invoke with our real handlers."""

@@ -1,0 +1,1 @@
+"""Cognito user pools: the local pool, its seeded users and its tokens."""

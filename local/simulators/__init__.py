@@ -1,0 +1,1 @@
+"""What stands in for the outside world: the warehouse and the seed catalog."""

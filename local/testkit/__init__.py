@@ -1,0 +1,1 @@
+"""The test kit: the pytest plugin and its fixtures, fault injection and the order invariants."""

@@ -1,0 +1,1 @@
+"""The ``orders`` command line: shoppers' and operators' commands, and ``orders up``."""
