@@ -269,3 +269,12 @@ def test_an_order_recorded_directly_after_awaiting_shipment_leaves_the_warehouse
     queue, _ = order_stack.orders.awaiting_shipment(100, None)
     assert run.order_id not in [entry["orderId"] for entry in queue]
     assert order_stack.broken_invariants(run) == []
+
+
+def test_a_standalone_stack_applies_its_fault_rules_from_the_first_order():
+    with OrderStack(faults={"ReserveInventory": {"kind": "transient", "times": 2}}) as stack:
+        run = stack.run_order(sample_order(), shipment="SHIPPED")
+
+        assert run.status == "COMPLETED"
+        assert run.failed_tasks() == ["InventoryTransientError", "InventoryTransientError"]
+        assert stack.fault_injector.outcomes("ReserveInventory") == [True, True, False]
