@@ -19,6 +19,7 @@ layout-deps: $(ELK_STAMP) ## Install elkjs (npm ci in tools/console/elk), which 
 install: layout-deps
 run: layout-deps
 test: browser-deps layout-deps
+bench: browser-deps layout-deps
 
 test-console: $(STAMP) browser-deps layout-deps ## The ops console: graph model, layout, and browser tests in headless Chromium
 	$(BIN)/pytest tests/console
