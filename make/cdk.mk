@@ -6,6 +6,7 @@ lambda-layer: $(UV) ## Build the functions' dependencies layer (build/lambda-lay
 	$(PYTHON) make/lambda_layer.py --uv $(UV)
 
 test: lambda-layer
+bench: lambda-layer
 
 synth: $(STAMP) lambda-layer ## Synthesize the CDK app into cdk.out, with the cdk-nag report (fails on any unsuppressed finding)
 	$(BIN)/python app.py
