@@ -71,7 +71,10 @@ WHY_NOT_MET = {
         "orders start: a POST waits for the GIL behind them."
     ),
     "inprocess.last100_vs_first100": "Something moto keeps grows with every order: compare the blocks by order.",
-    "suite.pytest_seconds": "See the slowest workflow tests: each runs whole orders on the in-process stack.",
+    "suite.pytest_seconds": (
+        "The time is spread over the folders (see the split under Figures): the console's Chromium tests and the "
+        "integration tests each start a whole local stack, and the workflow tests run whole orders."
+    ),
     "suite.passed": "The suite failed: see its summary line under Figures.",
     "latency.first100_vs_last100": (
         "Latency grows with history when a request's cost grows with the tables: compare the first and the last "
@@ -226,6 +229,7 @@ def _figures(summary: dict[str, Any], add: Any) -> None:
             "workflow test median / slowest, setup included (ms)",
             f"{suite.get('workflow_test_median_ms')} / {suite.get('workflow_test_max_ms')}",
         ),
+        ("the suite's test time by folder, setup included (s)", suite.get("seconds_by_folder")),
         (
             "the whole suite: pytest seconds, tests, result",
             f"{suite.get('pytest_seconds')}, {suite.get('tests')}, {suite.get('summary_line')}",

@@ -49,8 +49,13 @@ def measure(results_dir: Path) -> dict[str, Any]:
     seconds = time.monotonic() - started
     times = junit_times(report.read_text())
     workflow = [seconds for name, seconds in times.items() if name.startswith(WORKFLOW_TESTS)]
+    by_folder: dict[str, float] = {}
+    for name, test_seconds in times.items():
+        folder = name.split(".")[1] if name.count(".") > 1 else name
+        by_folder[folder] = round(by_folder.get(folder, 0.0) + test_seconds, 1)
     return {
         "passed": finished.returncode == 0,
+        "seconds_by_folder": dict(sorted(by_folder.items(), key=lambda item: -item[1])),
         "tests": len(times),
         "pytest_seconds": round(seconds, 1),
         "summary_line": finished.stdout.strip().splitlines()[-1] if finished.stdout.strip() else "",
