@@ -33,6 +33,7 @@ from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner
 from local.aws.cognitoidp.identity import UserPool, provision_user_pool
 from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
 from local.aws.moto import install_time_scale, quiet_engine_logs
+from local.endpoint.aws_calls_only import AwsCallsOnly
 from local.endpoint.in_process import IN_PROCESS_ENDPOINT
 from local.endpoint.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
 from local.provisioning import local_function_environment, provision, provision_order_events
@@ -177,7 +178,8 @@ class LocalStack:
         try:
             for companion in self.companions:
                 _check_port_free(companion.port, companion.name)
-            aws_app = LoopbackGuard(DomainDispatcherApplication(create_backend_app), same_origin_only=True)
+            moto_server = AwsCallsOnly(DomainDispatcherApplication(create_backend_app))
+            aws_app = LoopbackGuard(moto_server, same_origin_only=True)
             self._aws_listener = LocalListener("the AWS endpoint", self.settings.aws_port, aws_app, threads=16)
         except PortInUseError:
             self._api_listener.stop()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -154,3 +156,15 @@ def test_an_input_that_is_no_order_fails_fast_and_says_what_is_wrong(
     assert elapsed < FAST_FAILURE_SECONDS, f"took {elapsed:.2f}s: something was retried"
     assert (execution["error"], execution["cause"][: len(says)]) == (error, says)
     assert not any(python in execution["cause"] for python in ("TypeError", "Traceback", "stackTrace"))
+
+
+@pytest.mark.parametrize("path", ["/moto-api/recorder/start-recording", "/moto-api/seed?a=42", "/moto-api/"])
+def test_a_web_page_cannot_reach_motos_own_api_on_the_aws_endpoint(local_only: OrdersService, path):
+    """An ``<img src=".../moto-api/recorder/start-recording">`` on any site sends exactly this GET, with no Origin."""
+    request = urllib.request.Request(f"{local_only.aws_endpoint}{path}", method="GET")
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+
+    assert refused.value.code == 403
+    assert local_only.stepfunctions().list_state_machines()["stateMachines"], "the endpoint still answers AWS calls"
