@@ -193,11 +193,16 @@ def test_cancelled_while_awaiting_shipment_compensates_and_ends_cancelled(order_
 
 
 SHIPMENT_TIMEOUT_SCALE = 200_000.0
-"""Two days become 0.86 s and the one-day heartbeat 0.43 s: fast, yet far above the 0.1 s between heartbeats."""
+"""Two days become 0.86 s and the one-day heartbeat 0.43 s: fast, for a test that never sends a heartbeat."""
+
+HEARTBEATING_SCALE = 100_000.0
+"""Two days become 1.7 s and the one-day heartbeat 0.86 s: a heartbeat every 0.1 s keeps the task alive even on a busy
+CI machine, where the 0.43 s heartbeat of ``SHIPMENT_TIMEOUT_SCALE`` once ran out before the first heartbeat."""
 
 
 def test_shipment_timeout_fails_the_order_after_two_days_of_heartbeats_without_a_shipment(order_stack):
-    order_stack.set_time_scale(SHIPMENT_TIMEOUT_SCALE)
+    order_stack.run_order(sample_order())  # warm containers: a cold start would eat the first heartbeat's window
+    order_stack.set_time_scale(HEARTBEATING_SCALE)
     order_id, execution_arn = order_stack.submit(sample_order())
     order_stack.wait_for_status(order_id, OrderStatus.AWAITING_SHIPMENT)
 
