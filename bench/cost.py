@@ -309,11 +309,12 @@ def _run_path(stack: Any, meter: Any, order: Mapping[str, Any], plan: str | None
     included) are labelled ``OrderApi``; what the benchmark reads itself stays ``Client`` and is not billed."""
     from local.testkit.fixtures import SAMPLE_CUSTOMER_ID
     from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
+    from tasks.logic.clock import now_iso
 
     keys = DynamoDBIdempotencyKeys(stack.deployment.table_names["Idempotency"], stack.dynamodb)
     with meter.caller(API_CALLER):
         order_id, execution_arn = stack.submit(order)
-        keys.claim(SAMPLE_CUSTOMER_ID, f"key-{order_id}", order_id, "fingerprint")
+        keys.claim(SAMPLE_CUSTOMER_ID, f"key-{order_id}", order_id, "fingerprint", now_iso())
     accepted = {"orderId": order_id, "status": "RECEIVED", "executionArn": execution_arn}
     api_requests = [api_request("POST", "/orders", "cognito", accepted)]
     callback = CALLBACK_ROUTES.get(plan or "")

@@ -2,10 +2,13 @@
 
 Signing and verifying both use botocore's own ``SigV4Auth``: the verifier rebuilds the canonical request from what
 arrived and recomputes the signature with the caller's secret, as API Gateway does. No crypto is written here.
+The canonical request carries the SHA-256 of the body that arrived, never a hash the client declares: a body swapped
+under a valid signature no longer matches it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -24,6 +27,7 @@ SERVICE = "execute-api"
 EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$")
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
 """API Gateway refuses a signature dated more than 15 minutes from its own clock."""
+SIGNATURE_MISMATCH = "The request signature we calculated does not match the signature you provided."
 AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
     r"\s*SignedHeaders=(?P<headers>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
@@ -114,6 +118,8 @@ def verify(
     """The principal that signed this request, or ``SignatureError`` saying why it is refused.
 
     ``url`` is the URL the client addressed (scheme, ``Host`` and the raw path and query), as the client signed it.
+    The payload hash is the body's own SHA-256: an ``X-Amz-Content-Sha256`` header, signed or not, must equal it, so
+    ``UNSIGNED-PAYLOAD`` is refused as execute-api refuses it.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     match = AUTHORIZATION.match(lowered.get("authorization", ""))
@@ -136,16 +142,20 @@ def verify(
     signed_names = match["headers"].split(";")
     if "host" not in signed_names:
         raise SignatureError("The Host header must be signed")
+    body_hash = hashlib.sha256(body).hexdigest()
+    if lowered.get("x-amz-content-sha256", body_hash) != body_hash:
+        raise SignatureError(SIGNATURE_MISMATCH)
     request = AWSRequest(
         method=method, url=url, data=body, headers={name: lowered.get(name, "") for name in signed_names}
     )
     request.context["timestamp"] = stamp
     auth = SigV4Auth(principal.credentials, SERVICE, match["region"])
     auth.headers_to_sign = lambda _request: _headers(signed_names, lowered)  # type: ignore[method-assign]
+    auth.payload = lambda _request: body_hash  # type: ignore[method-assign]
     canonical = auth.canonical_request(request)
     expected = auth.signature(auth.string_to_sign(request, canonical), request)
     if not hmac.compare_digest(expected, match["signature"]):
-        raise SignatureError("The request signature we calculated does not match the signature you provided.")
+        raise SignatureError(SIGNATURE_MISMATCH)
     return principal
 
 

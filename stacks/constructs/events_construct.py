@@ -22,6 +22,8 @@ PUBLISHED_CHANGES = ("INSERT", "MODIFY")
 class EventsConstruct(Construct):
     """The bus, its archive, the dead-letter queue, and the publisher's event source mapping on the table's stream.
 
+    The bus's resource policy lets no principal but the publisher's role put an event with this service's ``source``.
+
     The publisher's role may put events on this bus, read this table's stream and send to this queue, nothing more
     (besides its logs and traces): no DynamoDB item action, since the stream records carry the order's images.
 
@@ -42,6 +44,7 @@ class EventsConstruct(Construct):
         self.archive = self._build_archive()
         self.dead_letter_queue = self._build_dead_letter_queue()
         self.event_bus.grant_put_events_to(publisher)
+        self.event_bus.add_to_resource_policy(only_the_publisher_speaks_for_orders(self.event_bus, publisher.role))
         self.stream_mapping = self._build_stream_mapping(table, publisher)
 
     def _build_event_bus(self) -> events.EventBus:
@@ -100,6 +103,37 @@ class EventsConstruct(Construct):
             on_failure=SendOnlyQueueDestination(self.dead_letter_queue),
             filters=[lambda_.FilterCriteria.filter({"eventName": lambda_.FilterRule.or_(*PUBLISHED_CHANGES)})],
         )
+
+
+PUBLISHER_ONLY_SID = "OnlyThePublisherPutsOrderEvents"
+
+
+def only_the_publisher_speaks_for_orders(
+    bus: events.IEventBus, publisher_role: iam.IRole | None
+) -> iam.PolicyStatement:
+    """The bus's resource policy statement: PutEvents of an event whose ``source`` is this service's is denied to
+    every principal but the publisher's role, so no other grant of ``events:PutEvents`` can forge an order event.
+
+    An explicit Deny in a resource policy binds principals of this account as well as others (IAM's evaluation
+    logic); ``events:source`` is a PutEvents condition key holding every entry's source, hence ``ForAnyValue``.
+
+    Example
+    -------
+    >>> statement = only_the_publisher_speaks_for_orders(bus, publisher.role)  # doctest: +SKIP
+    """
+    if publisher_role is None:
+        raise ValueError("the publisher needs an execution role to be told apart from everyone else")
+    return iam.PolicyStatement(
+        sid=PUBLISHER_ONLY_SID,
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=["events:PutEvents"],
+        resources=[bus.event_bus_arn],
+        conditions={
+            "ForAnyValue:StringEquals": {"events:source": [ORDER_EVENTS.source]},
+            "ArnNotEquals": {"aws:PrincipalArn": publisher_role.role_arn},
+        },
+    )
 
 
 @jsii.implements(lambda_.IEventSourceDlq)

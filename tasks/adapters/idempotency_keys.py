@@ -2,6 +2,8 @@
 
 The record's id is a hash of the customer and the key, so the same key from two customers names two orders, and
 an order id says nothing about either: knowing a customer's key does not let anyone compute or squat their order.
+A key holds for ``KEY_LIFETIME`` (24 hours): the record's ``expiration`` is the table's TTL attribute, and a key
+whose record has expired but not yet been deleted by TTL (which can take days) is claimed anew.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,12 +22,17 @@ from tasks.adapters.dynamodb import (
     from_item,
     table_name,
     to_item,
+    to_value,
     transient_errors_retried_by_the_workflow,
 )
 
 IDEMPOTENCY_TABLE_ENV = "IDEMPOTENCY_TABLE_NAME"
 RECORD_PREFIX = "order-key#"
 """Names what the record is, in a table that may hold other kinds of idempotency records one day."""
+KEY_LIFETIME = timedelta(hours=24)
+"""How long a key stands for its order: Stripe's window for Idempotency-Key, and Powertools idempotency's default."""
+EXPIRATION_ATTRIBUTE = "expiration"
+"""The Idempotency table's TTL attribute (``workflows.resources.IDEMPOTENCY_TABLE``): epoch seconds."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,26 @@ def record_id(customer_id: str, idempotency_key: str) -> str:
     return RECORD_PREFIX + digest
 
 
+def expires_at(now: str) -> int:
+    """When a key claimed at ``now`` (an ISO 8601 timestamp, as ``tasks.logic.clock.now_iso`` makes) expires, in
+    epoch seconds as DynamoDB's TTL reads it.
+
+    Example
+    -------
+    >>> expires_at("2026-03-01T10:00:00.000Z")
+    1772445600
+    """
+    return _epoch_seconds(now) + int(KEY_LIFETIME.total_seconds())
+
+
+def _epoch_seconds(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp).timestamp())
+
+
 class IdempotencyKeys(ABC):
     @abstractmethod
-    def claim(self, customer_id: str, idempotency_key: str, order_id: str, fingerprint: str) -> KeyClaim:
-        """Bind the key to ``order_id`` unless it is bound already; the claim that holds either way."""
+    def claim(self, customer_id: str, idempotency_key: str, order_id: str, fingerprint: str, now: str) -> KeyClaim:
+        """Bind the key to ``order_id`` unless it is bound and unexpired at ``now``; the claim that holds either way."""
 
 
 class DynamoDBIdempotencyKeys(IdempotencyKeys):
@@ -58,14 +82,21 @@ class DynamoDBIdempotencyKeys(IdempotencyKeys):
         self._table = name
         self._client = client or dynamodb_client()
 
-    def claim(self, customer_id: str, idempotency_key: str, order_id: str, fingerprint: str) -> KeyClaim:
-        key = {"id": record_id(customer_id, idempotency_key)}
+    def claim(self, customer_id: str, idempotency_key: str, order_id: str, fingerprint: str, now: str) -> KeyClaim:
+        record = {
+            "id": record_id(customer_id, idempotency_key),
+            "orderId": order_id,
+            "fingerprint": fingerprint,
+            EXPIRATION_ATTRIBUTE: expires_at(now),
+        }
         try:
             with transient_errors_retried_by_the_workflow():
                 self._client.put_item(
                     TableName=self._table,
-                    Item=to_item({**key, "orderId": order_id, "fingerprint": fingerprint}),
-                    ConditionExpression="attribute_not_exists(id)",
+                    Item=to_item(record),
+                    ConditionExpression="attribute_not_exists(id) OR #expiration <= :now",
+                    ExpressionAttributeNames={"#expiration": EXPIRATION_ATTRIBUTE},
+                    ExpressionAttributeValues={":now": to_value(_epoch_seconds(now))},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as error:

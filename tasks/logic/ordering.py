@@ -77,7 +77,7 @@ def submit_order(
     fingerprint = request_fingerprint(request)
     order_id = new_order_id()
     if idempotency_key is not None:
-        claim = keys.claim(caller.subject, idempotency_key, order_id, fingerprint)
+        claim = keys.claim(caller.subject, idempotency_key, order_id, fingerprint, now)
         if claim.fingerprint != fingerprint:
             raise IdempotencyKeyConflictError(
                 "this Idempotency-Key was already used for a different order; use a new key for a new order"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from tasks.models.order import UNPRINTABLE, Address, OrderItem, OrderStatus, PricedLine, TimelineEntry
+from tasks.models.order import Address, OrderItem, OrderStatus, PricedLine, TimelineEntry, printable
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 Reason = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=f"^[^{UNPRINTABLE}]+$")
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(printable)
 ]
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_LINES = 50
 """One DynamoDB transaction reserves every line, and it holds at most 100 items."""
@@ -16,12 +17,35 @@ OrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0
 CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 PaymentToken = Annotated[str, StringConstraints(pattern=r"^tok_[A-Za-z0-9_]{1,60}$")]
-UNPRINTABLE = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
-"""C0 and C1 control characters and the bidi overrides and isolates: none of them belongs in a name or an address,
-and the bidi ones can make a label or a log line read differently from what it holds."""
-Text = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=f"^[^{UNPRINTABLE}]+$")
-]
+UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode's control characters (C0, DEL, C1), format characters (zero-width space, direction marks, the bidi
+overrides and isolates, the Arabic letter mark, soft hyphen) and the line and paragraph separators. None belongs in a
+name or an address: they are invisible, break a label or a log line, or make it read differently from what it holds.
+"""
+
+
+def printable(text: str) -> str:
+    """``text`` if it holds no character of ``UNPRINTABLE_CATEGORIES``; otherwise a ``ValueError`` naming the first.
+
+    Example
+    -------
+    >>> printable("Zürich")
+    'Zürich'
+    >>> printable("Ada\u200bLovelace")
+    Traceback (most recent call last):
+    ...
+    ValueError: must not contain control, invisible or line-breaking characters: U+200B at position 4
+    """
+    for position, character in enumerate(text, start=1):
+        if unicodedata.category(character) in UNPRINTABLE_CATEGORIES:
+            raise ValueError(
+                "must not contain control, invisible or line-breaking characters: "
+                f"U+{ord(character):04X} at position {position}"
+            )
+    return text
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(printable)]
 PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,11}$")]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]

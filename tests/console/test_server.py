@@ -11,6 +11,7 @@ import hashlib
 import json
 import socket
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -18,6 +19,7 @@ from werkzeug.test import Client
 
 from local.endpoint.listener import PortInUseError
 from tests.console.support import FakeOperator, FakeService, console_on_a_port, exchange, request_bytes
+from tools.console.api_caller import OrderApiCaller
 from tools.console.graph import workflow_graph
 from tools.console.layout import layout_graph
 from tools.console.render import STYLE, render_svg
@@ -28,6 +30,7 @@ from tools.console.server import (
     ConsolePortInUseError,
     ConsoleServer,
 )
+from tools.console.service import ConsoleService
 from tools.console.sessions import Sessions, cookie_name
 
 PORT = 8233
@@ -125,6 +128,64 @@ def test_a_cookie_this_console_did_not_issue_is_replaced(client):
     restarted = Client(ConsoleApp(FakeService()))
     restarted.set_cookie(COOKIE, Sessions().new(), domain="127.0.0.1")
     assert "Set-Cookie" in restarted.get("/api/session", base_url=BASE).headers
+
+
+class PagedExecutions:
+    """A Step Functions client with two pages of one execution each; it records every nextToken it is given."""
+
+    ARN = "arn:aws:states:us-east-1:123456789012:execution:order-workflow:"
+
+    def __init__(self) -> None:
+        self.tokens: list[str | None] = []
+
+    def list_executions(self, **request: Any) -> dict[str, Any]:
+        token = request.get("nextToken")
+        self.tokens.append(token)
+        if token is None:
+            return {"executions": [{"executionArn": self.ARN + "ord-1", "status": "RUNNING"}], "nextToken": "page-2"}
+        return {"executions": [{"executionArn": self.ARN + "ord-2", "status": "RUNNING"}]}
+
+
+class NoOrders:
+    def get_item(self, **request: Any) -> dict[str, Any]:
+        return {}
+
+
+def forged(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def test_a_page_token_this_console_did_not_hand_out_is_a_400_that_reaches_no_aws_call():
+    """A forged token once reached ``KeyError: 'executions'``: a 500."""
+    stepfunctions = PagedExecutions()
+    service = ConsoleService(
+        stepfunctions, NoOrders(), "orders", PagedExecutions.ARN, OrderApiCaller("http://127.0.0.1:9", FakeOperator())
+    )
+    client = Client(ConsoleApp(service))
+
+    def listed(**query: str):
+        return client.get("/api/executions", base_url=BASE, query_string=query)
+
+    try:
+        first = listed().json
+        second = listed(page=first["next"])
+        signature = first["next"].rpartition(".")[2]
+        answers = {
+            "no listing in it": listed(page=forged({})),
+            "a position of its own": listed(page=forged({"executions": "page-9"})),
+            "a list": listed(page=forged([1])),
+            "not base64": listed(page="%%%é"),
+            "altered": listed(page=forged({"executions": "page-9"}) + "." + signature),
+            "of another listing": listed(page=first["next"], orderStatus="RECEIVED"),
+        }
+    finally:
+        service.close()
+
+    assert [row["name"] for row in second.json["executions"]] == ["ord-2"]
+    assert {what: answer.status_code for what, answer in answers.items()} == dict.fromkeys(answers, 400)
+    for answer in answers.values():
+        assert "start again from the first page" in answer.json["message"]
+    assert stepfunctions.tokens == [None, "page-2"], "no forged position reached Step Functions"
 
 
 def test_an_action_without_this_sessions_token_is_refused_and_not_run(client, service):

@@ -78,6 +78,29 @@ def test_the_archive_keeps_every_event_of_this_service_on_the_bus_for_its_retent
     assert archive["RetentionDays"] == ORDER_EVENTS.archive_retention_days == 30
 
 
+def test_the_bus_denies_order_events_from_anyone_but_the_publishers_role(assembly):
+    """Without this, any principal allowed ``events:PutEvents`` on the bus could forge ``source: orders`` events."""
+    publisher_role = assembly.logical_id(f"Functions/{PUBLISH_ORDER_EVENTS.logical_name}/Role/Resource")
+    statements = [
+        resource["Properties"]["Statement"]
+        for resource in assembly.of_type("AWS::Events::EventBusPolicy").values()
+        if resource["Properties"]["EventBusName"] == {"Ref": bus_id(assembly)}
+    ]
+
+    assert {
+        "Sid": "cdk-OnlyThePublisherPutsOrderEvents",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "events:PutEvents",
+        "Resource": {"Fn::GetAtt": [bus_id(assembly), "Arn"]},
+        "Condition": {
+            "ForAnyValue:StringEquals": {"events:source": [ORDER_EVENTS.source]},
+            "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [publisher_role, "Arn"]}},
+        },
+    } in statements
+    assert not [statement for statement in statements if statement["Effect"] == "Allow"], "the policy grants nothing"
+
+
 def test_the_orders_table_streams_new_and_old_images(assembly):
     orders = assembly.at(f"Data/{ORDERS_TABLE.logical_name}/Resource")
 

@@ -11,10 +11,17 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from moto.utilities.utils import load_resource
+from pycognito.aws_srp import AWSSRP
 
-from local.aws.cognitoidp.identity import unverified_claims
+from local.aws.cognitoidp.identity import LOCAL_PASSWORD, UserPool, find_user_pool, unverified_claims
 from local.aws.sigv4 import OPERATOR as LOCAL_OPERATOR_PRINCIPAL
 from local.testkit.fixtures import sample_order
 from tests.integration.service import STOREFRONT_ORIGIN, OrdersService
@@ -122,6 +129,48 @@ def test_no_token_or_a_tampered_one_gets_401(service, shopper, route):
         response = service.anonymous().request(method, path, body, headers)
         assert response.status == 401, (authorization, response.body)
         assert response.body == {"message": "Unauthorized"}
+
+
+@pytest.fixture
+def local_pool(local_only: OrdersService) -> tuple[Any, UserPool]:
+    """A Cognito client of the local stack's AWS endpoint, and the local pool."""
+    cognito = boto3.client(
+        "cognito-idp",
+        endpoint_url=local_only.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    return cognito, find_user_pool(cognito, "us-east-1")
+
+
+def test_srp_sign_in_needs_the_right_password_and_its_token_is_accepted(local_only, local_pool):
+    """USER_SRP_AUTH is what Amplify and amazon-cognito-identity-js use by default; pycognito is another client."""
+    cognito, pool = local_pool
+    shopper = local_only.users.shopper
+
+    tokens = AWSSRP(shopper, LOCAL_PASSWORD, pool.pool_id, pool.client_id, client=cognito).authenticate_user()
+    with pytest.raises(ClientError) as wrong:
+        AWSSRP(shopper, "Not-the-password-1!", pool.pool_id, pool.client_id, client=cognito).authenticate_user()
+    id_token = tokens["AuthenticationResult"]["IdToken"]
+
+    assert wrong.value.response["Error"]["Code"] == "NotAuthorizedException"
+    listed = local_only.anonymous().request("GET", "/orders", headers={"Authorization": id_token})
+    assert listed.status == 200, listed.body
+
+
+def test_a_token_signed_with_the_key_moto_ships_is_refused(local_only, operator):
+    """moto's private key is public: with it anyone could mint an operator's token for the local API."""
+    shipped = RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+    token = operator.tokens.token(operator.user)
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    minted = jwt.encode(header, unverified_claims(token), shipped)
+
+    forged = local_only.anonymous().request("GET", "/orders/ord-unknown", headers={"Authorization": minted})
+    genuine = local_only.anonymous().request("GET", "/orders/ord-unknown", headers={"Authorization": token})
+
+    assert (forged.status, forged.body) == (401, {"message": "Unauthorized"})
+    assert genuine.status == 404, "the API ran for the pool's own token: no such order"
 
 
 def test_the_warehouse_route_needs_the_warehouse_roles_signature(local_only, shopper):

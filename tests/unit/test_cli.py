@@ -945,6 +945,42 @@ def test_visible_escapes_controls_and_bidi_overrides():
     assert cli.visible("Zürich 12 Analytical Row\t") == r"Zürich 12 Analytical Row\x09"
 
 
+@pytest.mark.parametrize(
+    ("character", "escape"),
+    [
+        ("\u200b", r"\u200b"),
+        ("\u200e", r"\u200e"),
+        ("\u061c", r"\u061c"),
+        ("\u2028", r"\u2028"),
+        ("\u2029", r"\u2029"),
+        ("\U000e0041", r"\U000e0041"),
+    ],
+    ids=[
+        "zero-width-space",
+        "left-to-right-mark",
+        "arabic-letter-mark",
+        "line-separator",
+        "paragraph-separator",
+        "tag",
+    ],
+)
+def test_visible_escapes_invisible_and_line_breaking_characters(character, escape):
+    """Format characters (Cf) hide in a name or reorder it, separators (Zl, Zp) break the line, as the API refuses."""
+    assert cli.visible(f"Ada{character}Lovelace") == f"Ada{escape}Lovelace"
+    assert cli.visible(f"Ada{character}Lovelace", newlines=True) == f"Ada{escape}Lovelace"
+
+
+def test_status_prints_invisible_and_line_breaking_characters_as_their_escapes(api, capsys):
+    failure = {"error": "PaymentDeclined", "message": "declined\u2028approved\u200b"}
+    api.answer = lambda request: (200, {**nasty_order("PAYMENT_DECLINED"), "failure": failure})
+
+    cli.main(["status", "ord-1", "--api-url", api.url, "--token", "t"])
+
+    printed = capsys.readouterr().out
+    assert "\u2028" not in printed and "\u200b" not in printed
+    assert r"declined\u2028approved\u200b" in printed
+
+
 def nasty_order(status: str = "FAILED") -> dict[str, Any]:
     return {
         "orderId": "ord-1",

@@ -7,6 +7,7 @@ another issuer or app client, an access token, an expired one, ``alg: none``, an
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from local.aws.apigateway.authorizer import CognitoAuthorizer
 from local.aws.apigateway.gateway import ApiGatewayEmulation
 from local.aws.awslambda.runner import Invocation
 from local.aws.cognitoidp.identity import UserPool
-from local.aws.sigv4 import OPERATOR, WAREHOUSE, SignatureError, sign, verify
+from local.aws.sigv4 import OPERATOR, SIGNATURE_MISMATCH, WAREHOUSE, SignatureError, sign, verify
 from local.endpoint.listener import LoopbackGuard
 
 POOL = UserPool("us-east-1_localtest", "app-client-1", "us-east-1")
@@ -112,6 +113,28 @@ def test_a_signature_is_checked_against_the_request_it_was_made_for():
             verify(method, target, headers, body)
 
 
+def test_the_signature_covers_the_body_that_arrived_not_a_hash_the_client_declares():
+    """A signed ``X-Amz-Content-Sha256`` once stood in for the body, so a body swapped under it was accepted."""
+    url = f"{API}/orders/ord-1/shipment"
+    signed_body = b'{"outcome": "IN_PROGRESS"}'
+    declared = {"Content-Type": "application/json", "X-Amz-Content-Sha256": hashlib.sha256(signed_body).hexdigest()}
+    headers = sign(WAREHOUSE, "POST", url, signed_body, declared)
+
+    assert "x-amz-content-sha256" in headers["Authorization"], "botocore signed the declared hash"
+    assert verify("POST", url, headers, signed_body) == WAREHOUSE
+    with pytest.raises(SignatureError, match="does not match"):
+        verify("POST", url, headers, b'{"outcome": "SHIPPED", "trackingNumber": "1ZFORGED"}')
+
+
+def test_an_unsigned_payload_is_refused():
+    url = f"{API}/orders/ord-1/shipment"
+    body = b'{"outcome": "IN_PROGRESS"}'
+    headers = sign(WAREHOUSE, "POST", url, body, {"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"})
+
+    with pytest.raises(SignatureError, match="does not match"):
+        verify("POST", url, headers, body)
+
+
 def test_an_old_signature_and_an_unknown_key_are_refused():
     url = f"{API}/health"
     headers = sign(WAREHOUSE, "GET", url, None, {})
@@ -194,6 +217,22 @@ def test_the_shipment_route_admits_the_warehouse_role_only(gateway):
     assert "explicit deny" in operator[2]["Message"]
     assert runner.events[-1]["requestContext"]["identity"]["userArn"] == WAREHOUSE.arn
     assert "authorizer" not in runner.events[-1]["requestContext"]
+
+
+def test_the_shipment_route_refuses_a_swapped_body_and_an_unsigned_payload_before_the_function(gateway):
+    emulation, runner = gateway
+    target = "/orders/ord-1/shipment"
+    body = b'{"outcome": "IN_PROGRESS"}'
+    declared = {"Content-Type": "application/json", "X-Amz-Content-Sha256": hashlib.sha256(body).hexdigest()}
+    swapped = request(
+        emulation, "POST", target, sign(WAREHOUSE, "POST", API + target, body, declared), b'{"outcome": "FAILED"}'
+    )
+    unsigned_headers = sign(WAREHOUSE, "POST", API + target, body, {"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"})
+    unsigned = request(emulation, "POST", target, unsigned_headers, body)
+
+    for status, _, answer in (swapped, unsigned):
+        assert (status, answer) == (403, {"message": SIGNATURE_MISMATCH})
+    assert runner.events == []
 
 
 class FailingRunner:

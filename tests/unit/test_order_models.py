@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from local.testkit.fixtures import sample_order
+from tasks.models.api import CancelRequest
 from tasks.models.order import (
     FAILURE_STATUSES,
     MAX_LINES,
@@ -102,6 +103,39 @@ def test_a_duplicate_sku_is_refused_with_a_message_that_says_how_to_fix_it():
     (problem,) = field_problems(refused.value)
     assert problem.startswith("items: ")
     assert "KB-TKL-01 appears more than once" in problem
+
+
+INVISIBLE_AND_LINE_BREAKING = {
+    "\u200b": "zero-width space (Cf)",
+    "\u200e": "left-to-right mark (Cf)",
+    "\u061c": "Arabic letter mark (Cf)",
+    "\u2028": "line separator (Zl)",
+    "\u2029": "paragraph separator (Zp)",
+}
+
+
+@pytest.mark.parametrize("character", list(INVISIBLE_AND_LINE_BREAKING), ids=list(INVISIBLE_AND_LINE_BREAKING.values()))
+@pytest.mark.parametrize("field", ["name", "line1", "city"])
+def test_an_address_refuses_invisible_and_line_breaking_characters_naming_the_field(field, character):
+    order = with_address(**{field: f"Ada{character}Lovelace"})
+
+    with pytest.raises(ValidationError) as refused:
+        OrderRequest.model_validate(order)
+
+    (problem,) = field_problems(refused.value)
+    assert problem.startswith(f"shippingAddress.{field}: ")
+    assert f"U+{ord(character):04X} at position 4" in problem
+
+
+@pytest.mark.parametrize("character", list(INVISIBLE_AND_LINE_BREAKING), ids=list(INVISIBLE_AND_LINE_BREAKING.values()))
+def test_a_cancel_reason_refuses_invisible_and_line_breaking_characters(character):
+    assert refused_fields(CancelRequest, {"reason": f"changed{character}my mind"}) == {"reason"}
+
+
+def test_names_and_addresses_in_any_script_are_printable():
+    address = {"name": "Zoë Ångström-Łukasiewicz", "line1": "東京都千代田区 1-1", "city": "القاهرة"}
+
+    assert OrderRequest.model_validate(with_address(**address)).shippingAddress.city == "القاهرة"
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from local.testkit.fixtures import sample_order
+from tasks.adapters.dynamodb import to_item
+from tasks.adapters.idempotency_keys import record_id
 from tasks.errors import ForbiddenError, IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
 from tasks.logic.access import Principal
+from tasks.logic.clock import now_iso
 from tasks.logic.ordering import (
     InvalidPageTokenError,
     decode_token,
@@ -20,12 +24,18 @@ from tasks.logic.ordering import (
     submit_order,
 )
 from tasks.models.order import OrderRequest, OrderStatus
+from workflows.resources import IDEMPOTENCY_TABLE
 
 from .support import NOW, FakeOrderWorkflow, placed_order
 
 ADA = Principal("sub-ada")
 GRACE = Principal("sub-grace")
 OPERATOR = Principal("sub-ops", is_operator=True)
+DAY_S = 24 * 3600
+LATER = "2026-03-02T09:59:59.000Z"
+"""A second short of 24 hours after ``NOW``: the key still names its order."""
+EXPIRED = "2026-03-02T10:00:00.000Z"
+"""24 hours after ``NOW``: the key's record has expired, even if TTL has not deleted it yet."""
 
 
 class WorkflowThatFailsFirst(FakeOrderWorkflow):
@@ -59,6 +69,31 @@ def test_a_repeat_with_the_same_key_returns_the_same_order_and_starts_it_idempot
     assert first == second
     assert orders.get(first.orderId)["idempotencyKey"] == "key-1"
     assert [call[1] for call in workflow.calls] == [first.orderId, first.orderId]
+
+
+def test_a_key_record_expires_24_hours_after_it_is_claimed(orders, keys, tables):
+    """The Idempotency table's TTL reads ``expiration`` (epoch seconds, a Number); a record without it never expires."""
+    claimed_from = time.time()
+    submit_order(request(), ADA, "key-1", orders=orders, keys=keys, workflow=FakeOrderWorkflow(), now=now_iso())
+    claimed_by = time.time()
+
+    stored = tables.get_item(
+        TableName=IDEMPOTENCY_TABLE.local_name, Key=to_item({"id": record_id(ADA.subject, "key-1")})
+    )
+    expiration = stored["Item"][IDEMPOTENCY_TABLE.ttl_attribute]
+
+    assert set(expiration) == {"N"}
+    assert claimed_from + DAY_S - 1 <= int(expiration["N"]) <= claimed_by + DAY_S
+
+
+def test_a_key_names_its_order_for_24_hours_and_a_new_order_after(orders, keys):
+    first = submit(orders, keys, FakeOrderWorkflow())
+    within = submit_order(request(), ADA, "key-1", orders=orders, keys=keys, workflow=FakeOrderWorkflow(), now=LATER)
+    after = submit_order(request(), ADA, "key-1", orders=orders, keys=keys, workflow=FakeOrderWorkflow(), now=EXPIRED)
+
+    assert within.orderId == first.orderId
+    assert after.orderId != first.orderId
+    assert orders.get(after.orderId)["idempotencyKey"] == "key-1"
 
 
 def test_the_order_belongs_to_the_caller_and_its_id_is_random(orders, keys):

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,7 +59,7 @@ from local.aws.stepfunctions.child_executions import ExecutionTrail
 from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.simulators.catalog import SAMPLE_ADDRESS
 from tasks.logic.ordering import MAX_PAGE
-from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
+from tasks.models.order import PROGRESS, TERMINAL_STATUSES, UNPRINTABLE_CATEGORIES, OrderStatus
 from tools.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from tools.console.server import StackConsole, add_console_arguments, run_console
 from tools.events import CLI_EVENTS_QUEUE, describe, events_from_queue
@@ -827,21 +828,46 @@ def _money(order: dict[str, Any]) -> str:
     return f"{order['totalCents'] / 100:.2f} {order.get('currency', '')}".strip()
 
 
-_CONTROLS = (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_ESCAPES = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _CONTROLS}
-_ESCAPES_BUT_NEWLINE = {code: escape for code, escape in _ESCAPES.items() if code != ord("\n")}
+class _Escapes(dict[int, str]):
+    """What ``str.translate`` puts for each character: its escape if its Unicode category is unprintable, else itself.
+
+    Worked out the first time a character is met, so the table costs nothing up front and stays as small as the text.
+    """
+
+    def __init__(self, *, keep_newlines: bool) -> None:
+        super().__init__({ord("\n"): "\n"} if keep_newlines else {})
+
+    def __missing__(self, code: int) -> str:
+        character = chr(code)
+        if unicodedata.category(character) not in UNPRINTABLE_CATEGORIES:
+            escape = character
+        elif code < 0x100:
+            escape = f"\\x{code:02x}"
+        elif code < 0x10000:
+            escape = f"\\u{code:04x}"
+        else:
+            escape = f"\\U{code:08x}"
+        self[code] = escape
+        return escape
+
+
+_ESCAPES = _Escapes(keep_newlines=False)
+_ESCAPES_BUT_NEWLINE = _Escapes(keep_newlines=True)
 
 
 def visible(text: str, *, newlines: bool = False) -> str:
-    r"""Text from the API made inert: C0 and C1 controls, DEL and the bidi overrides are printed as escapes.
+    r"""Text from the API made inert: control, format and separator characters are printed as escapes.
 
     An ESC sequence in a cancel reason or an address would clear or recolour the terminal, a carriage return overwrite
-    the line, U+202E reverse it. A newline is escaped too, one datum staying one line, unless ``newlines``.
+    the line, U+202E reverse it, U+2028 break it, U+200B hide in it. A newline is escaped too, one datum staying one
+    line, unless ``newlines``. The categories are the ones the API refuses in names and addresses
+    (``tasks.models.order.UNPRINTABLE_CATEGORIES``): C0, DEL and C1 (Cc), format characters (Cf), line and paragraph
+    separators (Zl, Zp).
 
     Example
     -------
-    >>> print(visible("\x1b[2Jpaid\r\u202erefund"))
-    \x1b[2Jpaid\x0d\u202erefund
+    >>> print(visible("\x1b[2Jpaid\r\u202erefund\u200b"))
+    \x1b[2Jpaid\x0d\u202erefund\u200b
     """
     return text.translate(_ESCAPES_BUT_NEWLINE if newlines else _ESCAPES)
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import heapq
+import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 import urllib.parse
@@ -97,6 +100,7 @@ class ConsoleService:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
         self._counts: tuple[float, dict[str, Any]] | None = None
         self._counts_lock = threading.Lock()
+        self._pages = PageTokens()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -145,19 +149,19 @@ class ConsoleService:
         if status:
             request["statusFilter"] = status
         if page:
-            request["nextToken"] = _decode_page(page)["executions"]
+            request["nextToken"] = self._pages.decode(page, "executions")
         answer = self._sfn.list_executions(**request)
         token = answer.get("nextToken")
-        return [_execution_row(e) for e in answer["executions"]], token and _encode_page({"executions": token})
+        return [_execution_row(e) for e in answer["executions"]], token and self._pages.encode("executions", token)
 
     def _by_order_status(
         self, order_status: str, status: str | None, page: str | None, page_size: int
     ) -> tuple[list[dict], str | None]:
-        cursor = _decode_page(page)["orders"] if page else None
+        cursor = self._pages.decode(page, "orders") if page else None
         orders, cursor = self._orders.query(BY_STATUS_INDEX, "status", order_status, page_size, cursor)
         described = self._pool.map(self._described_or_none, [order["orderId"] for order in orders])
         rows = [row for row in described if row is not None and (status is None or row["status"] == status)]
-        return rows, cursor and _encode_page({"orders": cursor})
+        return rows, cursor and self._pages.encode("orders", cursor)
 
     def _search(self, text: str, status: str | None) -> list[dict[str, Any]]:
         exact = self._described_or_none(text) if _plausible_name(text) else None
@@ -345,15 +349,38 @@ def _plausible_name(text: str) -> bool:
     return 0 < len(text) <= 80 and all(c.isalnum() or c in "-_" for c in text)
 
 
-def _encode_page(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+class PageTokens:
+    """The console's page tokens: the listing's own position, signed with a key of this console process.
 
+    A page token goes to the browser and comes back, so it is input. A token this console did not hand out (forged,
+    altered, from another listing, or from before a restart) is a ``ValueError`` (400) before Step Functions or
+    DynamoDB sees it, instead of a ``KeyError`` (500) or a position made up by the caller.
 
-def _decode_page(page: str) -> dict[str, Any]:
-    try:
-        return json.loads(base64.urlsafe_b64decode(page.encode()))
-    except ValueError:
-        raise ValueError("page is not a page token this console handed out") from None
+    Example
+    -------
+    >>> pages = PageTokens()
+    >>> pages.decode(pages.encode("orders", {"orderId": "ord-1"}), "orders")
+    {'orderId': 'ord-1'}
+    """
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def encode(self, listing: str, position: Any) -> str:
+        payload = base64.urlsafe_b64encode(json.dumps({listing: position}).encode()).decode()
+        return f"{payload}.{self._signature(payload)}"
+
+    def decode(self, page: str, listing: str) -> Any:
+        payload, _, signature = page.partition(".")
+        if not hmac.compare_digest(signature.encode(), self._signature(payload).encode()):
+            raise ValueError("page is not a page token this console handed out; start again from the first page")
+        position = json.loads(base64.urlsafe_b64decode(payload.encode()))
+        if listing not in position:
+            raise ValueError("page is a page of another listing; start again from the first page")
+        return position[listing]
+
+    def _signature(self, payload: str) -> str:
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 def _iso(value: Any) -> str | None:

@@ -9,7 +9,8 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
 - ``clock``: time acceleration: ``VirtualClock``, ``CLOCK``, ``ScaledEvent`` and the engine's ``WAIT_POINTS``.
 - ``fidelity``: the fixes that make moto behave as AWS documents: SendTaskFailure's cause, HeartbeatTimeout, atomic
   DynamoDB conditional writes, a stop that interrupts callbacks, callbacks that skip starting executions, nested
-  executions' casing, JSONPath variables, Express limits, and the races around heartbeats and stops.
+  executions' casing, JSONPath variables, Express limits, the races around heartbeats and stops, a user pool
+  signing key of this process, and SRP sign-in that checks the password.
 - ``endpoint``: the AWS endpoint's answers to outside clients: StartExecution's names, ListExecutions' status filter,
   GetExecutionHistory's order, data and pages, and ResultPath failures in plain words.
 - ``caches``: performance adapters that change no behaviour: item backups, items sorted once per change, queries of
@@ -131,6 +132,8 @@ def install_time_scale(factor: float | None = None) -> None:
             fidelity.case_nested_executions_as_aws()
             fidelity.read_variables_in_json_path()
             fidelity.keep_express_limits()
+            fidelity.sign_pool_tokens_with_a_key_of_this_process()
+            fidelity.check_srp_password_proofs()
             signals.announce_execution_ends_and_stream_records()
             signals.wake_sync_tasks_when_an_execution_ends()
             caches.cache_engine_clients()

@@ -1,4 +1,4 @@
-"""Fixes that make moto's engine and DynamoDB behave as AWS documents, one adapter each.
+"""Fixes that make moto's engine, DynamoDB and Cognito behave as AWS documents, one adapter each.
 
 Fixes make moto behave as AWS does: its ``SendTaskFailure`` handler drops the ``cause``; it reports an expired
 ``HeartbeatSeconds`` as ``States.Timeout`` instead of ``States.HeartbeatTimeout``; StopExecution does not interrupt
@@ -10,6 +10,9 @@ DynamoDB requests are therefore handled one at a time.
 
 Nested executions (``states:startExecution``) pass and read their parameters in AWS's casing, a JSONPath state reads
 its variables, and an Express state machine keeps AWS's limits.
+
+The local user pool signs its tokens with a key made when this module is imported, not with the key moto ships, and
+its ``USER_SRP_AUTH`` sign-in checks the password proof instead of accepting any.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ require_supported_moto()
 
 import botocore.session
 from botocore import xform_name
+from joserfc.jwk import KeySet, RSAKey
+from moto.cognitoidp.exceptions import InvalidParameterException, NotAuthorizedError, UserNotFoundError
+from moto.cognitoidp.models import AuthFlow, CognitoIdpBackend, CognitoIdpUserPool
+from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
 from moto.core.responses import EmptyResult
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.api import (
@@ -55,6 +62,8 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from local.aws.cognitoidp.srp import PasswordChallenge, ProofRefusedError
 
 
 def _send_task_failure_with_cause(self: StepFunctionResponse) -> EmptyResult:
@@ -350,3 +359,91 @@ def keep_express_limits() -> None:
     it), and a definition using ``.sync`` or ``.waitForTaskToken`` is refused, as AWS refuses it."""
     Program.eval = _program_within_express_limit
     StepFunctionsParserBackend.create_state_machine = _create_state_machine_as_aws
+
+
+# --- the local user pool: a signing key of its own, and SRP that checks the password --------------------------------
+
+SIGNING_KEY_ID = "dummy"
+"""The ``kid`` moto writes into every token it signs (``CognitoIdpUserPool.create_jwt``); the local key takes it."""
+SIGNING_KEY = RSAKey.generate_key(2048, parameters={"kid": SIGNING_KEY_ID, "alg": "RS256", "use": "sig"})
+"""Made when the local runtime starts (this module is imported once per process): nobody else holds it."""
+_create_user_pool = CognitoIdpUserPool.__init__
+
+
+def _create_user_pool_with_the_local_key(self: CognitoIdpUserPool, *args: Any, **kwargs: Any) -> None:
+    _create_user_pool(self, *args, **kwargs)
+    self.json_web_key = SIGNING_KEY
+
+
+def sign_pool_tokens_with_a_key_of_this_process() -> None:
+    """AWS signs a pool's tokens with a private key no one else has; moto signs with the key it ships
+    (``moto/cognitoidp/resources/jwks-private.json``), which anyone can read, so anyone could mint an operator's
+    token for the local API. Pools now sign with ``SIGNING_KEY``, and the pools' JWKS endpoint, which the local API
+    Gateway authorizer reads, serves its public half instead of moto's shipped key."""
+    CognitoIdpUserPool.__init__ = _create_user_pool_with_the_local_key
+    CognitoIdpJsonWebKeyResponse.json_web_key = json.dumps(KeySet([SIGNING_KEY]).as_dict(private=False)).encode()
+
+
+SRP_CHALLENGES: dict[str, PasswordChallenge] = {}
+"""The open PASSWORD_VERIFIER challenges, by secret block: each is answered once, right or wrong."""
+INCORRECT_PASSWORD = "Incorrect username or password."
+_initiate_auth = CognitoIdpBackend.initiate_auth
+_respond_to_auth_challenge = CognitoIdpBackend.respond_to_auth_challenge
+
+
+def _initiate_auth_with_a_real_srp_challenge(
+    self: CognitoIdpBackend, client_id: str, auth_flow: str, auth_parameters: dict[str, str]
+) -> dict[str, Any]:
+    answer = _initiate_auth(self, client_id, auth_flow, auth_parameters)
+    if auth_flow != AuthFlow.USER_SRP_AUTH.value or answer.get("ChallengeName") != "PASSWORD_VERIFIER":
+        return answer
+    username, pool = self.sessions.pop(answer["Session"])
+    user = self.admin_get_user(pool.id, username)
+    try:
+        challenge = PasswordChallenge.start(
+            pool.id.split("_", 1)[1], user.id, user.password or "", int(auth_parameters["SRP_A"], 16)
+        )
+    except ValueError:
+        raise InvalidParameterException("SRP_A is not a valid SRP value") from None
+    secret_block = challenge.secret_block_text
+    self.sessions[secret_block] = (username, pool)
+    SRP_CHALLENGES[secret_block] = challenge
+    return {
+        **answer,
+        "Session": secret_block,
+        "ChallengeParameters": {**answer["ChallengeParameters"], **challenge.parameters()},
+    }
+
+
+def _respond_with_a_checked_password_proof(
+    self: CognitoIdpBackend, session: str, client_id: str, challenge_name: str, challenge_responses: dict[str, str]
+) -> dict[str, Any]:
+    if challenge_name == "PASSWORD_VERIFIER":
+        secret_block = challenge_responses.get("PASSWORD_CLAIM_SECRET_BLOCK") or ""
+        challenge, started = SRP_CHALLENGES.pop(secret_block, None), self.sessions.get(secret_block)
+        if challenge is None or started is None:
+            raise NotAuthorizedError(INCORRECT_PASSWORD)
+        username, pool = started
+        try:
+            claimed = self.admin_get_user(pool.id, challenge_responses.get("USERNAME") or "")
+            if claimed.id != challenge.user_id:
+                raise ProofRefusedError("the proof is for another user")
+            challenge.check(
+                challenge_responses.get("PASSWORD_CLAIM_SIGNATURE") or "", challenge_responses.get("TIMESTAMP") or ""
+            )
+        except (ProofRefusedError, UserNotFoundError):
+            del self.sessions[secret_block]
+            raise NotAuthorizedError(INCORRECT_PASSWORD) from None
+        challenge_responses = {**challenge_responses, "USERNAME": username}
+    return _respond_to_auth_challenge(self, session, client_id, challenge_name, challenge_responses)
+
+
+def check_srp_password_proofs() -> None:
+    """With ``USER_SRP_AUTH`` (Amplify's and amazon-cognito-identity-js's default) moto answered a random salt and
+    ``B`` and then issued tokens for any proof, so a wrong password signed in. The challenge now carries a real salt,
+    ``B`` and secret block (``local.aws.cognitoidp.srp``), and RespondToAuthChallenge checks the proof: a wrong
+    password, or a proof for another user than the one who started, is ``NotAuthorizedException`` as in AWS. The
+    user is signed in under the name InitiateAuth gave, as with USER_PASSWORD_AUTH: moto took the challenge's
+    internal user name, so the ID token's ``email`` claim held the ``sub``."""
+    CognitoIdpBackend.initiate_auth = _initiate_auth_with_a_real_srp_challenge
+    CognitoIdpBackend.respond_to_auth_challenge = _respond_with_a_checked_password_proof
