@@ -250,8 +250,8 @@ class IndexBehindTheTable(DynamoDBOrderRepository):
     """The orders repository, with a by-status-shard index that still files ``moved`` under its old status too, as
     a GSI can for a moment after the order moved (the table read behind it already sees the new status)."""
 
-    def __init__(self, orders: DynamoDBOrderRepository, moved: str, old_status: OrderStatus):
-        super().__init__(ORDERS_TABLE.local_name, client=orders._client)
+    def __init__(self, client: Any, moved: str, old_status: OrderStatus):
+        super().__init__(ORDERS_TABLE.local_name, client=client)
         self._stale = {"orderId": moved, "statusShard": status_shard(moved, old_status), "createdAt": NOW}
 
     def _index_page(self, request, cursor):
@@ -261,11 +261,11 @@ class IndexBehindTheTable(DynamoDBOrderRepository):
         return page, cursor
 
 
-def test_an_order_the_index_still_files_under_its_old_status_is_listed_once(orders):
+def test_an_order_the_index_still_files_under_its_old_status_is_listed_once(orders, tables):
     for order_id in ("order-a", "order-b"):
         orders.create(placed_order(order_id), NOW)
     orders.advance("order-a", OrderStatus.VALIDATED, NOW)
-    stale = IndexBehindTheTable(orders, "order-a", OrderStatus.RECEIVED)
+    stale = IndexBehindTheTable(tables, "order-a", OrderStatus.RECEIVED)
 
     unfiltered = list_orders(OPERATOR, orders=stale, status=None, customer_id=None, limit=10, next_token=None)
     received = list_orders(
@@ -324,7 +324,7 @@ def test_an_operators_status_listing_refuses_the_token_of_another_status(orders)
         list_orders(OPERATOR, orders=orders, status=OrderStatus.COMPLETED, customer_id=None, limit=10, next_token=token)
 
 
-def _created(orders: DynamoDBOrderRepository, order_ids: list[str], customer_id: str) -> None:
+def _created(client: Any, order_ids: list[str], customer_id: str) -> None:
     """Store RECEIVED orders as ``create`` writes them, one BatchWriteItem per 25: the test is about reads."""
     writes = PutCollector()
     writer = DynamoDBOrderRepository(ORDERS_TABLE.local_name, client=writes)
@@ -332,7 +332,7 @@ def _created(orders: DynamoDBOrderRepository, order_ids: list[str], customer_id:
         writer.create(placed_order(order_id, customerId=customer_id), f"2026-03-01T10:00:00.{order_id[-3:]}Z")
     for start in range(0, len(writes.items), 25):
         batch = [{"PutRequest": {"Item": item}} for item in writes.items[start : start + 25]]
-        orders._client.batch_write_item(RequestItems={ORDERS_TABLE.local_name: batch})
+        client.batch_write_item(RequestItems={ORDERS_TABLE.local_name: batch})
 
 
 class PutCollector:
@@ -354,7 +354,7 @@ LISTINGS = {
 }
 
 
-def test_a_listing_reads_as_much_with_a_thousand_orders_as_with_ten(orders, capacity_meter):
+def test_a_listing_reads_as_much_with_a_thousand_orders_as_with_ten(orders, tables, capacity_meter):
     """The shopper's one COMPLETED order is their oldest: a listing that filtered a partition would read them all."""
     orders.create(placed_order("ord-completed", customerId=ADA.subject), "2026-03-01T09:00:00.000Z")
     orders.advance("ord-completed", OrderStatus.COMPLETED, NOW)
@@ -369,9 +369,9 @@ def test_a_listing_reads_as_much_with_a_thousand_orders_as_with_ten(orders, capa
             measured[name] = [(request.operation, request.rru) for request in capacity_meter.requests]
         return measured
 
-    _created(orders, [f"ord-{n:04d}" for n in range(10)], ADA.subject)
+    _created(tables, [f"ord-{n:04d}" for n in range(10)], ADA.subject)
     ten = reads()
-    _created(orders, [f"ord-{n:04d}" for n in range(10, 1000)], ADA.subject)
+    _created(tables, [f"ord-{n:04d}" for n in range(10, 1000)], ADA.subject)
     thousand = reads()
 
     assert thousand == ten
