@@ -38,10 +38,9 @@ from local.testkit.invariants import (
     broken_invariants,
     event_schema_validator,
 )
-from tasks.adapters.orders_repository import AWAITING_SHIPMENT_INDEX
+from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from tasks.adapters.payments_ledger import LedgerEntryKind
-from tasks.models.order import OrderStatus
-from workflows.resources import ORDER_WORKFLOW
+from workflows.resources import ORDER_WORKFLOW, ORDERS_TABLE
 
 PLENTY_SKU, SCARCE_SKU, UNKNOWN_SKU = "CHAOS-PLENTY", "CHAOS-SCARCE", "CHAOS-NO-SUCH-SKU"
 PLENTY_STOCK, SCARCE_STOCK = 1_000_000, 25
@@ -103,6 +102,7 @@ class BenchWarehouse:
 
     def __init__(self, stack: BenchStack, shoppers: list[Shopper]):
         self._stack = stack
+        self._orders = DynamoDBOrderRepository(ORDERS_TABLE.local_name, stack.dynamodb)
         self._owners = {shopper.sub: shopper for shopper in shoppers}
         self._answered: set[str] = set()
         self._stopped = threading.Event()
@@ -123,17 +123,10 @@ class BenchWarehouse:
                 self._answer(order_id, self._owners[customer_id])
 
     def _waiting(self) -> list[tuple[str, str]]:
-        """The orders in the warehouse's queue (the sparse ``awaiting-shipment`` index, keys only) not yet answered,
-        each with its owner, read from the order: a cancel comes from the shopper who placed it."""
-        response = self._stack.dynamodb.query(
-            TableName="orders",
-            IndexName=AWAITING_SHIPMENT_INDEX,
-            KeyConditionExpression="#status = :status",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": {"S": OrderStatus.AWAITING_SHIPMENT.value}},
-            Limit=200,
-        )
-        waiting = [item["orderId"]["S"] for item in response.get("Items", [])]
+        """The orders in the warehouse's queue (the sparse ``awaiting-shipment-shard`` index, keys only) not yet
+        answered, each with its owner, read from the order: a cancel comes from the shopper who placed it."""
+        queue, _ = self._orders.awaiting_shipment(200, None)
+        waiting = [entry["orderId"] for entry in queue]
         return [(order_id, self._owner_of(order_id)) for order_id in waiting if order_id not in self._answered]
 
     def _owner_of(self, order_id: str) -> str:

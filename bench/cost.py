@@ -6,8 +6,9 @@ bills them), the Express child's request and wall time, the Lambda invocations o
 request priced by ``bench.dynamodb_units.CapacityMeter``, the bytes each handler writes to stdout and stderr, the
 stream records and PutEvents calls of the order events. It prints them as one JSON line. The pure functions below
 turn them into dollars per line item (``price_path``), a comparison of three designs (``design_comparison``) and
-sustained orders per second under each default quota (``quota_orders_per_s``); ``summarize`` gathers them into
-summary.json's ``cost`` section for ``bench.__main__``.
+sustained orders per second under each default quota (``quota_orders_per_s``), DynamoDB's per-partition and
+per-table limits included (``partition_loads``); ``summarize`` gathers them into summary.json's ``cost`` section for
+``bench.__main__``.
 
 What moto cannot measure is modelled, and said so where it is: Lambda and Express durations on AWS, the log lines
 AWS itself writes (Step Functions events, Lambda's START/END/REPORT, API Gateway access and execution logs), and
@@ -28,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from workflows.resources import API, PUBLISH_ORDER_EVENTS, STREAM_FUNCTIONS, WORKFLOW_FUNCTIONS
+from workflows.resources import API, PUBLISH_ORDER_EVENTS, STATUS_SHARDS, STREAM_FUNCTIONS, TABLES, WORKFLOW_FUNCTIONS
 
 PRICES = {
     "stepfunctions_standard_per_transition": 0.025 / 1000,
@@ -246,11 +247,62 @@ QUOTAS: dict[str, dict[str, Any]] = {
         "meaning": "EventBridge PutEvents requests per second (2,400, 1,200, 600 or 400 outside the large three)",
         "source": "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html",
     },
+    "dynamodb_partition_writes": {
+        "demand": "dynamodb_partition_wru",
+        "large_regions": 1000,
+        "other_regions": 1000,
+        "meaning": "DynamoDB write units per second one partition takes, in a table or a GSI: the hottest partition "
+        "key value every order writes (a sort key that only grows cannot be split for heat)",
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/throttling-key-range-limit-exceeded-mitigation.html",
+    },
+    "dynamodb_partition_reads": {
+        "demand": "dynamodb_partition_rru",
+        "large_regions": 3000,
+        "other_regions": 3000,
+        "meaning": "DynamoDB read units per second one partition serves: the hottest key value every order reads",
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/throttling-key-range-limit-exceeded-mitigation.html",
+    },
+    "dynamodb_table_writes": {
+        "demand": "dynamodb_table_wru",
+        "large_regions": 40000,
+        "other_regions": 40000,
+        "meaning": "DynamoDB on-demand write request units per second per table, and per GSI: the busiest of them",
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode-max-throughput.html",
+    },
+    "dynamodb_table_reads": {
+        "demand": "dynamodb_table_rru",
+        "large_regions": 40000,
+        "other_regions": 40000,
+        "meaning": "DynamoDB on-demand read request units per second per table, and per GSI: the busiest of them",
+        "source": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode-max-throughput.html",
+    },
 }
 """Documented defaults, per account and Region; Express executions and their transitions draw on none of the
 Standard buckets. Sources and the figures' provenance: docs/aws-references.md."""
 STAGE_THROTTLE_RPS = 50
 """``stacks.constants.API_THROTTLING_RATE_LIMIT``: the stack's own stage throttle, below every AWS default."""
+
+PARTITION_KEY_SCOPES = {
+    "statusShard": "every order",
+    "orderId": "one order",
+    "customerId": "one shopper",
+    "sku": "one product",
+    "id": "one Idempotency-Key",
+}
+"""Whose requests one value of each partition key takes. Only a key every order writes (a status shard) loads its
+partition in step with the shop's order rate; the others with one order's, one shopper's (capped per caller) or one
+product's rate. The model assumes orders spread over many shoppers and products, so those are listed
+(``partition_table``) but bind no quota: a sale of a single product is capped by its stock item, at the figure shown
+for it."""
+SHARED_SCOPES = ("every order", "one shopper", "one product")
+"""Scopes whose partitions several orders write; an order's own item and Idempotency-Key record are its alone."""
+DESIGN_CEILING_ORDERS_PER_S = 1000
+"""The rate the indexes are sized for: above every per-order default of Step Functions and Lambda in the large regions
+(300 Standard starts, 500 transitions, 700 to 770 orders in 1,000 concurrent executions), each of which AWS raises on
+request, while no request raises a partition's 1,000 write units."""
+PARTITION_HEADROOM = 0.5
+"""The share of a partition one sharded key value may take at the design ceiling: two hot key values can share a
+partition until DynamoDB splits it for heat."""
 
 PATHS = {
     "happy": ({}, "SHIPPED"),
@@ -397,11 +449,34 @@ def measure_run(
             for request in dynamodb_requests
             if request.caller != "Client"
         ],
+        "dynamodb_partitions": partition_units(dynamodb_requests),
         "stream_records": handler_output.get(PUBLISH_ORDER_EVENTS.logical_name, {}).get("records", 0),
         "put_events_calls": put_events["calls"],
         "put_events_entries": put_events["entries"],
         "timeline_entries": len((run.order or {}).get("timeline") or []),
     }
+
+
+def partition_units(dynamodb_requests: Sequence[Any]) -> list[list[Any]]:
+    """Write and read units of the billed requests (not the benchmark's own, ``Client``), summed per partition key
+    value: ``[table, index, key, value, wru, rru]`` rows, the index "" for the table itself.
+
+    Example
+    -------
+    >>> from bench.dynamodb_units import MeteredRequest, PartitionUnits
+    >>> part = PartitionUnits("orders", "", "orderId", "o-1", 1.0, 0.0)
+    >>> partition_units([MeteredRequest("OrderApi", "PutItem", "orders", 1.0, 0.0, (part, part))])
+    [['orders', '', 'orderId', 'o-1', 2.0, 0.0]]
+    """
+    totals: dict[tuple[str, str, str, str], list[float]] = {}
+    for request in dynamodb_requests:
+        if request.caller == "Client":
+            continue
+        for part in request.partitions:
+            units = totals.setdefault((part.table, part.index, part.key, part.value), [0.0, 0.0])
+            units[0] += part.wru
+            units[1] += part.rru
+    return [[*where, wru, rru] for where, (wru, rru) in totals.items()]
 
 
 def _wall_ms(execution: Mapping[str, Any]) -> float:
@@ -779,8 +854,11 @@ def sampled_fraction(rate_per_s: float, reservoir: int = XRAY_RESERVOIR_PER_S, r
     return (reserved + rate * (rate_per_s - reserved)) / rate_per_s
 
 
-def path_usage(path: Mapping[str, Any], design: str = "express_child_sync") -> dict[str, float]:
-    """What one order of ``path`` uses, per billed unit and per quota, in ``design`` (see ``design_comparison``).
+def path_usage(
+    path: Mapping[str, Any], design: str = "express_child_sync", *, sharded: bool = True
+) -> dict[str, float]:
+    """What one order of ``path`` uses, per billed unit and per quota, in ``design`` (see ``design_comparison``),
+    with the status indexes sharded as built or not (``partition_loads``).
 
     Example
     -------
@@ -830,6 +908,7 @@ def path_usage(path: Mapping[str, Any], design: str = "express_child_sync") -> d
         "task_responses": len(api_requests) - 1,
         "lambda_concurrency_seconds": lambda_requests * ASSUMED_LAMBDA_MS / 1000,
         "put_events_calls": path["put_events_calls"],
+        **dynamodb_demand(path, sharded=sharded),
     }
 
 
@@ -978,6 +1057,128 @@ def design_comparison(paths: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[
     return comparison
 
 
+def partition_loads(path: Mapping[str, Any], *, sharded: bool = True) -> list[dict[str, Any]]:
+    """Units per order on each partition key value of every table and GSI, from what one order of ``path`` measured.
+
+    A sharded index spreads one logical value (a status) over its ``write_shards`` values: one order lands on one of
+    them, so many orders put a ``1 / write_shards`` share of its units on each. ``sharded=False`` models the same
+    writes with the status itself as the partition key, as the indexes had it before 2026-12-06.
+
+    Example
+    -------
+    >>> order = {"dynamodb_partitions": [["orders", "by-status-shard", "statusShard", "RECEIVED#2", 2.0, 0.0]]}
+    >>> [row["wru"] for row in partition_loads(order)], [row["wru"] for row in partition_loads(order, sharded=False)]
+    ([0.5], [2.0])
+    """
+    loads: dict[tuple[str, str, str, str], list[float]] = {}
+    for table, index, key, value, wru, rru in path.get("dynamodb_partitions", []):
+        shards = _write_shards(table, index)
+        logical = value.rsplit("#", 1)[0] if shards > 1 else value
+        spread = shards if sharded else 1
+        units = loads.setdefault((table, index, key, logical), [0.0, 0.0])
+        units[0] += wru / spread
+        units[1] += rru / spread
+    rows = []
+    for (table, index, key, value), (wru, rru) in loads.items():
+        where = f"{table}/{index}" if index else table
+        shard = "#n" if sharded and _write_shards(table, index) > 1 else ""
+        rows.append(
+            {"partition": f"{where} {key}={value}{shard}", "table": where, "scope": PARTITION_KEY_SCOPES[key]}
+            | {"wru": wru, "rru": rru}
+        )
+    return rows
+
+
+def _write_shards(table: str, index: str) -> int:
+    """How many partition key values the index spreads one logical value over (1 for a table, unknown tables too)."""
+    for spec in TABLES:
+        if spec.local_name == table:
+            return next((each.write_shards for each in spec.indexes if each.name == index), 1)
+    return 1
+
+
+def dynamodb_demand(path: Mapping[str, Any], *, sharded: bool = True) -> dict[str, float]:
+    """What one order takes of the hottest partition every order shares (write and read units) and of the busiest
+    table or GSI, the demands of the ``dynamodb_*`` quotas.
+
+    Example
+    -------
+    >>> order = {"dynamodb_partitions": [["orders", "", "orderId", "o-1", 9.0, 3.0],
+    ...     ["orders", "by-status-shard", "statusShard", "RECEIVED#2", 2.0, 0.0]]}
+    >>> dynamodb_demand(order)
+    {'dynamodb_partition_wru': 0.5, 'dynamodb_partition_rru': 0.0, 'dynamodb_table_wru': 9.0, 'dynamodb_table_rru': 3.0}
+    """
+    shared = [row for row in partition_loads(path, sharded=sharded) if row["scope"] == "every order"]
+    per_table: dict[tuple[str, str], list[float]] = {}
+    for table, index, _, _, wru, rru in path.get("dynamodb_partitions", []):
+        units = per_table.setdefault((table, index), [0.0, 0.0])
+        units[0] += wru
+        units[1] += rru
+    return {
+        "dynamodb_partition_wru": max((row["wru"] for row in shared), default=0.0),
+        "dynamodb_partition_rru": max((row["rru"] for row in shared), default=0.0),
+        "dynamodb_table_wru": max((units[0] for units in per_table.values()), default=0.0),
+        "dynamodb_table_rru": max((units[1] for units in per_table.values()), default=0.0),
+    }
+
+
+def partition_table(path: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every partition key value one order writes or reads that other orders share (all of them, or one shopper's,
+    or one product's), hottest first, with the orders per second at which it reaches a partition's 1,000 write or
+    3,000 read units: sharded as built, and with the bare status as the key.
+
+    Example
+    -------
+    >>> order = {"dynamodb_partitions": [["orders", "by-status-shard", "statusShard", "RECEIVED#2", 2.0, 0.0]]}
+    >>> partition_table(order)[0]["orders_per_s"], partition_table(order)[0]["orders_per_s_unsharded"]
+    (2000.0, 500.0)
+    """
+    unsharded = {row["partition"].removesuffix("#n"): row for row in partition_loads(path, sharded=False)}
+    rows = []
+    for row in partition_loads(path):
+        if row["scope"] not in SHARED_SCOPES:
+            continue
+        before = unsharded[row["partition"].removesuffix("#n")]
+        rows.append(
+            {
+                "partition": row["partition"],
+                "scope": row["scope"],
+                "wru_per_order": round(row["wru"], 3),
+                "rru_per_order": round(row["rru"], 3),
+                "orders_per_s": _saturating_rate(row),
+                "orders_per_s_unsharded": _saturating_rate(before),
+            }
+        )
+    return sorted(rows, key=lambda row: row["orders_per_s"])
+
+
+def _saturating_rate(row: Mapping[str, float]) -> float:
+    rates = [
+        limit / units
+        for limit, units in (
+            (QUOTAS["dynamodb_partition_writes"]["large_regions"], row["wru"]),
+            (QUOTAS["dynamodb_partition_reads"]["large_regions"], row["rru"]),
+        )
+        if units
+    ]
+    return round(min(rates), 1) if rates else math.inf
+
+
+def status_shards_needed(path: Mapping[str, Any]) -> int:
+    """The fewest shards that keep every shared key value under ``PARTITION_HEADROOM`` of a partition at
+    ``DESIGN_CEILING_ORDERS_PER_S``.
+
+    Example
+    -------
+    >>> status_shards_needed({"dynamodb_partitions": [["orders", "i", "statusShard", "RECEIVED", 2.0, 0.0]]})
+    4
+    """
+    limit = QUOTAS["dynamodb_partition_writes"]["large_regions"] * PARTITION_HEADROOM
+    shared = [row for row in partition_loads(path, sharded=False) if row["scope"] == "every order"]
+    hottest = max((row["wru"] for row in shared), default=0.0)
+    return max(1, math.ceil(hottest * DESIGN_CEILING_ORDERS_PER_S / limit))
+
+
 def quota_orders_per_s(usage: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """Sustained orders per second each default quota allows, per region class, for an order using ``usage``.
 
@@ -1007,7 +1208,9 @@ def binding_quota(limits: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
     return {region: min(per_quota, key=per_quota.get) for region, per_quota in limits.items()}
 
 
-def quota_summary(path: Mapping[str, Any], design: str = "express_child_sync") -> dict[str, Any]:
+def quota_summary(
+    path: Mapping[str, Any], design: str = "express_child_sync", *, sharded: bool = True
+) -> dict[str, Any]:
     """The binding figure, the binding quota and every quota's figure, per region class, for one path.
 
     Example
@@ -1015,7 +1218,7 @@ def quota_summary(path: Mapping[str, Any], design: str = "express_child_sync") -
     >>> quota_summary(paths["happy"])["binding"]["large_regions"]  # doctest: +SKIP
     'stepfunctions_standard_start_execution'
     """
-    limits = quota_orders_per_s(path_usage(path, design))
+    limits = quota_orders_per_s(path_usage(path, design, sharded=sharded))
     binding = binding_quota(limits)
     return {
         "orders_per_s": {region: limits[region][binding[region]] for region in REGION_CLASSES},
@@ -1035,6 +1238,8 @@ def summarize(paths: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     happy = paths["happy"]
     happy_usage = path_usage(happy)
     now, before = quota_summary(happy), quota_summary(happy, "standard_only_before")
+    unsharded = quota_summary(happy, sharded=False)
+    partitions = partition_table(happy)
     return {
         "standard_transitions_happy_path": happy["standard_transitions"],
         "usd_per_million_orders": price_path(happy)["total"],
@@ -1047,6 +1252,13 @@ def summarize(paths: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "aws_quota_binding_before": before["binding"],
         "aws_quotas": now["by_quota"],
         "aws_quotas_before": before["by_quota"],
+        "aws_quota_orders_per_s_unsharded": unsharded["orders_per_s"],
+        "aws_quota_binding_unsharded": unsharded["binding"],
+        "dynamodb_partitions": partitions,
+        "dynamodb_hottest_shared_partition": next((row for row in partitions if row["scope"] == "every order"), None),
+        "dynamodb_status_shards": STATUS_SHARDS,
+        "dynamodb_status_shards_needed": status_shards_needed(happy),
+        "dynamodb_design_ceiling_orders_per_s": DESIGN_CEILING_ORDERS_PER_S,
         "aws_quota_ratio_to_before": round(
             min(now["orders_per_s"][region] / before["orders_per_s"][region] for region in REGION_CLASSES), 3
         ),

@@ -22,6 +22,11 @@ indexes: provisioned throughput considerations", "Managing capacity for transact
 
 Refused requests other than condition failures (validation errors, throttling) cost nothing here. While a meter is
 installed, DynamoDB requests run one at a time, so each one's before and after are its own.
+
+Each request's units are also split by the partition key value they land on (``MeteredRequest.partitions``): the
+table's, or the index's for a GSI write or an index Query (a delete on the old entry's key, a put on the new one's).
+DynamoDB throttles one partition key value past 1,000 write and 3,000 read units a second, in the table and in every
+GSI, which is what ``bench.cost`` models from these.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import contextlib
 import copy
 import json
 import math
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -160,27 +166,68 @@ class IndexSchema:
         >>> index.write_units(old, moved), index.write_units(old, noted)
         (2, 0)
         """
+        return sum(units for _, units in self.partition_writes(before, after))
+
+    def partition_writes(self, before: Item | None, after: Item | None) -> list[tuple[str, int]]:
+        """The index's writes for a table write, as (partition key value, units): a changed key deletes on the old
+        value and puts on the new one.
+
+        Example
+        -------
+        >>> index = IndexSchema("by-status", ("status",), ("orderId",), projected=())
+        >>> old = {"orderId": {"S": "o-1"}, "status": {"S": "VALIDATED"}}
+        >>> index.partition_writes(old, {**old, "status": {"S": "AUTHORIZED"}})
+        [('VALIDATED', 1), ('AUTHORIZED', 1)]
+        """
         old, new = self.entry(before), self.entry(after)
         if old is None and new is None:
-            return 0
+            return []
         if old is None or new is None:
-            return write_units(item_size(old or new))
+            entry = old or new
+            return [(key_value(entry[self.keys[0]]), write_units(item_size(entry)))]
         if any(old[key] != new[key] for key in self.keys):
-            return write_units(item_size(old)) + write_units(item_size(new))
+            return [
+                (key_value(old[self.keys[0]]), write_units(item_size(old))),
+                (key_value(new[self.keys[0]]), write_units(item_size(new))),
+            ]
         if old == new:
-            return 0
-        return write_units(max(item_size(old), item_size(new)))
+            return []
+        return [(key_value(new[self.keys[0]]), write_units(max(item_size(old), item_size(new))))]
+
+
+def key_value(value: Mapping[str, Any]) -> str:
+    """A key attribute's value as text (keys are strings, numbers or binaries).
+
+    Example
+    -------
+    >>> key_value({"S": "RECEIVED#2"}), key_value({"N": "7"})
+    ('RECEIVED#2', '7')
+    """
+    return str(next(iter(value.values())))
+
+
+class PartitionUnits(NamedTuple):
+    """Units one request spent on one partition key value: of ``table``, or of its GSI ``index`` ("" for the
+    table itself), whose partition key is ``key`` and holds ``value`` ("*" for a Scan, which reads them all)."""
+
+    table: str
+    index: str
+    key: str
+    value: str
+    wru: float
+    rru: float
 
 
 class MeteredRequest(NamedTuple):
     """One DynamoDB request and what it would be billed. ``table`` joins the tables of a multi-table request with
-    ``+``; ``wru`` includes the GSI writes."""
+    ``+``; ``wru`` includes the GSI writes, and ``partitions`` splits the units by partition key value."""
 
     caller: str
     operation: str
     table: str
     wru: float
     rru: float
+    partitions: tuple[PartitionUnits, ...] = ()
 
 
 @dataclass
@@ -314,33 +361,33 @@ class CapacityMeter:
             return response
         tables = [table for table, _, _ in targets] or _read_tables(operation, body)
         if operation in WRITE_OPERATIONS:
-            wru = self._write_units(operation, backend, targets, before, failed=error is not None)
-            rru = 0.0
+            partitions = self._write_partitions(operation, backend, targets, before, failed=error is not None)
         else:
-            wru, rru = 0.0, _read_units(operation, body, text, backend)
+            partitions = _read_partitions(operation, body, text, backend)
+        wru, rru = sum(part.wru for part in partitions), sum(part.rru for part in partitions)
         self.requests.append(
-            MeteredRequest(self._current_caller(), operation, "+".join(dict.fromkeys(tables)), wru, rru)
+            MeteredRequest(
+                self._current_caller(), operation, "+".join(dict.fromkeys(tables)), wru, rru, tuple(partitions)
+            )
         )
         return response
 
-    def _write_units(
+    def _write_partitions(
         self, operation: str, backend: Any, targets: list[tuple[str, dict, str]], before: list, failed: bool
-    ) -> float:
+    ) -> list[PartitionUnits]:
         factor = TRANSACTION_FACTOR if operation == "TransactWriteItems" else 1
-        total = 0
+        partitions = []
         for (table, key, action), old in zip(targets, before, strict=True):
             new = old if failed else _stored(backend, table, key)
+            size = item_size(old) if failed or action == "Delete" else max(item_size(old), item_size(new))
+            partitions.append(_table_partition(backend, table, key, wru=factor * write_units(size)))
             if failed:
-                total += factor * write_units(item_size(old))
                 continue
-            size = item_size(old) if action == "Delete" else max(item_size(old), item_size(new))
-            total += factor * write_units(size)
             for index in _indexes(backend, table):
-                units = index.write_units(old, new)
-                if units:
+                for value, units in index.partition_writes(old, new):
                     self.index_wru[f"{table}/{index.name}"] += units
-                    total += units
-        return float(total)
+                    partitions.append(PartitionUnits(table, index.name, index.keys[0], value, float(units), 0.0))
+        return partitions
 
 
 def _write_targets(operation: str, body: Mapping[str, Any], backend: Any) -> list[tuple[str, dict, str]]:
@@ -389,6 +436,16 @@ def _stored(backend: Any, table_name: str, key: Mapping[str, Any]) -> dict[str, 
     return copy.deepcopy(item.to_json()["Attributes"]) if item is not None else None
 
 
+def _table_partition(
+    backend: Any, table_name: str, key: Mapping[str, Any], wru: float = 0.0, rru: float = 0.0
+) -> PartitionUnits:
+    """Units spent on the table partition of the item with ``key``."""
+    table = _table(backend, table_name)
+    name = table.hash_key_attr if table is not None else "?"
+    value = key_value(key[name]) if name in key else "?"
+    return PartitionUnits(table_name, "", name, value, float(wru), float(rru))
+
+
 def _indexes(backend: Any, table_name: str) -> list[IndexSchema]:
     table = _table(backend, table_name)
     if table is None:
@@ -414,31 +471,56 @@ def _read_tables(operation: str, body: Mapping[str, Any]) -> list[str]:
     return [body.get("TableName", "?")]
 
 
-def _read_units(operation: str, body: Mapping[str, Any], text: Any, backend: Any) -> float:
-    """Read units of a read; control-plane requests (CreateTable, DescribeTable...) cost none."""
+def _read_partitions(operation: str, body: Mapping[str, Any], text: Any, backend: Any) -> list[PartitionUnits]:
+    """Read units of a read, by the partition each item or Query reads; control-plane requests cost none."""
     answer = json.loads(text or "{}")
     if operation == "GetItem":
         item = _stored(backend, body["TableName"], body["Key"])
-        return read_units(item_size(item), bool(body.get("ConsistentRead")))
+        units = read_units(item_size(item), bool(body.get("ConsistentRead")))
+        return [_table_partition(backend, body["TableName"], body["Key"], rru=units)]
     if operation == "BatchGetItem":
-        return sum(
-            read_units(item_size(_stored(backend, table, key)), bool(request.get("ConsistentRead")))
+        return [
+            _table_partition(
+                backend,
+                table,
+                key,
+                rru=read_units(item_size(_stored(backend, table, key)), bool(request.get("ConsistentRead"))),
+            )
             for table, request in body.get("RequestItems", {}).items()
             for key in request.get("Keys", [])
-        )
+        ]
     if operation == "TransactGetItems":
-        return sum(
-            TRANSACTION_FACTOR
-            * read_units(item_size(_stored(backend, entry["Get"]["TableName"], entry["Get"]["Key"])), True)
+        return [
+            _table_partition(
+                backend,
+                entry["Get"]["TableName"],
+                entry["Get"]["Key"],
+                rru=TRANSACTION_FACTOR
+                * read_units(item_size(_stored(backend, entry["Get"]["TableName"], entry["Get"]["Key"])), True),
+            )
             for entry in body.get("TransactItems", [])
-        )
+        ]
     if operation in ("Query", "Scan"):
         table_name = body["TableName"]
         index = next((i for i in _indexes(backend, table_name) if i.name == body.get("IndexName")), None)
+        table = _table(backend, table_name)
+        key = index.keys[0] if index is not None else (table.hash_key_attr if table is not None else "?")
         size = 0
         for returned in answer.get("Items", []):
             stored = _stored(backend, table_name, returned)
             full = stored if stored is not None else returned
             size += item_size(index.entry(full) if index is not None else full)
-        return read_units(size, bool(body.get("ConsistentRead")))
-    return 0.0
+        value = _queried_value(body, key) if operation == "Query" else "*"
+        units = read_units(size, bool(body.get("ConsistentRead")))
+        return [PartitionUnits(table_name, index.name if index is not None else "", key, value, 0.0, units)]
+    return []
+
+
+def _queried_value(body: Mapping[str, Any], key: str) -> str:
+    """The partition key value a Query's key condition names (``#k = :v`` or ``key = :v``)."""
+    names = body.get("ExpressionAttributeNames", {})
+    values = body.get("ExpressionAttributeValues", {})
+    for name, placeholder in re.findall(r"(#?[\w]+)\s*=\s*(:[\w]+)", body.get("KeyConditionExpression", "")):
+        if names.get(name, name) == key and placeholder in values:
+            return key_value(values[placeholder])
+    return "?"

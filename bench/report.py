@@ -474,10 +474,11 @@ def _cost_quotas(cost: dict[str, Any], add: Any) -> None:
     add("|---|---|---|---|---|---|---|")
     now, before = cost["aws_quotas"], cost["aws_quotas_before"]
     for quota, spec in QUOTAS.items():
+        figures = [quotas[region].get(quota, "n/a") for quotas in (now, before) for region in REGION_CLASSES]
         add(
             f"| {quota} | {spec['meaning']}: {spec['large_regions']:,} / {spec['other_regions']:,} | "
-            f"{_rate(now['large_regions'][quota])} | {_rate(now['other_regions'][quota])} | "
-            f"{_rate(before['large_regions'][quota])} | {_rate(before['other_regions'][quota])} | {spec['source']} |"
+            + " | ".join(_rate(figure) for figure in figures)
+            + f" | {spec['source']} |"
         )
     binding, binding_before = cost["aws_quota_binding"], cost["aws_quota_binding_before"]
     add(
@@ -497,9 +498,40 @@ def _cost_quotas(cost: dict[str, Any], add: Any) -> None:
         f"{cost['stage_throttle_orders_per_s']} orders/s."
     )
     add("")
+    if "dynamodb_partitions" in cost:
+        _cost_partitions(cost, add)
 
 
-def _rate(value: float | None) -> str:
+def _cost_partitions(cost: dict[str, Any], add: Any) -> None:
+    """The DynamoDB partitions several orders share, and when each saturates, with the status sharded and not."""
+    unsharded = cost["aws_quota_binding_unsharded"]
+    add(
+        f"DynamoDB partitions (1,000 write and 3,000 read units a second each, in the table and in every GSI): the "
+        f"status indexes spread each status over {cost['dynamodb_status_shards']} shards "
+        f"({cost['dynamodb_status_shards_needed']} needed for {cost['dynamodb_design_ceiling_orders_per_s']:,} "
+        "orders/s at half a partition each). Only keys every order writes bind a quota; a shopper's or a product's "
+        "partition saturates at that shopper's or product's own rate. With the bare status as the key, the binding "
+        "quotas would be "
+        + ", ".join(
+            f"{region}: {cost['aws_quota_orders_per_s_unsharded'][region]}/s ({unsharded[region]})"
+            for region in REGION_CLASSES
+        )
+        + "."
+    )
+    add("")
+    add("| partition key value | shared by | WRU / order | RRU / order | saturates at orders/s | unsharded |")
+    add("|---|---|---|---|---|---|")
+    for row in cost["dynamodb_partitions"]:
+        add(
+            f"| `{row['partition']}` | {row['scope']} | {row['wru_per_order']} | {row['rru_per_order']} | "
+            f"{_rate(row['orders_per_s'])} | {_rate(row['orders_per_s_unsharded'])} |"
+        )
+    add("")
+
+
+def _rate(value: float | str | None) -> str:
+    if isinstance(value, str):
+        return value
     return "no limit" if value is None or value == math.inf else f"{value:,.1f}"
 
 

@@ -37,18 +37,29 @@ class Index:
     -------
     >>> Index("by-customer", "customerId", "createdAt", projection=()).projection_type
     'KEYS_ONLY'
+    >>> Index("by-status-shard", "statusShard", "createdAt", projection=(), write_shards=4).shard_values("RECEIVED")
+    ('RECEIVED#0', 'RECEIVED#1', 'RECEIVED#2', 'RECEIVED#3')
     """
 
     name: str
     partition_key: str
     sort_key: str | None = None
     projection: tuple[str, ...] | None = None
+    write_shards: int = 1
+    """How many partition key values one logical value is spread over (``<value>#<n>``, n below this): a reader
+    queries every shard and merges. 1: the partition key is not sharded."""
 
     @property
     def projection_type(self) -> str:
         if self.projection is None:
             return "ALL"
         return "INCLUDE" if self.projection else "KEYS_ONLY"
+
+    def shard_values(self, value: str) -> tuple[str, ...]:
+        """Every partition key value that holds entries of the logical ``value``."""
+        if self.write_shards == 1:
+            return (value,)
+        return tuple(f"{value}#{shard}" for shard in range(self.write_shards))
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ class TableAccess:
 
     Example
     -------
-    >>> access = TableAccess("Orders", ("dynamodb:GetItem",), indexes=("by-status",))
+    >>> access = TableAccess("Orders", ("dynamodb:GetItem",), indexes=("by-customer",))
     >>> access.env_var, access.index_actions
     ('ORDERS_TABLE_NAME', ('dynamodb:Query',))
     >>> TableAccess("Orders", ("dynamodb:*",))
@@ -227,19 +238,42 @@ class StateMachineSpec:
         return rendered
 
 
+STATUS_SHARDS = 4
+"""Each status is written under this many partition key values (``statusShard`` = ``<STATUS>#<n>``). Every order
+puts and later deletes one entry per status it passes, 2 write units a status: at the 1,000 orders/s the indexes are
+sized for, 2,000 units/s a status, 500 a shard, half of the 1,000 one partition takes (``bench.cost``,
+docs/decisions.md 2026-12-06)."""
+
 ORDERS_TABLE = TableSpec(
     logical_name="Orders",
     local_name="orders",
     partition_key="orderId",
     env_var="ORDERS_TABLE_NAME",
     indexes=(
-        # keys only: a status change then writes 2 small entries instead of 2 whole orders; listings batch-get
-        Index(name="by-status", partition_key="status", sort_key="createdAt", projection=()),
+        # keys only: a status change then writes 2 small entries instead of 2 whole orders; listings batch-get.
+        # Sharded: an unsharded status would take every order's writes on one partition; readers merge the shards
+        Index(
+            name="by-status-shard",
+            partition_key="statusShard",
+            sort_key="createdAt",
+            projection=(),
+            write_shards=STATUS_SHARDS,
+        ),
         # keys only, and none of them ever changes: an order writes it once, when it is created
         Index(name="by-customer", partition_key="customerId", sort_key="createdAt", projection=()),
+        # keys only: a shopper's orders of one status, newest into it first (statusAt = <STATUS>#<when>, which
+        # every status write sets: a write that knows the order id, the status and the time, nothing else)
+        Index(name="by-customer-status", partition_key="customerId", sort_key="statusAt", projection=()),
         # sparse: only orders with awaitingShipmentSince, which the AWAITING_SHIPMENT write sets and every later
-        # status write removes; the warehouse's queue, read without touching the orders themselves
-        Index(name="awaiting-shipment", partition_key="status", sort_key="awaitingShipmentSince", projection=()),
+        # status write removes; the warehouse's queue, read without touching the orders themselves, over the
+        # AWAITING_SHIPMENT shards of statusShard
+        Index(
+            name="awaiting-shipment-shard",
+            partition_key="statusShard",
+            sort_key="awaitingShipmentSince",
+            projection=(),
+            write_shards=STATUS_SHARDS,
+        ),
     ),
     stream_view_type="NEW_AND_OLD_IMAGES",
 )
@@ -364,12 +398,12 @@ API = FunctionSpec(
     handler=f"{_HANDLERS}.api.handler",
     description="The order HTTP API behind API Gateway: submit, read, list, cancel, shipment callback.",
     table_access=(
-        # create, read, and delete again when the execution cannot start; list through the two keys-only GSIs,
-        # then batch-get the orders they name
+        # create, read, and delete again when the execution cannot start; list through the three keys-only
+        # listing GSIs, then batch-get the orders they name
         TableAccess(
             "Orders",
             ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"),
-            indexes=("by-status", "by-customer"),
+            indexes=("by-status-shard", "by-customer", "by-customer-status"),
         ),
         # the catalog is one scan
         TableAccess("Products", ("dynamodb:Scan",)),

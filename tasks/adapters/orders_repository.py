@@ -7,8 +7,9 @@ order as it was (``ReturnValuesOnConditionCheckFailure``), so explaining the ref
 
 from __future__ import annotations
 
+import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,14 +26,48 @@ from tasks.adapters.dynamodb import (
 )
 from tasks.errors import InvalidOrderStateError, OrderNotFoundError
 from tasks.models.order import FAILURE_STATUSES, PROGRESS, OrderStatus, PlacedOrder, statuses_before
-from workflows.resources import ORDERS_TABLE
+from workflows.resources import ORDERS_TABLE, STATUS_SHARDS, Index
 
 ORDERS_TABLE_ENV = "ORDERS_TABLE_NAME"
-AWAITING_SHIPMENT_INDEX = "awaiting-shipment"
+BY_STATUS_INDEX = "by-status-shard"
+BY_CUSTOMER_INDEX = "by-customer"
+BY_CUSTOMER_STATUS_INDEX = "by-customer-status"
+AWAITING_SHIPMENT_INDEX = "awaiting-shipment-shard"
+STATUS_SHARD = "statusShard"
+"""``<STATUS>#<n>``, n from the order id (``status_shard``): the partition key of the two sharded indexes."""
+STATUS_AT = "statusAt"
+"""``<STATUS>#<when it got there>``: the sort key of ``by-customer-status``, so a shopper's orders of one status are
+one ``begins_with`` query, newest into that status first."""
 AWAITING_SHIPMENT_SINCE = "awaitingShipmentSince"
-"""Present only while the order awaits shipment: the sort key of the sparse ``awaiting-shipment`` index, the
+"""Present only while the order awaits shipment: the sort key of the sparse ``awaiting-shipment-shard`` index, the
 warehouse's queue. The AWAITING_SHIPMENT write sets it, and the write that moves the order on removes it."""
 INDEXES = {index.name: index for index in ORDERS_TABLE.indexes}
+
+Position = tuple[str, str]
+"""Where a merged listing stands: the index's sort key value and the order id of the last entry it listed."""
+
+
+def status_shard(order_id: str, status: OrderStatus) -> str:
+    """The ``statusShard`` an order is filed under while it holds ``status``: the same shard for every status, from
+    a stable hash of its id, so orders spread evenly over the shards whatever their ids look like.
+
+    Example
+    -------
+    >>> status_shard("ord-1", OrderStatus.RECEIVED), status_shard("ord-1", OrderStatus.COMPLETED)
+    ('RECEIVED#3', 'COMPLETED#3')
+    """
+    return f"{status.value}#{zlib.crc32(order_id.encode()) % STATUS_SHARDS}"
+
+
+def status_at(status: OrderStatus, now: str) -> str:
+    """The ``statusAt`` of an order that reached ``status`` at ``now``.
+
+    Example
+    -------
+    >>> status_at(OrderStatus.COMPLETED, "2026-03-01T10:00:00.000Z")
+    'COMPLETED#2026-03-01T10:00:00.000Z'
+    """
+    return f"{status.value}#{now}"
 
 
 class OrderRepository(ABC):
@@ -51,16 +86,30 @@ class OrderRepository(ABC):
 
     @abstractmethod
     def query(
-        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, up_to: str | None = None
+        self, index: str, key_value: str, limit: int, cursor: dict | None, *, sort_prefix: str | None = None
     ) -> tuple[list[dict[str, Any]], dict | None]:
-        """Whole orders, newest first, from a GSI, created at ``up_to`` or earlier if given; returns the page and
-        the cursor of the next page (None at the end). An index that keeps only keys is followed by a BatchGetItem
-        of the orders it names."""
+        """Whole orders, newest first, from one partition of an unsharded GSI (whose sort key starts with
+        ``sort_prefix`` if given), and the cursor of the next page (None at the end).
+
+        One Query of at most ``limit`` entries, then one BatchGetItem of the orders they name. An entry whose keys
+        the order no longer has (an index lags its table for a moment) is left out, so a page can hold fewer."""
+
+    @abstractmethod
+    def with_status(
+        self, statuses: Iterable[OrderStatus], limit: int, before: Position | None
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """Up to ``limit`` whole orders holding one of ``statuses``, newest created first, merged from every shard of
+        ``by-status-shard``, and the position to continue from (None at the end).
+
+        ``before`` continues a listing: only orders listed after it, ``(createdAt, orderId)``, come back. Costs one
+        Query of at most ``limit + 1`` entries per status and shard, and one BatchGetItem, whatever the table
+        holds."""
 
     @abstractmethod
     def awaiting_shipment(self, limit: int, cursor: dict | None) -> tuple[list[dict[str, Any]], dict | None]:
-        """The warehouse's queue, longest waiting first: ``orderId`` and ``awaitingShipmentSince`` of each order that
-        awaits shipment, and the cursor of the next page (None at the end)."""
+        """The warehouse's queue, longest waiting first across its shards: ``orderId``, ``statusShard`` and
+        ``awaitingShipmentSince`` of each order that awaits shipment, and the cursor of the next page (None at the
+        end)."""
 
     @abstractmethod
     def get(self, order_id: str) -> dict[str, Any] | None:
@@ -106,6 +155,8 @@ class DynamoDBOrderRepository(OrderRepository):
             **(attributes or {}),
             **order.model_dump(mode="json"),
             "status": OrderStatus.RECEIVED.value,
+            STATUS_SHARD: status_shard(order.orderId, OrderStatus.RECEIVED),
+            STATUS_AT: status_at(OrderStatus.RECEIVED, now),
             "createdAt": now,
             "updatedAt": now,
             "timeline": [{"status": OrderStatus.RECEIVED.value, "at": now}],
@@ -140,39 +191,104 @@ class DynamoDBOrderRepository(OrderRepository):
         return True
 
     def query(
-        self, index: str, key_name: str, key_value: str, limit: int, cursor: dict | None, up_to: str | None = None
+        self, index: str, key_value: str, limit: int, cursor: dict | None, *, sort_prefix: str | None = None
     ) -> tuple[list[dict[str, Any]], dict | None]:
-        condition = "#key = :key" + (" AND createdAt <= :upTo" if up_to else "")
-        values = {":key": to_value(key_value), **({":upTo": to_value(up_to)} if up_to else {})}
+        spec = INDEXES[index]
+        condition = "#key = :key" + (" AND begins_with(#sort, :prefix)" if sort_prefix else "")
+        names = {"#key": spec.partition_key, **({"#sort": spec.sort_key} if sort_prefix else {})}
+        values = {":key": to_value(key_value), **({":prefix": to_value(sort_prefix)} if sort_prefix else {})}
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,
             "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": {"#key": key_name},
+            "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        entries, next_cursor = self._query(request, cursor)
-        if INDEXES[index].projection is None:
+        entries, next_cursor = self._index_page(request, cursor)
+        if spec.projection is None:
             return entries, next_cursor
-        ids = [entry["orderId"] for entry in entries]
-        found = batch_get(self._client, {self._table: [{"orderId": i} for i in ids]}, consistent=False)[self._table]
-        by_id = {order["orderId"]: order for order in found}
-        return [by_id[order_id] for order_id in ids if order_id in by_id], next_cursor
+        return self._orders_named(entries, spec), next_cursor
+
+    def with_status(
+        self, statuses: Iterable[OrderStatus], limit: int, before: Position | None
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        spec = INDEXES[BY_STATUS_INDEX]
+        partitions = [value for status in statuses for value in spec.shard_values(status.value)]
+        entries, next_position = self._merged(spec, partitions, limit, before, newest_first=True)
+        return self._orders_named(entries, spec), next_position
 
     def awaiting_shipment(self, limit: int, cursor: dict | None) -> tuple[list[dict[str, Any]], dict | None]:
+        spec = INDEXES[AWAITING_SHIPMENT_INDEX]
+        after = (cursor[AWAITING_SHIPMENT_SINCE], cursor["orderId"]) if cursor else None
+        partitions = spec.shard_values(OrderStatus.AWAITING_SHIPMENT.value)
+        entries, next_position = self._merged(spec, partitions, limit, after, newest_first=False)
+        if next_position is None:
+            return entries, None
+        return entries, {AWAITING_SHIPMENT_SINCE: next_position[0], "orderId": next_position[1]}
+
+    def _merged(
+        self, spec: Index, partitions: Iterable[str], limit: int, position: Position | None, *, newest_first: bool
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """The first ``limit`` entries after ``position`` over several partitions of an index, in the order of its
+        sort key, then the order id; and the position of the last one when more follow."""
+        found: list[dict[str, Any]] = []
+        for value in partitions:
+            found += self._partition_entries(spec, value, limit + 1, position, newest_first=newest_first)
+        found.sort(key=lambda entry: (entry[spec.sort_key], entry["orderId"]), reverse=newest_first)
+        page = found[:limit]
+        if len(found) <= limit:
+            return page, None
+        return page, (page[-1][spec.sort_key], page[-1]["orderId"])
+
+    def _partition_entries(
+        self, spec: Index, value: str, count: int, position: Position | None, *, newest_first: bool
+    ) -> list[dict[str, Any]]:
+        """Up to ``count`` entries of one partition that come after ``position``.
+
+        Entries that share the position's sort key value are read again and those already listed are dropped by
+        order id, so a page that ends inside a millisecond neither skips nor repeats one."""
+        condition = "#key = :key"
+        names = {"#key": spec.partition_key}
+        values = {":key": to_value(value)}
+        if position is not None:
+            condition += f" AND #sort {'<=' if newest_first else '>='} :from"
+            names["#sort"] = spec.sort_key
+            values[":from"] = to_value(position[0])
         request: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": AWAITING_SHIPMENT_INDEX,
-            "KeyConditionExpression": "#status = :awaiting",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":awaiting": to_value(OrderStatus.AWAITING_SHIPMENT.value)},
-            "Limit": limit,
+            "IndexName": spec.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": not newest_first,
+            "Limit": count,
         }
-        return self._query(request, cursor)
+        entries: list[dict[str, Any]] = []
+        cursor = None
+        while len(entries) < count:
+            page, cursor = self._index_page(request, cursor)
+            entries += [entry for entry in page if _comes_after(entry, spec, position, newest_first)]
+            if cursor is None:
+                break
+        return entries[:count]
 
-    def _query(self, request: dict[str, Any], cursor: dict | None) -> tuple[list[dict[str, Any]], dict | None]:
+    def _orders_named(self, entries: list[dict[str, Any]], spec: Index) -> list[dict[str, Any]]:
+        """The orders keys-only entries name, in their order, without those the index files under keys the order
+        no longer has (it moved on a moment ago, and the index can name it twice until it catches up)."""
+        ids = list(dict.fromkeys(entry["orderId"] for entry in entries))
+        found = batch_get(self._client, {self._table: [{"orderId": i} for i in ids]}, consistent=False)[self._table]
+        by_id = {order["orderId"]: order for order in found}
+        keys = [spec.partition_key, *([spec.sort_key] if spec.sort_key else [])]
+        return [
+            by_id[entry["orderId"]]
+            for entry in entries
+            if entry["orderId"] in by_id and all(by_id[entry["orderId"]].get(key) == entry[key] for key in keys)
+        ]
+
+    def _index_page(self, request: dict[str, Any], cursor: dict | None) -> tuple[list[dict[str, Any]], dict | None]:
+        """One Query of an index, from ``cursor``: its entries and the cursor after them (None at the end)."""
         if cursor:
             request["ExclusiveStartKey"] = to_item(cursor)
         with transient_errors_retried_by_the_workflow():
@@ -208,8 +324,12 @@ class DynamoDBOrderRepository(OrderRepository):
             ":entry": [{"status": status.value, "at": now} for status in (*through, target)],
             ":emptyTimeline": [],
         }
+        names.update({"#statusShard": STATUS_SHARD, "#statusAt": STATUS_AT})
+        values.update({":statusShard": status_shard(order_id, target), ":statusAt": status_at(target, now)})
         assignments = [
             "#status = :target",
+            "#statusShard = :statusShard",
+            "#statusAt = :statusAt",
             "#updatedAt = :now",
             "#timeline = list_append(if_not_exists(#timeline, :emptyTimeline), :entry)",
         ]
@@ -282,6 +402,13 @@ class DynamoDBOrderRepository(OrderRepository):
                 return None
             raise
         return from_item(response["Attributes"])
+
+
+def _comes_after(entry: Mapping[str, Any], spec: Index, position: Position | None, newest_first: bool) -> bool:
+    if position is None:
+        return True
+    where = (entry[spec.sort_key], entry["orderId"])
+    return where < position if newest_first else where > position
 
 
 def _refused_item(error: ClientError) -> dict[str, Any] | None:

@@ -189,7 +189,12 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=ordering.MAX_PAGE)] = 20,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> OrderPage:
-    """The caller's orders, newest first; operators may list any customer's, or all of them."""
+    """The caller's orders, newest first; operators may list any customer's, or all of them.
+
+    Newest created first, except a customer's orders of one ``status``: those come newest into that status first.
+    Every page reads at most a few index partitions, whatever the caller has stored; a page can hold fewer than
+    ``limit`` orders while ``nextToken`` still offers more (an order that just changed status is left out of the
+    page the index still filed it in)."""
     return ordering.list_orders(
         caller(), orders=order_repository(), status=status, customer_id=customer_id, limit=limit, next_token=next_token
     )

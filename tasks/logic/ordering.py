@@ -12,15 +12,19 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tasks.adapters.idempotency_keys import IdempotencyKeys
-from tasks.adapters.orders_repository import OrderRepository
+from tasks.adapters.orders_repository import (
+    BY_CUSTOMER_INDEX,
+    BY_CUSTOMER_STATUS_INDEX,
+    OrderRepository,
+    Position,
+    status_at,
+)
 from tasks.adapters.workflow import OrderWorkflow
 from tasks.errors import IdempotencyKeyConflictError, WorkflowUnavailableError
 from tasks.logic.access import Principal
 from tasks.models.api import OrderAccepted, OrderPage, OrderView
 from tasks.models.order import OrderRequest, OrderStatus, PlacedOrder
 
-BY_STATUS_INDEX = "by-status"
-BY_CUSTOMER_INDEX = "by-customer"
 MAX_PAGE = 100
 MAX_PUBLIC_MESSAGE = 500
 
@@ -161,91 +165,74 @@ def list_orders(
     limit: int,
     next_token: str | None,
 ) -> OrderPage:
-    """A page of orders, newest first, read through the GSIs (never a scan), which keep only keys: the repository
-    batch-gets the orders they name.
+    """A page of orders, read through the GSIs (never a scan), which keep only keys: the repository batch-gets the
+    orders they name. Every page costs O(limit) reads, however many orders the caller or the shop has.
 
     A shopper always lists their own orders: the query is pinned to the caller, so a ``customerId`` naming anyone
     else finds nothing. Operators list any customer's, any status, or everything.
 
-    With a customer, the by-customer index (filtered by status if given); with a status only, the by-status
-    index; with neither, every status partition merged by creation time. A page token is checked against the
-    query it continues, so a forged or mismatched one is a 400 rather than a DynamoDB error.
+    - a customer: the by-customer index, newest created first;
+    - a customer and a status: the by-customer-status index, newest into that status first;
+    - a status only: the shards of by-status-shard merged, newest created first;
+    - neither: every status's shards merged, newest created first.
+
+    A page token is checked against the query it continues, so a forged or mismatched one is a 400 rather than a
+    DynamoDB error. An order that moved on a moment ago can be missing from a page the index still filed it in, so a
+    page can hold fewer than ``limit`` orders while more follow.
     """
     if not caller.is_operator:
         if customer_id not in (None, caller.subject):
             return OrderPage(orders=[], nextToken=None)
         customer_id = caller.subject
-    if customer_id is not None or status is not None:
-        index, key, value = (
-            (BY_CUSTOMER_INDEX, "customerId", customer_id)
-            if customer_id is not None
-            else (BY_STATUS_INDEX, "status", status.value)
-        )
-        cursor = _cursor(next_token, {"orderId": None, "createdAt": None, key: value})
-        collected: list[dict[str, Any]] = []
-        while len(collected) < limit:
-            page, cursor = orders.query(index, key, value, limit, cursor)
-            collected += [item for item in page if status is None or item["status"] == status.value]
-            if cursor is None:
-                break
-        if len(collected) > limit:
-            collected = collected[:limit]
-            cursor = {k: collected[-1][k] for k in ("orderId", "createdAt", key)}
-        return OrderPage(orders=[order_view(item) for item in collected], nextToken=encode_token(cursor))
-    cursor = _cursor(next_token, {"createdAt": None, "orderId": None})
-    position = _listing_position(cursor) if cursor else None
-    merged: list[dict[str, Any]] = []
-    for each in OrderStatus:
-        merged += _listed_after(orders, each, position, limit + 1)
-    merged.sort(key=_listing_position, reverse=True)
-    page_items = merged[:limit]
-    last = page_items[-1] if len(merged) > limit else None
-    token = encode_token({"createdAt": last["createdAt"], "orderId": last["orderId"]}) if last else None
-    return OrderPage(orders=[order_view(item) for item in page_items], nextToken=token)
+    if customer_id is not None:
+        return _customer_page(orders, customer_id, status, limit, next_token)
+    expected: dict[str, str | None] = {"createdAt": None, "orderId": None}
+    if status is not None:
+        expected["status"] = status.value
+    cursor = _cursor(next_token, expected)
+    before = (cursor["createdAt"], cursor["orderId"]) if cursor else None
+    found, position = orders.with_status([status] if status else list(OrderStatus), limit, before)
+    return OrderPage(orders=[order_view(item) for item in found], nextToken=_position_token(position, status))
 
 
-def _listing_position(item: dict[str, Any]) -> tuple[str, str]:
-    """Where an order stands in the unfiltered listing, which runs newest first: creation time, then order id."""
-    return item["createdAt"], item["orderId"]
+def _customer_page(
+    orders: OrderRepository, customer_id: str, status: OrderStatus | None, limit: int, next_token: str | None
+) -> OrderPage:
+    """One query of the customer's partition: of by-customer, or of by-customer-status within the status."""
+    if status is None:
+        cursor = _cursor(next_token, {"orderId": None, "createdAt": None, "customerId": customer_id})
+        found, cursor = orders.query(BY_CUSTOMER_INDEX, customer_id, limit, cursor)
+    else:
+        prefix = status_at(status, "")
+        expected = {"orderId": None, "statusAt": None, "customerId": customer_id}
+        cursor = _cursor(next_token, expected, prefixes={"statusAt": prefix})
+        found, cursor = orders.query(BY_CUSTOMER_STATUS_INDEX, customer_id, limit, cursor, sort_prefix=prefix)
+    return OrderPage(orders=[order_view(item) for item in found], nextToken=encode_token(cursor))
 
 
-def _listed_after(
-    orders: OrderRepository, status: OrderStatus, position: tuple[str, str] | None, count: int
-) -> list[dict[str, Any]]:
-    """Up to ``count`` orders of one status that the listing shows after ``position``, newest first.
-
-    Orders created in the same millisecond as the position are read again (``up_to`` includes it) and the ones
-    already listed are dropped by order id, so a page that ends inside a millisecond neither skips nor repeats one.
-    The index keeps only keys and the orders are read after it, so an order that moved on since the index was
-    written is left to its new status's partition: it is listed once, never twice.
-    """
-    found: list[dict[str, Any]] = []
-    cursor = None
-    while len(found) < count:
-        page, cursor = orders.query(
-            BY_STATUS_INDEX, "status", status.value, count, cursor, up_to=position and position[0]
-        )
-        found += [
-            item
-            for item in page
-            if item["status"] == status.value and (position is None or _listing_position(item) < position)
-        ]
-        if cursor is None:
-            break
-    return found[:count]
+def _position_token(position: Position | None, status: OrderStatus | None) -> str | None:
+    if position is None:
+        return None
+    created_at, order_id = position
+    return encode_token({"createdAt": created_at, "orderId": order_id, **({"status": status.value} if status else {})})
 
 
 class InvalidPageTokenError(ValueError):
     pass
 
 
-def _cursor(token: str | None, expected: dict[str, str | None]) -> dict[str, str] | None:
-    """The token's cursor, if it has exactly the expected keys, all strings, with the expected values where given."""
+def _cursor(
+    token: str | None, expected: dict[str, str | None], prefixes: Mapping[str, str] | None = None
+) -> dict[str, str] | None:
+    """The token's cursor, if it has exactly the expected keys, all strings, with the expected values where given
+    and the expected ``prefixes`` (a cursor outside the query's key condition is a DynamoDB error)."""
     cursor = decode_token(token)
     if cursor is None:
         return None
-    fits = set(cursor) == set(expected) and all(
-        isinstance(cursor[name], str) and value in (None, cursor[name]) for name, value in expected.items()
+    fits = (
+        set(cursor) == set(expected)
+        and all(isinstance(cursor[name], str) and value in (None, cursor[name]) for name, value in expected.items())
+        and all(cursor[name].startswith(prefix) for name, prefix in (prefixes or {}).items())
     )
     if not fits:
         raise InvalidPageTokenError("nextToken: not a token of this query; repeat the query with the same filters")

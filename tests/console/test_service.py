@@ -7,6 +7,7 @@ own history and shown with the parent's.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 from typing import Any
 
@@ -75,6 +76,24 @@ def test_filters_by_execution_status_order_status_and_search(order_stack, consol
     assert (counts["SUCCEEDED"], counts["FAILED"], counts["RUNNING"]) == (1, 1, 0)
     with pytest.raises(ValueError, match="status must be one of"):
         console.executions(status="DONE")
+
+
+def test_the_order_status_filter_pages_newest_first_over_the_status_shards(order_stack, console):
+    runs = [order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None) for _ in range(5)]
+    declined = [run.order_id for run in sorted(runs, key=lambda run: run.order["createdAt"], reverse=True)]
+
+    pages, page = [], None
+    for _ in range(5):
+        answer = console.executions(order_status="PAYMENT_DECLINED", page=page, page_size=2)
+        pages.append([row["name"] for row in answer["executions"]])
+        page = answer["next"]
+        if page is None:
+            break
+
+    assert pages == [declined[:2], declined[2:4], declined[4:]]
+    forged = base64.urlsafe_b64encode(json.dumps({"orders": 5}).encode()).decode()
+    with pytest.raises(ValueError, match="page token"):
+        console.executions(order_status="PAYMENT_DECLINED", page=forged)
 
 
 def test_the_detail_holds_graph_states_events_and_order_but_never_the_task_token(order_stack, console):

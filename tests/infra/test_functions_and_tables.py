@@ -113,7 +113,21 @@ def test_the_orders_indexes_keep_only_keys_so_status_changes_write_small_entries
     projections = {index["IndexName"]: index["Projection"] for index in properties["GlobalSecondaryIndexes"]}
 
     assert projections == {
-        "by-status": {"ProjectionType": "KEYS_ONLY"},
+        "by-status-shard": {"ProjectionType": "KEYS_ONLY"},
         "by-customer": {"ProjectionType": "KEYS_ONLY"},
-        "awaiting-shipment": {"ProjectionType": "KEYS_ONLY"},
+        "by-customer-status": {"ProjectionType": "KEYS_ONLY"},
+        "awaiting-shipment-shard": {"ProjectionType": "KEYS_ONLY"},
     }
+
+
+def test_no_orders_index_is_keyed_by_the_bare_status(assembly):
+    """Six status values for every order would put the whole shop's status writes on a few partitions."""
+    properties = assembly.at("Data/Orders/Resource")["Properties"]
+
+    partition_keys = {
+        index["IndexName"]: next(key["AttributeName"] for key in index["KeySchema"] if key["KeyType"] == "HASH")
+        for index in properties["GlobalSecondaryIndexes"]
+    }
+
+    assert "status" not in partition_keys.values()
+    assert partition_keys["by-status-shard"] == partition_keys["awaiting-shipment-shard"] == "statusShard"

@@ -60,8 +60,9 @@ EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
     "OrderApi": {
         # create, get (also /health and the shipment callbacks), delete_if_received, and the listings' batch get
         "Orders": {BATCH_GET, GET, PUT, DELETE},
-        "Orders/index/by-status": {QUERY},
+        "Orders/index/by-status-shard": {QUERY},
         "Orders/index/by-customer": {QUERY},
+        "Orders/index/by-customer-status": {QUERY},
         "Products": {SCAN},  # the catalog
         "Idempotency": {PUT},  # the caller's Idempotency-Key records; a taken key's record comes back (ALL_OLD)
     },
@@ -120,7 +121,7 @@ def role_statements(assembly: CloudAssembly, spec: FunctionSpec) -> list[dict]:
 
 
 def resource_name(assembly: CloudAssembly, resource) -> str:
-    """``Orders`` for the orders table's ARN, ``Orders/index/by-status`` for one of its indexes, ``Orders/stream``
+    """``Orders`` for the orders table's ARN, ``Orders/index/by-status-shard`` for one of its indexes, ``Orders/stream``
     for its stream; else the raw value."""
     table_by_id = {assembly.table_id(table.logical_name): table.logical_name for table in TABLES}
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
@@ -286,7 +287,7 @@ def test_the_publisher_may_send_to_the_order_events_dead_letter_queue_only(assem
         ((("dynamodb:GetItems",),), "not a DynamoDB item action"),
         ((("dynamodb:DescribeTable",),), "not a DynamoDB item action"),
         (((GET, GET),), "listed twice"),
-        (((), ("by-status", "by-sku")), "no index 'by-sku'"),
+        (((), ("by-status-shard", "by-sku")), "no index 'by-sku'"),
         (((),), "without an action"),
     ],
 )

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from bench import cost, report
+from bench.dynamodb_units import MeteredRequest, PartitionUnits
+from workflows.resources import STATUS_SHARDS, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:states:us-east-1:123456789012:execution:order-workflow:o-1"
@@ -277,6 +279,92 @@ class TestQuotas:
         assert reason.startswith(f"${summary['cost']['usd_per_million_orders']:,.2f} per million")
         assert "Step Functions: Standard transitions $75.00" in reason
         assert report._cost_shortfall(summary, "throughput.completed_per_s") is None
+
+
+def partitions(status_wru: float = 2.0) -> list[list[Any]]:
+    """What a happy order writes per partition key value, as ``measure_run`` records it: its own item, its shopper's
+    by-customer entries, its products' stock items, and ``status_wru`` on each status shard it passes."""
+    statuses = ("RECEIVED", "VALIDATED", "AUTHORIZED", "AWAITING_SHIPMENT")
+    return [
+        ["orders", "", "orderId", "o-1", 16.0, 4.0],
+        ["orders", "by-customer", "customerId", "cust-42", 1.0, 0.0],
+        ["orders", "by-customer-status", "customerId", "cust-42", 9.0, 0.0],
+        ["products", "", "sku", "KB-TKL-01", 2.0, 0.5],
+        *[["orders", "by-status-shard", "statusShard", f"{status}#3", status_wru, 0.0] for status in statuses],
+        ["orders", "by-status-shard", "statusShard", "COMPLETED#3", 1.0, 0.0],
+        ["orders", "awaiting-shipment-shard", "statusShard", "AWAITING_SHIPMENT#3", 2.0, 0.0],
+    ]
+
+
+class TestDynamoDBPartitions:
+    def test_a_status_shard_takes_its_share_of_the_status_and_the_bare_status_all_of_it(self) -> None:
+        path = recorded_path(dynamodb_partitions=partitions())
+
+        sharded = {row["partition"]: row for row in cost.partition_loads(path)}
+        unsharded = {row["partition"]: row for row in cost.partition_loads(path, sharded=False)}
+
+        assert sharded["orders/by-status-shard statusShard=VALIDATED#n"]["wru"] == 2.0 / STATUS_SHARDS
+        assert unsharded["orders/by-status-shard statusShard=VALIDATED"]["wru"] == 2.0
+        assert sharded["orders/by-customer-status customerId=cust-42"]["scope"] == "one shopper"
+        assert sharded["products sku=KB-TKL-01"]["wru"] == 2.0
+
+    def test_only_keys_every_order_shares_load_the_partition_quota_and_each_table_counts_whole(self) -> None:
+        usage = cost.path_usage(recorded_path(dynamodb_partitions=partitions()))
+
+        assert usage["dynamodb_partition_wru"] == 2.0 / STATUS_SHARDS
+        assert usage["dynamodb_table_wru"] == 16.0
+        assert usage["dynamodb_table_rru"] == 4.0
+        limits = cost.quota_orders_per_s(usage)["large_regions"]
+        assert limits["dynamodb_partition_writes"] == 1000 / (2.0 / STATUS_SHARDS)
+        assert limits["dynamodb_table_writes"] == 2500
+
+    def test_the_binding_quota_is_a_partition_when_every_order_writes_one_key_hard_enough(self) -> None:
+        path = recorded_path(dynamodb_partitions=partitions(status_wru=5.0))
+
+        now = cost.quota_summary(path)
+        unsharded = cost.quota_summary(path, sharded=False)
+
+        assert now["binding"]["large_regions"] == "stepfunctions_standard_start_execution"
+        assert unsharded["binding"] == {
+            "large_regions": "dynamodb_partition_writes",
+            "other_regions": "eventbridge_put_events",
+        }
+        assert unsharded["orders_per_s"]["large_regions"] == 200
+
+    def test_the_summary_shows_the_partitions_before_and_after_sharding(self) -> None:
+        summary = cost.summarize({"happy": recorded_path(dynamodb_partitions=partitions())})
+
+        hottest = summary["dynamodb_hottest_shared_partition"]
+        assert hottest["orders_per_s_unsharded"] == 500
+        assert hottest["orders_per_s"] == 500 * STATUS_SHARDS
+        assert summary["aws_quota_binding_unsharded"] == {
+            "large_regions": "stepfunctions_standard_start_execution",
+            "other_regions": "eventbridge_put_events",
+        }
+        rows = {row["partition"]: row for row in summary["dynamodb_partitions"]}
+        assert rows["products sku=KB-TKL-01"]["orders_per_s"] == 500, "one product's stock item, shown, not binding"
+        assert "orders orderId=o-1" not in rows, "an order's own item is no one else's"
+
+    def test_the_status_indexes_have_the_shards_the_design_ceiling_needs(self) -> None:
+        """Each status takes a put and a delete per order: 2 units at 1,000 orders/s over half a partition each."""
+        path = recorded_path(dynamodb_partitions=partitions())
+
+        assert cost.status_shards_needed(path) == 4
+        assert cost.status_shards_needed(path) <= STATUS_SHARDS
+
+    def test_every_partition_key_of_the_service_has_a_scope_in_the_model(self) -> None:
+        keys = {spec.partition_key for spec in TABLES} | {
+            index.partition_key for spec in TABLES for index in spec.indexes
+        }
+
+        assert keys <= set(cost.PARTITION_KEY_SCOPES)
+
+    def test_the_benchmarks_own_reads_are_not_billed_to_any_partition(self) -> None:
+        part = PartitionUnits("orders", "", "orderId", "o-1", 1.0, 0.5)
+        billed = MeteredRequest("OrderApi", "UpdateItem", "orders", 1.0, 0.0, (part,))
+        own = MeteredRequest("Client", "GetItem", "orders", 0.0, 0.5, (part,))
+
+        assert cost.partition_units([billed, own, billed]) == [["orders", "", "orderId", "o-1", 2.0, 1.0]]
 
 
 class TestTheStackAsTheModelSeesIt:

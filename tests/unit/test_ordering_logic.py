@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from local.testkit.fixtures import sample_order
 from tasks.adapters.dynamodb import to_item
 from tasks.adapters.idempotency_keys import record_id
+from tasks.adapters.orders_repository import DynamoDBOrderRepository, status_shard
 from tasks.errors import ForbiddenError, IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
 from tasks.logic.access import Principal
 from tasks.logic.clock import now_iso
@@ -24,7 +25,7 @@ from tasks.logic.ordering import (
     submit_order,
 )
 from tasks.models.order import OrderRequest, OrderStatus
-from workflows.resources import IDEMPOTENCY_TABLE
+from workflows.resources import IDEMPOTENCY_TABLE, ORDERS_TABLE
 
 from .support import NOW, FakeOrderWorkflow, placed_order
 
@@ -146,7 +147,7 @@ def test_a_failed_start_keeps_nothing_and_a_retry_with_the_same_key_completes_it
 
     with pytest.raises(WorkflowUnavailableError, match="same Idempotency-Key"):
         submit(orders, keys, workflow)
-    assert orders.query("by-customer", "customerId", ADA.subject, 10, None)[0] == [], "nothing may stay RECEIVED"
+    assert orders.query("by-customer", ADA.subject, 10, None)[0] == [], "nothing may stay RECEIVED"
 
     accepted = submit(orders, keys, workflow)
 
@@ -279,25 +280,26 @@ def test_an_unfiltered_listing_of_one_status_with_more_than_a_page_offers_the_ne
     assert pages == [["order-c", "order-b"], ["order-a"]]
 
 
-class IndexBehindTheTable:
-    """The orders repository, with a by-status index that still files ``moved`` under its old status too, as a
-    GSI can for a moment after the order moved (the table read behind it already sees the new status)."""
+class IndexBehindTheTable(DynamoDBOrderRepository):
+    """The orders repository, with a by-status-shard index that still files ``moved`` under its old status too, as
+    a GSI can for a moment after the order moved (the table read behind it already sees the new status)."""
 
-    def __init__(self, orders: Any, moved: str, old_status: OrderStatus):
-        self._orders, self._moved, self._old = orders, moved, old_status
+    def __init__(self, client: Any, moved: str, old_status: OrderStatus):
+        super().__init__(ORDERS_TABLE.local_name, client=client)
+        self._stale = {"orderId": moved, "statusShard": status_shard(moved, old_status), "createdAt": NOW}
 
-    def query(self, index, key_name, key_value, limit, cursor, up_to=None):
-        page, cursor = self._orders.query(index, key_name, key_value, limit, cursor, up_to)
-        if key_value == self._old.value:
-            page = [*page, self._orders.get(self._moved)]
+    def _index_page(self, request, cursor):
+        page, cursor = super()._index_page(request, cursor)
+        if request["ExpressionAttributeValues"][":key"] == {"S": self._stale["statusShard"]}:
+            page = [*page, self._stale]
         return page, cursor
 
 
-def test_an_order_the_index_still_files_under_its_old_status_is_listed_once(orders):
+def test_an_order_the_index_still_files_under_its_old_status_is_listed_once(orders, tables):
     for order_id in ("order-a", "order-b"):
         orders.create(placed_order(order_id), NOW)
     orders.advance("order-a", OrderStatus.VALIDATED, NOW)
-    stale = IndexBehindTheTable(orders, "order-a", OrderStatus.RECEIVED)
+    stale = IndexBehindTheTable(tables, "order-a", OrderStatus.RECEIVED)
 
     unfiltered = list_orders(OPERATOR, orders=stale, status=None, customer_id=None, limit=10, next_token=None)
     received = list_orders(
@@ -306,3 +308,105 @@ def test_an_order_the_index_still_files_under_its_old_status_is_listed_once(orde
 
     assert sorted(order.orderId for order in unfiltered.orders) == ["order-a", "order-b"]
     assert [order.orderId for order in received.orders] == ["order-b"]
+
+
+def test_a_shoppers_status_listing_is_newest_into_that_status_first_page_by_page(orders):
+    for order_id in ("first", "second", "third", "fourth"):
+        orders.create(placed_order(order_id, customerId=ADA.subject), NOW)
+    for order_id, minute in (("third", 1), ("first", 2), ("second", 3)):
+        orders.advance(order_id, OrderStatus.VALIDATED, f"2026-03-01T10:0{minute}:00.000Z")
+
+    pages, token = [], None
+    for _ in range(5):
+        page = list_orders(
+            ADA, orders=orders, status=OrderStatus.VALIDATED, customer_id=None, limit=2, next_token=token
+        )
+        pages.append([order.orderId for order in page.orders])
+        token = page.nextToken
+        if token is None:
+            break
+
+    assert pages == [["second", "first"], ["third"]]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        {"orderId": "ord-1", "createdAt": NOW, "customerId": ADA.subject},
+        {"orderId": "ord-1", "statusAt": f"RECEIVED#{NOW}", "customerId": ADA.subject},
+        {"orderId": "ord-1", "statusAt": f"COMPLETED#{NOW}", "customerId": GRACE.subject},
+        {"orderId": "ord-1", "statusAt": 7, "customerId": ADA.subject},
+    ],
+    ids=["token of the unfiltered listing", "another status", "another customer", "wrong type"],
+)
+def test_a_status_listing_refuses_a_token_outside_its_status(orders, cursor):
+    with pytest.raises(InvalidPageTokenError, match="nextToken"):
+        list_orders(
+            ADA,
+            orders=orders,
+            status=OrderStatus.COMPLETED,
+            customer_id=None,
+            limit=10,
+            next_token=encode_token(cursor),
+        )
+
+
+def test_an_operators_status_listing_refuses_the_token_of_another_status(orders):
+    token = encode_token({"orderId": "ord-1", "createdAt": NOW, "status": "RECEIVED"})
+
+    with pytest.raises(InvalidPageTokenError, match="nextToken"):
+        list_orders(OPERATOR, orders=orders, status=OrderStatus.COMPLETED, customer_id=None, limit=10, next_token=token)
+
+
+def _created(client: Any, order_ids: list[str], customer_id: str) -> None:
+    """Store RECEIVED orders as ``create`` writes them, one BatchWriteItem per 25: the test is about reads."""
+    writes = PutCollector()
+    writer = DynamoDBOrderRepository(ORDERS_TABLE.local_name, client=writes)
+    for order_id in order_ids:
+        writer.create(placed_order(order_id, customerId=customer_id), f"2026-03-01T10:00:00.{order_id[-3:]}Z")
+    for start in range(0, len(writes.items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in writes.items[start : start + 25]]
+        client.batch_write_item(RequestItems={ORDERS_TABLE.local_name: batch})
+
+
+class PutCollector:
+    """A DynamoDB client that keeps the items it is asked to put instead of writing them."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def put_item(self, **request: Any) -> dict[str, Any]:
+        self.items.append(request["Item"])
+        return {}
+
+
+LISTINGS = {
+    "a shopper's orders": (ADA, None),
+    "a shopper's COMPLETED orders": (ADA, OrderStatus.COMPLETED),
+    "every COMPLETED order": (OPERATOR, OrderStatus.COMPLETED),
+    "every order": (OPERATOR, None),
+}
+
+
+def test_a_listing_reads_as_much_with_a_thousand_orders_as_with_ten(orders, tables, capacity_meter):
+    """The shopper's one COMPLETED order is their oldest: a listing that filtered a partition would read them all."""
+    orders.create(placed_order("ord-completed", customerId=ADA.subject), "2026-03-01T09:00:00.000Z")
+    orders.advance("ord-completed", OrderStatus.COMPLETED, NOW)
+
+    def reads() -> dict[str, list[tuple[str, float]]]:
+        measured = {}
+        for name, (caller, status) in LISTINGS.items():
+            capacity_meter.clear()
+            with capacity_meter:
+                page = list_orders(caller, orders=orders, status=status, customer_id=None, limit=1, next_token=None)
+            assert len(page.orders) == 1, name
+            measured[name] = [(request.operation, request.rru) for request in capacity_meter.requests]
+        return measured
+
+    _created(tables, [f"ord-{n:04d}" for n in range(10)], ADA.subject)
+    ten = reads()
+    _created(tables, [f"ord-{n:04d}" for n in range(10, 1000)], ADA.subject)
+    thousand = reads()
+
+    assert thousand == ten
+    assert len(ten["a shopper's COMPLETED orders"]) == 2, "one Query, one BatchGetItem"

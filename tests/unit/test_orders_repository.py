@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from tasks.adapters.orders_repository import INDEXES, status_shard
 from tasks.errors import InvalidOrderStateError, OrderNotFoundError
 from tasks.logic.inventory import PREPARED
 from tasks.models.order import OrderStatus
 
 from .support import LATER, NOW, ORDER_ID, placed_order
+
+EARLIER = "2026-03-01T09:55:00.000Z"
+MUCH_LATER = "2026-03-01T11:00:00.000Z"
+AWAITING_SHIPMENT_SHARDS = INDEXES["awaiting-shipment-shard"].shard_values("AWAITING_SHIPMENT")
 
 
 def timeline(record: dict) -> list[tuple[str, str]]:
@@ -225,19 +230,89 @@ def test_the_warehouse_queue_holds_exactly_the_orders_awaiting_shipment_longest_
     first, cursor = orders.awaiting_shipment(1, None)
     second, _ = orders.awaiting_shipment(1, cursor)
 
-    assert queue == [
-        {"orderId": "waits-since-now", "status": "AWAITING_SHIPMENT", "awaitingShipmentSince": NOW},
-        {"orderId": "waits-since-later", "status": "AWAITING_SHIPMENT", "awaitingShipmentSince": LATER},
+    assert [(entry["orderId"], entry["awaitingShipmentSince"]) for entry in queue] == [
+        ("waits-since-now", NOW),
+        ("waits-since-later", LATER),
     ]
+    assert {entry["statusShard"] for entry in queue} <= set(AWAITING_SHIPMENT_SHARDS)
     assert first + second == queue, "pages follow each other"
+
+
+def test_the_warehouse_queue_merges_its_shards_and_pages_through_the_same_millisecond_once_each(order_at, orders):
+    waiting = [f"order-{n}" for n in range(9)]
+    for order_id in waiting:
+        order_at(OrderStatus.AWAITING_SHIPMENT, order_id=order_id, awaitingShipmentSince=NOW)
+    order_at(OrderStatus.AWAITING_SHIPMENT, order_id="waits-longest", awaitingShipmentSince=EARLIER)
+
+    pages, cursor = [], None
+    while len(pages) < 20:
+        page, cursor = orders.awaiting_shipment(3, cursor)
+        pages.append([entry["orderId"] for entry in page])
+        if cursor is None:
+            break
+
+    assert len({orders.get(order_id)["statusShard"] for order_id in waiting}) > 1, "the orders span shards"
+    assert pages == [
+        ["waits-longest", "order-0", "order-1"],
+        ["order-2", "order-3", "order-4"],
+        ["order-5", "order-6", "order-7"],
+        ["order-8"],
+    ]
 
 
 def test_a_query_of_a_keys_only_index_returns_whole_orders_newest_first(orders):
     for order_id, created in (("older", NOW), ("newer", LATER)):
         orders.create(placed_order(order_id), created)
 
-    page, cursor = orders.query("by-customer", "customerId", "cust-42", 10, None)
+    page, cursor = orders.query("by-customer", "cust-42", 10, None)
 
     assert [order["orderId"] for order in page] == ["newer", "older"]
     assert page[0] == orders.get("newer")
     assert cursor is None
+
+
+def test_every_status_write_files_the_order_under_its_status_shard_and_when_it_got_there(orders):
+    orders.create(placed_order(), NOW)
+    created = orders.get(ORDER_ID)
+    orders.advance(ORDER_ID, OrderStatus.VALIDATED, LATER)
+    moved = orders.get(ORDER_ID)
+
+    assert created["statusShard"] == status_shard(ORDER_ID, OrderStatus.RECEIVED)
+    assert created["statusAt"] == f"RECEIVED#{NOW}"
+    assert moved["statusShard"] == status_shard(ORDER_ID, OrderStatus.VALIDATED)
+    assert moved["statusAt"] == f"VALIDATED#{LATER}"
+    assert moved["statusShard"] in INDEXES["by-status-shard"].shard_values("VALIDATED")
+
+
+def test_orders_spread_over_every_status_shard(orders):
+    shards = {status_shard(f"ord-{n:032x}", OrderStatus.RECEIVED) for n in range(200)}
+
+    assert shards == set(INDEXES["by-status-shard"].shard_values("RECEIVED"))
+
+
+def test_listing_by_status_merges_the_shards_newest_first_and_continues_from_a_position(orders):
+    for minute in range(8):
+        orders.create(placed_order(f"order-{minute}"), f"2026-03-01T10:0{minute}:00.000Z")
+    orders.advance("order-7", OrderStatus.VALIDATED, LATER)
+
+    first, position = orders.with_status([OrderStatus.RECEIVED], 4, None)
+    second, end = orders.with_status([OrderStatus.RECEIVED], 4, position)
+
+    assert len({orders.get(f"order-{minute}")["statusShard"] for minute in range(7)}) > 1, "the orders span shards"
+    assert [order["orderId"] for order in first] == ["order-6", "order-5", "order-4", "order-3"]
+    assert [order["orderId"] for order in second] == ["order-2", "order-1", "order-0"]
+    assert position == (first[-1]["createdAt"], "order-3")
+    assert end is None
+
+
+def test_a_shoppers_orders_of_one_status_are_newest_into_that_status_first(orders):
+    for order_id in ("first", "second", "third"):
+        orders.create(placed_order(order_id), NOW)
+    orders.advance("second", OrderStatus.VALIDATED, LATER)
+    orders.advance("first", OrderStatus.VALIDATED, MUCH_LATER)
+
+    validated, _ = orders.query("by-customer-status", "cust-42", 10, None, sort_prefix="VALIDATED#")
+    received, _ = orders.query("by-customer-status", "cust-42", 10, None, sort_prefix="RECEIVED#")
+
+    assert [order["orderId"] for order in validated] == ["first", "second"]
+    assert [order["orderId"] for order in received] == ["third"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tasks.adapters.orders_repository import status_shard
 from tasks.errors import InvalidOrderStateError, OrderNotFoundError
 from tasks.logic import shipment
 from tasks.logic.failure import record_failure
@@ -135,7 +136,8 @@ def test_request_shipment_puts_the_order_in_the_warehouse_queue_and_a_retry_keep
     request_shipment(RETRY_TOKEN, now=LATER)
 
     queue, _ = orders.awaiting_shipment(10, None)
-    assert queue == [{"orderId": ORDER_ID, "status": "AWAITING_SHIPMENT", "awaitingShipmentSince": NOW}]
+    shard = status_shard(ORDER_ID, OrderStatus.AWAITING_SHIPMENT)
+    assert queue == [{"orderId": ORDER_ID, "statusShard": shard, "awaitingShipmentSince": NOW}]
 
 
 def test_a_failure_takes_the_order_out_of_the_warehouse_queue(awaiting, orders):

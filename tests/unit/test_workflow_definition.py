@@ -29,6 +29,7 @@ from workflows.resources import (
     ORDER_WORKFLOW_ASL,
     PLACEHOLDER_PATTERN,
     STATE_MACHINES,
+    STATUS_SHARDS,
     WORKFLOW_FUNCTIONS,
     StateMachineSpec,
     WorkflowType,
@@ -361,6 +362,20 @@ def test_the_direct_failure_write_admits_exactly_the_statuses_a_failure_may_foll
     assert [values[placeholder]["S"] for placeholder in allowed] == [
         status.value for status in statuses_before(OrderStatus.FAILED)
     ]
+
+
+def test_the_direct_failure_write_files_the_order_under_a_status_shard_the_listings_read(definition):
+    """The repository shards by a hash of the order id, which ASL cannot compute: the direct write picks any shard,
+    which readers merge all the same, so it must pick among the shards they read and no other."""
+    direct = definition["States"]["RecordFailureDirectly"]["Parameters"]
+    values = direct["ExpressionAttributeValues"]
+
+    assert "statusShard = :statusShard, statusAt = :statusAt" in direct["UpdateExpression"]
+    assert values[":statusShard"]["S.$"] == (
+        f"States.Format('{{}}#{{}}', $failureStatus, States.MathRandom(0, {STATUS_SHARDS - 1}))"
+    )
+    assert values[":statusAt"]["S.$"] == "States.Format('{}#{}', $failureStatus, $$.State.EnteredTime)"
+    assert values[":now"]["S.$"] == "$$.State.EnteredTime"
 
 
 def test_moto_accepts_the_rendered_definitions_with_their_types():

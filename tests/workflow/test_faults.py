@@ -13,7 +13,9 @@ import pytest
 from local.testkit.faults import FaultInjector
 from local.testkit.fixtures import OrderRun, OrderStack, sample_order
 from local.testkit.invariants import AUTHORIZATION_VOIDED
+from tasks.adapters.orders_repository import INDEXES
 from tasks.adapters.payments_ledger import LedgerEntryKind
+from tasks.models.order import OrderStatus
 
 pytestmark = pytest.mark.workflow
 
@@ -269,6 +271,24 @@ def test_an_order_recorded_directly_after_awaiting_shipment_leaves_the_warehouse
     queue, _ = order_stack.orders.awaiting_shipment(100, None)
     assert run.order_id not in [entry["orderId"] for entry in queue]
     assert order_stack.broken_invariants(run) == []
+
+
+def test_an_order_recorded_directly_is_listed_under_its_failure_status(order_stack, faults):
+    faults({"RecordFailure": {"kind": "fatal"}})
+
+    run = order_stack.run_order(sample_order(), shipment="FAILED")
+
+    assert run.order["failure"]["recordedBy"] == "RecordFailureDirectly"
+    assert run.order["statusShard"] in INDEXES["by-status-shard"].shard_values("FAILED")
+    assert run.order["statusAt"] == f"FAILED#{run.order['updatedAt']}"
+    failed, _ = order_stack.orders.with_status([OrderStatus.FAILED], 100, None)
+    shipped_at, _ = order_stack.orders.with_status([OrderStatus.AWAITING_SHIPMENT], 100, None)
+    theirs, _ = order_stack.orders.query(
+        "by-customer-status", run.order["customerId"], 100, None, sort_prefix="FAILED#"
+    )
+    assert run.order_id in [order["orderId"] for order in failed]
+    assert run.order_id not in [order["orderId"] for order in shipped_at]
+    assert run.order_id in [order["orderId"] for order in theirs]
 
 
 def test_a_standalone_stack_applies_its_fault_rules_from_the_first_order():

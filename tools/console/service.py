@@ -34,7 +34,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
-from tasks.logic.ordering import BY_STATUS_INDEX
 from tasks.models.order import OrderStatus
 from tools.console.api_caller import OrderApiCaller
 from tools.console.graph import (
@@ -121,8 +120,8 @@ class ConsoleService:
     ) -> dict[str, Any]:
         """One page of executions, newest first, each with its order's status; ``next`` is the following page.
 
-        Filtering by order status reads the orders table's ``by-status`` index (newest first too); a search is an
-        exact order id, or else a part of one among the newest executions.
+        Filtering by order status reads the shards of the orders table's ``by-status-shard`` index, merged newest
+        created first; a search is an exact order id, or else a part of one among the newest executions.
 
         Example
         -------
@@ -157,11 +156,11 @@ class ConsoleService:
     def _by_order_status(
         self, order_status: str, status: str | None, page: str | None, page_size: int
     ) -> tuple[list[dict], str | None]:
-        cursor = self._pages.decode(page, "orders") if page else None
-        orders, cursor = self._orders.query(BY_STATUS_INDEX, "status", order_status, page_size, cursor)
+        before = _listing_position(self._pages.decode(page, "orders")) if page else None
+        orders, position = self._orders.with_status([OrderStatus(order_status)], page_size, before)
         described = self._pool.map(self._described_or_none, [order["orderId"] for order in orders])
         rows = [row for row in described if row is not None and (status is None or row["status"] == status)]
-        return rows, cursor and self._pages.encode("orders", cursor)
+        return rows, position and self._pages.encode("orders", list(position))
 
     def _search(self, text: str, status: str | None) -> list[dict[str, Any]]:
         exact = self._described_or_none(text) if _plausible_name(text) else None
@@ -381,6 +380,13 @@ class PageTokens:
 
     def _signature(self, payload: str) -> str:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _listing_position(value: Any) -> tuple[str, str]:
+    """A page token's place in the orders listing: the last order's creation time and id."""
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) for part in value)):
+        raise ValueError("page is not a page token this console handed out")
+    return value[0], value[1]
 
 
 def _iso(value: Any) -> str | None:
