@@ -27,6 +27,12 @@ CORS_RESPONSE_HEADERS = "access-control-"
 READ_METHODS = frozenset({"GET", "HEAD"})
 OTHER_SITES = frozenset({"cross-site", "same-site"})
 """``Sec-Fetch-Site`` values of a request a page on another site, or on another port of this host, started."""
+REFUSAL_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
+"""A refusal is no page to frame or sniff either: a frame of another site shows the browser's error page."""
 
 LOG = logging.getLogger(__name__)
 
@@ -111,7 +117,7 @@ class LoopbackGuard:
             body = json.dumps({"message": f"Forbidden: {refusal}"}).encode()
             start_response(
                 "403 Forbidden",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *REFUSAL_HEADERS],
             )
             return [body]
         if not self._same_origin_only:
