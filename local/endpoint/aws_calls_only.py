@@ -5,6 +5,10 @@ included, to ``./moto_recording``), seeding and reset. A web page reaches those 
 send no ``Origin`` for ``LoopbackGuard`` to refuse. AWS itself answers no such route and no unsigned call, so this
 endpoint does the same. The exceptions are the ones AWS makes too: the user pool's public keys (a plain GET) and the
 Cognito user-pool operations a browser calls without AWS credentials.
+
+Only a signature in the ``Authorization`` header counts: moto checks no signature, and no page can set that header
+on another site's request. A signature in the query string (a presigned URL) is refused: a page can write one into
+any ``<img>`` or form, and the local stack makes no presigned URLs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from local.endpoint.listener import log_refusal
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -50,12 +56,12 @@ def refusal(environ: dict[str, Any]) -> str | None:
         return "moto's own API is not served here: this endpoint answers AWS API calls only"
     if environ.get("HTTP_AUTHORIZATION", "").startswith(SIGV4_AUTHORIZATION):
         return None
-    if "X-Amz-Signature=" in environ.get("QUERY_STRING", ""):
-        return None
     if environ.get("REQUEST_METHOD") in ("GET", "HEAD") and path.endswith(PUBLIC_KEYS_SUFFIX):
         return None
     if environ.get("HTTP_X_AMZ_TARGET") in UNSIGNED_COGNITO_TARGETS:
         return None
+    if "x-amz-signature=" in environ.get("QUERY_STRING", "").lower():
+        return "presigned URLs are not served here: any page can write one; sign in the Authorization header"
     return "the request is not signed: AWS API calls carry an AWS Signature Version 4 (any AWS SDK or the AWS CLI)"
 
 
@@ -74,6 +80,7 @@ class AwsCallsOnly:
         reason = refusal(environ)
         if reason is None:
             return self.app(environ, start_response)
+        log_refusal("the AWS endpoint", environ, reason)
         body = json.dumps({"__type": "MissingAuthenticationTokenException", "message": reason}).encode()
         start_response(
             "403 Forbidden",

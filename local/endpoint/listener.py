@@ -2,16 +2,20 @@
 
 waitress parses HTTP (lengths, keep-alive, pipelining) instead of hand-written ``http.server`` handling, so a
 request's body can never be read as a second request. ``LoopbackGuard`` then refuses what a browser on another
-site could send: a ``Host`` other than the loopback name and port the listener serves (DNS rebinding), and a
-state-changing request whose ``Origin`` is not one the listener trusts (cross-site forms and fetches).
+site could send: a ``Host`` other than the loopback name and port the listener serves (DNS rebinding), a
+state-changing request whose ``Origin`` is not one the listener trusts (cross-site forms and fetches), and any
+request a browser marks ``Sec-Fetch-Site: cross-site`` that no trusted origin made (``<img>``, ``<script>``, a beacon:
+they send no ``Origin``), top-level page loads aside. Every refusal is logged, so a 403 is never a mystery.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from waitress import create_server, wasyncore
 from waitress.server import BaseWSGIServer
@@ -20,6 +24,17 @@ HOST = "127.0.0.1"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_RESPONSE_HEADERS = "access-control-"
+READ_METHODS = frozenset({"GET", "HEAD"})
+OTHER_SITES = frozenset({"cross-site", "same-site"})
+"""``Sec-Fetch-Site`` values of a request a page on another site, or on another port of this host, started."""
+REFUSAL_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
+"""A refusal is no page to frame or sniff either: a frame of another site shows the browser's error page."""
+
+LOG = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -39,7 +54,12 @@ def not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
 
 
 class LoopbackGuard:
-    """WSGI middleware: refuse foreign ``Host`` headers, and state changes from origins the listener does not trust.
+    """WSGI middleware: refuse foreign ``Host`` headers, and what pages of other sites send, unless trusted.
+
+    Browsers mark every request with ``Sec-Fetch-Site``; the CLI, boto3 and curl send none and pass. A ``cross-site``
+    request passes only from a trusted origin (the API's storefronts, by CORS) or as a page load (``GET``, mode
+    ``navigate``, destination ``document``: a link to the console or the API's docs). ``same_origin_only``
+    refuses ``same-site`` requests too, and every top-level load from another site.
 
     Parameters
     ----------
@@ -49,13 +69,13 @@ class LoopbackGuard:
     trusted_origins:
         Origins besides the listener's own that may change state (the storefronts the API allows by CORS).
     same_origin_only:
-        Refuse every request that carries a foreign ``Origin``, reads too, and drop CORS headers the app adds:
-        for the AWS endpoint, which no web page has any business calling.
+        Refuse every request that carries a foreign ``Origin`` or comes from another site or port, reads too, and
+        drop CORS headers the app adds: for the AWS endpoint, which no web page has any business calling.
 
     Example
     -------
     >>> guard = LoopbackGuard(app)  # doctest: +SKIP
-    >>> guard.serve_port(3000)  # doctest: +SKIP  (then Host must be 127.0.0.1:3000 or localhost:3000)
+    >>> guard.serve_port(3000, "the API")  # doctest: +SKIP  (then Host must be 127.0.0.1:3000 or localhost:3000)
     """
 
     def __init__(
@@ -64,13 +84,15 @@ class LoopbackGuard:
         self.app: WsgiApp = app or not_ready
         self._extra_origins = frozenset(trusted_origins)
         self._same_origin_only = same_origin_only
+        self.what = "a local listener"
         self.hosts: frozenset[str] = frozenset()
         self.origins: frozenset[str] = self._extra_origins
 
-    def serve_port(self, port: int) -> None:
+    def serve_port(self, port: int, what: str | None = None) -> None:
         """The listener's port is known once it is bound; from then on only its loopback names are its Host."""
         self.hosts = frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
         self.origins = frozenset(f"http://{host}" for host in self.hosts) | self._extra_origins
+        self.what = what or self.what
 
     def refusal(self, environ: dict[str, Any]) -> str | None:
         """Why this request is refused, or None."""
@@ -78,19 +100,24 @@ class LoopbackGuard:
         if host not in self.hosts:
             return f"Host {host or '(none)'} is not this listener; use http://{HOST}:<port>"
         origin = environ.get("HTTP_ORIGIN")
-        if origin is None or origin in self.origins:
-            return None
-        if self._same_origin_only or environ["REQUEST_METHOD"] not in SAFE_METHODS:
+        foreign = origin is not None and origin not in self.origins
+        if foreign and (self._same_origin_only or environ["REQUEST_METHOD"] not in SAFE_METHODS):
             return f"requests from origin {origin} are not allowed here"
+        site = environ.get("HTTP_SEC_FETCH_SITE")
+        if self._same_origin_only and site in OTHER_SITES:
+            return f"no web page may call this listener (Sec-Fetch-Site: {site})"
+        if site == "cross-site" and origin not in self._extra_origins and not _page_load(environ):
+            return "a page of another site may only link here (Sec-Fetch-Site: cross-site)"
         return None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         refusal = self.refusal(environ)
         if refusal is not None:
+            log_refusal(self.what, environ, refusal)
             body = json.dumps({"message": f"Forbidden: {refusal}"}).encode()
             start_response(
                 "403 Forbidden",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *REFUSAL_HEADERS],
             )
             return [body]
         if not self._same_origin_only:
@@ -101,6 +128,29 @@ class LoopbackGuard:
             return start_response(status, kept, *args)
 
         return self.app(environ, without_cors)
+
+
+def _page_load(environ: dict[str, Any]) -> bool:
+    """A top-level page load (a followed link, a typed URL): what another site may start, and only reads."""
+    return (
+        environ["REQUEST_METHOD"] in READ_METHODS
+        and environ.get("HTTP_SEC_FETCH_MODE") == "navigate"
+        and environ.get("HTTP_SEC_FETCH_DEST") == "document"
+    )
+
+
+def log_refusal(what: str, environ: dict[str, Any], reason: str) -> None:
+    """One line per refused request, ``<listener> refused <METHOD> <path>: <reason>``; the query is left out (it
+    can carry a signature), and the path is quoted, so a request cannot write lines of its own.
+
+    Example
+    -------
+    >>> environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/moto-api/reset"}
+    >>> log_refusal("the AWS endpoint", environ, "why")  # doctest: +SKIP
+    the AWS endpoint refused GET /moto-api/reset: why
+    """
+    path = quote(environ.get("PATH_INFO") or "/", safe="/")
+    LOG.warning("%s refused %s %s: %s", what, quote(environ.get("REQUEST_METHOD", ""), safe=""), path, reason)
 
 
 class LocalListener:
@@ -129,7 +179,7 @@ class LocalListener:
             )
         except OSError as error:
             raise PortInUseError(f"{what} cannot listen on {HOST}:{port}: {error.strerror}") from None
-        guard.serve_port(self.port)
+        guard.serve_port(self.port, what)
         self._thread = threading.Thread(target=self._server.run, name=what, daemon=True)
 
     @property

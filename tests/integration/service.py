@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -92,6 +93,8 @@ class OrdersService:
     user: str | None = field(default=None)
     principal: LocalPrincipal | None = WAREHOUSE
     """Who signs the IAM routes locally (None: sent unsigned)."""
+    log: Path | None = None
+    """Where the local process writes what it prints, when a test reads it while the process runs."""
 
     def __post_init__(self) -> None:
         if self.user is None:
@@ -201,7 +204,8 @@ def _json(raw: bytes) -> Any:
         return raw.decode(errors="replace")
 
 
-def start_local_service(extra_env: dict[str, str] | None = None) -> OrdersService:
+def start_local_service(extra_env: dict[str, str] | None = None, log: Path | None = None) -> OrdersService:
+    """``orders up`` on free ports; what it prints goes to ``log`` when given (to read while it runs), else a pipe."""
     settings = {
         "ORDERS_CONSOLE_PORT": "0",
         "ORDERS_WAREHOUSE_DELAY_SECONDS": "off",
@@ -209,12 +213,16 @@ def start_local_service(extra_env: dict[str, str] | None = None) -> OrdersServic
         "ORDERS_CORS_ORIGINS": STOREFRONT_ORIGIN,
         **(extra_env or {}),
     }
-    stack = launch(settings, os.environ, subprocess.PIPE)
-    service = OrdersService(stack.api_url, stack.aws_endpoint, process=stack.process)
+    if log is None:
+        stack = launch(settings, os.environ, subprocess.PIPE)
+    else:
+        with log.open("w") as output:
+            stack = launch(settings, os.environ, output)
+    service = OrdersService(stack.api_url, stack.aws_endpoint, process=stack.process, log=log)
     try:
         wait_until_ready(stack, lambda: service.request("GET", "/health").status == 200, READY_DEADLINE_SECONDS)
     except StackNotReadyError as error:
-        raise AssertionError(f"{error}: {stack.process.stdout.read()}") from error
+        raise AssertionError(f"{error}: {printed(service)}") from error
     return dataclasses.replace(service, tokens=local_token_source(stack.aws_endpoint))
 
 
@@ -224,7 +232,7 @@ def stop_local_service(service: OrdersService) -> int:
     exit_code = stop(service.process, STOP_DEADLINE_SECONDS)
     if exit_code is None:
         raise AssertionError(f"orders up did not stop within {STOP_DEADLINE_SECONDS}s of SIGTERM")
-    logged = service.process.stdout.read()
+    logged = printed(service)
     leaked = [
         line
         for line in logged.splitlines()
@@ -232,3 +240,10 @@ def stop_local_service(service: OrdersService) -> int:
     ]
     assert leaked == [], f"orders up logged payment tokens: {leaked[:3]}"
     return exit_code
+
+
+def printed(service: OrdersService) -> str:
+    """What the local process printed (all of it once it has exited)."""
+    if service.log is not None:
+        return service.log.read_text()
+    return service.process.stdout.read()

@@ -13,7 +13,9 @@ import urllib.request
 import uuid
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.testkit.fixtures import poll
@@ -168,3 +170,30 @@ def test_a_web_page_cannot_reach_motos_own_api_on_the_aws_endpoint(local_only: O
 
     assert refused.value.code == 403
     assert local_only.stepfunctions().list_state_machines()["stateMachines"], "the endpoint still answers AWS calls"
+
+
+def test_a_signature_a_page_writes_into_the_query_string_is_no_signature(local_only: OrdersService):
+    """moto checks no signature, so a presigned-looking query made any form an AWS call: this one created a SimpleDB
+    domain (moto finds the service from ``Version`` in an unsigned body). A browser without ``Sec-Fetch-*`` headers,
+    or any client, sends it as here."""
+    forged = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=local%2F20261206%2Fus-east-1%2Fsdb%2Faws4_request"
+    request = urllib.request.Request(
+        f"{local_only.aws_endpoint}/?{forged}&X-Amz-Signature=forged",
+        data=b"Action=CreateDomain&DomainName=from-a-form&Version=2009-04-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+
+    assert refused.value.code == 403
+    simpledb = boto3.client(
+        "sdb",
+        endpoint_url=local_only.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(signature_version="v4"),
+    )
+    assert "from-a-form" not in simpledb.list_domains().get("DomainNames", [])

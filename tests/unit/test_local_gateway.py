@@ -296,8 +296,14 @@ def test_without_configured_origins_no_preflight_is_answered(authorizer):
     assert "Access-Control-Allow-Origin" not in headers
 
 
-def guarded(guard: LoopbackGuard, method: str, host: str, origin: str | None = None) -> str:
-    environ = {"REQUEST_METHOD": method, "HTTP_HOST": host, **({"HTTP_ORIGIN": origin} if origin else {})}
+def guarded(guard: LoopbackGuard, method: str, host: str, origin: str | None = None, **fetch: str) -> str:
+    """The status ``guard`` answers; ``fetch`` gives the browser's ``Sec-Fetch-*`` headers (``site="cross-site"``)."""
+    environ = {
+        "REQUEST_METHOD": method,
+        "HTTP_HOST": host,
+        **({"HTTP_ORIGIN": origin} if origin else {}),
+        **{f"HTTP_SEC_FETCH_{name.upper()}": value for name, value in fetch.items()},
+    }
     statuses: list[str] = []
     guard(environ, lambda status, headers, *rest: statuses.append(status))
     return statuses[0].split()[0]
@@ -310,7 +316,7 @@ def ok(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 def test_the_guard_refuses_foreign_hosts_and_cross_site_state_changes():
     guard = LoopbackGuard(ok, trusted_origins=("http://shop.test",))
-    guard.serve_port(3000)
+    guard.serve_port(3000, "the API")
 
     assert guarded(guard, "GET", "127.0.0.1:3000") == "200"
     assert guarded(guard, "GET", "localhost:3000") == "200"
@@ -325,7 +331,7 @@ def test_the_guard_refuses_foreign_hosts_and_cross_site_state_changes():
 
 def test_a_same_origin_only_guard_refuses_foreign_reads_and_drops_cors_headers():
     guard = LoopbackGuard(ok, same_origin_only=True)
-    guard.serve_port(4566)
+    guard.serve_port(4566, "the AWS endpoint")
     headers: list[tuple[str, str]] = []
 
     guard({"REQUEST_METHOD": "GET", "HTTP_HOST": "127.0.0.1:4566"}, lambda status, given: headers.extend(given))
@@ -333,3 +339,39 @@ def test_a_same_origin_only_guard_refuses_foreign_reads_and_drops_cors_headers()
     assert guarded(guard, "GET", "127.0.0.1:4566", "http://evil.test") == "403"
     assert guarded(guard, "OPTIONS", "127.0.0.1:4566", "http://evil.test") == "403"
     assert headers == []
+
+
+def test_the_guard_refuses_what_a_page_of_another_site_sends_without_an_origin(caplog):
+    """``<img>``, ``<script>``, ``<iframe>`` and beacons of another site: Chromium marks them, they carry no Origin."""
+    guard = LoopbackGuard(ok, trusted_origins=("http://shop.test",))
+    guard.serve_port(8233, "the console")
+
+    assert guarded(guard, "GET", "127.0.0.1:8233", site="cross-site", mode="no-cors", dest="image") == "403"
+    assert guarded(guard, "GET", "127.0.0.1:8233", site="cross-site", mode="navigate", dest="iframe") == "403"
+    assert guarded(guard, "POST", "127.0.0.1:8233", site="cross-site", mode="navigate", dest="document") == "403"
+    assert guarded(guard, "GET", "127.0.0.1:8233", "http://evil.test", site="cross-site", mode="cors") == "403"
+    assert [record.getMessage() for record in caplog.records][:2] == [
+        "the console refused GET /: a page of another site may only link here (Sec-Fetch-Site: cross-site)"
+    ] * 2
+
+
+def test_the_guard_lets_through_links_trusted_origins_and_clients_that_are_no_browser():
+    guard = LoopbackGuard(ok, trusted_origins=("http://shop.test",))
+    guard.serve_port(3000, "the API")
+
+    assert guarded(guard, "GET", "127.0.0.1:3000", site="cross-site", mode="navigate", dest="document") == "200"
+    assert guarded(guard, "POST", "127.0.0.1:3000", "http://shop.test", site="cross-site", mode="cors") == "200"
+    assert guarded(guard, "OPTIONS", "127.0.0.1:3000", "http://shop.test", site="cross-site", mode="cors") == "200"
+    assert guarded(guard, "GET", "127.0.0.1:3000", site="same-site", mode="no-cors", dest="image") == "200"
+    assert guarded(guard, "GET", "127.0.0.1:3000", site="same-origin", mode="cors") == "200"
+    assert guarded(guard, "POST", "127.0.0.1:3000") == "200"
+
+
+def test_a_same_origin_only_guard_refuses_every_page_of_another_site_or_port():
+    guard = LoopbackGuard(ok, same_origin_only=True)
+    guard.serve_port(4566, "the AWS endpoint")
+
+    assert guarded(guard, "GET", "127.0.0.1:4566", site="cross-site", mode="navigate", dest="document") == "403"
+    assert guarded(guard, "GET", "127.0.0.1:4566", site="same-site", mode="no-cors", dest="image") == "403"
+    assert guarded(guard, "GET", "127.0.0.1:4566", site="none", mode="navigate", dest="document") == "200"
+    assert guarded(guard, "POST", "127.0.0.1:4566") == "200"

@@ -6,7 +6,8 @@ console:
 
 - waitress frames requests itself and reads a whole body before the app runs, so a body is never read as a second
   request, and a malformed ``Content-Length`` is a 400;
-- the guard refuses a ``Host`` other than the console's own (DNS rebinding) and a POST from a foreign ``Origin``;
+- the guard refuses a ``Host`` other than the console's own (DNS rebinding), a POST from a foreign ``Origin``, and
+  whatever a page of another site sends but a followed link (``Sec-Fetch-Site: cross-site``);
 - an action needs the session's CSRF token in ``X-CSRF-Token`` and a JSON body (``tools.console.sessions``).
 
 Pages and assets come from ``static/`` beside this file (nothing from a CDN), under a Content-Security-Policy that
