@@ -250,7 +250,7 @@ QUOTAS: dict[str, dict[str, Any]] = {
 """Documented defaults, per account and Region; Express executions and their transitions draw on none of the
 Standard buckets. Sources and the figures' provenance: docs/aws-references.md."""
 STAGE_THROTTLE_RPS = 50
-"""``stacks.constants.API_THROTTLING_RATE_LIMIT``: the stack's own stage throttle, below every AWS default."""
+"""``workflows.resources.STAGE_THROTTLE.rate_limit``: the stack's own stage throttle, below every AWS default."""
 
 PATHS = {
     "happy": ({}, "SHIPPED"),

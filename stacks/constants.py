@@ -41,15 +41,22 @@ SYNC_EXECUTION_EVENTS_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRul
 
 # API Gateway
 API_STAGE_NAME = "prod"
-API_THROTTLING_RATE_LIMIT = 50
-"""Steady requests per second for the whole stage; a frontend's normal load is far below it."""
-API_THROTTLING_BURST_LIMIT = 100
 CORS_ORIGINS_CONTEXT_KEY = "corsOrigins"
 """``cdk deploy -c corsOrigins=https://shop.example.com,https://m.example.com``: the storefronts browsers call from."""
 CORS_ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
 """The request headers a storefront sends: the ID token, the JSON body's type, the order's idempotency key."""
 CORS_MAX_AGE = Duration.minutes(10)
 """How long a browser may reuse a preflight answer; the local API Gateway emulation answers with the same."""
+
+# WAF (the stage's throttle and the shoppers' order limit are in workflows.resources: the local runtime enforces them)
+PUBLIC_ROUTES_PER_IP_LIMIT = 600
+"""Requests one IP address may send to the public routes (catalog, docs) per evaluation window: two a second on
+average, far more than a person browses and about 4% of the stage's 50 a second, so no one address can take the
+stage's capacity with anonymous reads (docs/decisions.md)."""
+PUBLIC_ROUTES_EVALUATION_WINDOW_SECONDS = 300
+"""WAF counts the last five minutes (its default; 60, 120, 300 or 600 are allowed)."""
+COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
+"""AWS's baseline managed rule group (OWASP-style bad inputs, oversized bodies, no User-Agent); no extra fee."""
 
 # Cognito
 PASSWORD_MIN_LENGTH = 12

@@ -11,6 +11,7 @@ from stacks import constants
 from stacks.constructs.api_construct import ApiConstruct, cors_origins
 from stacks.constructs.data_construct import DataConstruct
 from stacks.constructs.events_construct import EventsConstruct
+from stacks.constructs.firewall_construct import FirewallConstruct
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.constructs.monitoring_construct import MonitoringConstruct
 from stacks.constructs.workflow_construct import WorkflowConstruct
@@ -25,7 +26,8 @@ from workflows.resources import (
 
 
 class OrderServiceStack(Stack):
-    """Tables, task functions, the two state machines, the API function and API, the order events, and their monitoring.
+    """Tables, task functions, the two state machines, the API function and API with its web ACL, the order events,
+    and their monitoring.
 
     The state machines need the task functions' ARNs (and the parent its Express child's), and the API function
     needs the parent's ARN; the API function is no task of either, so building them in that order leaves no cycle.
@@ -55,6 +57,7 @@ class OrderServiceStack(Stack):
             deploy_environment={CORS_ALLOWED_ORIGINS_ENV: ",".join(origins)},
         )
         self.api = ApiConstruct(self, "Api", handler=api_function, cors_origins=origins)
+        self.firewall = FirewallConstruct(self, "Firewall", stage=self.api.rest_api.deployment_stage)
         self.order_events = EventsConstruct(
             self,
             "Events",
