@@ -48,6 +48,10 @@ CORS_ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
 CORS_MAX_AGE = Duration.minutes(10)
 """How long a browser may reuse a preflight answer; the local API Gateway emulation answers with the same."""
 
+SHOPPER_ORDER_LIMIT_CONTEXT_KEY = "shopperOrderLimit"
+"""``cdk deploy -c shopperOrderLimit=1000/100000``: new orders per shopper a minute / a day, for a stack the
+integration suite runs against (its shoppers place far more than a person); without it, ``SHOPPER_ORDER_LIMIT``."""
+
 # WAF (the stage's throttle and the shoppers' order limit are in workflows.resources: the local runtime enforces them)
 PUBLIC_ROUTES_PER_IP_LIMIT = 600
 """Requests one IP address may send to the public routes (catalog, docs) per evaluation window: two a second on

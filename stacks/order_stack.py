@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -21,8 +22,32 @@ from workflows.resources import (
     ORDER_PREPARATION,
     ORDERS_TABLE,
     PUBLISH_ORDER_EVENTS,
+    SHOPPER_ORDER_LIMIT,
     WORKFLOW_FUNCTIONS,
+    OrderRateLimit,
 )
+
+
+def shopper_order_limit(scope: Construct) -> OrderRateLimit:
+    """The order limit of the ``shopperOrderLimit`` context value (``<per minute>/<per day>``), or the default.
+
+    Example
+    -------
+    >>> from aws_cdk import App
+    >>> shopper_order_limit(App(context={"shopperOrderLimit": "1000/100000"}))
+    OrderRateLimit(per_minute=1000, per_day=100000)
+    """
+    value = scope.node.try_get_context(constants.SHOPPER_ORDER_LIMIT_CONTEXT_KEY)
+    if value is None:
+        return SHOPPER_ORDER_LIMIT
+    per_minute, _, per_day = str(value).partition("/")
+    try:
+        return OrderRateLimit(per_minute=int(per_minute), per_day=int(per_day))
+    except ValueError as error:
+        raise ValueError(
+            f"{constants.SHOPPER_ORDER_LIMIT_CONTEXT_KEY}: expected '<per minute>/<per day>' with "
+            f"1 <= per minute <= per day, got {value!r}"
+        ) from error
 
 
 class OrderServiceStack(Stack):
@@ -32,7 +57,7 @@ class OrderServiceStack(Stack):
     The state machines need the task functions' ARNs (and the parent its Express child's), and the API function
     needs the parent's ARN; the API function is no task of either, so building them in that order leaves no cycle.
     The storefront origins of the ``corsOrigins`` context reach both the API's preflights and the API function's
-    environment.
+    environment; the ``shopperOrderLimit`` context, if given, replaces the API function's order limit.
     The order events hang off the orders table's stream only, so they come last, before the alarms that watch them.
 
     Example
@@ -51,8 +76,9 @@ class OrderServiceStack(Stack):
             self.functions.add(spec)
         self.workflow = WorkflowConstruct(self, "Workflow", functions=self.functions.functions, tables=self.data.tables)
         origins = cors_origins(self)
+        limit = shopper_order_limit(self)
         api_function = self.functions.add(
-            API,
+            dataclasses.replace(API, environment={**API.environment, **limit.environment()}),
             state_machine=self.workflow.state_machine,
             deploy_environment={CORS_ALLOWED_ORIGINS_ENV: ",".join(origins)},
         )

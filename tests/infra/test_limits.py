@@ -106,3 +106,20 @@ def test_the_api_function_gets_the_order_limit_in_its_environment_and_the_counte
     assert function["Environment"]["Variables"]["SHOPPER_ORDERS_PER_MINUTE"] == str(SHOPPER_ORDER_LIMIT.per_minute)
     assert function["Environment"]["Variables"]["SHOPPER_ORDERS_PER_DAY"] == str(SHOPPER_ORDER_LIMIT.per_day)
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_a_stack_for_the_integration_suite_raises_the_order_limit_by_context_and_a_bad_value_is_refused(
+    storefronts_assembly,
+):
+    from aws_cdk import App
+
+    from stacks.order_stack import shopper_order_limit
+
+    variables = storefronts_assembly.resources[storefronts_assembly.function_id(API.logical_name)]["Properties"][
+        "Environment"
+    ]["Variables"]
+
+    assert (variables["SHOPPER_ORDERS_PER_MINUTE"], variables["SHOPPER_ORDERS_PER_DAY"]) == ("1000", "100000")
+    assert shopper_order_limit(App()) == SHOPPER_ORDER_LIMIT
+    with pytest.raises(ValueError, match="shopperOrderLimit: expected '<per minute>/<per day>'"):
+        shopper_order_limit(App(context={"shopperOrderLimit": "100/10"}))
