@@ -61,6 +61,9 @@ PUBLIC_ROUTES_EVALUATION_WINDOW_SECONDS = 300
 """WAF counts the last five minutes (its default; 60, 120, 300 or 600 are allowed)."""
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
 """AWS's baseline managed rule group (OWASP-style bad inputs, oversized bodies, no User-Agent); no extra fee."""
+COMMON_RULE_SET_COUNTED_RULE = "SizeRestrictions_BODY"
+"""The one rule of the group that counts instead of blocking: bodies over 8 KB reach the API, which refuses any over
+64 KB with 413 (its documented answer); the largest valid order is about 5.5 KB (ASCII)."""
 
 # Cognito
 PASSWORD_MIN_LENGTH = 12

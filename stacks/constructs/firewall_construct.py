@@ -34,7 +34,7 @@ class FirewallConstruct(Construct):
       body API Gateway's throttle sends. Signed-in routes are not limited per IP: shoppers behind one carrier or
       office NAT share an address, and they are limited per shopper instead (``workflows.resources``).
     - ``AwsCommonRuleSet``: AWS's managed common rule set, which blocks (403) well-known attack patterns in any
-      request before API Gateway authorizes it.
+      request before API Gateway authorizes it; its 8 KB body limit only counts (the API answers 413 itself).
 
     Requests no rule matches are allowed. Every rule reports CloudWatch metrics and sampled requests.
 
@@ -105,14 +105,23 @@ class FirewallConstruct(Construct):
 
     @staticmethod
     def _common_rule_set() -> wafv2.CfnWebACL.RuleProperty:
-        """The group's own actions apply (``override_action: none``): its rules block what they match."""
+        """The group's own actions apply (``override_action: none``): its rules block what they match, but for its
+        8 KB body limit, which only counts: the API answers a body past its own 64 KB limit with 413, as its
+        contract says, and a valid order is smaller than 8 KB (about 5.5 KB at its largest in ASCII)."""
         return wafv2.CfnWebACL.RuleProperty(
             name=COMMON_RULES,
             priority=1,
             override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
             statement=wafv2.CfnWebACL.StatementProperty(
                 managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                    vendor_name="AWS", name=constants.COMMON_RULE_SET
+                    vendor_name="AWS",
+                    name=constants.COMMON_RULE_SET,
+                    rule_action_overrides=[
+                        wafv2.CfnWebACL.RuleActionOverrideProperty(
+                            name=constants.COMMON_RULE_SET_COUNTED_RULE,
+                            action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}),
+                        )
+                    ],
                 )
             ),
             visibility_config=_visibility(COMMON_RULES),

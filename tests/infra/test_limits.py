@@ -72,13 +72,17 @@ def test_each_ip_may_send_600_requests_in_5_minutes_to_the_public_routes_then_ge
     assert limited["VisibilityConfig"]["CloudWatchMetricsEnabled"] is True
 
 
-def test_aws_common_rule_set_blocks_what_it_matches_after_the_rate_rule(assembly):
+def test_aws_common_rule_set_blocks_what_it_matches_after_the_rate_rule_but_leaves_big_bodies_to_the_api(assembly):
     common = rule(assembly, "AwsCommonRuleSet")
 
     assert common["Statement"] == {
-        "ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet"}
+        "ManagedRuleGroupStatement": {
+            "VendorName": "AWS",
+            "Name": "AWSManagedRulesCommonRuleSet",
+            "RuleActionOverrides": [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}],
+        }
     }
-    assert common["OverrideAction"] == {"None": {}}, "the group's own Block actions apply, none is only counted"
+    assert common["OverrideAction"] == {"None": {}}, "the group's own Block actions apply, but for the body size"
     assert [rule["Name"] for rule in sorted(web_acl(assembly)["Rules"], key=lambda rule: rule["Priority"])] == [
         "PublicRoutesPerIp",
         "AwsCommonRuleSet",
