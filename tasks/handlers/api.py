@@ -316,14 +316,21 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
+EXPOSED_HEADERS = "Retry-After"
+"""Response headers a storefront's script may read besides the CORS-safelisted ones: when to retry a 429 or 503."""
+
+
 def _with_cors(event: dict, response: dict) -> dict:
-    """A storefront on an allowed origin may read the answer; any other origin gets no CORS header at all."""
+    """A storefront on an allowed origin may read the answer, ``Retry-After`` included; any other origin gets no CORS
+    header at all."""
     origin = next((value for name, value in (event.get("headers") or {}).items() if name.lower() == "origin"), None)
     allowed = {item.strip() for item in os.environ.get(CORS_ALLOWED_ORIGINS_ENV, "").split(",") if item.strip()}
     if origin is None or origin not in allowed:
         return response
     headers = dict(response.get("headers") or {})
-    headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+    headers.update(
+        {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS, "Vary": "Origin"}
+    )
     multi = response.get("multiValueHeaders")
     if multi:
         multi.pop("Access-Control-Allow-Origin", None)

@@ -22,6 +22,7 @@ from tasks.logic.quotas import OrderQuota, counters_at
 from tasks.models.order import OrderRequest
 from workflows.resources import (
     API,
+    CORS_ALLOWED_ORIGINS_ENV,
     ORDER_QUOTAS_TABLE,
     SHOPPER_ORDER_LIMIT,
     OrderRateLimit,
@@ -40,6 +41,7 @@ LATE_IN_THE_MINUTE = "2026-03-01T10:00:45.250Z"
 NEXT_MINUTE = "2026-03-01T10:01:05.000Z"
 LATER_THAT_DAY = "2026-03-01T22:00:00.000Z"
 """Two hours before the UTC day ends: 7,200 seconds."""
+STOREFRONT = "https://shop.example.com"
 
 
 class WorkflowThatFailsOnce(FakeOrderWorkflow):
@@ -205,11 +207,12 @@ def test_the_api_function_is_deployed_with_ten_orders_a_minute_and_two_hundred_a
     assert deployed.per_day == 200
 
 
-def test_the_api_answers_the_eleventh_order_of_a_minute_429_with_retry_after_and_its_error_body(tables, monkeypatch):
+def test_the_api_answers_the_eleventh_order_of_a_minute_429_with_retry_after_a_storefront_may_read(tables, monkeypatch):
     from tasks.handlers import api
 
     for name, value in function_environment(API, local_table_names(), "arn:aws:states:::order-workflow").items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv(CORS_ALLOWED_ORIGINS_ENV, STOREFRONT)
     monkeypatch.setattr(api, "now_iso", lambda: LATE_IN_THE_MINUTE)
     monkeypatch.setattr(api, "order_workflow", FakeOrderWorkflow)
     event = proxy_event(
@@ -217,7 +220,7 @@ def test_the_api_answers_the_eleventh_order_of_a_minute_429_with_retry_after_and
         "POST",
         "/orders",
         "",
-        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json", "Origin": STOREFRONT},
         json.dumps(sample_order()),
         "127.0.0.1",
         claims={"sub": "sub-ada", "token_use": "id"},
@@ -230,6 +233,8 @@ def test_the_api_answers_the_eleventh_order_of_a_minute_429_with_retry_after_and
     refused = answers[-1]
     headers = {**refused.get("headers", {}), **{k: v[-1] for k, v in (refused.get("multiValueHeaders") or {}).items()}}
     assert headers["Retry-After"] == "15"
+    assert headers["Access-Control-Allow-Origin"] == STOREFRONT
+    assert headers["Access-Control-Expose-Headers"] == "Retry-After", "a storefront's script may read it"
     body = json.loads(refused["body"])
     assert body["error"] == "Too Many Requests"
     assert "10 a minute" in body["message"] and "Retry after 15 s" in body["message"]
