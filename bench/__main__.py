@@ -40,7 +40,9 @@ PROFILE_SECONDS = 40
 METHOD = [
     f"Callers: shoppers are {SHOPPERS} bench users the benchmark creates in each stack's Cognito pool, each signed "
     "in once (its ID token refreshed before it expires) and sending it as Authorization; the benchmark's warehouse "
-    "signs the shipment callback with SigV4 as the warehouse role, the readiness probe signs GET /health.",
+    "signs the shipment callback with SigV4 as the warehouse role, the readiness probe signs GET /health. Every "
+    "bench stack raises the per-shopper order limit and the stage throttle (bench/service.py BENCH_LIMITS): the "
+    "benchmark measures the service, not its limits.",
     "Throughput: a fresh stack (warehouse simulator at 0 s delay, ORDERS_TIME_SCALE=100) gets orders from 8 client "
     "threads, spread over the bench shoppers, never more than 32 unfinished; submissions stop after the time box and "
     "every order is awaited. "

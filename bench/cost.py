@@ -280,7 +280,7 @@ QUOTAS: dict[str, dict[str, Any]] = {
 """Documented defaults, per account and Region; Express executions and their transitions draw on none of the
 Standard buckets. Sources and the figures' provenance: docs/aws-references.md."""
 STAGE_THROTTLE_RPS = 50
-"""``stacks.constants.API_THROTTLING_RATE_LIMIT``: the stack's own stage throttle, below every AWS default."""
+"""``workflows.resources.STAGE_THROTTLE.rate_limit``: the stack's own stage throttle, below every AWS default."""
 
 PARTITION_KEY_SCOPES = {
     "statusShard": "every order",
@@ -357,16 +357,23 @@ def record_paths() -> dict[str, Any]:
 
 
 def _run_path(stack: Any, meter: Any, order: Mapping[str, Any], plan: str | None) -> tuple[Any, list[dict]]:
-    """One order, as the API would handle it: its DynamoDB requests (the storefront's Idempotency-Key claim
-    included) are labelled ``OrderApi``; what the benchmark reads itself stays ``Client`` and is not billed."""
+    """One order, as the API would handle it: its DynamoDB requests (the storefront's Idempotency-Key claim and the
+    count against the shopper's order limit included) are labelled ``OrderApi``; what the benchmark reads itself
+    stays ``Client`` and is not billed. The count is a shopper's first order of its minute, the common case (one
+    write); a second order of one shopper within a minute meets the other form of the update first (two)."""
     from local.testkit.fixtures import SAMPLE_CUSTOMER_ID
     from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
+    from tasks.adapters.order_quotas import DynamoDBOrderQuotas
     from tasks.logic.clock import now_iso
+    from tasks.logic.quotas import counters_at
+    from workflows.resources import SHOPPER_ORDER_LIMIT
 
     keys = DynamoDBIdempotencyKeys(stack.deployment.table_names["Idempotency"], stack.dynamodb)
+    quotas = DynamoDBOrderQuotas(stack.deployment.table_names["OrderQuotas"], stack.dynamodb)
     with meter.caller(API_CALLER):
         order_id, execution_arn = stack.submit(order)
         keys.claim(SAMPLE_CUSTOMER_ID, f"key-{order_id}", order_id, "fingerprint", now_iso())
+        quotas.count(counters_at(f"{SAMPLE_CUSTOMER_ID}-{order_id}", now_iso()), SHOPPER_ORDER_LIMIT)
     accepted = {"orderId": order_id, "status": "RECEIVED", "executionArn": execution_arn}
     api_requests = [api_request("POST", "/orders", "cognito", accepted)]
     callback = CALLBACK_ROUTES.get(plan or "")

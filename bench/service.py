@@ -37,6 +37,15 @@ REQUEST_TIMEOUT_SECONDS = 120.0
 REGION = "us-east-1"
 SHOPPERS = 32
 """Bench shoppers per stack: one per client of the acceptance phase; other phases spread their orders over them."""
+BENCH_LIMITS = {
+    "ORDERS_SHOPPER_ORDERS_PER_MINUTE": "100000",
+    "ORDERS_SHOPPER_ORDERS_PER_DAY": "1000000",
+    "ORDERS_STAGE_RATE_LIMIT": "10000",
+    "ORDERS_STAGE_BURST_LIMIT": "10000",
+}
+"""The benchmark measures how fast the stack serves orders, so no limit of the API may be what stops it: a bench
+shopper places far more than 10 orders a minute (the chaos run 1,000 orders over 32 shoppers, the acceptance phase
+back to back), and the fuzz and acceptance phases may send more than the stage's 50 requests a second."""
 
 
 class Shopper(SignedInUser):
@@ -226,6 +235,7 @@ def start_stack(
         "ORDERS_WAREHOUSE_DELAY_SECONDS": warehouse_delay,
         "ORDERS_TIME_SCALE": str(time_scale),
         "ORDERS_FAULTS": json.dumps(faults) if faults else "",
+        **BENCH_LIMITS,
     }
     log_path = RESULTS_DIR / f"{name}.log.tmp"
     with log_path.open("w") as log:

@@ -41,12 +41,22 @@ from local.simulators.catalog import catalog_items
 from local.simulators.warehouse import WarehouseSimulator
 from local.testkit.faults import FAULTS_ENV, FaultInjector, FaultRule, parse_fault_rules
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
-from workflows.resources import ALL_FUNCTIONS, API, CORS_ALLOWED_ORIGINS_ENV
+from workflows.resources import (
+    ALL_FUNCTIONS,
+    API,
+    CORS_ALLOWED_ORIGINS_ENV,
+    SHOPPER_ORDER_LIMIT,
+    STAGE_THROTTLE,
+    OrderRateLimit,
+    StageThrottle,
+)
 
 __all__ = ["HOST", "Companion", "LocalStack", "PortInUseError", "StackSettings", "free_port"]
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": LOCAL_REGION}
 CORS_ORIGINS_SETTING = "ORDERS_CORS_ORIGINS"
+STAGE_RATE_LIMIT_SETTING, STAGE_BURST_LIMIT_SETTING = "ORDERS_STAGE_RATE_LIMIT", "ORDERS_STAGE_BURST_LIMIT"
+ORDERS_PER_MINUTE_SETTING, ORDERS_PER_DAY_SETTING = "ORDERS_SHOPPER_ORDERS_PER_MINUTE", "ORDERS_SHOPPER_ORDERS_PER_DAY"
 API_THREADS = 32
 """The API waits on the engine and the Lambda runner, not on the CPU: enough threads for a burst of clients."""
 
@@ -61,12 +71,18 @@ class StackSettings:
     console_port: int = 8233
     cors_origins: tuple[str, ...] = ()
     """Storefront origins allowed to call the API from a browser; none by default."""
+    stage_throttle: StageThrottle = STAGE_THROTTLE
+    """The API's stage throttle, AWS's numbers by default; tests and benchmarks that exceed them on purpose raise it."""
+    order_limit: OrderRateLimit = SHOPPER_ORDER_LIMIT
+    """New orders per shopper and minute, and day; the deployed defaults unless raised for a test or benchmark."""
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> StackSettings:
         """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_CONSOLE_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS``
-        (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.testkit.faults``) and
-        ``ORDERS_CORS_ORIGINS`` (comma-separated origins such as ``http://localhost:5173``).
+        (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.testkit.faults``),
+        ``ORDERS_CORS_ORIGINS`` (comma-separated origins such as ``http://localhost:5173``), the stage's throttle
+        (``ORDERS_STAGE_RATE_LIMIT``, ``ORDERS_STAGE_BURST_LIMIT``) and the shoppers' order limit
+        (``ORDERS_SHOPPER_ORDERS_PER_MINUTE``, ``ORDERS_SHOPPER_ORDERS_PER_DAY``).
 
         Example
         -------
@@ -83,7 +99,29 @@ class StackSettings:
             time_scale=_positive(env.get("ORDERS_TIME_SCALE", "1"), "ORDERS_TIME_SCALE"),
             faults=parse_fault_rules(env.get(FAULTS_ENV, "")),
             cors_origins=_origins(env.get(CORS_ORIGINS_SETTING, "")),
+            stage_throttle=StageThrottle(
+                rate_limit=_count(env, STAGE_RATE_LIMIT_SETTING, STAGE_THROTTLE.rate_limit),
+                burst_limit=_count(env, STAGE_BURST_LIMIT_SETTING, STAGE_THROTTLE.burst_limit),
+            ),
+            order_limit=_order_limit(env),
         )
+
+
+def _count(env: Any, name: str, default: int) -> int:
+    value = env.get(name, str(default)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _order_limit(env: Any) -> OrderRateLimit:
+    per_minute = _count(env, ORDERS_PER_MINUTE_SETTING, SHOPPER_ORDER_LIMIT.per_minute)
+    per_day = _count(env, ORDERS_PER_DAY_SETTING, SHOPPER_ORDER_LIMIT.per_day)
+    if per_minute > per_day:
+        raise ValueError(
+            f"{ORDERS_PER_MINUTE_SETTING} ({per_minute}) must not exceed {ORDERS_PER_DAY_SETTING} ({per_day})"
+        )
+    return OrderRateLimit(per_minute=per_minute, per_day=per_day)
 
 
 def _origins(value: str) -> tuple[str, ...]:
@@ -210,6 +248,7 @@ class LocalStack:
             **local_function_environment(ALL_FUNCTIONS, deployment.state_machine_arn),
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             CORS_ALLOWED_ORIGINS_ENV: ",".join(self.settings.cors_origins),
+            **self.settings.order_limit.environment(),
         }
         self.runner = LambdaRunner(ALL_FUNCTIONS, environment)
         if self.settings.faults:
@@ -217,7 +256,9 @@ class LocalStack:
         self.runner.install()
         self._start_order_events(session, dynamodb)
         authorizer = CognitoAuthorizer(self.user_pool, fetch_jwks(self.aws_endpoint, self.user_pool))
-        self.api = ApiGatewayEmulation(self.runner, API.logical_name, authorizer, self.settings.cors_origins)
+        self.api = ApiGatewayEmulation(
+            self.runner, API.logical_name, authorizer, self.settings.cors_origins, self.settings.stage_throttle
+        )
         self._api_guard.app = self.api
         self._api_listener.start()
         if self.settings.warehouse_delay_seconds is not None:

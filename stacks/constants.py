@@ -41,15 +41,29 @@ SYNC_EXECUTION_EVENTS_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRul
 
 # API Gateway
 API_STAGE_NAME = "prod"
-API_THROTTLING_RATE_LIMIT = 50
-"""Steady requests per second for the whole stage; a frontend's normal load is far below it."""
-API_THROTTLING_BURST_LIMIT = 100
 CORS_ORIGINS_CONTEXT_KEY = "corsOrigins"
 """``cdk deploy -c corsOrigins=https://shop.example.com,https://m.example.com``: the storefronts browsers call from."""
 CORS_ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
 """The request headers a storefront sends: the ID token, the JSON body's type, the order's idempotency key."""
 CORS_MAX_AGE = Duration.minutes(10)
 """How long a browser may reuse a preflight answer; the local API Gateway emulation answers with the same."""
+
+SHOPPER_ORDER_LIMIT_CONTEXT_KEY = "shopperOrderLimit"
+"""``cdk deploy -c shopperOrderLimit=1000/100000``: new orders per shopper a minute / a day, for a stack the
+integration suite runs against (its shoppers place far more than a person); without it, ``SHOPPER_ORDER_LIMIT``."""
+
+# WAF (the stage's throttle and the shoppers' order limit are in workflows.resources: the local runtime enforces them)
+PUBLIC_ROUTES_PER_IP_LIMIT = 600
+"""Requests one IP address may send to the public routes (catalog, docs) per evaluation window: two a second on
+average, far more than a person browses and about 4% of the stage's 50 a second, so no one address can take the
+stage's capacity with anonymous reads (docs/decisions.md)."""
+PUBLIC_ROUTES_EVALUATION_WINDOW_SECONDS = 300
+"""WAF counts the last five minutes (its default; 60, 120, 300 or 600 are allowed)."""
+COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
+"""AWS's baseline managed rule group (OWASP-style bad inputs, oversized bodies, no User-Agent); no extra fee."""
+COMMON_RULE_SET_COUNTED_RULE = "SizeRestrictions_BODY"
+"""The one rule of the group that counts instead of blocking: bodies over 8 KB reach the API, which refuses any over
+64 KB with 413 (its documented answer); the largest valid order is about 5.5 KB (ASCII)."""
 
 # Cognito
 PASSWORD_MIN_LENGTH = 12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -11,6 +12,7 @@ from stacks import constants
 from stacks.constructs.api_construct import ApiConstruct, cors_origins
 from stacks.constructs.data_construct import DataConstruct
 from stacks.constructs.events_construct import EventsConstruct
+from stacks.constructs.firewall_construct import FirewallConstruct
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.constructs.monitoring_construct import MonitoringConstruct
 from stacks.constructs.workflow_construct import WorkflowConstruct
@@ -20,17 +22,42 @@ from workflows.resources import (
     ORDER_PREPARATION,
     ORDERS_TABLE,
     PUBLISH_ORDER_EVENTS,
+    SHOPPER_ORDER_LIMIT,
     WORKFLOW_FUNCTIONS,
+    OrderRateLimit,
 )
 
 
+def shopper_order_limit(scope: Construct) -> OrderRateLimit:
+    """The order limit of the ``shopperOrderLimit`` context value (``<per minute>/<per day>``), or the default.
+
+    Example
+    -------
+    >>> from aws_cdk import App
+    >>> shopper_order_limit(App(context={"shopperOrderLimit": "1000/100000"}))
+    OrderRateLimit(per_minute=1000, per_day=100000)
+    """
+    value = scope.node.try_get_context(constants.SHOPPER_ORDER_LIMIT_CONTEXT_KEY)
+    if value is None:
+        return SHOPPER_ORDER_LIMIT
+    per_minute, _, per_day = str(value).partition("/")
+    try:
+        return OrderRateLimit(per_minute=int(per_minute), per_day=int(per_day))
+    except ValueError as error:
+        raise ValueError(
+            f"{constants.SHOPPER_ORDER_LIMIT_CONTEXT_KEY}: expected '<per minute>/<per day>' with "
+            f"1 <= per minute <= per day, got {value!r}"
+        ) from error
+
+
 class OrderServiceStack(Stack):
-    """Tables, task functions, the two state machines, the API function and API, the order events, and their monitoring.
+    """Tables, task functions, the two state machines, the API function and API with its web ACL, the order events,
+    and their monitoring.
 
     The state machines need the task functions' ARNs (and the parent its Express child's), and the API function
     needs the parent's ARN; the API function is no task of either, so building them in that order leaves no cycle.
     The storefront origins of the ``corsOrigins`` context reach both the API's preflights and the API function's
-    environment.
+    environment; the ``shopperOrderLimit`` context, if given, replaces the API function's order limit.
     The order events hang off the orders table's stream only, so they come last, before the alarms that watch them.
 
     Example
@@ -49,12 +76,14 @@ class OrderServiceStack(Stack):
             self.functions.add(spec)
         self.workflow = WorkflowConstruct(self, "Workflow", functions=self.functions.functions, tables=self.data.tables)
         origins = cors_origins(self)
+        limit = shopper_order_limit(self)
         api_function = self.functions.add(
-            API,
+            dataclasses.replace(API, environment={**API.environment, **limit.environment()}),
             state_machine=self.workflow.state_machine,
             deploy_environment={CORS_ALLOWED_ORIGINS_ENV: ",".join(origins)},
         )
         self.api = ApiConstruct(self, "Api", handler=api_function, cors_origins=origins)
+        self.firewall = FirewallConstruct(self, "Firewall", stage=self.api.rest_api.deployment_stage)
         self.order_events = EventsConstruct(
             self,
             "Events",

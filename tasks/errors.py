@@ -67,6 +67,17 @@ class WorkflowUnavailableError(OrderError):
     """API only: the order could not be started; nothing was kept, and the client may retry with the same key."""
 
 
+class OrderRateLimitedError(OrderError):
+    """API only: the shopper placed as many orders as the limit allows in this minute or day; nothing was written.
+
+    ``retry_after_seconds`` is how long until the window that refused the order ends (the ``Retry-After`` header).
+    """
+
+    def __init__(self, message: str, retry_after_seconds: int):
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message)
+
+
 class UnauthenticatedError(OrderError):
     """API only: the request carries no verified identity (API Gateway's authorizer claims are missing)."""
 

@@ -155,11 +155,16 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     drives_workflow: bool = False
     """Starts executions and answers task tokens: gets ``ORDER_WORKFLOW_ARN`` and the matching ``states:`` grants."""
+    reserved_concurrency: int | None = None
+    """Concurrent executions set aside for this function, and its ceiling: past it Lambda throttles the function,
+    and no other function can take them. None: it shares the account's unreserved pool."""
 
     def __post_init__(self) -> None:
         names = [access.table for access in self.table_access]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.logical_name}: one TableAccess per table")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
+            raise ValueError(f"{self.logical_name}: reserved concurrency must be at least 1")
 
     @property
     def tables(self) -> Mapping[str, TableAccess]:
@@ -297,7 +302,15 @@ IDEMPOTENCY_TABLE = TableSpec(
     env_var="IDEMPOTENCY_TABLE_NAME",
     ttl_attribute="expiration",
 )
-TABLES: tuple[TableSpec, ...] = (ORDERS_TABLE, PRODUCTS_TABLE, PAYMENTS_TABLE, IDEMPOTENCY_TABLE)
+ORDER_QUOTAS_TABLE = TableSpec(
+    logical_name="OrderQuotas",
+    local_name="order-quotas",
+    partition_key="id",
+    env_var="ORDER_QUOTAS_TABLE_NAME",
+    ttl_attribute="expiration",
+)
+"""One counter item per shopper and UTC day (``tasks.adapters.order_quotas``); TTL removes it once its day is over."""
+TABLES: tuple[TableSpec, ...] = (ORDERS_TABLE, PRODUCTS_TABLE, PAYMENTS_TABLE, IDEMPOTENCY_TABLE, ORDER_QUOTAS_TABLE)
 
 
 def table(logical_name: str) -> TableSpec:
@@ -393,6 +406,73 @@ WORKFLOW_FUNCTIONS: tuple[FunctionSpec, ...] = (
     RECORD_FAILURE,
 )
 
+SHOPPER_ORDERS_PER_MINUTE_ENV = "SHOPPER_ORDERS_PER_MINUTE"
+SHOPPER_ORDERS_PER_DAY_ENV = "SHOPPER_ORDERS_PER_DAY"
+
+
+@dataclass(frozen=True)
+class OrderRateLimit:
+    """How many new orders one shopper may place: in a clock minute, and in a UTC day.
+
+    Each order starts a paid Standard execution, so one signed-in account must not start thousands. A repeat with an
+    Idempotency-Key that already placed its order is no new order and counts nothing (``tasks.logic.quotas``). The
+    API function reads the limit from its environment, which ``environment()`` writes.
+
+    Example
+    -------
+    >>> limit = OrderRateLimit(per_minute=10, per_day=200)
+    >>> OrderRateLimit.from_environment(limit.environment()) == limit
+    True
+    """
+
+    per_minute: int
+    per_day: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.per_minute <= self.per_day:
+            raise ValueError(f"an order limit needs 1 <= per_minute <= per_day, got {self.per_minute}/{self.per_day}")
+
+    def environment(self) -> dict[str, str]:
+        return {SHOPPER_ORDERS_PER_MINUTE_ENV: str(self.per_minute), SHOPPER_ORDERS_PER_DAY_ENV: str(self.per_day)}
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> OrderRateLimit:
+        """The limit the function was deployed with; a function without one is misconfigured, never unlimited."""
+        try:
+            return cls(int(environ[SHOPPER_ORDERS_PER_MINUTE_ENV]), int(environ[SHOPPER_ORDERS_PER_DAY_ENV]))
+        except KeyError as missing:
+            raise RuntimeError(f"{missing.args[0]} is not set: the function was deployed without its limit") from None
+
+
+SHOPPER_ORDER_LIMIT = OrderRateLimit(per_minute=10, per_day=200)
+"""Deployed stacks and ``orders up``: ten orders a minute is more than a person checks out by hand, and 200 a day
+bounds what one stolen or scripted account can start (docs/decisions.md)."""
+
+
+@dataclass(frozen=True)
+class StageThrottle:
+    """API Gateway's token bucket for the whole stage: ``rate_limit`` requests a second, bursts of ``burst_limit``.
+
+    CDK sets it on the stage; the local API Gateway emulation enforces it the same way, with the same 429.
+    """
+
+    rate_limit: int
+    burst_limit: int
+
+    def __post_init__(self) -> None:
+        if self.rate_limit < 1 or self.burst_limit < 1:
+            raise ValueError(f"a stage throttle needs a positive rate and burst, got {self}")
+
+
+STAGE_THROTTLE = StageThrottle(rate_limit=50, burst_limit=100)
+"""Every caller of the stage shares it: a storefront's normal load is far below it, and what a flood of anonymous
+catalog reads costs is bounded by it (and, deployed, by the web ACL's per-IP rule first)."""
+
+API_RESERVED_CONCURRENCY = 100
+"""The API function's concurrency, set aside and capped: the stage's burst of 100 can run at once however slowly
+DynamoDB answers, and a flood never takes more than 100 of the account's (default) 1,000, so the task and stream
+functions keep the rest (docs/decisions.md)."""
+
 API = FunctionSpec(
     logical_name="OrderApi",
     handler=f"{_HANDLERS}.api.handler",
@@ -409,10 +489,15 @@ API = FunctionSpec(
         TableAccess("Products", ("dynamodb:Scan",)),
         # the caller's Idempotency-Key records: a conditional put, which returns the record when the key is taken
         TableAccess("Idempotency", ("dynamodb:PutItem",)),
+        # the shopper's order counters: one conditional update counts an order (or gives it back), returning the
+        # counters when they refuse it
+        TableAccess("OrderQuotas", ("dynamodb:UpdateItem",)),
     ),
     memory_mb=512,
     timeout_seconds=10,
+    environment=SHOPPER_ORDER_LIMIT.environment(),
     drives_workflow=True,
+    reserved_concurrency=API_RESERVED_CONCURRENCY,
 )
 
 

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from stacks import constants
 from stacks.nag import suppress
-from workflows.resources import API, OPERATORS_GROUP, ROUTES, Caller, Route
+from workflows.resources import API, OPERATORS_GROUP, ROUTES, STAGE_THROTTLE, Caller, Route
 
 INVOKE = "execute-api:Invoke"
 ORIGIN = re.compile(r"https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
@@ -183,8 +183,8 @@ class ApiConstruct(Construct):
             policy=policy,
             deploy_options=apigw.StageOptions(
                 stage_name=constants.API_STAGE_NAME,
-                throttling_rate_limit=constants.API_THROTTLING_RATE_LIMIT,
-                throttling_burst_limit=constants.API_THROTTLING_BURST_LIMIT,
+                throttling_rate_limit=STAGE_THROTTLE.rate_limit,
+                throttling_burst_limit=STAGE_THROTTLE.burst_limit,
                 logging_level=apigw.MethodLoggingLevel.INFO,
                 data_trace_enabled=False,
                 metrics_enabled=True,
@@ -212,12 +212,6 @@ class ApiConstruct(Construct):
             applies_to=[
                 "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
             ],
-        )
-        suppress(
-            rest_api.deployment_stage,
-            "APIG3",
-            "No WAF web ACL: every method but the public catalog and docs is authenticated (Cognito or IAM) and the "
-            "stage is throttled; a web ACL with managed rules is an account-level cost decision outside this service.",
         )
         return rest_api
 
@@ -301,7 +295,8 @@ class ApiConstruct(Construct):
                 reason = (
                     f"{route.method} {route.path} is public on purpose: the catalog is what anonymous visitors browse "
                     "(names, prices, stock; no customer data) and the documentation describes the API and holds no "
-                    "data. The stage's throttling bounds what anonymous callers cost."
+                    "data. The web ACL limits each IP address on these routes, and the stage's throttling bounds "
+                    "what all anonymous callers together cost."
                 )
                 suppress(method, "APIG4", reason)
                 suppress(method, "COG4", reason)

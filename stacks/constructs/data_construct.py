@@ -19,7 +19,7 @@ class DataConstruct(Construct):
     >>> from aws_cdk import App, Stack
     >>> data = DataConstruct(Stack(App(), "Example"), "Data")
     >>> sorted(data.tables)
-    ['Idempotency', 'Orders', 'PaymentsLedger', 'Products']
+    ['Idempotency', 'OrderQuotas', 'Orders', 'PaymentsLedger', 'Products']
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:

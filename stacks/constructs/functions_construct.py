@@ -90,6 +90,7 @@ class FunctionsConstruct(Construct):
             architecture=constants.LAMBDA_ARCHITECTURE,
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
+            reserved_concurrent_executions=spec.reserved_concurrency,
             environment=self._environment(spec, state_machine, deploy_environment or {}),
             layers=[self._dependencies_layer],
             tracing=lambda_.Tracing.ACTIVE,

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tasks.adapters.idempotency_keys import idempotency_keys
 from tasks.adapters.inventory_repository import inventory_repository
+from tasks.adapters.order_quotas import order_quotas
 from tasks.adapters.orders_repository import order_repository
 from tasks.adapters.workflow import order_workflow
 from tasks.errors import (
@@ -31,6 +32,7 @@ from tasks.errors import (
     IdempotencyKeyConflictError,
     InvalidOrderStateError,
     OrderNotFoundError,
+    OrderRateLimitedError,
     UnauthenticatedError,
     WorkflowUnavailableError,
 )
@@ -41,6 +43,7 @@ from tasks.logic import ordering, shipment
 from tasks.logic.access import Principal, principal_from_claims
 from tasks.logic.clock import now_iso
 from tasks.logic.ordering import InvalidPageTokenError
+from tasks.logic.quotas import OrderQuota
 from tasks.models.api import (
     CallbackAccepted,
     CancelRequest,
@@ -53,7 +56,7 @@ from tasks.models.api import (
 )
 from tasks.models.order import OrderId, OrderRequest, OrderStatus
 from tasks.models.problems import field_path
-from workflows.resources import CORS_ALLOWED_ORIGINS_ENV
+from workflows.resources import CORS_ALLOWED_ORIGINS_ENV, OrderRateLimit
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
@@ -75,7 +78,11 @@ BAD_REQUEST, FORBIDDEN, NOT_FOUND, CONFLICT = (
     HTTPStatus.NOT_FOUND,
     HTTPStatus.CONFLICT,
 )
-UNPROCESSABLE, SERVICE_UNAVAILABLE = HTTPStatus.UNPROCESSABLE_ENTITY, HTTPStatus.SERVICE_UNAVAILABLE
+UNPROCESSABLE, TOO_MANY, SERVICE_UNAVAILABLE = (
+    HTTPStatus.UNPROCESSABLE_ENTITY,
+    HTTPStatus.TOO_MANY_REQUESTS,
+    HTTPStatus.SERVICE_UNAVAILABLE,
+)
 
 
 def _error(status: HTTPStatus, message: str, **details: Any) -> Response:
@@ -122,6 +129,14 @@ def _bad_token(error: InvalidPageTokenError) -> Response:
     return _error(HTTPStatus.BAD_REQUEST, str(error))
 
 
+@app.exception_handler(OrderRateLimitedError)
+def _rate_limited(error: OrderRateLimitedError) -> Response:
+    """The shopper's order limit: ``Retry-After`` says when the window that refused the order ends."""
+    response = _error(HTTPStatus.TOO_MANY_REQUESTS, str(error))
+    response.headers["Retry-After"] = str(error.retry_after_seconds)
+    return response
+
+
 @app.exception_handler(WorkflowUnavailableError)
 def _workflow_unavailable(error: WorkflowUnavailableError) -> Response:
     response = _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
@@ -155,14 +170,17 @@ DEFAULT_CANCEL = CancelRequest()
 
 @app.post(
     "/orders",
-    **documented("submitOrder", "POST", "/orders", ACCEPTED, FORBIDDEN, CONFLICT, UNPROCESSABLE, SERVICE_UNAVAILABLE),
+    **documented(
+        "submitOrder", "POST", "/orders", ACCEPTED, FORBIDDEN, CONFLICT, UNPROCESSABLE, TOO_MANY, SERVICE_UNAVAILABLE
+    ),
 )
 def submit_order(
     order: OrderRequest,
     idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
 ) -> OrderAccepted:
     """Accept an order for the signed-in shopper. Prices come from the catalog; a repeat with the same
-    Idempotency-Key from the same shopper returns the same order."""
+    Idempotency-Key from the same shopper returns the same order. A shopper places at most so many new orders a
+    minute and a day (429 with Retry-After past that); a repeat counts nothing."""
     return ordering.submit_order(
         order,
         caller(),
@@ -171,6 +189,7 @@ def submit_order(
         keys=idempotency_keys(),
         workflow=order_workflow(),
         now=now_iso(),
+        quota=OrderQuota(order_quotas(), OrderRateLimit.from_environment(os.environ)),
     )
 
 
@@ -302,14 +321,21 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
+EXPOSED_HEADERS = "Retry-After"
+"""Response headers a storefront's script may read besides the CORS-safelisted ones: when to retry a 429 or 503."""
+
+
 def _with_cors(event: dict, response: dict) -> dict:
-    """A storefront on an allowed origin may read the answer; any other origin gets no CORS header at all."""
+    """A storefront on an allowed origin may read the answer, ``Retry-After`` included; any other origin gets no CORS
+    header at all."""
     origin = next((value for name, value in (event.get("headers") or {}).items() if name.lower() == "origin"), None)
     allowed = {item.strip() for item in os.environ.get(CORS_ALLOWED_ORIGINS_ENV, "").split(",") if item.strip()}
     if origin is None or origin not in allowed:
         return response
     headers = dict(response.get("headers") or {})
-    headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+    headers.update(
+        {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS, "Vary": "Origin"}
+    )
     multi = response.get("multiValueHeaders")
     if multi:
         multi.pop("Access-Control-Allow-Origin", None)

@@ -34,11 +34,20 @@ UNUSED_COMPONENTS = ("HTTPValidationError", "ValidationError", "ResponseValidati
 """Powertools' own error schemas, which this API never sends: every 422 here is an ``ErrorAnswer``."""
 
 GATEWAY_ERRORS = {
-    Caller.SHOPPER: (HTTPStatus.UNAUTHORIZED,),
-    Caller.SERVICE: (HTTPStatus.FORBIDDEN,),
-    Caller.PUBLIC: (),
+    Caller.SHOPPER: (HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS),
+    Caller.SERVICE: (HTTPStatus.FORBIDDEN, HTTPStatus.TOO_MANY_REQUESTS),
+    Caller.PUBLIC: (HTTPStatus.TOO_MANY_REQUESTS,),
 }
-"""What API Gateway answers before the function runs: no valid token (401), no valid signature or policy (403)."""
+"""What API Gateway answers before the function runs: no valid token (401), no valid signature or policy (403), and
+on every route the stage's throttle (429, ``{"message": "Too Many Requests"}``)."""
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying. The per-shopper order limit and an unavailable workflow "
+        "send it; API Gateway's stage throttle does not (back off and retry).",
+        "schema": {"type": "integer"},
+    }
+}
+RETRYABLE = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE)
 BODY_ERRORS = (HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
 """What the handler answers for a body it cannot read: too deep (400), too large (413), not JSON (415)."""
 
@@ -70,7 +79,7 @@ def answers(method: str, path: str, success: HTTPStatus, *errors: HTTPStatus) ->
     Example
     -------
     >>> sorted(answers("GET", "/orders/{orderId}", HTTPStatus.OK, HTTPStatus.NOT_FOUND))
-    [200, 401, 404]
+    [200, 401, 404, 429]
     """
     route = _route(method, path)
     statuses = {*errors, *GATEWAY_ERRORS[route.caller]}
@@ -81,6 +90,7 @@ def answers(method: str, path: str, success: HTTPStatus, *errors: HTTPStatus) ->
         declared[status.value] = {
             "description": status.phrase,
             "content": {"application/json": {"model": ErrorAnswer}},
+            **({"headers": RETRY_AFTER} if status in RETRYABLE else {}),
         }
     return declared
 

@@ -22,6 +22,7 @@ from tasks.adapters.orders_repository import (
 from tasks.adapters.workflow import OrderWorkflow
 from tasks.errors import IdempotencyKeyConflictError, WorkflowUnavailableError
 from tasks.logic.access import Principal
+from tasks.logic.quotas import OrderQuota, give_back_order_quota, take_order_quota
 from tasks.models.api import OrderAccepted, OrderPage, OrderView
 from tasks.models.order import OrderRequest, OrderStatus, PlacedOrder
 
@@ -54,6 +55,7 @@ def submit_order(
     keys: IdempotencyKeys,
     workflow: OrderWorkflow,
     now: str,
+    quota: OrderQuota | None = None,
 ) -> OrderAccepted:
     """Record the caller's order as RECEIVED and start its execution, named after the order, exactly once.
 
@@ -62,12 +64,17 @@ def submit_order(
     writes are conditional, and starting an execution with the same name and input is itself idempotent). If the
     start fails, an order this request created is removed again, so a retry with the same key starts cleanly.
 
+    With a ``quota`` (the API always passes one), a new order counts against the caller's limit before anything
+    of it is written; a repeat whose order exists counts nothing, and an order that is not kept is given back.
+
     Raises
     ------
     ForbiddenError
         The caller is an operator: operators place no orders.
     IdempotencyKeyConflictError
         The caller used this key before with a different body.
+    OrderRateLimitedError
+        A new order over the caller's limit; no order was written, and a key stays bound to this body.
     WorkflowUnavailableError
         The execution could not be started; nothing was kept.
 
@@ -80,28 +87,35 @@ def submit_order(
     caller.require_shopper()
     fingerprint = request_fingerprint(request)
     order_id = new_order_id()
+    key_bound_before = False
     if idempotency_key is not None:
         claim = keys.claim(caller.subject, idempotency_key, order_id, fingerprint, now)
         if claim.fingerprint != fingerprint:
             raise IdempotencyKeyConflictError(
                 "this Idempotency-Key was already used for a different order; use a new key for a new order"
             )
-        order_id = claim.order_id
+        key_bound_before, order_id = claim.order_id != order_id, claim.order_id
     placed = PlacedOrder(orderId=order_id, customerId=caller.subject, **request.model_dump())
     attributes = {"idempotencyKey": idempotency_key} if idempotency_key else {}
-    created = orders.create(placed, now, attributes)
+    existing = orders.get(order_id) if key_bound_before else None
+    counted = take_order_quota(caller.subject, now, quota) if quota is not None and existing is None else None
+    created = existing is None and orders.create(placed, now, attributes)
     status = OrderStatus.RECEIVED
     if not created:
-        existing = orders.get(placed.orderId)
+        existing = existing or orders.get(placed.orderId)
         if existing is None:
             created = orders.create(placed, now, attributes)
         else:
             status = OrderStatus(existing["status"])
+    if counted is not None and not created:
+        give_back_order_quota(counted, quota)
     try:
         execution_arn = workflow.start(placed.orderId, placed.workflow_input())
     except (ClientError, BotoCoreError) as error:
         if created:
             orders.delete_if_received(placed.orderId)
+            if counted is not None:
+                give_back_order_quota(counted, quota)
         raise WorkflowUnavailableError(
             "the order could not be started; nothing was kept. Retry with the same Idempotency-Key"
         ) from error

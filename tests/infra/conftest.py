@@ -104,10 +104,14 @@ def assembly(node: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
     yield synthesize(tmp_path_factory)
 
 
+RAISED_ORDER_LIMIT = "1000/100000"
+"""``-c shopperOrderLimit=...``, as a stack the integration suite runs against is deployed."""
+
+
 @pytest.fixture(scope="session")
 def storefronts_assembly(node: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAssembly]:
-    """The app deployed for two storefront origins."""
-    yield synthesize(tmp_path_factory, {"corsOrigins": STOREFRONTS})
+    """The app deployed for two storefront origins, with a raised order limit: one synth for two contexts."""
+    yield synthesize(tmp_path_factory, {"corsOrigins": STOREFRONTS, "shopperOrderLimit": RAISED_ORDER_LIMIT})
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,14 @@ INTEGRATION_TIME_SCALE = "100"
 """Retry backoff takes milliseconds; the one-day shipment heartbeat still lasts 14 real minutes."""
 STOREFRONT_ORIGIN = "http://storefront.localhost:5173"
 """The one origin the suite's local stack allows by CORS (``ORDERS_CORS_ORIGINS``)."""
+RAISED_LIMITS = {
+    "ORDERS_SHOPPER_ORDERS_PER_MINUTE": "10000",
+    "ORDERS_SHOPPER_ORDERS_PER_DAY": "100000",
+    "ORDERS_STAGE_RATE_LIMIT": "1000",
+    "ORDERS_STAGE_BURST_LIMIT": "2000",
+}
+"""The suite's stack lets its few shoppers place hundreds of orders a minute and polls as fast as it likes: the
+tests measure orders, not limits. The limits at their defaults have tests of their own (``test_limits.py``)."""
 
 
 @dataclass
@@ -211,6 +219,7 @@ def start_local_service(extra_env: dict[str, str] | None = None, log: Path | Non
         "ORDERS_WAREHOUSE_DELAY_SECONDS": "off",
         "ORDERS_TIME_SCALE": INTEGRATION_TIME_SCALE,
         "ORDERS_CORS_ORIGINS": STOREFRONT_ORIGIN,
+        **RAISED_LIMITS,
         **(extra_env or {}),
     }
     if log is None:

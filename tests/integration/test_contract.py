@@ -26,7 +26,7 @@ from tests.integration.service import OrdersService
 GENERATOR_TIMEOUT_SECONDS = 120
 PACKAGE = "orders_contract_client"
 OPERATIONS = {"submitOrder", "getOrder", "listOrders", "cancelOrder", "recordShipment", "listProducts", "getHealth"}
-ERROR_STATUSES = {"400", "401", "403", "404", "409", "413", "415", "422", "503"}
+ERROR_STATUSES = {"400", "401", "403", "404", "409", "413", "415", "422", "429", "503"}
 
 
 @pytest.fixture(scope="module")

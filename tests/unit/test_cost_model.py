@@ -17,7 +17,7 @@ import pytest
 
 from bench import cost, report
 from bench.dynamodb_units import MeteredRequest, PartitionUnits
-from workflows.resources import STATUS_SHARDS, TABLES
+from workflows.resources import STAGE_THROTTLE, STATUS_SHARDS, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:states:us-east-1:123456789012:execution:order-workflow:o-1"
@@ -375,7 +375,9 @@ class TestTheStackAsTheModelSeesIt:
 
         assert f"STATE_MACHINE_LOG_LEVEL = sfn.LogLevel.{cost.STATE_MACHINE_LOG_LEVEL}" in constants
         assert f"STATE_MACHINE_LOG_EXECUTION_DATA = {cost.STATE_MACHINE_LOG_EXECUTION_DATA}" in constants
-        assert f"API_THROTTLING_RATE_LIMIT = {cost.STAGE_THROTTLE_RPS}" in constants
+
+    def test_the_stage_throttle_is_the_one_the_stack_and_the_local_gateway_set(self) -> None:
+        assert STAGE_THROTTLE.rate_limit == cost.STAGE_THROTTLE_RPS
 
     def test_the_access_log_format_has_the_fields_the_stage_turns_on(self) -> None:
         source = (ROOT / "stacks" / "constructs" / "api_construct.py").read_text()

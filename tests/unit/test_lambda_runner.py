@@ -342,3 +342,37 @@ def test_an_invocation_that_waits_a_whole_timeout_for_a_container_is_throttled_a
     assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
     assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert 1.0 <= waited < 2.5, "throttled at the function's 1 s timeout, not before, not much after"
+
+
+def test_past_its_reserved_concurrency_a_function_is_throttled_at_once_as_lambda_throttles_it():
+    """Reserved: one concurrent execution, a 30 s timeout. Without the reservation the second invocation would wait
+    for the container (up to 30 s); with it, Lambda answers 429 while the first still runs."""
+    runner = LambdaRunner(SAMPLE_FUNCTIONS)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_reserved_container(spec: FunctionSpec, event: Any) -> None:
+        if event.get("hold"):
+            holding.set()
+            release.wait(timeout=10)
+
+    runner.before_invoke.append(hold_the_reserved_container)
+    with mock_aws():
+        runner.install()
+        try:
+            client = boto3.client("lambda", region_name=LOCAL_REGION)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                held = pool.submit(invoke, client, "Reserved", {"hold": True})
+                assert holding.wait(timeout=5), "the first invocation never started"
+                try:
+                    with pytest.raises(ClientError) as throttled:
+                        pool.submit(invoke, client, "Reserved").result(timeout=5)
+                finally:
+                    release.set()
+                held.result(timeout=5)
+            _, after = invoke(client, "Reserved", {"n": 2})
+        finally:
+            runner.uninstall()
+
+    assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert runner.containers("Reserved") == 1
+    assert after["event"] == {"n": 2}, "the container serves again once it is free"

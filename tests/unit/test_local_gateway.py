@@ -23,6 +23,8 @@ from local.aws.awslambda.runner import Invocation
 from local.aws.cognitoidp.identity import UserPool
 from local.aws.sigv4 import OPERATOR, SIGNATURE_MISMATCH, WAREHOUSE, SignatureError, sign, verify
 from local.endpoint.listener import LoopbackGuard
+from local.stack import StackSettings
+from workflows.resources import SHOPPER_ORDER_LIMIT, STAGE_THROTTLE, OrderRateLimit, StageThrottle
 
 POOL = UserPool("us-east-1_localtest", "app-client-1", "us-east-1")
 NOW = 1_800_000_000
@@ -259,6 +261,71 @@ def test_a_function_error_answers_502_and_a_throttled_invocation_500_as_api_gate
     emulation = ApiGatewayEmulation(FailingRunner(invocation), "OrderApi", authorizer)
 
     assert request(emulation, "GET", "/products")[::2] == (status, {"message": "Internal server error"})
+
+
+class ManualClock:
+    """Seconds that pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_stage_passes_a_burst_of_100_then_answers_429_before_any_authorizer_and_refills_50_a_second(authorizer):
+    clock, runner = ManualClock(), RecordingRunner()
+    emulation = ApiGatewayEmulation(runner, "OrderApi", authorizer, clock=clock)
+
+    burst = [request(emulation, "GET", "/products")[0] for _ in range(100)]
+    refused = request(emulation, "GET", "/products")
+    unsigned_in = request(emulation, "GET", "/orders")
+    clock.now += 0.5
+    refilled = [request(emulation, "GET", "/products")[0] for _ in range(26)]
+
+    assert burst == [200] * 100
+    assert refused[::2] == (429, {"message": "Too Many Requests"})
+    assert unsigned_in[0] == 429, "throttled before the authorizer would answer 401"
+    assert refilled == [200] * 25 + [429], "half a second at 50 a second"
+    assert len(runner.events) == 125, "a throttled request never reaches the function"
+
+
+def test_a_stage_throttle_set_higher_for_a_benchmark_passes_a_larger_burst(authorizer):
+    emulation = ApiGatewayEmulation(
+        RecordingRunner(), "OrderApi", authorizer, throttle=StageThrottle(1, 150), clock=ManualClock()
+    )
+
+    assert [request(emulation, "GET", "/products")[0] for _ in range(151)] == [200] * 150 + [429]
+
+
+def test_orders_up_keeps_aws_stage_throttle_and_the_deployed_order_limit_unless_told_otherwise():
+    default = StackSettings.from_environment({})
+    raised = StackSettings.from_environment(
+        {
+            "ORDERS_STAGE_RATE_LIMIT": "1000",
+            "ORDERS_STAGE_BURST_LIMIT": "2000",
+            "ORDERS_SHOPPER_ORDERS_PER_MINUTE": "500",
+            "ORDERS_SHOPPER_ORDERS_PER_DAY": "100000",
+        }
+    )
+
+    assert (default.stage_throttle, default.order_limit) == (STAGE_THROTTLE, SHOPPER_ORDER_LIMIT)
+    assert (default.stage_throttle.rate_limit, default.stage_throttle.burst_limit) == (50, 100)
+    assert raised.stage_throttle == StageThrottle(rate_limit=1000, burst_limit=2000)
+    assert raised.order_limit == OrderRateLimit(per_minute=500, per_day=100_000)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"ORDERS_STAGE_RATE_LIMIT": "0"}, "ORDERS_STAGE_RATE_LIMIT"),
+        ({"ORDERS_STAGE_BURST_LIMIT": "lots"}, "ORDERS_STAGE_BURST_LIMIT"),
+        ({"ORDERS_SHOPPER_ORDERS_PER_MINUTE": "300"}, "must not exceed ORDERS_SHOPPER_ORDERS_PER_DAY"),
+    ],
+)
+def test_a_limit_orders_up_cannot_use_is_refused_naming_its_variable(settings, named):
+    with pytest.raises(ValueError, match=named):
+        StackSettings.from_environment(settings)
 
 
 def test_public_routes_need_nothing_and_unknown_routes_are_missing_authentication(gateway):

@@ -1,6 +1,8 @@
 """API Gateway emulation: HTTP requests become REST API proxy events (v1) for the API function, and back.
 
-It authenticates each request by ``workflows.resources.ROUTES`` before the function runs, as API Gateway does:
+It throttles the stage first (``workflows.resources.STAGE_THROTTLE``, a token bucket: 429 ``Too Many Requests``
+past it), then authenticates each request by ``workflows.resources.ROUTES`` before the function runs, as API Gateway
+does:
 
 - shopper routes need a Cognito ID token (``local.aws.apigateway.authorizer``); without a valid one, 401
 ``Unauthorized``;
@@ -26,9 +28,10 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from local.aws.apigateway.authorizer import CognitoAuthorizer
+from local.aws.apigateway.throttle import TokenBucket
 from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LambdaRunner
 from local.aws.sigv4 import WAREHOUSE, SignatureError, verify
-from workflows.resources import Caller, Route, route_for
+from workflows.resources import STAGE_THROTTLE, Caller, Route, StageThrottle, route_for
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's own payload limit; the handler enforces the API's much smaller one."""
@@ -121,6 +124,10 @@ class ApiGatewayEmulation:
         Verifies shoppers' ID tokens for the local user pool.
     cors_origins:
         Storefront origins whose preflights are answered (and whose requests the function answers with CORS headers).
+    throttle:
+        The stage's rate and burst; AWS's numbers unless a caller that means to exceed them says otherwise.
+    clock:
+        Seconds, for the throttle's refill; monotonic time unless a test drives it.
 
     Example
     -------
@@ -134,11 +141,14 @@ class ApiGatewayEmulation:
         function_name: str,
         authorizer: CognitoAuthorizer,
         cors_origins: Iterable[str] = (),
+        throttle: StageThrottle = STAGE_THROTTLE,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._runner = runner
         self._function_name = function_name
         self._authorizer = authorizer
         self.cors_origins = frozenset(cors_origins)
+        self._throttle = TokenBucket(throttle, clock)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         answer = self.answer(environ)
@@ -149,6 +159,8 @@ class ApiGatewayEmulation:
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else answer.body]
 
     def answer(self, environ: dict[str, Any]) -> GatewayAnswer:
+        if not self._throttle.take():
+            return _message(HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests")
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO") or "/"
         headers = _request_headers(environ)

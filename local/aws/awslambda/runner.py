@@ -200,21 +200,27 @@ class LambdaRunner:
     def _check_out(self, spec: FunctionSpec) -> Handler | None:
         """A warm idle container if there is one; else a cold start, up to ``max_containers``; else wait for one.
 
-        Lambda never queues an invocation: past the function's concurrency it throttles at once. The local cap is no
-        quota (the functions reserve no concurrency): every container shares this process's one core, and more of
-        them served no more requests. Waiting therefore plays the part of Lambda scaling out, first come, first
-        served, so no invocation starves while later ones run; but never longer than the function's timeout, by
-        which Lambda would have ended any invocation holding a container. None: no container came free in time,
-        and the invocation is throttled.
+        Lambda never queues an invocation: past the function's concurrency it throttles at once. A function whose
+        reserved concurrency (``FunctionSpec.reserved_concurrency``) fits under ``max_containers`` is capped there,
+        and an invocation that finds every one of them busy is throttled at once, as Lambda throttles it.
+        Otherwise the local cap is no quota: every container shares this process's one core, and more of them
+        served no more requests. Waiting therefore plays the part of Lambda scaling out, first come, first served,
+        so no invocation starves while later ones run; but never longer than the function's timeout, by which
+        Lambda would have ended any invocation holding a container. None: no container came free in time (or the
+        reserved concurrency is all in use), and the invocation is throttled.
         """
         name = spec.logical_name
+        reserved = spec.reserved_concurrency
+        capped_by_reservation = reserved is not None and reserved <= self._max_containers
         with self._pool_lock:
             if self._idle[name]:
                 return self._idle[name].pop()
-            if self._containers[name] < self._max_containers:
+            if self._containers[name] < (reserved if capped_by_reservation else self._max_containers):
                 index = self._containers[name]
                 self._containers[name] += 1
                 waiter = None
+            elif capped_by_reservation:
+                return None
             else:
                 waiter = _ContainerWaiter()
                 self._waiting[name].append(waiter)
@@ -307,7 +313,9 @@ def _cold_start(spec: FunctionSpec, index: int) -> Handler:
 def _throttled(spec: FunctionSpec) -> Invocation:
     """What Invoke answers when a function has no concurrency left: 429, which the ASL's Retry names
     ``Lambda.TooManyRequestsException`` and API Gateway turns into a 500."""
-    log.warning("%s throttled: no container came free within %d s", spec.logical_name, spec.timeout_seconds)
+    log.warning(
+        "%s throttled: no container free (reserved concurrency %s)", spec.logical_name, spec.reserved_concurrency
+    )
     return _service_error(429, "TooManyRequestsException", "Rate Exceeded.")
 
 
