@@ -11,7 +11,7 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
   DynamoDB conditional writes, a stop that interrupts callbacks, callbacks that skip starting executions, nested
   executions' casing, JSONPath variables, Express limits, and the races around heartbeats and stops.
 - ``endpoint``: the AWS endpoint's answers to outside clients: StartExecution's names, ListExecutions' status filter,
-  GetExecutionHistory's order, data and pages, and ResultPath failures in plain words.
+  GetExecutionHistory's order, data and pages, ResultPath failures in plain words, and a 400 for calls moto lacks.
 - ``caches``: performance adapters that change no behaviour: item backups, items sorted once per change, queries of
   one partition, engine clients, parsed definitions, moto's module list, serializer aliases, AttributeValues passed
   through, EventBridge input paths parsed once, and finished threads forgotten.
@@ -128,6 +128,7 @@ def install_time_scale(factor: float | None = None) -> None:
             endpoint.refuse_unknown_status_filters()
             endpoint.page_execution_histories_as_aws()
             endpoint.fail_result_paths_in_plain_words()
+            endpoint.refuse_unsupported_calls()
             fidelity.case_nested_executions_as_aws()
             fidelity.read_variables_in_json_path()
             fidelity.keep_express_limits()
