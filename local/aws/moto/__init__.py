@@ -144,5 +144,8 @@ def install_time_scale(factor: float | None = None) -> None:
             caches.back_up_items_not_tables()
             caches.sort_items_once_per_change()
             caches.query_partitions_not_tables()
+            from local.aws.stepfunctions.endpoint import serve_sync_executions_and_test_state
+
+            serve_sync_executions_and_test_state()
             _installed = True
     clock.CLOCK.set_factor(factor if factor is not None else float(os.environ.get(clock.TIME_SCALE_ENV, "1")))

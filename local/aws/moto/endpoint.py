@@ -207,16 +207,16 @@ class UnsupportedOperation(ServiceException):
 _dispatch_request = BaseResponse._dispatch
 
 
-def _unsupported_call(response: BaseResponse, error: NotImplementedError) -> tuple[int, dict[str, Any], Any]:
-    try:
-        operation = response._get_action()
-    except Exception:  # the request names no operation moto's model knows
-        operation = None
-    service = response.boto3_service_name or "this service"
-    message = (
-        f"{operation or 'This call'} of {service} is not supported by the local AWS endpoint "
-        f"(moto {installed_moto_version()}: {error})"
-    )
+def refusal_as_unsupported(response: BaseResponse, message: str) -> tuple[int, dict[str, Any], Any]:
+    """The answer to a call the local endpoint does not support: 400 ``UnsupportedOperation`` in the service's own
+    protocol, and one line in the log.
+
+    Example
+    -------
+    >>> status, headers, body = refusal_as_unsupported(response, "ImportTable is not supported")  # doctest: +SKIP
+    >>> status  # doctest: +SKIP
+    400
+    """
     LOG.warning("%s", message)
     try:
         with warnings.catch_warnings():  # moto warns that no service model declares this error: AWS's models neither
@@ -227,6 +227,19 @@ def _unsupported_call(response: BaseResponse, error: NotImplementedError) -> tup
         body = json.dumps({"__type": UnsupportedOperation.code, "message": message})
     headers["status"] = status
     return status, headers, body
+
+
+def _unsupported_call(response: BaseResponse, error: NotImplementedError) -> tuple[int, dict[str, Any], Any]:
+    try:
+        operation = response._get_action()
+    except Exception:  # the request names no operation moto's model knows
+        operation = None
+    service = response.boto3_service_name or "this service"
+    message = (
+        f"{operation or 'This call'} of {service} is not supported by the local AWS endpoint "
+        f"(moto {installed_moto_version()}: {error})"
+    )
+    return refusal_as_unsupported(response, message)
 
 
 def _dispatch_or_refuse_unsupported(
