@@ -83,6 +83,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
     from moto.stepfunctions.parser.asl.eval.callback import callback
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.test_state.environment import TestStateEnvironment
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
     from moto.stepfunctions.parser.asl.parse.test_state.preprocessor import TestStatePreprocessor
     from moto.stepfunctions.parser.asl.utils import boto_client
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -124,6 +125,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (TestStatePreprocessor, "visitState_decl_body"),
         (TestStateEnvironment, "as_frame_of"),
         (Environment, "is_mocked_mode"),
+        (Preprocessor, "visitChoice_rule_comparison_variable"),
     ]:
         moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
@@ -725,6 +727,33 @@ def test_variables_are_read_by_json_path_in_parameters_choices_and_fail_states(s
 
     assert execution["error"] == "REJECTED"
     assert json.loads(execution["cause"]) == {"route": "matched", "error": "E1"}
+
+
+def test_a_jsonpath_choice_rule_that_compares_one_variable_assigns_its_variables(stepfunctions):
+    """RoutePreparationFailure's last rule: one comparison, and an Assign that names the child's error."""
+    definition = {
+        "StartAt": "Remember",
+        "States": {
+            "Remember": {"Type": "Pass", "Assign": {"failure": {"Error": "Lambda.Unknown"}}, "Next": "Is"},
+            "Is": {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$failure.Error",
+                        "IsPresent": True,
+                        "Assign": {"route.$": "$failure.Error"},
+                        "Next": "Use",
+                    },
+                ],
+                "Default": "Use",
+            },
+            "Use": {"Type": "Fail", "ErrorPath": "$route"},
+        },
+    }
+
+    execution = run_to_the_end(stepfunctions, state_machine(stepfunctions, definition))
+
+    assert execution["error"] == "Lambda.Unknown", execution.get("cause")
 
 
 def test_a_missing_variable_field_is_not_present_to_a_choice(stepfunctions):

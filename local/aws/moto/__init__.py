@@ -9,7 +9,8 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
 - ``clock``: time acceleration: ``VirtualClock``, ``CLOCK``, ``ScaledEvent`` and the engine's ``WAIT_POINTS``.
 - ``fidelity``: the fixes that make moto behave as AWS documents: SendTaskFailure's cause, HeartbeatTimeout, atomic
   DynamoDB conditional writes, a stop that interrupts callbacks, callbacks that skip starting executions, nested
-  executions' casing, JSONPath variables, Express limits, and the races around heartbeats and stops.
+  executions' casing, JSONPath variables and Choice assignments, Express limits, and the races around heartbeats and
+  stops.
 - ``endpoint``: the AWS endpoint's answers to outside clients: StartExecution's names, ListExecutions' status filter,
   GetExecutionHistory's order, data and pages, ResultPath failures in plain words, and a 400 for calls moto lacks.
 - ``caches``: performance adapters that change no behaviour: item backups, items sorted once per change, queries of
@@ -131,6 +132,7 @@ def install_time_scale(factor: float | None = None) -> None:
             endpoint.refuse_unsupported_calls()
             fidelity.case_nested_executions_as_aws()
             fidelity.read_variables_in_json_path()
+            fidelity.assign_in_jsonpath_choice_rules()
             fidelity.keep_express_limits()
             signals.announce_execution_ends_and_stream_records()
             signals.wake_sync_tasks_when_an_execution_ends()
