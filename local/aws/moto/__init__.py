@@ -19,6 +19,9 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
 - ``signals``: an execution's end and a stream record announced to their listeners, ``forget_executions`` and the
   ``.sync`` wake-up.
 
+``install_time_scale`` also adds the Step Functions calls moto lacks, StartSyncExecution and TestState, built on the
+engine in ``local.aws.stepfunctions`` (``local.aws.stepfunctions.endpoint``).
+
 Callers import from here (``from local.aws.moto import install_time_scale, CLOCK``). This package imports none of
 moto's internals until one of those names is first used: the entry points import ``local.aws.moto.versions`` to stop
 on an untested moto with one line of their own, and a command that never runs the engine does not pay for loading it.
