@@ -61,20 +61,30 @@ def test_moto_still_defines_every_method_the_engine_replaces():
 
     Read from moto's source, not from the classes, which the engine may already have patched.
     """
+    from moto.core.responses import BaseResponse
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.models import StepFunctionBackend
     from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
+    from moto.stepfunctions.parser.asl.component.common.retry.backoff_rate_decl import BackoffRateDecl
+    from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
     from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
     from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import HeartbeatSeconds
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
     from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.state_parallel import StateParallel
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
         StateTaskServiceSfn,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.test_state.environment import TestStateEnvironment
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+    from moto.stepfunctions.parser.asl.parse.test_state.preprocessor import TestStatePreprocessor
     from moto.stepfunctions.parser.asl.utils import boto_client
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -104,6 +114,18 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (StringVariableSample, "_eval_body"),
         (Program, "eval"),
         (StepFunctionsParserBackend, "create_state_machine"),
+        (BaseResponse, "_dispatch"),
+        (ExecutionState, "_handle_retry"),
+        (ExecutionState, "_handle_catch"),
+        (ExecutionState, "_construct_error_output_value"),
+        (StateParallel, "_eval_execution"),
+        (StateMap, "_eval_execution"),
+        (MaxAttemptsDecl, "_store_attempt_number"),
+        (BackoffRateDecl, "_store_next_multiplier"),
+        (TestStatePreprocessor, "visitState_decl_body"),
+        (TestStateEnvironment, "as_frame_of"),
+        (Environment, "is_mocked_mode"),
+        (Preprocessor, "visitChoice_rule_comparison_variable"),
     ]:
         moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
@@ -118,6 +140,11 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         "moto's Query by partition key no longer filters all_items() by hash key: re-check the partition shortcut"
     )
     assert issubclass(callback.HeartbeatTimeoutError, Exception)
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.eval import variable_store
+
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl), "TestState notes the retrier's wait"
+    assert "self._inner_scope = {}" in inspect.getsource(variable_store), "TestState reads the variables it holds"
 
 
 def test_virtual_clock_runs_factor_times_faster_from_when_the_factor_was_set(monkeypatch):
@@ -700,6 +727,33 @@ def test_variables_are_read_by_json_path_in_parameters_choices_and_fail_states(s
 
     assert execution["error"] == "REJECTED"
     assert json.loads(execution["cause"]) == {"route": "matched", "error": "E1"}
+
+
+def test_a_jsonpath_choice_rule_that_compares_one_variable_assigns_its_variables(stepfunctions):
+    """RoutePreparationFailure's last rule: one comparison, and an Assign that names the child's error."""
+    definition = {
+        "StartAt": "Remember",
+        "States": {
+            "Remember": {"Type": "Pass", "Assign": {"failure": {"Error": "Lambda.Unknown"}}, "Next": "Is"},
+            "Is": {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$failure.Error",
+                        "IsPresent": True,
+                        "Assign": {"route.$": "$failure.Error"},
+                        "Next": "Use",
+                    },
+                ],
+                "Default": "Use",
+            },
+            "Use": {"Type": "Fail", "ErrorPath": "$route"},
+        },
+    }
+
+    execution = run_to_the_end(stepfunctions, state_machine(stepfunctions, definition))
+
+    assert execution["error"] == "Lambda.Unknown", execution.get("cause")
 
 
 def test_a_missing_variable_field_is_not_present_to_a_choice(stepfunctions):

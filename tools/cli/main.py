@@ -798,6 +798,7 @@ def _banner(stack: Any, console_url: str) -> str:
             f"  API            {stack.api_url}   (docs: {stack.api_url}/docs; /health and shipments take SigV4)",
             f"  Console        {console_url}",
             f"  AWS endpoint   {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} stepfunctions ...)",
+            "                 (test-state, start-sync-execution: export AWS_DISABLE_HOST_PREFIX_INJECTION=true)",
             f"  User pool      {stack.user_pool.pool_id}, app client {stack.user_pool.client_id}",
             f"  Users          {users}; password {LOCAL_PASSWORD}",
             f"  State machine  {stack.state_machine_arn}",

@@ -9,15 +9,18 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
 - ``clock``: time acceleration: ``VirtualClock``, ``CLOCK``, ``ScaledEvent`` and the engine's ``WAIT_POINTS``.
 - ``fidelity``: the fixes that make moto behave as AWS documents: SendTaskFailure's cause, HeartbeatTimeout, atomic
   DynamoDB conditional writes, a stop that interrupts callbacks, callbacks that skip starting executions, nested
-  executions' casing, JSONPath variables, Express limits, the races around heartbeats and stops, a user pool
-  signing key of this process, and SRP sign-in that checks the password.
+  executions' casing, JSONPath variables and Choice assignments, Express limits, the races around heartbeats and
+  stops, a user pool signing key of this process, and SRP sign-in that checks the password.
 - ``endpoint``: the AWS endpoint's answers to outside clients: StartExecution's names, ListExecutions' status filter,
-  GetExecutionHistory's order, data and pages, and ResultPath failures in plain words.
+  GetExecutionHistory's order, data and pages, ResultPath failures in plain words, and a 400 for calls moto lacks.
 - ``caches``: performance adapters that change no behaviour: item backups, items sorted once per change, queries of
   one partition, engine clients, parsed definitions, moto's module list, serializer aliases, AttributeValues passed
   through, EventBridge input paths parsed once, and finished threads forgotten.
 - ``signals``: an execution's end and a stream record announced to their listeners, ``forget_executions`` and the
   ``.sync`` wake-up.
+
+``install_time_scale`` also adds the Step Functions calls moto lacks, StartSyncExecution and TestState, built on the
+engine in ``local.aws.stepfunctions`` (``local.aws.stepfunctions.endpoint``).
 
 Callers import from here (``from local.aws.moto import install_time_scale, CLOCK``). This package imports none of
 moto's internals until one of those names is first used: the entry points import ``local.aws.moto.versions`` to stop
@@ -129,8 +132,10 @@ def install_time_scale(factor: float | None = None) -> None:
             endpoint.refuse_unknown_status_filters()
             endpoint.page_execution_histories_as_aws()
             endpoint.fail_result_paths_in_plain_words()
+            endpoint.refuse_unsupported_calls()
             fidelity.case_nested_executions_as_aws()
             fidelity.read_variables_in_json_path()
+            fidelity.assign_in_jsonpath_choice_rules()
             fidelity.keep_express_limits()
             fidelity.sign_pool_tokens_with_a_key_of_this_process()
             fidelity.check_srp_password_proofs()
@@ -146,5 +151,8 @@ def install_time_scale(factor: float | None = None) -> None:
             caches.back_up_items_not_tables()
             caches.sort_items_once_per_change()
             caches.query_partitions_not_tables()
+            from local.aws.stepfunctions.endpoint import serve_sync_executions_and_test_state
+
+            serve_sync_executions_and_test_state()
             _installed = True
     clock.CLOCK.set_factor(factor if factor is not None else float(os.environ.get(clock.TIME_SCALE_ENV, "1")))

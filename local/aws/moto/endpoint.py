@@ -4,7 +4,8 @@ The AWS endpoint answers outside clients (the AWS CLI, boto3) as AWS documents: 
 UUID name, an invalid name ``InvalidName``, and the engine's errors (``InvalidExecutionInput``, ...) their error
 codes; GetExecutionHistory honours ``reverseOrder``, ``includeExecutionData`` and its pages; ListExecutions refuses
 an unknown ``statusFilter``; and a ``ResultPath`` that cannot be applied fails with ``States.ResultPathMatchFailure``
-in plain words instead of a Python ``TypeError``.
+in plain words instead of a Python ``TypeError``. A call moto does not implement, of any service, is refused with 400
+``UnsupportedOperation`` that says so, instead of a 500 and a traceback in the log.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import uuid
+import warnings
 from typing import Any
 
-from local.aws.moto.versions import require_supported_moto
+from local.aws.moto.versions import installed_moto_version, require_supported_moto
 
 require_supported_moto()
 
-from moto.core.responses import ActionResult
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, BaseResponse
 from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
@@ -187,3 +191,72 @@ def fail_result_paths_in_plain_words() -> None:
     ``"hello"``) is ``States.ResultPathMatchFailure`` in AWS's error names; moto failed the execution with
     ``States.Runtime`` and a Python ``TypeError`` as its cause, or silently dropped the result."""
     ResultPath._eval_body = _result_path_into_objects_only
+
+
+# --- calls moto does not implement, of every service -----------------------------------------------------------------
+
+LOG = logging.getLogger(__name__)
+
+
+class UnsupportedOperation(ServiceException):
+    """What the local endpoint answers for a call moto does not implement: a client error that names the call."""
+
+    code = "UnsupportedOperation"
+
+
+_dispatch_request = BaseResponse._dispatch
+
+
+def refusal_as_unsupported(response: BaseResponse, message: str) -> tuple[int, dict[str, Any], Any]:
+    """The answer to a call the local endpoint does not support: 400 ``UnsupportedOperation`` in the service's own
+    protocol, and one line in the log.
+
+    Example
+    -------
+    >>> status, headers, body = refusal_as_unsupported(response, "ImportTable is not supported")  # doctest: +SKIP
+    >>> status  # doctest: +SKIP
+    400
+    """
+    LOG.warning("%s", message)
+    try:
+        with warnings.catch_warnings():  # moto warns that no service model declares this error: AWS's models neither
+            warnings.simplefilter("ignore")
+            status, headers, body = response.serialized(ActionResult(UnsupportedOperation(message)))
+    except Exception:  # a service moto serializes by hand: AWS's JSON error shape
+        status, headers = 400, {"Content-Type": "application/x-amz-json-1.1"}
+        body = json.dumps({"__type": UnsupportedOperation.code, "message": message})
+    headers["status"] = status
+    return status, headers, body
+
+
+def _unsupported_call(response: BaseResponse, error: NotImplementedError) -> tuple[int, dict[str, Any], Any]:
+    try:
+        operation = response._get_action()
+    except Exception:  # the request names no operation moto's model knows
+        operation = None
+    service = response.boto3_service_name or "this service"
+    message = (
+        f"{operation or 'This call'} of {service} is not supported by the local AWS endpoint "
+        f"(moto {installed_moto_version()}: {error})"
+    )
+    return refusal_as_unsupported(response, message)
+
+
+def _dispatch_or_refuse_unsupported(
+    self: BaseResponse, request: Any, full_url: str | None = None, headers: Any = None
+) -> Any:
+    try:
+        return _dispatch_request(self, request, full_url, headers)
+    except NotImplementedError as error:
+        return _unsupported_call(self, error)
+
+
+def refuse_unsupported_calls() -> None:
+    """A call moto does not implement (``ValidateStateMachineDefinition``, DynamoDB's ``ImportTable``...) or a feature
+    of one it does not support raised ``NotImplementedError``: the server answered 500, which the AWS CLI retried four
+    times, and logged a traceback for each try. It is a client error in AWS's terms: 400 ``UnsupportedOperation``,
+    with a message that names the call and says it is not supported locally, and one line in the log.
+
+    Every service's requests pass through ``BaseResponse._dispatch``, on the server and in-process alike.
+    """
+    BaseResponse._dispatch = _dispatch_or_refuse_unsupported

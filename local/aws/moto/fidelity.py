@@ -9,7 +9,7 @@ so two threads (two Parallel branches, two concurrent API requests) could both p
 DynamoDB requests are therefore handled one at a time.
 
 Nested executions (``states:startExecution``) pass and read their parameters in AWS's casing, a JSONPath state reads
-its variables, and an Express state machine keeps AWS's limits.
+its variables, a JSONPath Choice rule assigns them, and an Express state machine keeps AWS's limits.
 
 The local user pool signs its tokens with a key made when this module is imported, not with the key moto ships, and
 its ``USER_SRP_AUTH`` sign-in checks the password proof instead of accepting any.
@@ -42,6 +42,7 @@ from moto.stepfunctions.parser.api import (
     StateMachineType,
     TaskTimedOutEventDetails,
 )
+from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
@@ -59,6 +60,7 @@ from moto.stepfunctions.parser.asl.eval import environment
 from moto.stepfunctions.parser.asl.eval.callback import callback
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -280,6 +282,27 @@ def read_variables_in_json_path() -> None:
     whose evaluator it does not ship (moto#10105), so any read failed with ``TypeError``. In JSONPath mode the
     reference is the variable, then a path into it: that path goes to the engine's own JSONPath evaluation."""
     StringVariableSample._eval_body = _variable_by_json_path
+
+
+_comparison_rule = Preprocessor.visitChoice_rule_comparison_variable
+
+
+def _comparison_rule_with_its_assign(self: Preprocessor, ctx: ASLParser.Choice_rule_comparison_variableContext) -> Any:
+    rule = _comparison_rule(self, ctx)
+    if rule.assign is None:
+        for statement in ctx.children:
+            for child in getattr(statement, "children", None) or ():
+                if isinstance(child, ASLParser.Assign_declContext):
+                    rule.assign = self.visit(child)
+    return rule
+
+
+def assign_in_jsonpath_choice_rules() -> None:
+    """A Choice rule such as ``{"Variable": "$x", "IsPresent": true, "Assign": {...}, "Next": "..."}`` assigns its
+    variables when it matches, in JSONPath as in JSONata (RoutePreparationFailure's last rule names the child's
+    error). moto's parser dropped the ``Assign`` of a JSONPath comparison rule (it kept those of ``And``, ``Or`` and
+    ``Not`` rules), so the rule matched and assigned nothing."""
+    Preprocessor.visitChoice_rule_comparison_variable = _comparison_rule_with_its_assign
 
 
 EXPRESS_MAX_SECONDS = 300.0
