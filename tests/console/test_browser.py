@@ -151,10 +151,11 @@ GRAPH_GEOMETRY = """() => {
   const labels = [];
   for (const group of svg.querySelectorAll(".edge-label")) {
     const text = group.querySelector("text"), background = box(group.querySelector("rect"));
-    if (lines(text) !== group.querySelector("title").textContent) problems.push(`label "${lines(text)}" is cut`);
+    const whole = group.querySelector("title").textContent.split(/\\s+/).join(" ");
+    if (lines(text) !== whole) problems.push(`label "${lines(text)}" is cut`);
     if (!within(box(text), background, 1)) problems.push(`label "${lines(text)}" leaves its background`);
     for (const line of text.querySelectorAll("tspan")) {
-      texts.push({ text: line.textContent, length: line.getComputedTextLength(), style: getComputedStyle(text) });
+      texts.push({ text: line.textContent, length: line.getComputedTextLength(), style: getComputedStyle(line) });
     }
     labels.push({ text: lines(text), bounds: background });
   }
@@ -279,6 +280,63 @@ def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_s
 
     events = page.inner_text("#event-rows")
     assert "TaskFailed" in events and "ExecutionFailed" in events
+
+
+OUT_EDGES = """(source) => [...document.querySelectorAll("#graph path.edge")]
+  .filter((path) => path.dataset.source === source)
+  .map((path) => ({
+    target: path.dataset.target,
+    rules: path.dataset.rules,
+    classes: [...path.classList],
+    title: path.querySelector("title").textContent,
+    width: parseFloat(getComputedStyle(path).strokeWidth),
+  }))"""
+"""Every drawn edge out of one state: where it goes, the rule it draws, its classes and its drawn stroke width."""
+CATCH_LINES = """(source) => [...document.querySelectorAll(`#graph .edge-label.catch[data-source="${source}"] tspan`)]
+  .map((line) => ({
+    text: line.textContent,
+    matched: line.classList.contains("matched"),
+    bold: Number(getComputedStyle(line).fontWeight) >= 600,
+  }))"""
+"""The lines of a state's Catch label as drawn: each Catcher's text, whether it took the error, whether it is bold."""
+
+
+@pytest.mark.parametrize(
+    ("outcome", "rule", "condition"),
+    [("declined", "1", "PaymentDeclinedError"), ("out_of_stock", "2", "OutOfStockError")],
+)
+def test_only_the_choice_rule_that_matched_is_drawn_taken(console_stack, orders, page, outcome, rule, condition):
+    page.goto(f"{console_stack.url}/executions/{orders[outcome]}")
+    page.wait_for_selector('#graph [data-state="RoutePreparationFailure"][data-status="succeeded"]')
+
+    edges = page.evaluate(OUT_EDGES, "RoutePreparationFailure")
+
+    assert len(edges) == 5, "four rules and the Default, each drawn"
+    taken = [edge for edge in edges if "taken" in edge["classes"]]
+    assert len(taken) == 1, edges
+    (matched,) = taken
+    assert (matched["target"], matched["rules"]) == ("VoidOrRefundPayment", rule)
+    assert "choice" in matched["classes"] and f"preparationFailure.Error = {condition}" in matched["title"]
+    others = [edge for edge in edges if edge is not matched]
+    assert not any({"taken", "possible"} & set(edge["classes"]) for edge in others)
+    assert all(edge["width"] < matched["width"] for edge in others), "the one taken is the one drawn thick"
+
+    child_choice = page.evaluate(OUT_EDGES, child("CheckAuthorizedAndReserved"))
+    assert [edge["target"] for edge in child_choice if "taken" in edge["classes"]] == [
+        child("PaymentNotAuthorized" if outcome == "declined" else "StockNotReserved")
+    ]
+
+
+def test_a_compensation_draws_its_next_taken_and_its_catch_not(console_stack, orders, page):
+    page.goto(f"{console_stack.url}/executions/{orders['declined']}")
+    page.wait_for_selector('#graph [data-state="VoidOrRefundPayment"][data-status="succeeded"]')
+
+    edges = page.evaluate(OUT_EDGES, "VoidOrRefundPayment")
+
+    assert sorted((edge["target"], "taken" in edge["classes"], "catch" in edge["classes"]) for edge in edges) == [
+        ("ReleaseInventory", False, True),
+        ("ReleaseInventory", True, False),
+    ]
 
 
 def test_an_orders_events_on_the_bus_show_beside_its_timeline(console_stack, orders, page):
@@ -407,3 +465,16 @@ def test_cancelling_a_waiting_order_compensates_it(console_stack, page):
     assert status_of(page, "OrderFailed") == "failed"
     assert status_of(page, child("Prepared")) == "succeeded", "the child had prepared the order before"
     assert "CANCELLED" in page.inner_text("#order-details")
+
+    catches = [edge for edge in page.evaluate(OUT_EDGES, "RequestShipment") if "catch" in edge["classes"]]
+    assert [(edge["target"], edge["rules"], "taken" in edge["classes"]) for edge in catches] == [
+        ("VoidOrRefundPayment", "0 1 2 3", True)
+    ]
+    lines = page.evaluate(CATCH_LINES, "RequestShipment")
+    assert lines == [
+        {"text": "OrderCancelledError", "matched": True, "bold": True},
+        {"text": "ShipmentFailedError", "matched": False, "bold": False},
+        {"text": "Timeout, HeartbeatTimeout", "matched": False, "bold": False},
+        {"text": "any error", "matched": False, "bold": False},
+    ], "one Catch edge, one line per Catcher: the one that took the cancellation in bold"
+    assert page.evaluate(GRAPH_GEOMETRY)["problems"] == []
