@@ -17,9 +17,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from local.aws.cognitoidp.identity import SHOPPER_ADA
+from tests.console.support import FakeService, console_on_a_port
 from tools.console.text_metrics import text_width
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -199,6 +202,9 @@ def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(conso
         page.wait_for_selector(f'tr[data-order-id="{order_id}"]')
     declined_row = page.locator(f'tr[data-order-id="{orders["declined"]}"]')
     assert "FAILED" in declined_row.inner_text() and DECLINED in declined_row.inner_text()
+    customer = console_stack.detail(orders["declined"])["order"]["customerId"]
+    assert declined_row.locator("td.customer .email").inner_text() == SHOPPER_ADA.email, "the pool's e-mail"
+    assert declined_row.locator("td.customer .sub").inner_text() == customer, "beside the sub the order records"
     failed = console_stack.failed_executions()
     page.wait_for_function(
         "(failed) => document.querySelector('[data-status=\"FAILED\"] .count').textContent === String(failed)",
@@ -218,6 +224,26 @@ def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(conso
     page.click(f'a[href="/executions/{orders["declined"]}"]')
     page.wait_for_url(f"**/executions/{orders['declined']}")
     page.wait_for_selector('#graph [data-state="OrderFailed"]')
+
+
+class ServiceWithAnEmailOfMarkup(FakeService):
+    """One execution whose customer's e-mail, as the pool holds it, is markup: the page must show it as text."""
+
+    EMAIL = '<img src=x id=injected onerror="document.title=1">@example.com'
+
+    def executions(self, **filters: Any) -> dict[str, Any]:
+        row = {"name": "ord-1", "executionArn": "arn:x:ord-1", "status": "RUNNING", "startDate": None, "stopDate": None}
+        return {"executions": [{**row, "customerId": "0f1e-sub", "customerEmail": self.EMAIL}], "next": None}
+
+
+def test_a_customers_email_is_shown_as_text_never_as_markup(page):
+    with console_on_a_port(ServiceWithAnEmailOfMarkup()) as listener:
+        page.goto(listener.url)
+        page.wait_for_selector('tr[data-order-id="ord-1"]')
+        cell = page.locator('tr[data-order-id="ord-1"] td.customer')
+        assert cell.locator(".email").inner_text() == ServiceWithAnEmailOfMarkup.EMAIL
+        assert cell.locator(".sub").inner_text() == "0f1e-sub"
+        assert page.locator("#injected").count() == 0
 
 
 def test_search_by_order_id(console_stack, orders, page):
