@@ -316,8 +316,10 @@ OUT_EDGES = """(source) => [...document.querySelectorAll("#graph path.edge")]
     classes: [...path.classList],
     title: path.querySelector("title").textContent,
     width: parseFloat(getComputedStyle(path).strokeWidth),
+    dashes: getComputedStyle(path).strokeDasharray,
   }))"""
-"""Every drawn edge out of one state: where it goes, the rule it draws, its classes and its drawn stroke width."""
+"""Every drawn edge out of one state: where it goes, the rule it draws, its classes, its drawn stroke width and
+dashes."""
 CATCH_LINES = """(source) => [...document.querySelectorAll(`#graph .edge-label.catch[data-source="${source}"] tspan`)]
   .map((line) => ({
     text: line.textContent,
@@ -328,10 +330,18 @@ CATCH_LINES = """(source) => [...document.querySelectorAll(`#graph .edge-label.c
 
 
 @pytest.mark.parametrize(
-    ("outcome", "rule", "condition"),
-    [("declined", "1", "PaymentDeclinedError"), ("out_of_stock", "2", "OutOfStockError")],
+    ("outcome", "rule", "condition", "entered", "candidates"),
+    [
+        ("declined", "1", "PaymentDeclinedError", "PaymentNotAuthorized", ["0", "2"]),
+        ("out_of_stock", "2", "OutOfStockError", "StockNotReserved", ["1", "3"]),
+    ],
 )
-def test_only_the_choice_rule_that_matched_is_drawn_taken(console_stack, orders, page, outcome, rule, condition):
+def test_only_the_choice_rule_the_history_names_is_drawn_taken(
+    console_stack, orders, page, outcome, rule, condition, entered, candidates
+):
+    """RoutePreparationFailure's rules to VoidOrRefundPayment each assign their own ``failureStatus``: the one whose
+    assignment the history records is taken. CheckAuthorizedAndReserved's two rules to the state it entered assign
+    nothing, so neither is taken: both are drawn possible, and nothing to a state not entered is drawn either way."""
     page.goto(f"{console_stack.url}/executions/{orders[outcome]}")
     page.wait_for_selector('#graph [data-state="RoutePreparationFailure"][data-status="succeeded"]')
 
@@ -348,9 +358,18 @@ def test_only_the_choice_rule_that_matched_is_drawn_taken(console_stack, orders,
     assert all(edge["width"] < matched["width"] for edge in others), "the one taken is the one drawn thick"
 
     child_choice = page.evaluate(OUT_EDGES, child("CheckAuthorizedAndReserved"))
-    assert [edge["target"] for edge in child_choice if "taken" in edge["classes"]] == [
-        child("PaymentNotAuthorized" if outcome == "declined" else "StockNotReserved")
+    assert len(child_choice) == 5, "four rules and the Default, each drawn"
+    assert [edge for edge in child_choice if "taken" in edge["classes"]] == []
+    possible = [edge for edge in child_choice if "possible" in edge["classes"]]
+    assert sorted((edge["target"], edge["rules"]) for edge in possible) == [
+        (child(entered), position) for position in candidates
     ]
+    assert all("the history does not say which" in edge["title"] for edge in possible)
+    not_entered = [edge for edge in child_choice if edge["target"] != child(entered)]
+    assert len(not_entered) == 3 and not any({"taken", "possible"} & set(edge["classes"]) for edge in not_entered)
+    assert all(status_of(page, edge["target"]) == "not-run" for edge in not_entered), "they were not entered"
+    assert all(edge["width"] < matched["width"] for edge in possible), "only the one taken is drawn thick"
+    assert matched["dashes"] == "none" and all(edge["dashes"] != "none" for edge in possible), "possible is dotted"
 
 
 def test_a_compensation_draws_its_next_taken_and_its_catch_not(console_stack, orders, page):

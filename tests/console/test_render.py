@@ -160,7 +160,7 @@ def test_rules_the_history_cannot_tell_apart_are_drawn_possible():
         },
     }
     graph = workflow_graph(asl)
-    trace = ExecutionTrace({}, {("Route", "Done")}, {}, [Transition("Route", "Done", input="{}")])
+    trace = ExecutionTrace({}, {("Route", "Done")}, {}, [Transition("Route", "Done", assigned={})])
 
     svg = render_svg(graph, layout_graph(graph), trace)
 

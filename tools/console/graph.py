@@ -415,17 +415,15 @@ class StateRun:
 class Transition:
     """One hand-over the history shows: ``source`` exited and ``target`` was entered next.
 
-    What it holds is what tells apart two edges between the same states: the error a Catch took (``error``, when the
-    source failed), and for a Choice its input, the variables before it and what its exit assigned, against which
-    ``tools.console.paths`` finds the rule that matched. ``None`` means the history does not say.
+    What it holds is what the engine recorded that tells apart two edges between the same states: whether the source
+    failed and the error it named (``caught``, ``error``: which Catch), and what its exit assigned (``assigned``: which
+    Choice rule, by its ``Assign``), read by ``tools.console.paths``. ``None`` means the history does not say.
     """
 
     source: str
     target: str
     caught: bool = False
     error: str | None = None
-    input: str | None = None
-    variables: dict[str, Any] | None = None
     assigned: dict[str, Any] | None = None
 
 
@@ -487,7 +485,6 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
     exited_events: dict[int, str] = {}
     exits: dict[int, Transition] = {}
     transitions: list[Transition] = []
-    variables: dict[str, Any] | None = {}
     last_entered: str | None = None
     execution_started = {event["id"] for event in history if event["type"] == "ExecutionStarted"} | {0}
     for event in sorted(history, key=lambda e: e["id"]):
@@ -516,17 +513,13 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
             run.exited_at = str(event["timestamp"])
             run.output = exited.get("output")
             exited_events[event_id] = name
-            assigned = _assigned_variables(exited)
             exits[event_id] = Transition(
                 name,
                 "",
                 caught=run.failure_pending,
                 error=run.error_name if run.failure_pending else None,
-                input=run.input if event_type == "ChoiceStateExited" else None,
-                variables=dict(variables) if event_type == "ChoiceStateExited" and variables is not None else None,
-                assigned=assigned,
+                assigned=_assigned_variables(exited),
             )
-            variables = _assign(variables, exited, assigned)
             if name in open_containers:
                 open_containers.remove(name)
         elif event_type.startswith("Execution"):
@@ -548,8 +541,13 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
 
 
 def _assigned_variables(exited: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What a state's exit assigned, each value parsed from its JSON; None when the event does not say, or says it
-    was cut short."""
+    """What a state's exit recorded as assigned, each value parsed from its JSON; None when it recorded nothing, or
+    says it cut the record short.
+
+    An exit without ``assignedVariables`` is not read as "assigned nothing": a log written without execution data
+    leaves the field out, moto writes it only when something was assigned, and moto drops the ``Assign`` of a
+    JSONPath Choice rule that is a single comparison (not And, Or or Not).
+    """
     if "assignedVariables" not in exited or (exited.get("assignedVariablesDetails") or {}).get("truncated"):
         return None
     assigned = {}
@@ -559,20 +557,6 @@ def _assigned_variables(exited: Mapping[str, Any]) -> dict[str, Any] | None:
         except (TypeError, ValueError):
             assigned[name] = value
     return assigned
-
-
-def _assign(
-    variables: dict[str, Any] | None, exited: Mapping[str, Any], assigned: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """The variables after a state's exit; None from the first exit whose assignments the history cut short.
-
-    One store serves the whole execution: a branch's own variables are not told apart from the outer ones, which
-    only matters where a Choice reads a name that a branch reused (``paths`` then finds a rule whose Next disagrees
-    with the history, and says it cannot tell).
-    """
-    if variables is None or (exited.get("assignedVariablesDetails") or {}).get("truncated"):
-        return None
-    return {**variables, **(assigned or {})}
 
 
 def nested_trace(trace: ExecutionTrace, children: Mapping[str, ExecutionTrace]) -> ExecutionTrace:

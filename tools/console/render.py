@@ -127,9 +127,10 @@ ARROWS = {
 def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None = None) -> str:
     """Draw ``layout`` as SVG; with a ``trace``, color each state and darken each edge the execution took.
 
-    Only the edge a hand-over followed is drawn taken (``tools.console.paths``): the Choice rule that matched, the
-    Catch that took the error. Where the history cannot tell a Choice's candidate edges apart, each is drawn dotted
-    as ``possible``. On a taken Catch edge that draws several Catchers, the Catcher that took the error is bold.
+    Only the edge a hand-over followed is drawn taken (``tools.console.paths``): the Choice rule the history names
+    (by the state entered next and the variables assigned), the Catch that took the error. Where the history cannot
+    tell a Choice's candidate edges apart, each is drawn dotted as ``possible``. On a taken Catch edge that draws
+    several Catchers, the Catcher that took the error is bold.
 
     Parameters
     ----------
