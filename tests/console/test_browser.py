@@ -17,9 +17,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from local.aws.cognitoidp.identity import SHOPPER_ADA
+from tests.console.support import FakeService, console_on_a_port
 from tools.console.text_metrics import text_width
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -151,10 +154,11 @@ GRAPH_GEOMETRY = """() => {
   const labels = [];
   for (const group of svg.querySelectorAll(".edge-label")) {
     const text = group.querySelector("text"), background = box(group.querySelector("rect"));
-    if (lines(text) !== group.querySelector("title").textContent) problems.push(`label "${lines(text)}" is cut`);
+    const whole = group.querySelector("title").textContent.split(/\\s+/).join(" ");
+    if (lines(text) !== whole) problems.push(`label "${lines(text)}" is cut`);
     if (!within(box(text), background, 1)) problems.push(`label "${lines(text)}" leaves its background`);
     for (const line of text.querySelectorAll("tspan")) {
-      texts.push({ text: line.textContent, length: line.getComputedTextLength(), style: getComputedStyle(text) });
+      texts.push({ text: line.textContent, length: line.getComputedTextLength(), style: getComputedStyle(line) });
     }
     labels.push({ text: lines(text), bounds: background });
   }
@@ -198,6 +202,9 @@ def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(conso
         page.wait_for_selector(f'tr[data-order-id="{order_id}"]')
     declined_row = page.locator(f'tr[data-order-id="{orders["declined"]}"]')
     assert "FAILED" in declined_row.inner_text() and DECLINED in declined_row.inner_text()
+    customer = console_stack.detail(orders["declined"])["order"]["customerId"]
+    assert declined_row.locator("td.customer .email").inner_text() == SHOPPER_ADA.email, "the pool's e-mail"
+    assert declined_row.locator("td.customer .sub").inner_text() == customer, "beside the sub the order records"
     failed = console_stack.failed_executions()
     page.wait_for_function(
         "(failed) => document.querySelector('[data-status=\"FAILED\"] .count').textContent === String(failed)",
@@ -217,6 +224,26 @@ def test_the_list_shows_the_orders_just_submitted_and_finds_the_failed_one(conso
     page.click(f'a[href="/executions/{orders["declined"]}"]')
     page.wait_for_url(f"**/executions/{orders['declined']}")
     page.wait_for_selector('#graph [data-state="OrderFailed"]')
+
+
+class ServiceWithAnEmailOfMarkup(FakeService):
+    """One execution whose customer's e-mail, as the pool holds it, is markup: the page must show it as text."""
+
+    EMAIL = '<img src=x id=injected onerror="document.title=1">@example.com'
+
+    def executions(self, **filters: Any) -> dict[str, Any]:
+        row = {"name": "ord-1", "executionArn": "arn:x:ord-1", "status": "RUNNING", "startDate": None, "stopDate": None}
+        return {"executions": [{**row, "customerId": "0f1e-sub", "customerEmail": self.EMAIL}], "next": None}
+
+
+def test_a_customers_email_is_shown_as_text_never_as_markup(page):
+    with console_on_a_port(ServiceWithAnEmailOfMarkup()) as listener:
+        page.goto(listener.url)
+        page.wait_for_selector('tr[data-order-id="ord-1"]')
+        cell = page.locator('tr[data-order-id="ord-1"] td.customer')
+        assert cell.locator(".email").inner_text() == ServiceWithAnEmailOfMarkup.EMAIL
+        assert cell.locator(".sub").inner_text() == "0f1e-sub"
+        assert page.locator("#injected").count() == 0
 
 
 def test_search_by_order_id(console_stack, orders, page):
@@ -279,6 +306,82 @@ def test_a_declined_order_shows_its_failed_branch_and_its_compensation(console_s
 
     events = page.inner_text("#event-rows")
     assert "TaskFailed" in events and "ExecutionFailed" in events
+
+
+OUT_EDGES = """(source) => [...document.querySelectorAll("#graph path.edge")]
+  .filter((path) => path.dataset.source === source)
+  .map((path) => ({
+    target: path.dataset.target,
+    rules: path.dataset.rules,
+    classes: [...path.classList],
+    title: path.querySelector("title").textContent,
+    width: parseFloat(getComputedStyle(path).strokeWidth),
+    dashes: getComputedStyle(path).strokeDasharray,
+  }))"""
+"""Every drawn edge out of one state: where it goes, the rule it draws, its classes, its drawn stroke width and
+dashes."""
+CATCH_LINES = """(source) => [...document.querySelectorAll(`#graph .edge-label.catch[data-source="${source}"] tspan`)]
+  .map((line) => ({
+    text: line.textContent,
+    matched: line.classList.contains("matched"),
+    bold: Number(getComputedStyle(line).fontWeight) >= 600,
+  }))"""
+"""The lines of a state's Catch label as drawn: each Catcher's text, whether it took the error, whether it is bold."""
+
+
+@pytest.mark.parametrize(
+    ("outcome", "rule", "condition", "entered", "candidates"),
+    [
+        ("declined", "1", "PaymentDeclinedError", "PaymentNotAuthorized", ["0", "2"]),
+        ("out_of_stock", "2", "OutOfStockError", "StockNotReserved", ["1", "3"]),
+    ],
+)
+def test_only_the_choice_rule_the_history_names_is_drawn_taken(
+    console_stack, orders, page, outcome, rule, condition, entered, candidates
+):
+    """RoutePreparationFailure's rules to VoidOrRefundPayment each assign their own ``failureStatus``: the one whose
+    assignment the history records is taken. CheckAuthorizedAndReserved's two rules to the state it entered assign
+    nothing, so neither is taken: both are drawn possible, and nothing to a state not entered is drawn either way."""
+    page.goto(f"{console_stack.url}/executions/{orders[outcome]}")
+    page.wait_for_selector('#graph [data-state="RoutePreparationFailure"][data-status="succeeded"]')
+
+    edges = page.evaluate(OUT_EDGES, "RoutePreparationFailure")
+
+    assert len(edges) == 5, "four rules and the Default, each drawn"
+    taken = [edge for edge in edges if "taken" in edge["classes"]]
+    assert len(taken) == 1, edges
+    (matched,) = taken
+    assert (matched["target"], matched["rules"]) == ("VoidOrRefundPayment", rule)
+    assert "choice" in matched["classes"] and f"preparationFailure.Error = {condition}" in matched["title"]
+    others = [edge for edge in edges if edge is not matched]
+    assert not any({"taken", "possible"} & set(edge["classes"]) for edge in others)
+    assert all(edge["width"] < matched["width"] for edge in others), "the one taken is the one drawn thick"
+
+    child_choice = page.evaluate(OUT_EDGES, child("CheckAuthorizedAndReserved"))
+    assert len(child_choice) == 5, "four rules and the Default, each drawn"
+    assert [edge for edge in child_choice if "taken" in edge["classes"]] == []
+    possible = [edge for edge in child_choice if "possible" in edge["classes"]]
+    assert sorted((edge["target"], edge["rules"]) for edge in possible) == [
+        (child(entered), position) for position in candidates
+    ]
+    assert all("the history does not say which" in edge["title"] for edge in possible)
+    not_entered = [edge for edge in child_choice if edge["target"] != child(entered)]
+    assert len(not_entered) == 3 and not any({"taken", "possible"} & set(edge["classes"]) for edge in not_entered)
+    assert all(status_of(page, edge["target"]) == "not-run" for edge in not_entered), "they were not entered"
+    assert all(edge["width"] < matched["width"] for edge in possible), "only the one taken is drawn thick"
+    assert matched["dashes"] == "none" and all(edge["dashes"] != "none" for edge in possible), "possible is dotted"
+
+
+def test_a_compensation_draws_its_next_taken_and_its_catch_not(console_stack, orders, page):
+    page.goto(f"{console_stack.url}/executions/{orders['declined']}")
+    page.wait_for_selector('#graph [data-state="VoidOrRefundPayment"][data-status="succeeded"]')
+
+    edges = page.evaluate(OUT_EDGES, "VoidOrRefundPayment")
+
+    assert sorted((edge["target"], "taken" in edge["classes"], "catch" in edge["classes"]) for edge in edges) == [
+        ("ReleaseInventory", False, True),
+        ("ReleaseInventory", True, False),
+    ]
 
 
 def test_an_orders_events_on_the_bus_show_beside_its_timeline(console_stack, orders, page):
@@ -407,3 +510,16 @@ def test_cancelling_a_waiting_order_compensates_it(console_stack, page):
     assert status_of(page, "OrderFailed") == "failed"
     assert status_of(page, child("Prepared")) == "succeeded", "the child had prepared the order before"
     assert "CANCELLED" in page.inner_text("#order-details")
+
+    catches = [edge for edge in page.evaluate(OUT_EDGES, "RequestShipment") if "catch" in edge["classes"]]
+    assert [(edge["target"], edge["rules"], "taken" in edge["classes"]) for edge in catches] == [
+        ("VoidOrRefundPayment", "0 1 2 3", True)
+    ]
+    lines = page.evaluate(CATCH_LINES, "RequestShipment")
+    assert lines == [
+        {"text": "OrderCancelledError", "matched": True, "bold": True},
+        {"text": "ShipmentFailedError", "matched": False, "bold": False},
+        {"text": "Timeout, HeartbeatTimeout", "matched": False, "bold": False},
+        {"text": "any error", "matched": False, "bold": False},
+    ], "one Catch edge, one line per Catcher: the one that took the cancellation in bold"
+    assert page.evaluate(GRAPH_GEOMETRY)["problems"] == []

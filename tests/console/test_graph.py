@@ -15,6 +15,7 @@ from tasks.models.order import OrderStatus
 from tools.console.graph import (
     END,
     START,
+    EdgeKind,
     StateStatus,
     catch_label,
     child_scope_id,
@@ -104,12 +105,27 @@ def test_catch_choice_and_default_edges(order_stack):
     } <= graph.edge_set()
     labels = {(e.source, e.target, e.label) for e in graph.edges}
     assert {
-        ("RequestShipment", "VoidOrRefundPayment", "Timeout, HeartbeatTimeout"),
         (PREPARATION, "RoutePreparationFailure", "TaskFailed"),
         ("RoutePreparationFailure", "RecordFailure", "preparationFailure.Error = OrderValidationError"),
         (child("CheckAuthorizedAndReserved"), child("PaymentNotAuthorized"), "payment.error = PaymentDeclinedError"),
     } <= labels
     assert catch_label(["States.ALL"]) == "any error"
+
+
+def test_the_catchers_of_one_state_that_go_to_the_same_state_are_one_edge_with_a_line_each(order_stack):
+    graph = deployed_graph(order_stack)
+    (shipment,) = [e for e in graph.edges if e.source == "RequestShipment" and e.kind is EdgeKind.CATCH]
+    assert shipment.target == "VoidOrRefundPayment" and shipment.rules == (0, 1, 2, 3)
+    assert shipment.label.split("\n") == [
+        "OrderCancelledError",
+        "ShipmentFailedError",
+        "Timeout, HeartbeatTimeout",
+        "any error",
+    ]
+    preparation = sorted((e.target, e.rules) for e in graph.edges if e.source == PREPARATION and e.kind == "catch")
+    assert preparation == [("RoutePreparationFailure", (0,)), ("VoidOrRefundPayment", (1,))], "apart: two targets"
+    choices = [e.rules for e in graph.edges if e.source == "RoutePreparationFailure" and e.kind is EdgeKind.CHOICE]
+    assert choices == [(0,), (1,), (2,), (3,)], "each Choice rule stays an edge of its own"
 
 
 def test_the_compensation_chain_and_the_callback_wait_are_marked(order_stack):

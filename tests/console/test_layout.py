@@ -132,14 +132,21 @@ def test_every_label_is_whole_and_its_box_holds_every_line(graph, layout):
     assert {route.edge.label for route in labelled} >= {
         "payment.error = PaymentDeclinedError",
         "inventory.error = OutOfStockError",
-        "Timeout, HeartbeatTimeout",
+        "OrderCancelledError\nShipmentFailedError\nTimeout, HeartbeatTimeout\nany error",
     }
     for route in labelled:
         assert route.label is not None, route.edge
-        assert " ".join(route.label.lines) == route.edge.label
+        assert " ".join(route.label.lines) == " ".join(route.edge.label.split())
+        assert len(route.label.parts) == len(route.label.lines)
         assert all(len(line) > 1 for line in route.label.lines), f"a comparison alone on a line: {route.label.lines}"
         for line in route.label.lines:
             assert text_width(line, LABEL_SIZE, bold=True) + 2 * LABEL_PADDING <= route.label.box.width, line
+
+
+def test_each_catcher_of_a_merged_catch_edge_starts_a_line_of_its_own(layout):
+    (route,) = [r for r in layout.routes if r.edge.source == "RequestShipment" and r.edge.kind is EdgeKind.CATCH]
+    assert route.label.lines == ["OrderCancelledError", "ShipmentFailedError", "Timeout, HeartbeatTimeout", "any error"]
+    assert route.label.parts == [0, 1, 2, 3]
 
 
 def test_no_edge_crosses_a_label(layout):

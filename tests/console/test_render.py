@@ -11,8 +11,16 @@ import pytest
 
 from local.aws.stepfunctions.execution_logs import execution_status
 from local.testkit.fixtures import sample_order
-from tools.console.graph import StateRun, StateStatus, nested_trace, trace_execution
-from tools.console.layout import BADGE_SIZE, WIDEST_BADGE
+from tools.console.graph import (
+    ExecutionTrace,
+    StateRun,
+    StateStatus,
+    Transition,
+    nested_trace,
+    trace_execution,
+    workflow_graph,
+)
+from tools.console.layout import BADGE_SIZE, WIDEST_BADGE, layout_graph
 from tools.console.render import REGION_TITLE, REGION_TITLE_SIZE, REGION_TITLE_SPACING, STYLE, _badge, render_svg
 from tools.console.text_metrics import FONT_FAMILY, text_width
 
@@ -64,9 +72,9 @@ def test_every_edge_label_is_drawn_whole(graph, layout):
     assert "…" not in svg
     drawn = [
         " ".join(unescape(line) for line in re.findall(r"<tspan[^>]*>([^<]*)</tspan>", text))
-        for text in re.findall(r'<g class="edge-label[^"]*">.*?</g>', svg)
+        for text in re.findall(r'<g class="edge-label[^"]*"[^>]*>.*?</g>', svg, re.S)
     ]
-    assert sorted(drawn) == sorted(edge.label for edge in graph.edges if edge.label)
+    assert sorted(drawn) == sorted(" ".join(edge.label.split()) for edge in graph.edges if edge.label)
 
 
 @pytest.mark.parametrize("status", list(StateStatus))
@@ -95,3 +103,70 @@ def test_the_compensation_title_sits_clear_of_every_edge(graph, layout):
             inside_x = min(x1, x2) < x + width and x < max(x1, x2)
             inside_y = min(y1, y2) < baseline + 3 and baseline - 11 < max(y1, y2)
             assert not (inside_x and inside_y), route.edge
+
+
+def edge_paths(svg: str, source: str) -> list[dict[str, str]]:
+    """Every drawn edge out of ``source``: its classes, target and rules."""
+    pattern = r'<path class="([^"]*)" data-source="([^"]*)" data-target="([^"]*)" data-rules="([^"]*)"'
+    return [
+        {"classes": classes, "target": unescape(target), "rules": rules}
+        for classes, drawn_source, target, rules in re.findall(pattern, svg)
+        if unescape(drawn_source) == source
+    ]
+
+
+def test_the_catchers_to_one_state_are_one_edge_whose_matched_catcher_is_marked(order_stack, graph, layout):
+    run = order_stack.run_order(sample_order(), shipment="CANCEL")
+    svg = render_svg(graph, layout, drawn(run))
+
+    catches = [edge for edge in edge_paths(svg, "RequestShipment") if "catch" in edge["classes"].split()]
+    assert catches == [{"classes": "edge catch taken", "target": "VoidOrRefundPayment", "rules": "0 1 2 3"}]
+    (label,) = re.findall(r'<g class="edge-label catch taken" data-source="RequestShipment".*?</g>', svg, re.S)
+    assert re.findall(r'<tspan[^>]* class="(\w+)">([^<]*)</tspan>', label) == [
+        ("matched", "OrderCancelledError"),
+        ("unmatched", "ShipmentFailedError"),
+        ("unmatched", "Timeout, HeartbeatTimeout"),
+        ("unmatched", "any error"),
+    ]
+    void = sorted((edge["target"], edge["classes"]) for edge in edge_paths(svg, "VoidOrRefundPayment"))
+    assert void == [
+        ("ReleaseInventory", "edge catch failure-path"),
+        ("ReleaseInventory", "edge next failure-path taken"),
+    ], "the compensation succeeded: its Next is taken, its Catch to the same state is not"
+
+
+def test_a_catch_edge_of_one_catcher_marks_no_line(order_stack, graph, layout):
+    run = order_stack.run_order(sample_order(paymentToken="tok_declined"), shipment=None)
+    svg = render_svg(graph, layout, drawn(run))
+
+    (label,) = re.findall(r'<g class="edge-label catch taken" data-source="PrepareOrder".*?</g>', svg, re.S)
+    assert "matched" not in label, "a label of one Catcher has nothing to tell apart"
+
+
+def test_rules_the_history_cannot_tell_apart_are_drawn_possible():
+    asl = {
+        "StartAt": "Route",
+        "QueryLanguage": "JSONata",
+        "States": {
+            "Route": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Condition": "{% $states.input.a %}", "Next": "Done"},
+                    {"Condition": "{% $states.input.b %}", "Next": "Done"},
+                ],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    graph = workflow_graph(asl)
+    trace = ExecutionTrace({}, {("Route", "Done")}, {}, [Transition("Route", "Done", assigned={})])
+
+    svg = render_svg(graph, layout_graph(graph), trace)
+
+    assert sorted(edge["classes"] for edge in edge_paths(svg, "Route")) == [
+        "edge choice possible",
+        "edge choice possible",
+        "edge default possible",
+    ]
+    assert "the history does not say which" in svg

@@ -93,11 +93,17 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
+    """A way from one state to another. A Choice rule is an edge of its own; the Catchers of one state that go to the
+    same state are one edge, labelled one line per Catcher (``catch_label``), since they reach the same place.
+    """
+
     source: str
     target: str
     kind: EdgeKind
     label: str = ""
     failure_path: bool = False
+    rules: tuple[int, ...] = ()
+    """The places, in the source's ``Choices`` or ``Catch``, of the rule or the Catchers this edge draws."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,9 @@ class StateGraph:
     nodes: dict[str, Node]
     edges: list[Edge]
     scopes: dict[str, Scope]
+    states: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Each state's ASL as the definition has it, by node key: which rule or Catcher an execution took is read
+    against it (``tools.console.paths``)."""
 
     def edge_set(self) -> set[tuple[str, str, str]]:
         """(source, target, kind) of every edge: what tests and callers usually ask about."""
@@ -208,15 +217,16 @@ def workflow_graph(
     nodes: dict[str, Node] = {START: Node(START, "Start"), END: Node(END, "End")}
     edges: list[Edge] = [Edge(START, asl["StartAt"], EdgeKind.START)]
     scopes: dict[str, Scope] = {}
-    _add_scope(asl, "", None, nodes, edges, scopes)
+    states: dict[str, Mapping[str, Any]] = {}
+    _add_scope(asl, "", None, nodes, edges, scopes, states)
     for task, child in (children or {}).items():
         nodes[task] = replace(nodes[task], runs=machines[task].rsplit(":", 1)[-1])
         child_asl = json.loads(child) if isinstance(child, str) else child
-        _add_scope(child_asl, child_scope_id(task), task, nodes, edges, scopes, execution_of=task)
+        _add_scope(child_asl, child_scope_id(task), task, nodes, edges, scopes, states, execution_of=task)
     failure_path = _failure_path_states(nodes, edges)
     nodes = {name: replace(node, failure_path=name in failure_path) for name, node in nodes.items()}
     edges = [replace(e, failure_path=e.source in failure_path and e.target in failure_path) for e in edges]
-    return StateGraph(nodes, edges, scopes)
+    return StateGraph(nodes, edges, scopes, states)
 
 
 def _add_scope(
@@ -226,6 +236,7 @@ def _add_scope(
     nodes: dict[str, Node],
     edges: list[Edge],
     scopes: dict[str, Scope],
+    states: dict[str, Mapping[str, Any]],
     execution_of: str = "",
 ) -> None:
     """Add one flow's states; a child machine's (``execution_of`` its task) are keyed by ``child_state_id``."""
@@ -233,6 +244,7 @@ def _add_scope(
     scopes[scope_id] = Scope(scope_id, prefix + flow["StartAt"], tuple(prefix + n for n in flow["States"]), container)
     for name, state in flow["States"].items():
         key = prefix + name
+        states[key] = state
         nodes[key] = Node(
             name=key,
             type=state["Type"],
@@ -247,7 +259,7 @@ def _add_scope(
             for edge in _edges_of(name, state, top_level=container is None)
         )
         for index, branch in enumerate(_branches(state)):
-            _add_scope(branch, f"{key}/{index}", key, nodes, edges, scopes, execution_of)
+            _add_scope(branch, f"{key}/{index}", key, nodes, edges, scopes, states, execution_of)
 
 
 def _branches(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -261,12 +273,16 @@ def _branches(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _edges_of(name: str, state: Mapping[str, Any], top_level: bool) -> Iterable[Edge]:
     if "Next" in state:
         yield Edge(name, state["Next"], EdgeKind.NEXT)
-    for rule in state.get("Choices", []):
-        yield Edge(name, rule["Next"], EdgeKind.CHOICE, choice_label(rule))
+    for position, rule in enumerate(state.get("Choices", [])):
+        yield Edge(name, rule["Next"], EdgeKind.CHOICE, choice_label(rule), rules=(position,))
     if "Default" in state:
         yield Edge(name, state["Default"], EdgeKind.DEFAULT, "default")
-    for catcher in state.get("Catch", []):
-        yield Edge(name, catcher["Next"], EdgeKind.CATCH, catch_label(catcher["ErrorEquals"]))
+    catchers: dict[str, list[int]] = {}
+    for position, catcher in enumerate(state.get("Catch", [])):
+        catchers.setdefault(catcher["Next"], []).append(position)
+    for target, positions in catchers.items():
+        label = "\n".join(catch_label(state["Catch"][position]["ErrorEquals"]) for position in positions)
+        yield Edge(name, target, EdgeKind.CATCH, label, rules=tuple(positions))
     ends = state.get("End") or state["Type"] == "Succeed"
     if top_level and ends:
         yield Edge(name, END, EdgeKind.END)
@@ -375,6 +391,8 @@ class StateRun:
     events: list[int] = field(default_factory=list)
     exited: bool = False
     failure_pending: bool = False
+    error_name: str | None = None
+    """The error the last failure's event named, or None when it named none: what a Catch matched."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -394,12 +412,30 @@ class StateRun:
 
 
 @dataclass
+class Transition:
+    """One hand-over the history shows: ``source`` exited and ``target`` was entered next.
+
+    What it holds is what the engine recorded that tells apart two edges between the same states: whether the source
+    failed and the error it named (``caught``, ``error``: which Catch), and what its exit assigned (``assigned``: which
+    Choice rule, by its ``Assign``), read by ``tools.console.paths``. ``None`` means the history does not say.
+    """
+
+    source: str
+    target: str
+    caught: bool = False
+    error: str | None = None
+    assigned: dict[str, Any] | None = None
+
+
+@dataclass
 class ExecutionTrace:
-    """An execution read from its history: each state's run, the edges it took, and which event belongs where."""
+    """An execution read from its history: each state's run, the hand-overs between states (``transitions``, and
+    ``taken``, the pairs of states they joined), and which event belongs where."""
 
     runs: dict[str, StateRun]
     taken: set[tuple[str, str]]
     state_of_event: dict[int, str]
+    transitions: list[Transition] = field(default_factory=list)
 
     def status_of(self, name: str) -> StateStatus:
         run = self.runs.get(name)
@@ -447,7 +483,8 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
     state_of_event: dict[int, str] = {}
     open_containers: list[str] = []
     exited_events: dict[int, str] = {}
-    taken: set[tuple[str, str]] = set()
+    exits: dict[int, Transition] = {}
+    transitions: list[Transition] = []
     last_entered: str | None = None
     execution_started = {event["id"] for event in history if event["type"] == "ExecutionStarted"} | {0}
     for event in sorted(history, key=lambda e: e["id"]):
@@ -464,7 +501,8 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
             run.input = entered.get("input")
             source = _source_of_entry(previous, execution_started, exited_events, state_of_event, open_containers)
             if source:
-                taken.add((source, name))
+                exit_ = exits.get(previous)
+                transitions.append(replace(exit_, target=name) if exit_ else Transition(source, name))
             if event_type.removesuffix("StateEntered") in CONTAINER_TYPES:
                 open_containers.append(name)
             last_entered = name
@@ -475,11 +513,18 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
             run.exited_at = str(event["timestamp"])
             run.output = exited.get("output")
             exited_events[event_id] = name
+            exits[event_id] = Transition(
+                name,
+                "",
+                caught=run.failure_pending,
+                error=run.error_name if run.failure_pending else None,
+                assigned=_assigned_variables(exited),
+            )
             if name in open_containers:
                 open_containers.remove(name)
         elif event_type.startswith("Execution"):
-            if event_type == "ExecutionSucceeded" and previous in exited_events:
-                taken.add((exited_events[previous], END))
+            if event_type == "ExecutionSucceeded" and previous in exits:
+                transitions.append(replace(exits[previous], target=END))
             continue
         else:
             name = _owner(event_type, previous, state_of_event, open_containers, last_entered)
@@ -491,7 +536,27 @@ def trace_execution(history: list[Mapping[str, Any]], execution_status: str) -> 
         run.events.append(event_id)
     for run in runs.values():
         run.status = _status(run, execution_status)
-    return ExecutionTrace(runs, taken, state_of_event)
+    taken = {(transition.source, transition.target) for transition in transitions}
+    return ExecutionTrace(runs, taken, state_of_event, transitions)
+
+
+def _assigned_variables(exited: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What a state's exit recorded as assigned, each value parsed from its JSON; None when it recorded nothing, or
+    says it cut the record short.
+
+    An exit without ``assignedVariables`` is not read as "assigned nothing": a log written without execution data
+    leaves the field out, moto writes it only when something was assigned, and moto drops the ``Assign`` of a
+    JSONPath Choice rule that is a single comparison (not And, Or or Not).
+    """
+    if "assignedVariables" not in exited or (exited.get("assignedVariablesDetails") or {}).get("truncated"):
+        return None
+    assigned = {}
+    for name, value in exited["assignedVariables"].items():
+        try:
+            assigned[name] = json.loads(value)
+        except (TypeError, ValueError):
+            assigned[name] = value
+    return assigned
 
 
 def nested_trace(trace: ExecutionTrace, children: Mapping[str, ExecutionTrace]) -> ExecutionTrace:
@@ -511,22 +576,29 @@ def nested_trace(trace: ExecutionTrace, children: Mapping[str, ExecutionTrace]) 
 
     Example
     -------
-    >>> child = ExecutionTrace({"Validate": StateRun("Validate", StateStatus.SUCCEEDED)}, {(START, "Validate")}, {})
+    >>> validate = StateRun("Validate", StateStatus.SUCCEEDED)
+    >>> child = ExecutionTrace({"Validate": validate}, {(START, "Validate")}, {}, [Transition(START, "Validate")])
     >>> merged = nested_trace(ExecutionTrace({}, set(), {}), {"Prepare": child})
-    >>> merged.status_of("Prepare/Validate").value, sorted(merged.taken)
-    ('succeeded', [('Prepare', 'Prepare/Validate')])
+    >>> merged.status_of("Prepare/Validate").value, sorted(merged.taken), merged.transitions[0].source
+    ('succeeded', [('Prepare', 'Prepare/Validate')], 'Prepare')
     """
     runs = dict(trace.runs)
     taken = set(trace.taken)
+    transitions = list(trace.transitions)
     for task, child in children.items():
+
+        def key(state: str, task: str = task) -> str:
+            return task if state == START else child_state_id(task, state)
+
         for name, run in child.runs.items():
             runs[child_state_id(task, name)] = replace(run, name=child_state_id(task, name))
-        taken |= {
-            (task if source == START else child_state_id(task, source), child_state_id(task, target))
-            for source, target in child.taken
-            if target != END
-        }
-    return ExecutionTrace(runs, taken, dict(trace.state_of_event))
+        taken |= {(key(source), key(target)) for source, target in child.taken if target != END}
+        transitions += [
+            replace(transition, source=key(transition.source), target=key(transition.target))
+            for transition in child.transitions
+            if transition.target != END
+        ]
+    return ExecutionTrace(runs, taken, dict(trace.state_of_event), transitions)
 
 
 def _source_of_entry(
@@ -569,6 +641,7 @@ def _count_attempt(run: StateRun, event_type: str, event: Mapping[str, Any]) -> 
         run.failures += 1
         run.failure_pending = True
         run.error = details.get("error", event_type)
+        run.error_name = details.get("error")
         run.cause = details.get("cause")
     elif event_type.endswith("Succeeded"):
         run.failure_pending = False

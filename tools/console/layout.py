@@ -44,6 +44,9 @@ the middle of a box that ends up hundreds of px wide, as they do from a state.""
 LABEL_MAX_WIDTH = 110.0
 """Longer labels wrap between words, so a Choice rule's condition takes two short lines, not one wide one: with the
 child machine drawn inside its task, the picture stays under 1,400 px wide."""
+CATCHER_LINE_MAX_WIDTH = 140.0
+"""A label of several Catchers (one edge, one line each) wraps a Catcher only past this, so that each reads as one
+line of a list: ``Timeout, HeartbeatTimeout`` stays whole."""
 LABEL_LINE_HEIGHT = 12.0
 LABEL_PADDING = 3.0
 """Between a label's text and the edge of its white background, the box ELK keeps every edge out of."""
@@ -101,10 +104,15 @@ class Box:
 
 @dataclass
 class Label:
-    """An edge's label: its lines, whole, and the background box the edges were routed around."""
+    """An edge's label: its lines, whole, and the background box the edges were routed around.
+
+    ``parts`` says which part of the label each line belongs to: a Catch edge that draws several Catchers has one part
+    per Catcher (its place among ``Edge.rules``), each on lines of its own.
+    """
 
     lines: list[str]
     box: Box
+    parts: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -197,8 +205,24 @@ def container_kind_text(graph: StateGraph, name: str) -> str:
 
 
 def label_lines(label: str) -> list[str]:
-    """An edge label as the lines drawn: wrapped between words, measured bold (a taken edge's label is bold)."""
-    return wrap(label, LABEL_SIZE, LABEL_MAX_WIDTH, bold=True)
+    """An edge label as the lines drawn: each part (``Edge.label`` puts one Catcher on each line) wrapped between
+    words, measured bold (a taken edge's label is bold).
+
+    Example
+    -------
+    >>> label_lines("OrderCancelledError\\nTimeout, HeartbeatTimeout")
+    ['OrderCancelledError', 'Timeout, HeartbeatTimeout']
+    >>> label_lines("preparationFailure.Error = OutOfStockError")
+    ['preparationFailure.Error', '= OutOfStockError']
+    """
+    return [line for part in label_part_lines(label) for line in part]
+
+
+def label_part_lines(label: str) -> list[list[str]]:
+    """The lines of each part of an edge label, in order."""
+    parts = label.split("\n")
+    width = LABEL_MAX_WIDTH if len(parts) == 1 else CATCHER_LINE_MAX_WIDTH
+    return [wrap(part, LABEL_SIZE, width, bold=True) for part in parts]
 
 
 def _badge_room() -> float:
@@ -396,7 +420,8 @@ def _route(edges: list[Edge], elk: dict[str, Any]) -> Route:
     if elk.get("labels"):
         (placed,) = elk["labels"]
         box = Box(float(placed["x"]), float(placed["y"]), float(placed["width"]), float(placed["height"]))
-        label = Label(label_lines(edge.label), box)
+        parts = label_part_lines(edge.label)
+        label = Label(label_lines(edge.label), box, [index for index, lines in enumerate(parts) for _ in lines])
     return Route(edge, [(float(point["x"]), float(point["y"])) for point in points], label)
 
 

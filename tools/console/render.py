@@ -3,6 +3,8 @@
 The SVG carries its own styles, so the same picture shows in the console, in a screenshot, or opened on its own.
 Each state is a ``<g data-state="Name">`` the console's script makes clickable; a child machine's states, drawn inside
 the task that runs them, are ``<g data-state="Task/Name" data-execution="Task">``, colored by the child execution.
+Each edge is a ``<path class="edge choice taken" data-source="A" data-target="B" data-rules="1">``: ``data-rules`` are
+the places of the Choice rule or the Catchers it draws in the source's ASL.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tools.console.layout import (
     Route,
     container_kind_text,
 )
+from tools.console.paths import PathTaken, path_taken
 from tools.console.text_metrics import FONT_FAMILY, text_width
 
 MARGIN = 24.0
@@ -95,10 +98,14 @@ STYLE = (
 .edge.taken { stroke: #334155; stroke-width: 2.4; }
 .edge.catch.taken { stroke: #ea580c; }
 .edge.failure-path.taken { stroke: #dc2626; }
+.edge.possible { stroke: #334155; stroke-width: 1.6; stroke-dasharray: 2 3; }
+.edge.failure-path.possible { stroke: #dc2626; }
 .edge-label rect { fill: #ffffff; fill-opacity: 0.9; }
 .edge-label text { font-size: 10px; fill: #94a3b8; }
 .edge-label.taken text { fill: #0f172a; font-weight: 700; }
+.edge-label.possible text { fill: #475569; }
 .edge-label.catch text { fill: #f97316; } .edge-label.catch.taken text { fill: #c2410c; }
+.edge-label.catch.taken tspan.unmatched { fill: #fdba74; font-weight: 400; }
 @keyframes pulse { 50% { stroke-opacity: 0.35; } }
 """
 )
@@ -107,6 +114,9 @@ STYLE = (
 ARROWS = {
     "plain": "#cbd5e1",
     "taken": "#334155",
+    "possible": "#334155",
+    "failure-possible": "#dc2626",
+    "catch-possible": "#ea580c",
     "catch": "#fdba74",
     "catch-taken": "#ea580c",
     "failure": "#fca5a5",
@@ -116,6 +126,11 @@ ARROWS = {
 
 def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None = None) -> str:
     """Draw ``layout`` as SVG; with a ``trace``, color each state and darken each edge the execution took.
+
+    Only the edge a hand-over followed is drawn taken (``tools.console.paths``): the Choice rule the history names
+    (by the state entered next and the variables assigned), the Catch that took the error. Where the history cannot
+    tell a Choice's candidate edges apart, each is drawn dotted as ``possible``. On a taken Catch edge that draws
+    several Catchers, the Catcher that took the error is bold.
 
     Parameters
     ----------
@@ -159,14 +174,10 @@ def render_svg(graph: StateGraph, layout: Layout, trace: ExecutionTrace | None =
         f'<line class="divider" x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}"/>'
         for x, top, bottom in layout.dividers
     ]
-    taken = trace.taken if trace else set()
-    on_top_if_taken = sorted(layout.routes, key=lambda route: (route.edge.source, route.edge.target) in taken)
-    parts += [_edge(route, (route.edge.source, route.edge.target) in taken) for route in on_top_if_taken]
-    parts += [
-        _edge_label(route.edge, route.label, (route.edge.source, route.edge.target) in taken)
-        for route in layout.routes
-        if route.label
-    ]
+    path = path_taken(graph, trace)
+    on_top_if_taken = sorted(layout.routes, key=lambda route: _use(route.edge, path) != "")
+    parts += [_edge(route, _use(route.edge, path)) for route in on_top_if_taken]
+    parts += [_edge_label(route.edge, route.label, path) for route in layout.routes if route.label]
     for name in graph.nodes:
         if not graph.is_container(name):
             parts.append(_state(graph, name, layout.boxes[name], trace))
@@ -182,30 +193,42 @@ def _arrow(name: str, color: str) -> str:
     )
 
 
-def _edge_classes(route: Route, taken: bool) -> list[str]:
+def _use(edge: Edge, path: PathTaken) -> str:
+    """``taken``, ``possible`` (one of several edges the history cannot tell apart was taken) or ``""``."""
+    if edge in path.taken:
+        return "taken"
+    return "possible" if edge in path.possible else ""
+
+
+def _edge_classes(route: Route, use: str) -> list[str]:
     classes = ["edge", route.edge.kind.value]
     if route.edge.failure_path:
         classes.append("failure-path")
-    if taken:
-        classes.append("taken")
+    if use:
+        classes.append(use)
     return classes
 
 
-def _marker(route: Route, taken: bool) -> str:
+def _marker(route: Route, use: str) -> str:
     if route.edge.kind is EdgeKind.CATCH:
         base = "catch"
     elif route.edge.failure_path:
         base = "failure"
     else:
-        return "taken" if taken else "plain"
-    return f"{base}-taken" if taken else base
+        return use or "plain"
+    return f"{base}-{use}" if use else base
 
 
-def _edge(route: Route, taken: bool) -> str:
-    title = f"{route.edge.source} → {route.edge.target}" + (f" ({route.edge.label})" if route.edge.label else "")
+def _edge(route: Route, use: str) -> str:
+    edge = route.edge
+    title = f"{edge.source} → {edge.target}" + (f" ({edge.label.replace(chr(10), '; ')})" if edge.label else "")
+    if use == "possible":
+        title += ": this or another rule to the same state matched; the history does not say which"
+    rules = " ".join(map(str, edge.rules))
     return (
-        f'<path class="{" ".join(_edge_classes(route, taken))}" d="{_path(route.points)}" '
-        f'marker-end="url(#arrow-{_marker(route, taken)})"><title>{escape(title)}</title></path>'
+        f'<path class="{" ".join(_edge_classes(route, use))}" data-source="{escape(edge.source)}" '
+        f'data-target="{escape(edge.target)}" data-rules="{rules}" d="{_path(route.points)}" '
+        f'marker-end="url(#arrow-{_marker(route, use)})"><title>{escape(title)}</title></path>'
     )
 
 
@@ -231,20 +254,30 @@ def _path(points: list[tuple[float, float]]) -> str:
     return " ".join(path)
 
 
-def _edge_label(edge: Edge, label: Label, taken: bool) -> str:
-    """The label whole, on a white box of the size ELK reserved for it, which no edge crosses."""
+def _edge_label(edge: Edge, label: Label, path: PathTaken) -> str:
+    """The label whole, on a white box of the size ELK reserved for it, which no edge crosses; on a taken Catch edge
+    that draws several Catchers, the lines of those that took no error are ``unmatched``."""
     box = label.box
+    use = _use(edge, path)
+    matched = path.catchers.get(edge)
     lines = "".join(
-        f'<tspan x="{box.center_x:.1f}" y="{box.y + LABEL_BASELINE + index * LABEL_LINE_HEIGHT:.1f}">'
-        f"{escape(line)}</tspan>"
-        for index, line in enumerate(label.lines)
+        f'<tspan x="{box.center_x:.1f}" y="{box.y + LABEL_BASELINE + index * LABEL_LINE_HEIGHT:.1f}"'
+        f"{_line_class(edge, part, matched)}>{escape(line)}</tspan>"
+        for index, (line, part) in enumerate(zip(label.lines, label.parts, strict=True))
     )
-    classes = ["edge-label", edge.kind.value] + (["taken"] if taken else [])
+    classes = ["edge-label", edge.kind.value] + ([use] if use else [])
     return (
-        f'<g class="{" ".join(classes)}"><title>{escape(edge.label)}</title>'
+        f'<g class="{" ".join(classes)}" data-source="{escape(edge.source)}" data-target="{escape(edge.target)}">'
+        f"<title>{escape(edge.label)}</title>"
         f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="3"/>'
         f'<text text-anchor="middle">{lines}</text></g>'
     )
+
+
+def _line_class(edge: Edge, part: int, matched: set[int] | None) -> str:
+    if matched is None or len(edge.rules) < 2:
+        return ""
+    return ' class="matched"' if edge.rules[part] in matched else ' class="unmatched"'
 
 
 def _status_classes(graph: StateGraph, name: str, trace: ExecutionTrace | None) -> tuple[StateStatus, list[str]]:

@@ -35,9 +35,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from local.aws.cognitoidp.identity import find_user_pool
 from local.endpoint.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
 from local.provisioning import subscribe_queue
 from tools.console.api_caller import DeployedOperator, LocalOperator, Operator, OrderApiCaller
+from tools.console.customers import CustomerEmails, pool_of_token, region_of_pool
 from tools.console.nested import ChildHistories, LogGroupHistories
 from tools.console.render import STYLE
 from tools.console.service import ConsoleService, NotFoundError
@@ -259,6 +261,9 @@ class ConsoleServer:
         The orders bus's events for each order, shown beside its timeline.
     child_histories:
         Where child executions' events come from (``tools.console.nested``); GetExecutionHistory by default.
+    customers:
+        Where the customers' e-mails come from (``tools.console.customers``); by default the local pool on
+        ``cognito``'s endpoint, or with a token alone the pool that issued it; otherwise none are shown.
 
     Example
     -------
@@ -284,10 +289,18 @@ class ConsoleServer:
         operator: Operator | None = None,
         order_events: EventLog | None = None,
         child_histories: ChildHistories | None = None,
+        customers: CustomerEmails | None = None,
     ):
         if host != HOST:
             raise ValueError(f"the console listens on {HOST} only, not {host}")
+        region = sfn_client.meta.region_name
+        if operator is None and cognito is None and not api_token:
+            cognito = _local_session(region).client("cognito-idp", endpoint_url=sfn_client.meta.endpoint_url)
         self.operator = operator or _default_operator(sfn_client, api_token, cognito)
+        if customers is None and cognito is not None:
+            customers = local_customers(cognito, region)
+        elif customers is None and operator is None:
+            customers = deployed_customers(None, api_token, boto3.session.Session(region_name=region))
         self.service = ConsoleService(
             sfn_client,
             dynamodb_client,
@@ -296,6 +309,7 @@ class ConsoleServer:
             OrderApiCaller(api_url, self.operator),
             order_events,
             child_histories,
+            customers,
         )
         self._order_events = order_events
         self._port = port
@@ -330,13 +344,31 @@ class ConsoleServer:
 
 
 def _default_operator(sfn_client: Any, api_token: str | None, cognito: Any) -> Operator:
-    """A token alone means a deployed stack; otherwise the local operator, on the endpoint the console reads."""
+    """A token alone means a deployed stack; otherwise the local operator, on the endpoint the console reads (its
+    ``cognito`` client)."""
     region = sfn_client.meta.region_name
-    if cognito is None and api_token:
-        return DeployedOperator(api_token, boto3.session.Session(region_name=region))
     if cognito is None:
-        cognito = _local_session(region).client("cognito-idp", endpoint_url=sfn_client.meta.endpoint_url)
+        return DeployedOperator(api_token, boto3.session.Session(region_name=region))
     return LocalOperator(cognito, region)
+
+
+def local_customers(cognito: Any, region: str = LOCAL_REGION) -> CustomerEmails:
+    """The local stack's customers, in its pool on ``cognito``'s endpoint, found again when the stack made a new one."""
+    return CustomerEmails(cognito, lambda: find_user_pool(cognito, region).pool_id)
+
+
+def deployed_customers(pool_id: str | None, api_token: str | None, session: Any) -> CustomerEmails | None:
+    """A deployed stack's customers: in ``pool_id``, else in the pool that issued ``api_token``; None without either.
+
+    Example
+    -------
+    >>> deployed_customers(None, None, boto3.session.Session()) is None
+    True
+    """
+    pool_id = pool_id or pool_of_token(api_token)
+    if not pool_id:
+        return None
+    return CustomerEmails(session.client("cognito-idp", region_name=region_of_pool(pool_id)), pool_id)
 
 
 def _local_session(region: str = LOCAL_REGION) -> Any:
@@ -384,6 +416,12 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
         default=env.get("ORDERS_PREPARATION_LOG_GROUP"),
         help="with --aws: the log group of the Express order-preparation child (the stack output "
         "PreparationLogGroupName), where its events are; by default the one its state machine logs to",
+    )
+    parser.add_argument(
+        "--user-pool-id",
+        default=env.get("ORDERS_USER_POOL_ID"),
+        help="with --aws: the shoppers' user pool (the stack output UserPoolId), whose e-mails the console shows "
+        "beside each customer's sub (cognito-idp:ListUsers); by default the pool that issued --token",
     )
     parser.add_argument(
         "--events-queue-url",
@@ -488,13 +526,16 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         child_histories: ChildHistories | None = LogGroupHistories(
             session.client("logs"), clients[0], args.preparation_log_group
         )
+        customers = deployed_customers(args.user_pool_id, args.token, session)
     else:
         session = _local_session()
         clients = (
             session.client("stepfunctions", endpoint_url=args.aws_endpoint),
             session.client("dynamodb", endpoint_url=args.aws_endpoint),
         )
-        operator = LocalOperator(session.client("cognito-idp", endpoint_url=args.aws_endpoint), LOCAL_REGION)
+        cognito = session.client("cognito-idp", endpoint_url=args.aws_endpoint)
+        operator = LocalOperator(cognito, LOCAL_REGION)
+        customers = local_customers(cognito)
         sqs = session.client("sqs", endpoint_url=args.aws_endpoint)
         events = session.client("events", endpoint_url=args.aws_endpoint)
         events_queue = args.events_queue_url or (
@@ -510,4 +551,5 @@ def console_from_arguments(args: argparse.Namespace) -> ConsoleServer:
         operator=operator,
         order_events=EventLog(sqs, events_queue) if events_queue else None,
         child_histories=child_histories,
+        customers=customers,
     )

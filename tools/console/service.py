@@ -2,8 +2,9 @@
 
 Reads use only ListExecutions, DescribeExecution, GetExecutionHistory, DescribeStateMachine, and DynamoDB GetItem
 and Query, so credentials that may read a deployed stack are enough; with an Express child in AWS, also
-FilterLogEvents on its log group (``tools.console.nested``). Shipping and cancelling go through the order API as an
-operator (``tools.console.api_caller``), so the console never bypasses the API's rules.
+FilterLogEvents on its log group (``tools.console.nested``); and Cognito's ListUsers for the customers' e-mails
+(``tools.console.customers``), without which each customer shows as its sub alone. Shipping and cancelling go
+through the order API as an operator (``tools.console.api_caller``), so the console never bypasses the API's rules.
 
 A task that runs a child state machine is drawn holding the child's states, colored by the child execution it
 started (its own history: GetExecutionHistory, or its log group), and the child's events join the event history.
@@ -36,6 +37,7 @@ from botocore.exceptions import ClientError
 from tasks.adapters.orders_repository import DynamoDBOrderRepository
 from tasks.models.order import OrderStatus
 from tools.console.api_caller import OrderApiCaller
+from tools.console.customers import CustomerEmails
 from tools.console.graph import (
     ExecutionTrace,
     StateGraph,
@@ -71,6 +73,7 @@ class ConsoleService:
 
     ``child_histories`` is where child executions' events come from: GetExecutionHistory by default (the local
     engine keeps them for Express children too), ``nested.LogGroupHistories`` for a deployed stack.
+    ``customers`` looks up each customer's e-mail in the user pool; without it, rows show the sub alone.
 
     Example
     -------
@@ -89,8 +92,10 @@ class ConsoleService:
         api: OrderApiCaller,
         order_events: EventLog | None = None,
         child_histories: ChildHistories | None = None,
+        customers: CustomerEmails | None = None,
     ):
         self._order_events = order_events
+        self.customers = customers
         self._sfn = stepfunctions
         self.child_histories = child_histories or EngineHistories(stepfunctions)
         self._orders = DynamoDBOrderRepository(orders_table_name, dynamodb)
@@ -139,6 +144,7 @@ class ConsoleService:
         orders = list(self._pool.map(self._order_or_none, [row["name"] for row in rows]))
         for row, order in zip(rows, orders, strict=True):
             row.update(_order_summary(order))
+        self._add_emails(rows)
         if order_status:
             rows = [row for row in rows if row.get("orderStatus") == order_status]
         return {"executions": rows, "next": next_page}
@@ -258,12 +264,25 @@ class ConsoleService:
             "children": [child.to_json() for child in children],
             "events": _event_rows(history, trace, children, child_traces, started),
             "order": order,
+            "customerEmail": self._customer_email(order),
             "orderEvents": None if self._order_events is None else self._order_events.events(name),
             "actions": {
                 "stop": described["status"] == "RUNNING",
                 "shipment": bool(order) and order.get("status") == OrderStatus.AWAITING_SHIPMENT.value,
             },
         }
+
+    def _add_emails(self, rows: list[dict[str, Any]]) -> None:
+        """Each row's ``customerEmail``, where the pool has one: the lookups run at once, a failed one gives none."""
+        subs = [row["customerId"] for row in rows if row.get("customerId")]
+        emails = self.customers.emails(subs, self._pool.map) if self.customers and subs else {}
+        for row in rows:
+            row["customerEmail"] = emails.get(row.get("customerId"))
+
+    def _customer_email(self, order: dict[str, Any] | None) -> str | None:
+        if not order or not self.customers or not isinstance(order.get("customerId"), str):
+            return None
+        return self.customers.email(order["customerId"])
 
     def _child_machines(self, definition: str) -> dict[str, dict[str, Any]]:
         """DescribeStateMachine of each machine a task of ``definition`` runs; one the console may not read (or

@@ -176,7 +176,7 @@ function renderRows(page) {
       element("td", { className: "mono" }, link),
       element("td", {}, statusPill(execution.status)),
       element("td", {}, statusPill(execution.orderStatus, "order")),
-      element("td", { text: execution.customerId || "—" }),
+      element("td", { className: "customer" }, ...customer(execution.customerId, execution.customerEmail)),
       element("td", { className: "num", text: money(execution.totalCents, execution.currency) }),
       element("td", { text: time(execution.startDate) }),
       element("td", { className: "num", text: duration(execution.startDate, execution.stopDate) })));
@@ -280,6 +280,13 @@ function renderGraph(data) {
   }
 }
 
+// A customer as the e-mail the user pool has for it (when the console could look it up) beside the token's sub.
+function customer(sub, email) {
+  if (!sub) return ["—"];
+  return [email ? element("span", { className: "email", text: email }) : null,
+    element("span", { className: "sub mono", text: sub })];
+}
+
 function field(label, value, className = "") {
   return [element("dt", { text: label }), element("dd", { className, text: value })];
 }
@@ -357,7 +364,8 @@ function renderOrder(data) {
   }
   const facts = element("dl", { className: "facts" },
     ...field("Status", order.status, "strong"),
-    ...field("Customer", order.customerId || "—"),
+    element("dt", { text: "Customer" }),
+    element("dd", { className: "customer" }, ...customer(order.customerId, data.customerEmail)),
     ...field("Total", money(order.totalCents, order.currency)),
     ...field("Tracking", order.trackingNumber || "—"));
   const timeline = element("ol", { className: "timeline" },
