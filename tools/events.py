@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 RECEIVE_WAIT_SECONDS = 1
 log = logging.getLogger(__name__)
 CLI_EVENTS_QUEUE = "orders-cli-events"
 """The queue ``orders events`` subscribes to the local bus on its first run and reads from then on."""
+FAILURE_EXPLANATIONS = {
+    "States.HeartbeatTimeout": "the warehouse sent no heartbeat in time",
+    "States.Timeout": "a step ran past its time limit",
+}
+"""What the Step Functions errors that come without a cause mean for an order (only RequestShipment heartbeats)."""
 
 
 def events_from_queue(
@@ -79,7 +84,7 @@ def describe(event: dict[str, Any]) -> str:
     if detail.get("trackingNumber"):
         extra.append(f"tracking {detail['trackingNumber']}")
     if detail.get("failure"):
-        extra.append(f"{detail['failure'].get('error')}: {detail['failure'].get('message')}")
+        extra.append(failure_text(detail["failure"]))
     return f"{detail['at']}  {detail['orderId']}  #{detail['sequence']} {change}" + (
         f"  {', '.join(extra)}" if extra else ""
     )
@@ -132,3 +137,23 @@ class EventLog:
             except Exception:
                 log.warning("reading the order events queue failed; trying again", exc_info=True)
                 self._stopped.wait(RECEIVE_WAIT_SECONDS)
+
+
+def failure_text(failure: Mapping[str, Any]) -> str:
+    """``error: message``; an error without a message (a Step Functions timeout) is named with what it means.
+
+    Older records say ``cause`` where the API now says ``message``.
+
+    Example
+    -------
+    >>> failure_text({"error": "PaymentDeclinedError", "message": "card declined"})
+    'PaymentDeclinedError: card declined'
+    >>> failure_text({"error": "States.HeartbeatTimeout", "message": ""})
+    'States.HeartbeatTimeout (the warehouse sent no heartbeat in time)'
+    """
+    error = str(failure.get("error") or "an unnamed error")
+    message = failure.get("message") or failure.get("cause")
+    if message:
+        return f"{error}: {message}"
+    explanation = FAILURE_EXPLANATIONS.get(error)
+    return f"{error} ({explanation})" if explanation else error

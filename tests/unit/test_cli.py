@@ -566,6 +566,35 @@ def test_status_prints_the_failure_as_error_and_message(api, capsys, detail):
     assert "  failure: PaymentDeclined: the card was declined\n" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("message", ["", None])
+def test_a_heartbeat_timeout_is_named_with_what_it_means_and_no_none(api, capsys, message):
+    """The API gives a Step Functions timeout an empty message: its cause is empty."""
+    order = {
+        "orderId": "ord-1",
+        "status": "FAILED",
+        "customerId": "cust-1",
+        "timeline": [{"at": "2026-12-01T10:00:00Z", "status": "FAILED"}],
+        "failure": {"error": "States.HeartbeatTimeout", "message": message},
+    }
+    api.answer = lambda request: (200, order)
+
+    assert cli.main(["watch", "ord-1", "--api-url", api.url, "--token", "t"]) == cli.EXIT_ORDER_FAILED
+    assert cli.main(["status", "ord-1", "--api-url", api.url, "--token", "t"]) == 0
+
+    out = capsys.readouterr().out
+    assert "ended FAILED: States.HeartbeatTimeout (the warehouse sent no heartbeat in time)\n" in out
+    assert "  failure: States.HeartbeatTimeout (the warehouse sent no heartbeat in time)\n" in out
+    assert "None" not in out
+
+
+def test_an_order_that_failed_without_a_failure_record_ends_with_its_status_alone(api, capsys):
+    api.answer = lambda request: (200, {"orderId": "ord-1", "status": "FAILED", "timeline": []})
+
+    assert cli.main(["watch", "ord-1", "--api-url", api.url, "--token", "t"]) == cli.EXIT_ORDER_FAILED
+
+    assert capsys.readouterr().out == "ended FAILED\n"
+
+
 def test_a_refusal_by_the_api_is_one_line_with_its_message(api, capsys):
     api.answer = lambda request: (404, {"message": "order ord-9 not found"})
 

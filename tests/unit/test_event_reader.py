@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from tools.cli import main as cli
-from tools.events import events_from_queue
+from tools.events import describe, events_from_queue
 
 
 def event(order_id: str, sequence: int, status: str, **extra: Any) -> dict[str, Any]:
@@ -74,3 +74,9 @@ def test_the_first_orders_events_subscribes_its_queue_to_the_bus(monkeypatch, ca
 
     assert [rule["Name"] for rule in rules] == ["orders-cli-events"]
     assert "subscribed orders-cli-events" in capsys.readouterr().err
+
+
+def test_an_event_of_a_timeout_without_a_message_names_what_it_means():
+    failed = event("o-4", 5, "FAILED", failure={"error": "States.HeartbeatTimeout", "message": ""})
+
+    assert describe(failed).endswith("  States.HeartbeatTimeout (the warehouse sent no heartbeat in time)")

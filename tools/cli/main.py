@@ -61,7 +61,7 @@ from tasks.logic.ordering import MAX_PAGE
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
 from tools.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from tools.console.server import StackConsole, add_console_arguments, run_console
-from tools.events import CLI_EVENTS_QUEUE, describe, events_from_queue
+from tools.events import CLI_EVENTS_QUEUE, describe, events_from_queue, failure_text
 from workflows.resources import ORDER_WORKFLOW
 
 LOCAL_HOST = "127.0.0.1"
@@ -600,13 +600,8 @@ def cmd_status(api: OrdersApi, args: argparse.Namespace) -> int:
     for entry in order.get("timeline", []):
         _say(f"  {entry['at']}  {entry['status']}")
     if order.get("failure"):
-        _say(f"  failure: {_failure(order['failure'])}")
+        _say(f"  failure: {failure_text(order['failure'])}")
     return EXIT_OK
-
-
-def _failure(failure: dict[str, Any]) -> str:
-    """``error: message``; older records say ``cause`` where the API now says ``message``."""
-    return f"{failure.get('error')}: {failure.get('message') or failure.get('cause')}"
 
 
 def cmd_list(api: OrdersApi, args: argparse.Namespace) -> int:
@@ -660,7 +655,8 @@ def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
             if status is OrderStatus.COMPLETED:
                 _say(f"completed: tracking {order.get('trackingNumber')}, charged {_money(order)}")
                 return EXIT_OK
-            _say(f"ended {status.value}: {_failure(order.get('failure') or {})}")
+            failure = order.get("failure")
+            _say(f"ended {status.value}: {failure_text(failure)}" if failure else f"ended {status.value}")
             return EXIT_ORDER_FAILED
         if time.monotonic() > give_up:
             _say(f"still {status.value} after {args.timeout:.0f}s", file=sys.stderr)
