@@ -603,6 +603,23 @@ def test_a_refusal_by_the_api_is_one_line_with_its_message(api, capsys):
     assert capsys.readouterr().err == "orders status: 404: order ord-9 not found\n"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["status", "ord-1"], ["list"], ["submit", "--item", "KB-TKL-01=1"], ["cancel", "ord-1"]],
+    ids=["status", "list", "submit", "cancel"],
+)
+def test_a_refused_token_says_to_get_a_fresh_one(api, capsys, argv):
+    """A token of an earlier ``orders up`` is signed by a user pool that is gone: API Gateway answers 401."""
+    api.answer = lambda request: (401, {"message": "Unauthorized"})
+
+    assert cli.main([*argv, "--api-url", api.url, "--token", "token-of-an-earlier-run"]) == cli.EXIT_REFUSED
+
+    assert capsys.readouterr().err == (
+        f"orders {argv[0]}: 401: the token was refused (Unauthorized): it has expired, or comes from an earlier "
+        "`orders up`; get a fresh one with `orders token` (or `orders login`)\n"
+    )
+
+
 def test_ship_signs_with_sigv4_as_the_warehouse(api, no_cognito):
     api.answer = lambda request: (202, {"orderId": "ord-1", "accepted": "SHIPPED"})
 

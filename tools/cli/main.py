@@ -31,6 +31,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -90,12 +91,23 @@ Authorize = Callable[[str, str, bytes | None, dict[str, str]], dict[str, str]]
 """Adds a request's credentials: ``(method, url, body, headers)`` to the headers to send."""
 
 
-class OrdersApi:
-    """A small client of the order API, local or deployed (``--api-url``, ``ORDERS_API_URL``)."""
+TOKEN_REFUSED = (
+    "the token was refused ({reason}): it has expired, or comes from an earlier `orders up`; "
+    "get a fresh one with `orders token` (or `orders login`)"
+)
+"""What a 401 means to someone who sent an ID token: a restarted local stack has a new user pool."""
 
-    def __init__(self, base_url: str, authorize: Authorize | None = None):
+
+class OrdersApi:
+    """A small client of the order API, local or deployed (``--api-url``, ``ORDERS_API_URL``).
+
+    ``unauthorized`` explains a 401 (``{reason}`` is the API's message): what to do depends on the credentials sent.
+    """
+
+    def __init__(self, base_url: str, authorize: Authorize | None = None, *, unauthorized: str | None = None):
         self.base_url = base_url.rstrip("/")
         self._authorize = authorize
+        self._unauthorized = unauthorized
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         url = self.base_url + path
@@ -108,13 +120,21 @@ class OrdersApi:
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
-            raise CliError(EXIT_REFUSED, f"{error.code}: {_explain(error.read())}") from None
+            reason = _explain(error.read())
+            if error.code == HTTPStatus.UNAUTHORIZED and self._unauthorized:
+                reason = self._unauthorized.format(reason=reason)
+            raise CliError(EXIT_REFUSED, f"{error.code}: {reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise CliError(EXIT_UNREACHABLE, f"cannot reach the API at {self.base_url}: {error}") from None
         try:
             return json.loads(raw or b"null")
         except ValueError:
             raise CliError(EXIT_UNREACHABLE, f"the API at {self.base_url} did not answer with JSON") from None
+
+
+def token_api(base_url: str, token: str) -> OrdersApi:
+    """The API as a signed-in user calls it: with the ID token, and a 401 that says how to get a fresh one."""
+    return OrdersApi(base_url, with_token(token), unauthorized=TOKEN_REFUSED)
 
 
 def with_token(token: str) -> Authorize:
@@ -1045,7 +1065,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command; shopper commands get their token first, so a failed sign-in sends nothing."""
     if args.command == "submit":
         order = order_to_submit(args)  # a usage error, before any sign-in, needs no stack
-        return cmd_submit(OrdersApi(args.api_url, with_token(shopper_token(args))), order, args.idempotency_key)
+        return cmd_submit(token_api(args.api_url, shopper_token(args)), order, args.idempotency_key)
     if args.command == "up":
         return cmd_up(args)
     if args.command == "console":
@@ -1058,7 +1078,7 @@ def run(args: argparse.Namespace) -> int:
         return cmd_ship(OrdersApi(args.api_url, warehouse_signature(args)), args)
     if args.command == "events":
         return cmd_events(args)
-    return SHOPPER_COMMANDS[args.command](OrdersApi(args.api_url, with_token(shopper_token(args))), args)
+    return SHOPPER_COMMANDS[args.command](token_api(args.api_url, shopper_token(args)), args)
 
 
 if __name__ == "__main__":
