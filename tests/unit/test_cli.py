@@ -342,6 +342,73 @@ def test_token_refreshes_with_the_refresh_token(cognito, capsys, monkeypatch, se
     assert saved["expires_at"] > time.time() + 3000
 
 
+@pytest.mark.parametrize(
+    "how",
+    [
+        ("env", ["token"]),
+        ("option", ["token", "--password", "wrong"]),
+        ("option before the command", ["--password", "wrong", "token"]),
+    ],
+    ids=lambda how: how[0],
+)
+def test_a_wrong_password_is_refused_even_with_a_stored_token(cognito, capsys, monkeypatch, how):
+    _, argv = how
+    assert cli.main(["login", "--user", "ada@example.com"]) == 0
+    before = stored("ada@example.com")
+    capsys.readouterr()
+    monkeypatch.setenv("ORDERS_PASSWORD", "wrong")
+
+    assert cli.main(argv) == cli.EXIT_REFUSED
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "orders token: Cognito refused ada@example.com: Incorrect username or password.\n"
+    assert stored("ada@example.com") == before
+
+
+def test_a_given_password_signs_in_anew_and_stores_the_new_tokens(cognito, capsys, monkeypatch):
+    pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
+    store(UNSEEDED.email, pool, Tokens("stored-id-token", "stored-refresh", time.time() + 3000))
+    forbid(monkeypatch, "refresh")
+
+    assert cli.main(["token", "--user", UNSEEDED.email, "--password", LOCAL_PASSWORD]) == 0
+
+    token = capsys.readouterr().out.strip()
+    assert claims(token)["email"] == UNSEEDED.email
+    assert stored(UNSEEDED.email)["id_token"] == token
+
+
+def test_a_shopper_command_with_a_wrong_password_sends_nothing(cognito, api, capsys):
+    assert cli.main(["login", "--user", "ada@example.com"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["list", "--api-url", api.url, "--password", "wrong"]) == cli.EXIT_REFUSED
+
+    assert capsys.readouterr().err == "orders list: Cognito refused ada@example.com: Incorrect username or password.\n"
+    assert api.received == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["list", "--token", "t", "--password", "p"], {}),
+        (["list"], {"ORDERS_API_TOKEN": "t", "ORDERS_PASSWORD": "p"}),
+    ],
+    ids=["options", "environment"],
+)
+def test_a_token_and_a_password_together_are_refused_as_contradictory(api, capsys, no_cognito, monkeypatch, argv, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    assert cli.main([*argv, "--api-url", api.url]) == cli.EXIT_USAGE
+
+    assert capsys.readouterr().err == (
+        "orders list: --token (or ORDERS_API_TOKEN) is sent as it is, so --password (or ORDERS_PASSWORD) would not "
+        "be checked: give one of them\n"
+    )
+    assert api.received == []
+
+
 def test_a_failed_refresh_of_a_seeded_user_signs_in_again(cognito, capsys):
     pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
     store("ada@example.com", pool, Tokens("old-id-token", "revoked-refresh-token", time.time() - 5))

@@ -397,18 +397,25 @@ def sign_in_to(pool: PoolRef, user: str, password: str, now: float) -> Tokens:
             raise CliError(EXIT_REFUSED, f"Cognito refused {user}: {error}") from None
 
 
-def current_tokens(user: str, pool: PoolRef, stored: Login | None, path: Path, now: float) -> Tokens:
+def current_tokens(
+    user: str, pool: PoolRef, stored: Login | None, path: Path, now: float, password: str | None = None
+) -> Tokens:
     """Tokens of ``user`` on ``pool`` that are valid for another minute at least.
 
-    The stored ones if they are, else refreshed with REFRESH_TOKEN_AUTH, else (seeded local users only) a new
-    sign-in. A refresh or a sign-in is stored, except that an automatic local sign-in never replaces a stored
-    deployed login.
+    With a ``password``, a new sign-in with it: a wrong one is refused, whatever is stored. Without, the stored
+    tokens if they are valid, else refreshed with REFRESH_TOKEN_AUTH, else (seeded local users only) a new sign-in.
+    A refresh or a sign-in is stored, except that a local sign-in never replaces a stored deployed login.
 
     Example
     -------
     >>> current_tokens("ada@example.com", local_pool(endpoint), None, path, time.time()).id_token  # doctest: +SKIP
     'eyJ0eXAiOiJKV1Qi...'
     """
+    if password is not None:
+        tokens = sign_in_to(pool, user, password, now)
+        if not pool.is_local or stored is None or stored.pool.is_local:
+            save_login(Login(user, pool, tokens), path)
+        return tokens
     why = f"{user} has not signed in to {pool.describe()}"
     if stored is not None and stored.pool != pool and stored.pool.is_local and pool.is_local:
         why = f"the stored login of {user} is for a local user pool that is gone (was the stack restarted?)"
@@ -442,8 +449,8 @@ def _asks_for_local(args: argparse.Namespace) -> bool:
 
 
 def _password(args: argparse.Namespace, pool: PoolRef) -> str:
-    if args.password or os.environ.get("ORDERS_PASSWORD"):
-        return args.password or os.environ["ORDERS_PASSWORD"]
+    if args.password:
+        return args.password
     if pool.is_local and is_seeded(args.user):
         return LOCAL_PASSWORD
     if sys.stdin.isatty():
@@ -492,18 +499,26 @@ def cmd_token(args: argparse.Namespace) -> int:
         pool = stored.pool
     else:
         pool = local_pool(local_aws_endpoint(args.aws_endpoint))
-    print(current_tokens(args.user, pool, stored, path, time.time()).id_token)
+    print(current_tokens(args.user, pool, stored, path, time.time(), args.password).id_token)
     return EXIT_OK
 
 
 def shopper_token(args: argparse.Namespace) -> str:
     """``--token`` if given, else a current token of ``--user`` for the pool the API at ``--api-url`` trusts.
 
+    ``--password`` signs in anew; with ``--token`` it contradicts it, since that token is sent as it is.
+
     Example
     -------
     >>> shopper_token(build_parser().parse_args(["list", "--token", "eyJ..."]))
     'eyJ...'
     """
+    if args.token and args.password:
+        raise CliError(
+            EXIT_USAGE,
+            "--token (or ORDERS_API_TOKEN) is sent as it is, so --password (or ORDERS_PASSWORD) would not be "
+            "checked: give one of them",
+        )
     if args.token:
         return args.token
     path = token_path(args.user)
@@ -518,7 +533,7 @@ def shopper_token(args: argparse.Namespace) -> str:
             f"{args.user} has no login for {args.api_url}: run `orders login --user {shlex.quote(args.user)} "
             "--client-id CLIENT_ID --region REGION`, or pass --token",
         )
-    return current_tokens(args.user, pool, stored, path, time.time()).id_token
+    return current_tokens(args.user, pool, stored, path, time.time(), args.password).id_token
 
 
 def warehouse_signature(args: argparse.Namespace) -> Authorize:
@@ -916,6 +931,12 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
         default=default(env.get("ORDERS_USER") or SHOPPER_ADA.email),
         help=f"sign in as this user (default ORDERS_USER or {SHOPPER_ADA.email})",
     )
+    parser.add_argument(
+        "--password",
+        default=default(env.get("ORDERS_PASSWORD") or None),
+        help="the password of --user (default ORDERS_PASSWORD): a command that signs in then signs in anew with it "
+        "instead of using a stored token; the local stack's seeded users need none",
+    )
 
 
 def _add_pool_options(parser: argparse.ArgumentParser) -> None:
@@ -948,11 +969,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, help="default ORDERS_API_PORT or 3000")
     up.add_argument("--console-port", type=int, help=f"default ORDERS_CONSOLE_PORT or {DEFAULT_CONSOLE_PORT}")
 
-    login = command("login", "sign in as --user and store the tokens")
-    login.add_argument("--password", help="default ORDERS_PASSWORD; not needed for the local stack's seeded users")
+    login = command("login", "sign in as --user (with --password) and store the tokens")
     _add_pool_options(login)
 
-    token = command("token", "print a current ID token of --user (refreshed, or signed in anew when it must)")
+    token = command(
+        "token", "print a current ID token of --user (refreshed, or signed in anew when it must or --password is given)"
+    )
     _add_pool_options(token)
 
     address = FIRST_ORDER["shippingAddress"]
