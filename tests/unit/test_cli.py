@@ -617,6 +617,37 @@ def test_a_deployed_api_needs_a_deployed_login(no_cognito, capsys):
     )
 
 
+CATALOG = [
+    {"sku": "KB-TKL-01", "name": "Tenkeyless Mechanical Keyboard", "priceCents": 8999, "currency": "USD", "stock": 40},
+    {"sku": "MON-27-4K", "name": '27" 4K IPS Monitor', "priceCents": 32900, "currency": "USD", "stock": 12},
+]
+
+
+def test_products_lists_the_catalog_without_signing_in(api, capsys, no_cognito):
+    api.answer = lambda request: (200, CATALOG)
+
+    assert cli.main(["products", "--api-url", api.url]) == 0
+
+    [request] = api.received
+    assert (request.method, request.path) == ("GET", "/products")
+    assert "Authorization" not in request.headers
+    assert capsys.readouterr().out.splitlines() == [
+        "SKU        NAME                                 PRICE  STOCK",
+        "KB-TKL-01  Tenkeyless Mechanical Keyboard   89.99 USD     40",
+        'MON-27-4K  27" 4K IPS Monitor              329.00 USD     12',
+    ]
+
+
+def test_products_json_and_an_empty_catalog(api, capsys, no_cognito):
+    api.answer = lambda request: (200, CATALOG)
+    assert cli.main(["products", "--json", "--api-url", api.url]) == 0
+    assert json.loads(capsys.readouterr().out) == CATALOG
+
+    api.answer = lambda request: (200, [])
+    assert cli.main(["products", "--api-url", api.url]) == 0
+    assert capsys.readouterr().out == "no products\n"
+
+
 @pytest.mark.parametrize("detail", ["message", "cause"])
 def test_status_prints_the_failure_as_error_and_message(api, capsys, detail):
     order = {
@@ -1035,7 +1066,7 @@ def test_every_option_and_command_has_help():
 
 def test_help_has_no_markup(capsys):
     paths = [path for path, _ in every_parser(cli.build_parser())]
-    assert len(paths) == 12, "the top parser and every command"
+    assert len(paths) == 13, "the top parser and every command"
 
     for path in paths:
         assert exit_code_of([*path, "--help"]) == 0
@@ -1085,8 +1116,9 @@ def nasty_order(status: str = "FAILED") -> dict[str, Any]:
         (["cancel", "ord-1", "--reason", "changed my mind"], (200, nasty_order("CANCELLED")), None),
         (["submit", "--item", "KB-TKL-01=1"], (202, nasty_order("RECEIVED")), None),
         (["cancel", "ord-1"], (409, {"message": NASTY, "problems": [NASTY]}), 0),
+        (["products"], (200, [{"sku": NASTY, "name": NASTY, "priceCents": 1, "currency": NASTY, "stock": 1}]), 2),
     ],
-    ids=["status", "list", "watch-failed", "watch-completed", "status-json", "cancel", "submit", "refused"],
+    ids=["status", "list", "watch-failed", "watch-completed", "status-json", "cancel", "submit", "refused", "products"],
 )
 def test_data_cannot_drive_the_terminal(api, capsys, argv, answer, lines):
     api.answer = lambda request: answer

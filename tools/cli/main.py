@@ -1,4 +1,5 @@
-"""The orders command: run the local stack, sign in, and submit, inspect, list, watch, ship and cancel orders.
+"""The orders command: run the local stack, sign in, list the catalog, and submit, inspect, list, watch, ship and cancel
+orders.
 
 Shopper commands send the signed-in user's Cognito ID token (--token, or the stored login of --user); ship signs its
 request with SigV4 as the warehouse. Text from the API is printed with its terminal control characters escaped.
@@ -626,6 +627,27 @@ def cmd_submit(api: OrdersApi, order: Any, idempotency_key: str | None) -> int:
     return EXIT_OK
 
 
+PRODUCT_COLUMNS = ("SKU", "NAME", "PRICE", "STOCK")
+
+
+def cmd_products(api: OrdersApi, args: argparse.Namespace) -> int:
+    """The catalog, one product a line: what ``--item SKU=QUANTITY`` can order. Public: nothing is signed."""
+    products = api.call("GET", "/products")
+    if args.json:
+        _print(products)
+        return EXIT_OK
+    if not products:
+        _say("no products")
+        return EXIT_OK
+    rows = [
+        (product["sku"], product["name"], _money(product, "priceCents"), str(product["stock"])) for product in products
+    ]
+    widths = [max(len(row[column]) for row in [PRODUCT_COLUMNS, *rows]) for column in range(3)]
+    for sku, name, price, stock in [PRODUCT_COLUMNS, *rows]:
+        _say(f"{sku:<{widths[0]}}  {name:<{widths[1]}}  {price:>{widths[2]}}  {stock:>5}")
+    return EXIT_OK
+
+
 def cmd_status(api: OrdersApi, args: argparse.Namespace) -> int:
     order = api.call("GET", f"/orders/{urllib.parse.quote(args.order_id)}")
     if args.json:
@@ -852,10 +874,10 @@ def _orders_script() -> str:
     return str(script)
 
 
-def _money(order: dict[str, Any]) -> str:
-    if order.get("totalCents") is None:
+def _money(record: dict[str, Any], cents: str = "totalCents") -> str:
+    if record.get(cents) is None:
         return "-"
-    return f"{order['totalCents'] / 100:.2f} {order.get('currency', '')}".strip()
+    return f"{record[cents] / 100:.2f} {record.get('currency', '')}".strip()
 
 
 _CONTROLS = (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
@@ -997,6 +1019,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--country", help=f"shipping address: the ISO country code (default {address['country']})")
     submit.add_argument("--idempotency-key", help="a repeat with the same key returns the same order")
 
+    products = command("products", "list the catalog: each product's SKU, name, price and stock (needs no sign-in)")
+    products.add_argument("--json", action="store_true", help="print the API's JSON")
+
     status = command("status", "show an order")
     status.add_argument("order_id", help="the orderId")
     status.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -1100,6 +1125,8 @@ def run(args: argparse.Namespace) -> int:
         return cmd_ship(OrdersApi(args.api_url, warehouse_signature(args)), args)
     if args.command == "events":
         return cmd_events(args)
+    if args.command == "products":
+        return cmd_products(OrdersApi(args.api_url), args)
     return SHOPPER_COMMANDS[args.command](token_api(args.api_url, shopper_token(args)), args)
 
 
