@@ -371,8 +371,8 @@ API = FunctionSpec(
             ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"),
             indexes=("by-status", "by-customer"),
         ),
-        # the catalog is one scan
-        TableAccess("Products", ("dynamodb:Scan",)),
+        # the catalog is one scan; an order's SKUs are checked with one batch get before it is accepted
+        TableAccess("Products", ("dynamodb:BatchGetItem", "dynamodb:Scan")),
         # the caller's Idempotency-Key records: a conditional put, which returns the record when the key is taken
         TableAccess("Idempotency", ("dynamodb:PutItem",)),
     ),

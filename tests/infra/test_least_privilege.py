@@ -62,7 +62,7 @@ EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
         "Orders": {BATCH_GET, GET, PUT, DELETE},
         "Orders/index/by-status": {QUERY},
         "Orders/index/by-customer": {QUERY},
-        "Products": {SCAN},  # the catalog
+        "Products": {BATCH_GET, SCAN},  # refuse_unknown_skus (InventoryRepository.products), the catalog
         "Idempotency": {PUT},  # the caller's Idempotency-Key records; a taken key's record comes back (ALL_OLD)
     },
     "PublishOrderEvents": {},  # the stream records carry the order's old and new images
