@@ -747,6 +747,49 @@ def test_ship_to_a_deployed_api_signs_with_your_own_credentials(monkeypatch):
     assert verify("POST", f"{url}/orders/ord-1/shipment", sent, body, principals=(mine,)) == mine
 
 
+# orders up: taken ports
+
+
+@pytest.fixture
+def taken_ports() -> Iterator[list[int]]:
+    """Three ports something else listens on."""
+    sockets = [socket.socket() for _ in range(3)]
+    for taken in sockets:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+    yield [taken.getsockname()[1] for taken in sockets]
+    for taken in sockets:
+        taken.close()
+
+
+def test_up_names_every_taken_port_at_once_with_its_setting(taken_ports, capsys):
+    api, aws, console = taken_ports
+
+    argv = ["up", "--api-port", str(api), "--aws-port", str(aws), "--console-port", str(console)]
+    assert cli.main(argv) == cli.EXIT_UNREACHABLE
+
+    assert capsys.readouterr().err == (
+        f"orders up: the API cannot listen on 127.0.0.1:{api}: Address already in use; the AWS endpoint cannot listen "
+        f"on 127.0.0.1:{aws}: Address already in use; the console cannot listen on 127.0.0.1:{console}: Address "
+        "already in use. Free them, or pick others: ORDERS_API_PORT, ORDERS_AWS_PORT, ORDERS_CONSOLE_PORT.\n"
+    )
+
+
+def test_up_names_one_taken_port_and_the_setting_that_moves_it(taken_ports, capsys):
+    argv = ["up", "--api-port", "0", "--aws-port", str(taken_ports[1]), "--console-port", "0"]
+    assert cli.main(argv) == cli.EXIT_UNREACHABLE
+
+    assert capsys.readouterr().err.endswith("Address already in use. Free it, or pick another: ORDERS_AWS_PORT.\n")
+
+
+def test_a_port_asked_for_twice_is_named_before_anything_starts(capsys):
+    port = str(closed_port())
+
+    assert cli.main(["up", "--api-port", port, "--aws-port", port, "--console-port", "0"]) == cli.EXIT_UNREACHABLE
+
+    assert f"the AWS endpoint cannot listen on 127.0.0.1:{port}: the API asks for it too." in capsys.readouterr().err
+
+
 # the banner of orders up
 
 

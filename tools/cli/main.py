@@ -779,6 +779,14 @@ def cmd_cancel(api: OrdersApi, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PORT_SETTINGS = {
+    "the API": "ORDERS_API_PORT",
+    "the AWS endpoint": "ORDERS_AWS_PORT",
+    StackConsole.name: "ORDERS_CONSOLE_PORT",
+}
+"""The setting that moves each listener of ``orders up``, by the name the stack reports a taken port with."""
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the local stack in the foreground until Ctrl-C or SIGTERM."""
     try:
@@ -801,10 +809,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         stack.start()
     except PortInUseError as error:
-        print(
-            f"orders up: {error}. Free it, or pick another: ORDERS_API_PORT, ORDERS_AWS_PORT, ORDERS_CONSOLE_PORT.",
-            file=sys.stderr,
-        )
+        named = [PORT_SETTINGS[busy.what] for busy in getattr(error, "busy", ()) if busy.what in PORT_SETTINGS]
+        advice = "Free them, or pick others" if len(named) > 1 else "Free it, or pick another"
+        print(f"orders up: {error}. {advice}: {', '.join(named or PORT_SETTINGS.values())}.", file=sys.stderr)
         return EXIT_UNREACHABLE
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
