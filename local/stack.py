@@ -198,6 +198,8 @@ class LocalStack:
         self.user_pool: UserPool | None = None
         self.stream_poller: StreamPoller | None = None
         self.state_machine_arn = ""
+        self._api_listener: LocalListener | None = None
+        self._aws_listener: LocalListener | None = None
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -236,6 +238,7 @@ class LocalStack:
             self._aws_listener = LocalListener("the AWS endpoint", self.settings.aws_port, aws_app, threads=16)
         except PortInUseError:
             self._api_listener.stop()
+            self._api_listener = None
             raise
         quiet_engine_logs()
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -294,17 +297,20 @@ class LocalStack:
         self.stream_poller.start()
 
     def stop(self) -> None:
+        """Stop whatever has started, also after a start that failed or was interrupted half-way (Ctrl-C)."""
         if self.stream_poller is not None:
             self.stream_poller.stop()
         for companion in reversed(self._started_companions):
             companion.stop()
         if self.warehouse is not None:
             self.warehouse.stop()
-        self._api_listener.stop()
+        if self._api_listener is not None:
+            self._api_listener.stop()
         if self.runner is not None:
             self.runner.uninstall()
-        IN_PROCESS_ENDPOINT.forget(self._aws_listener.port)
-        self._aws_listener.stop()
+        if self._aws_listener is not None:
+            IN_PROCESS_ENDPOINT.forget(self._aws_listener.port)
+            self._aws_listener.stop()
 
 
 def free_port() -> int:

@@ -8,7 +8,8 @@ Exit codes, for scripts: 0 success; 1 the API refused the request, or Cognito re
 login or no AWS credentials to use (the message says why); 2 the API, the AWS endpoint or the user pool could not be
 reached, or the stack could not start; 3 watch saw the order end in a failure status; 4 watch timed out, or list --all
 stopped at its page limit; 64 a usage error: an unknown command, a bad, missing or contradictory option, or an
-unreadable order file (nothing was sent); 141 the reader of the output went away, as in orders list | head -1.
+unreadable order file (nothing was sent); 130 Ctrl-C (orders up stops what had started); 141 the reader of the output
+went away, as in orders list | head -1.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ DEFAULT_API_PORT, DEFAULT_AWS_PORT = 3000, 4566
 EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_ORDER_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 EXIT_USAGE = 64
 """EX_USAGE of sysexits.h: a script tells a mistyped command from an API that is down (2)."""
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+"""What a shell reports for a command ended by Ctrl-C."""
 EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
 """What a command killed by SIGPIPE exits with, as ``orders list | head -1`` leaves it; Python's SIGPIPE is ignored."""
 DEFAULT_PAGE = 20
@@ -806,16 +809,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     console = StackConsole(settings.console_port)
     stack = LocalStack(settings, companions=[console])
+    stopped = threading.Event()
     try:
         stack.start()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        stack.stop()
+        raise CliError(EXIT_INTERRUPTED, "interrupted during start-up; stopped what had started") from None
     except PortInUseError as error:
         named = [PORT_SETTINGS[busy.what] for busy in getattr(error, "busy", ()) if busy.what in PORT_SETTINGS]
         advice = "Free them, or pick others" if len(named) > 1 else "Free it, or pick another"
         print(f"orders up: {error}. {advice}: {', '.join(named or PORT_SETTINGS.values())}.", file=sys.stderr)
         return EXIT_UNREACHABLE
-    stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
     print(_banner(stack, console.url), flush=True)
     stopped.wait()
     print("stopping…", flush=True)
@@ -1108,6 +1115,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"{name}: {visible(str(error), newlines=True)}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Python's recipe: stdout to devnull, or the interpreter's own flush at exit fails again, with a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
