@@ -22,6 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,6 +42,7 @@ from local.aws.cognitoidp.identity import (
     provision_user_pool,
 )
 from local.aws.sigv4 import WAREHOUSE, LocalPrincipal, verify
+from local.aws.stepfunctions.child_executions import EnteredState
 from local.stack import StackSettings
 from tasks.models.order import OrderRequest
 from tools.cli import main as cli
@@ -1188,3 +1190,92 @@ def test_watch_reports_a_status_it_does_not_know_without_a_traceback(api, capsys
     assert code == cli.EXIT_REFUSED
     assert "does not know" in err and "TELEPORTED" in err
     assert "Traceback" not in err
+
+
+# watch --states: the execution's states and the order's timeline, in the order they happened
+
+
+class ScriptedTrail:
+    """An ``ExecutionTrail`` whose polls answer the given new states, then nothing."""
+
+    def __init__(self, *polls: list[EnteredState]):
+        self.polls = list(polls)
+
+    def new_states(self) -> list[EnteredState]:
+        return self.polls.pop(0) if self.polls else []
+
+
+def scripted_api(api: FakeApi, *orders: dict[str, Any]) -> None:
+    answers = list(orders)
+    api.answer = lambda request: (200, answers.pop(0) if len(answers) > 1 else answers[0])
+
+
+def at(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def watched(status: str, *entries: tuple[str, datetime]) -> dict[str, Any]:
+    timeline = [{"status": name, "at": at(moment)} for name, moment in entries]
+    return {"orderId": "ord-1", "status": status, "timeline": timeline, "totalCents": 8999, "currency": "USD"}
+
+
+def test_watch_states_prints_states_and_timeline_in_the_order_they_happened(api, capsys, monkeypatch):
+    t = [datetime(2026, 12, 6, 4, 20, 52, tzinfo=UTC) + timedelta(milliseconds=10 * n) for n in range(10)]
+    monkeypatch.setattr(
+        cli,
+        "_execution_trail",
+        lambda args: ScriptedTrail(
+            [EnteredState(t[1], 0, "PrepareOrder"), EnteredState(t[2], 1, "ValidateOrder")],
+            [
+                EnteredState(t[4], 1, "AuthorizeAndReserve"),
+                EnteredState(t[6], 0, "RequestShipment"),
+                EnteredState(t[8], 0, "CapturePayment"),
+            ],
+        ),
+    )
+    first = [("RECEIVED", t[0]), ("VALIDATED", t[3])]
+    rest = [("AUTHORIZED", t[5]), ("AWAITING_SHIPMENT", t[7]), ("SHIPPED", t[9]), ("COMPLETED", t[9])]
+    scripted_api(api, watched("VALIDATED", *first), watched("COMPLETED", *first, *rest))
+
+    argv = ["watch", "ord-1", "--states", "--interval", "0.01", "--api-url", api.url, "--token", "t"]
+    assert cli.main(argv) == 0
+
+    printed = [
+        line.split()[-1] if "state" in line else line.split()[1] for line in capsys.readouterr().out.splitlines()
+    ]
+    assert printed == [
+        "RECEIVED",
+        "PrepareOrder",
+        "ValidateOrder",
+        "VALIDATED",
+        "AuthorizeAndReserve",
+        "AUTHORIZED",
+        "RequestShipment",
+        "AWAITING_SHIPMENT",
+        "CapturePayment",
+        "SHIPPED",
+        "COMPLETED",
+        "tracking",
+    ]
+
+
+def test_watch_states_holds_a_timeline_entry_until_the_states_before_it_are_read(api, capsys, monkeypatch):
+    """A poll reads the execution before the order: an entry stamped after that read may still have states before
+    it, which the next poll reads. (The clock here is ahead, so every line is later than the first poll.)"""
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    monkeypatch.setattr(
+        cli, "_execution_trail", lambda args: ScriptedTrail([], [EnteredState(ahead, 0, "PrepareOrder")])
+    )
+    received = ("RECEIVED", ahead + timedelta(seconds=1))
+    completed = ("COMPLETED", ahead + timedelta(seconds=2))
+    scripted_api(api, watched("RECEIVED", received), watched("COMPLETED", received, completed))
+
+    argv = ["watch", "ord-1", "--states", "--interval", "0.01", "--api-url", api.url, "--token", "t"]
+    assert cli.main(argv) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] if "state" in line else line.split()[1] for line in lines[:3]] == [
+        "PrepareOrder",
+        "RECEIVED",
+        "COMPLETED",
+    ]

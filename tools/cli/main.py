@@ -57,7 +57,7 @@ from local.aws.cognitoidp.identity import (
 )
 from local.aws.moto.versions import UnsupportedMotoError, require_supported_moto
 from local.aws.sigv4 import WAREHOUSE, region_of, sign
-from local.aws.stepfunctions.child_executions import ExecutionTrail
+from local.aws.stepfunctions.child_executions import EnteredState, ExecutionTrail
 from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.simulators.catalog import SAMPLE_ADDRESS
 from tasks.logic.ordering import MAX_PAGE
@@ -692,11 +692,18 @@ def cmd_list(api: OrdersApi, args: argparse.Namespace) -> int:
 
 def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
     """Follow the order through its statuses with a progress bar until it is terminal; with ``--states``, also the
-    states its execution and its Express child enter."""
+    states its execution and its Express child enter, merged with the timeline in the order they happened.
+
+    Each poll reads the execution first and the order second, so both are complete up to the moment before the
+    poll; a line stamped later waits for the next poll, where something may come before it.
+    """
     give_up = time.monotonic() + args.timeout
-    seen = 0
+    shown = 0
     trail = _execution_trail(args) if args.states else None
+    held: list[tuple[datetime, int, str]] = []
     while True:
+        complete_until = datetime.now(UTC)
+        states = trail.new_states() if trail else []
         order = api.call("GET", f"/orders/{urllib.parse.quote(args.order_id)}")
         try:
             status = OrderStatus(order["status"])
@@ -706,22 +713,46 @@ def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
                 f"the API answered a status this CLI does not know: {visible(json.dumps(order))[:200]}", file=sys.stderr
             )
             return EXIT_REFUSED
-        for depth, state in trail.new_states() if trail else ():
-            _say(f"{'  ' * (depth + 1)}{'child ' if depth else ''}state {state}", flush=True)
-        for entry_status, at in timeline[seen:]:
-            _say(f"{_progress_bar(entry_status)} {entry_status.value:<18} {at}", flush=True)
-        seen = len(timeline)
-        if status in TERMINAL_STATUSES:
+        terminal, timed_out = status in TERMINAL_STATUSES, time.monotonic() > give_up
+        if trail and (terminal or timed_out):
+            states += trail.new_states()  # what the parent enters after the order's last write
+        held += [(state.at, 0, _state_line(state)) for state in states]
+        held += [
+            (_instant(at, complete_until), 1, f"{_progress_bar(entry_status)} {entry_status.value:<18} {at}")
+            for entry_status, at in timeline[shown:]
+        ]
+        shown = len(timeline)
+        if trail:
+            held.sort(key=lambda line: line[:2])  # stable: a state before a timeline entry of the same moment
+        waits = trail and not (terminal or timed_out)
+        ready = sum(1 for at, _, _ in held if at <= complete_until) if waits else len(held)
+        for _, _, line in held[:ready]:
+            _say(line, flush=True)
+        del held[:ready]
+        if terminal:
             if status is OrderStatus.COMPLETED:
                 _say(f"completed: tracking {order.get('trackingNumber')}, charged {_money(order)}")
                 return EXIT_OK
             failure = order.get("failure")
             _say(f"ended {status.value}: {failure_text(failure)}" if failure else f"ended {status.value}")
             return EXIT_ORDER_FAILED
-        if time.monotonic() > give_up:
+        if timed_out:
             _say(f"still {status.value} after {args.timeout:.0f}s", file=sys.stderr)
             return EXIT_TIMEOUT
         time.sleep(args.interval)
+
+
+def _state_line(state: EnteredState) -> str:
+    return f"{'  ' * (state.depth + 1)}{'child ' if state.depth else ''}state {state.name}"
+
+
+def _instant(at: str, otherwise: datetime) -> datetime:
+    """A timeline entry's ``at`` as a moment; one the CLI cannot read sorts as ``otherwise``, the poll's moment."""
+    try:
+        moment = datetime.fromisoformat(at)
+    except (TypeError, ValueError):
+        return otherwise
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _execution_trail(args: argparse.Namespace) -> ExecutionTrail:
