@@ -32,7 +32,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -64,8 +64,17 @@ from tasks.logic.ordering import MAX_PAGE
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, OrderStatus
 from tools.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from tools.console.server import StackConsole, add_console_arguments, run_console
-from tools.events import CLI_EVENTS_QUEUE, describe, events_from_queue, failure_text
-from workflows.resources import ORDER_WORKFLOW
+from tools.events import (
+    CLI_EVENTS_QUEUE,
+    EventStore,
+    ReplayError,
+    describe,
+    event_time,
+    events_from_queue,
+    failure_text,
+    replay_archive,
+)
+from workflows.resources import ORDER_EVENTS, ORDER_WORKFLOW
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_API_PORT, DEFAULT_AWS_PORT = 3000, 4566
@@ -763,7 +772,10 @@ def _execution_trail(args: argparse.Namespace) -> ExecutionTrail:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    """Print the order events the queue holds (and, with ``--follow``, those that come) until Ctrl-C."""
+    """Print order events in time order: the new ones; with an order id, every event of that order read so far;
+    with ``--since``, every event from then on, replayed from the bus archive first. ``--follow`` then prints those
+    that come, until Ctrl-C. Whatever is read from the queue is kept (``EventStore``), so nothing is lost to a run
+    that showed something else."""
     endpoint = None if args.queue_url and not args.aws_endpoint else local_aws_endpoint(args.aws_endpoint)
     sqs = aws_client("sqs", endpoint, LOCAL_REGION if endpoint else None)
     stopped = threading.Event()
@@ -772,13 +784,69 @@ def cmd_events(args: argparse.Namespace) -> int:
             signal.signal(signum, lambda *_: stopped.set())
     with _reaching(endpoint, LOCAL_REGION):
         queue_url = args.queue_url or _cli_events_queue(sqs, endpoint)
-        shown = 0
-        for event in events_from_queue(sqs, queue_url, args.order_id, follow=args.follow, stopped=stopped):
-            _say(visible(describe(event)), flush=True)
-            shown += 1
-    if not shown and not args.follow:
-        _say("no new events" + (f" for {args.order_id}" if args.order_id else ""))
+        store = _event_store(sqs, queue_url)
+        if args.since is not None:
+            _replay_since(args.since, aws_client("events", endpoint, sqs.meta.region_name), sqs, queue_url)
+        new = store.add(events_from_queue(sqs, queue_url))
+        shown = [event for event in (store.events() if args.order_id or args.since else new) if _wanted(event, args)]
+        for event in shown:
+            _say(describe(event), flush=True)
+        if not shown and not args.follow:
+            _say(_no_events(args))
+        for event in events_from_queue(sqs, queue_url, follow=True, stopped=stopped) if args.follow else ():
+            if store.add([event]) and _wanted(event, args):
+                _say(describe(event), flush=True)
     return EXIT_OK
+
+
+def _wanted(event: dict[str, Any], args: argparse.Namespace) -> bool:
+    detail = event.get("detail", {})
+    return args.order_id in (None, detail.get("orderId")) and (args.since is None or event_time(event) >= args.since)
+
+
+def _no_events(args: argparse.Namespace) -> str:
+    since = f" since {args.since.isoformat(timespec='seconds')}" if args.since else ""
+    if args.order_id:
+        earlier = "" if args.since else "; events from before `orders events` first ran: add --since"
+        return f"no events for {args.order_id}{since}{earlier}"
+    return f"no events{since}" if args.since else "no new events"
+
+
+def _event_store(sqs: Any, queue_url: str) -> EventStore:
+    """The queue's store under the config directory; a queue created anew (a restarted stack) starts it empty."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["CreatedTimestamp"])["Attributes"]
+    name = urllib.parse.quote(queue_url.split("://", 1)[-1], safe="@.+_-")
+    return EventStore.open(config_dir() / "events" / f"{name}.jsonl", queue_url, attributes["CreatedTimestamp"])
+
+
+def _replay_since(since: datetime, events: Any, sqs: Any, queue_url: str) -> None:
+    """Have EventBridge replay the bus archive from ``since`` to the queue; a refusal is exit code 1."""
+    _say(f"replaying the {ORDER_EVENTS.name} bus archive from {since.isoformat(timespec='seconds')}…", file=sys.stderr)
+    try:
+        replay_archive(events, sqs, queue_url, since, datetime.now(UTC))
+    except (ReplayError, ClientError) as error:
+        raise CliError(EXIT_REFUSED, f"cannot replay the {ORDER_EVENTS.name} bus archive: {error}") from None
+
+
+def _since(text: str) -> datetime:
+    """``--since``: an ISO 8601 time (UTC unless it says otherwise), or a duration back from now: 90s, 10m, 2h, 1d.
+
+    Example
+    -------
+    >>> _since("2026-12-06T04:20Z")
+    datetime.datetime(2026, 12, 6, 4, 20, tzinfo=datetime.timezone.utc)
+    """
+    duration = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd])", text.strip())
+    if duration:
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[2]]
+        return datetime.now(UTC) - timedelta(seconds=float(duration[1]) * unit)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give an ISO time such as 2026-12-06T04:20Z, or a duration such as 10m, 2h or 1d"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _cli_events_queue(sqs: Any, endpoint: str | None) -> str:
@@ -787,7 +855,11 @@ def _cli_events_queue(sqs: Any, endpoint: str | None) -> str:
         return sqs.get_queue_url(QueueName=CLI_EVENTS_QUEUE)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:
         events = aws_client("events", endpoint, LOCAL_REGION)
-        _say(f"subscribed {CLI_EVENTS_QUEUE} to the orders bus: events from now on", file=sys.stderr)
+        _say(
+            f"subscribed {CLI_EVENTS_QUEUE} to the {ORDER_EVENTS.name} bus: events from now on, earlier ones with "
+            "--since",
+            file=sys.stderr,
+        )
         return subscribe_queue(events, sqs, CLI_EVENTS_QUEUE)
 
 
@@ -1113,8 +1185,17 @@ def build_parser() -> argparse.ArgumentParser:
     console = command("console", "serve the ops console (for the local stack, or --aws)")
     add_console_arguments(console)
 
-    events = command("events", "print order events from the local stack's subscribed queue, each once")
-    events.add_argument("order_id", nargs="?", help="only this order's events (the others stay in the queue)")
+    events = command(
+        "events", "print order events in time order: the new ones, one order's, or all since a time (--since)"
+    )
+    events.add_argument("order_id", nargs="?", help="every event of this order read so far, shown or not")
+    events.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="replay the bus archive from WHEN and print every event since: an ISO time such as 2026-12-06T04:20Z "
+        "(UTC unless it says otherwise), or a duration back from now: 90s, 10m, 2h, 1d",
+    )
     events.add_argument("--follow", action="store_true", help="keep printing events as they come, until Ctrl-C")
     events.add_argument(
         "--aws-endpoint", help="the local stack's AWS endpoint (default ORDERS_AWS_ENDPOINT, else ORDERS_AWS_PORT)"
