@@ -1057,7 +1057,7 @@ def test_the_exit_codes_are_documented_in_the_help(capsys):
     assert exit_code_of(["--help"]) == 0
 
     help_text = " ".join(capsys.readouterr().out.split())
-    for code in (0, 1, 2, 3, 4, cli.EXIT_USAGE, cli.EXIT_OUTPUT_CLOSED):
+    for code in (0, 1, 2, 3, 4, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED, cli.EXIT_OUTPUT_CLOSED):
         assert f"; {code} " in help_text or f": {code} " in help_text
     assert "64 a usage error" in help_text
 
