@@ -53,7 +53,7 @@ def launch(settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] 
     aws_port, api_port = free_port(), free_port()
     process_env = {**env, "ORDERS_AWS_PORT": str(aws_port), "ORDERS_API_PORT": str(api_port), **settings}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli.main", "up"],
+        [sys.executable, "-m", "tools.cli", "up"],
         env=process_env,
         stdout=output,
         stderr=subprocess.STDOUT,

@@ -51,7 +51,16 @@ from workflows.resources import (
     StageThrottle,
 )
 
-__all__ = ["HOST", "Companion", "LocalStack", "PortInUseError", "StackSettings", "free_port"]
+__all__ = [
+    "HOST",
+    "BusyPort",
+    "Companion",
+    "LocalStack",
+    "PortInUseError",
+    "PortsInUseError",
+    "StackSettings",
+    "free_port",
+]
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": LOCAL_REGION}
 CORS_ORIGINS_SETTING = "ORDERS_CORS_ORIGINS"
@@ -149,13 +158,51 @@ def _positive(value: str, name: str) -> float:
     return number
 
 
-def _check_port_free(port: int, what: str) -> None:
-    """Fail before anything starts when a fixed port is taken; port 0 always binds."""
-    with socket.socket() as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError as error:
-            raise PortInUseError(f"{what} cannot listen on {HOST}:{port}: {error.strerror}") from None
+@dataclass(frozen=True)
+class BusyPort:
+    """A fixed port the stack cannot listen on, what wanted it, and why."""
+
+    what: str
+    port: int
+    reason: str
+
+
+class PortsInUseError(PortInUseError):
+    """Every fixed port that is taken, named at once: freeing one and trying again should not find the next."""
+
+    def __init__(self, busy: Sequence[BusyPort]):
+        self.busy = tuple(busy)
+        super().__init__("; ".join(f"{port.what} cannot listen on {HOST}:{port.port}: {port.reason}" for port in busy))
+
+
+def check_ports_free(wanted: Sequence[tuple[str, int]]) -> None:
+    """Raise ``PortsInUseError`` naming every fixed port that is taken, or asked for twice; port 0 always binds.
+
+    The probe binds as waitress does (``SO_REUSEADDR``), so a port a stopped stack left in TIME_WAIT counts as free.
+
+    Example
+    -------
+    >>> check_ports_free([("the API", 3000), ("the AWS endpoint", 4566)])  # doctest: +SKIP
+    Traceback (most recent call last):
+    local.stack.PortsInUseError: the API cannot listen on 127.0.0.1:3000: Address already in use; the AWS ...
+    """
+    busy: list[BusyPort] = []
+    claimed: dict[int, str] = {}
+    for what, port in wanted:
+        if port == 0:
+            continue
+        if port in claimed:
+            busy.append(BusyPort(what, port, f"{claimed[port]} asks for it too"))
+            continue
+        claimed[port] = what
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((HOST, port))
+            except OSError as error:
+                busy.append(BusyPort(what, port, error.strerror or str(error)))
+    if busy:
+        raise PortsInUseError(busy)
 
 
 class Companion(Protocol):
@@ -189,6 +236,8 @@ class LocalStack:
         self.user_pool: UserPool | None = None
         self.stream_poller: StreamPoller | None = None
         self.state_machine_arn = ""
+        self._api_listener: LocalListener | None = None
+        self._aws_listener: LocalListener | None = None
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -210,17 +259,24 @@ class LocalStack:
         return boto3.session.Session(region_name=LOCAL_REGION).client(service, endpoint_url=self.aws_endpoint)
 
     def start(self) -> None:
-        """Bind every port first, so a taken one is reported before anything starts; then provision and serve."""
+        """Check every port, then bind the stack's own, so that all taken ones are reported at once before anything
+        starts; then provision and serve."""
+        check_ports_free(
+            [
+                ("the API", self.settings.api_port),
+                ("the AWS endpoint", self.settings.aws_port),
+                *((companion.name, companion.port) for companion in self.companions),
+            ]
+        )
         self._api_guard = LoopbackGuard(trusted_origins=self.settings.cors_origins)
         self._api_listener = LocalListener("the API", self.settings.api_port, self._api_guard, threads=API_THREADS)
         try:
-            for companion in self.companions:
-                _check_port_free(companion.port, companion.name)
             moto_server = AwsCallsOnly(DomainDispatcherApplication(create_backend_app))
             aws_app = LoopbackGuard(moto_server, same_origin_only=True)
             self._aws_listener = LocalListener("the AWS endpoint", self.settings.aws_port, aws_app, threads=16)
         except PortInUseError:
             self._api_listener.stop()
+            self._api_listener = None
             raise
         quiet_engine_logs()
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -282,17 +338,20 @@ class LocalStack:
         self.stream_poller.start()
 
     def stop(self) -> None:
+        """Stop whatever has started, also after a start that failed or was interrupted half-way (Ctrl-C)."""
         if self.stream_poller is not None:
             self.stream_poller.stop()
         for companion in reversed(self._started_companions):
             companion.stop()
         if self.warehouse is not None:
             self.warehouse.stop()
-        self._api_listener.stop()
+        if self._api_listener is not None:
+            self._api_listener.stop()
         if self.runner is not None:
             self.runner.uninstall()
-        IN_PROCESS_ENDPOINT.forget(self._aws_listener.port)
-        self._aws_listener.stop()
+        if self._aws_listener is not None:
+            IN_PROCESS_ENDPOINT.forget(self._aws_listener.port)
+            self._aws_listener.stop()
 
 
 def free_port() -> int:

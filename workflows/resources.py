@@ -485,8 +485,8 @@ API = FunctionSpec(
             ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"),
             indexes=("by-status-shard", "by-customer", "by-customer-status"),
         ),
-        # the catalog is one scan
-        TableAccess("Products", ("dynamodb:Scan",)),
+        # the catalog is one scan; an order's SKUs are checked with one batch get before it is accepted
+        TableAccess("Products", ("dynamodb:BatchGetItem", "dynamodb:Scan")),
         # the caller's Idempotency-Key records: a conditional put, which returns the record when the key is taken
         TableAccess("Idempotency", ("dynamodb:PutItem",)),
         # the shopper's order counters: one conditional update counts an order (or gives it back), returning the

@@ -33,13 +33,14 @@ from tasks.errors import (
     InvalidOrderStateError,
     OrderNotFoundError,
     OrderRateLimitedError,
+    OrderValidationError,
     UnauthenticatedError,
     WorkflowUnavailableError,
 )
 from tasks.handlers import openapi
 from tasks.handlers.openapi import documented
 from tasks.handlers.runtime import tracer
-from tasks.logic import ordering, shipment
+from tasks.logic import ordering, shipment, validation
 from tasks.logic.access import Principal, principal_from_claims
 from tasks.logic.clock import now_iso
 from tasks.logic.ordering import InvalidPageTokenError
@@ -96,6 +97,13 @@ def _error(status: HTTPStatus, message: str, **details: Any) -> Response:
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Response:
     problems = [f"{field_path(tuple(issue['loc']))}: {issue['msg']}" for issue in error.errors()]
+    return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "the request is invalid", problems=problems)
+
+
+@app.exception_handler(OrderValidationError)
+def _refused_order(error: OrderValidationError) -> Response:
+    """The order's problems, named as the body's fields are in every other 422: ``body.items[1].sku: …``."""
+    problems = [f"body.{problem}" for problem in error.problems]
     return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "the request is invalid", problems=problems)
 
 
@@ -178,9 +186,10 @@ def submit_order(
     order: OrderRequest,
     idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
 ) -> OrderAccepted:
-    """Accept an order for the signed-in shopper. Prices come from the catalog; a repeat with the same
-    Idempotency-Key from the same shopper returns the same order. A shopper places at most so many new orders a
-    minute and a day (429 with Retry-After past that); a repeat counts nothing."""
+    """Accept an order for the signed-in shopper. Prices come from the catalog, and a SKU it does not have is
+    refused; a repeat with the same Idempotency-Key from the same shopper returns the same order. A shopper places at
+    most so many new orders a minute and a day (429 with Retry-After past that); a repeat counts nothing."""
+    validation.refuse_unknown_skus(order.items, inventory=inventory_repository())
     return ordering.submit_order(
         order,
         caller(),

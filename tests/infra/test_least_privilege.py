@@ -63,7 +63,7 @@ EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
         "Orders/index/by-status-shard": {QUERY},
         "Orders/index/by-customer": {QUERY},
         "Orders/index/by-customer-status": {QUERY},
-        "Products": {SCAN},  # the catalog
+        "Products": {BATCH_GET, SCAN},  # refuse_unknown_skus (InventoryRepository.products), the catalog
         "Idempotency": {PUT},  # the caller's Idempotency-Key records; a taken key's record comes back (ALL_OLD)
         "OrderQuotas": {UPDATE},  # count (a refusal returns the counters: ALL_OLD) and give back a shopper's order
     },

@@ -212,6 +212,7 @@ BAD_BODIES = {
     "line separator in the address": (sample_order(shippingAddress={**ADDRESS, "line1": "12\u2028Row"}), "line1"),
     "control character in sku": (sample_order(items=[{"sku": "KB\nTKL", "quantity": 1}]), "items[0].sku"),
     "client price": (sample_order(items=item(unitPriceCents=1)), "items[0].unitPriceCents"),
+    "unknown SKU": (sample_order(items=[*item(), {"sku": "NO-SUCH-SKU", "quantity": 1}]), "items[1].sku"),
     "body is a list": ([sample_order()], "body"),
 }
 

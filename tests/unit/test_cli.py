@@ -22,6 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,6 +42,7 @@ from local.aws.cognitoidp.identity import (
     provision_user_pool,
 )
 from local.aws.sigv4 import WAREHOUSE, LocalPrincipal, verify
+from local.aws.stepfunctions.child_executions import EnteredState
 from local.stack import StackSettings
 from tasks.models.order import OrderRequest
 from tools.cli import main as cli
@@ -342,6 +344,73 @@ def test_token_refreshes_with_the_refresh_token(cognito, capsys, monkeypatch, se
     assert saved["expires_at"] > time.time() + 3000
 
 
+@pytest.mark.parametrize(
+    "how",
+    [
+        ("env", ["token"]),
+        ("option", ["token", "--password", "wrong"]),
+        ("option before the command", ["--password", "wrong", "token"]),
+    ],
+    ids=lambda how: how[0],
+)
+def test_a_wrong_password_is_refused_even_with_a_stored_token(cognito, capsys, monkeypatch, how):
+    _, argv = how
+    assert cli.main(["login", "--user", "ada@example.com"]) == 0
+    before = stored("ada@example.com")
+    capsys.readouterr()
+    monkeypatch.setenv("ORDERS_PASSWORD", "wrong")
+
+    assert cli.main(argv) == cli.EXIT_REFUSED
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "orders token: Cognito refused ada@example.com: Incorrect username or password.\n"
+    assert stored("ada@example.com") == before
+
+
+def test_a_given_password_signs_in_anew_and_stores_the_new_tokens(cognito, capsys, monkeypatch):
+    pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
+    store(UNSEEDED.email, pool, Tokens("stored-id-token", "stored-refresh", time.time() + 3000))
+    forbid(monkeypatch, "refresh")
+
+    assert cli.main(["token", "--user", UNSEEDED.email, "--password", LOCAL_PASSWORD]) == 0
+
+    token = capsys.readouterr().out.strip()
+    assert claims(token)["email"] == UNSEEDED.email
+    assert stored(UNSEEDED.email)["id_token"] == token
+
+
+def test_a_shopper_command_with_a_wrong_password_sends_nothing(cognito, api, capsys):
+    assert cli.main(["login", "--user", "ada@example.com"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["list", "--api-url", api.url, "--password", "wrong"]) == cli.EXIT_REFUSED
+
+    assert capsys.readouterr().err == "orders list: Cognito refused ada@example.com: Incorrect username or password.\n"
+    assert api.received == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["list", "--token", "t", "--password", "p"], {}),
+        (["list"], {"ORDERS_API_TOKEN": "t", "ORDERS_PASSWORD": "p"}),
+    ],
+    ids=["options", "environment"],
+)
+def test_a_token_and_a_password_together_are_refused_as_contradictory(api, capsys, no_cognito, monkeypatch, argv, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    assert cli.main([*argv, "--api-url", api.url]) == cli.EXIT_USAGE
+
+    assert capsys.readouterr().err == (
+        "orders list: --token (or ORDERS_API_TOKEN) is sent as it is, so --password (or ORDERS_PASSWORD) would not "
+        "be checked: give one of them\n"
+    )
+    assert api.received == []
+
+
 def test_a_failed_refresh_of_a_seeded_user_signs_in_again(cognito, capsys):
     pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
     store("ada@example.com", pool, Tokens("old-id-token", "revoked-refresh-token", time.time() - 5))
@@ -550,6 +619,37 @@ def test_a_deployed_api_needs_a_deployed_login(no_cognito, capsys):
     )
 
 
+CATALOG = [
+    {"sku": "KB-TKL-01", "name": "Tenkeyless Mechanical Keyboard", "priceCents": 8999, "currency": "USD", "stock": 40},
+    {"sku": "MON-27-4K", "name": '27" 4K IPS Monitor', "priceCents": 32900, "currency": "USD", "stock": 12},
+]
+
+
+def test_products_lists_the_catalog_without_signing_in(api, capsys, no_cognito):
+    api.answer = lambda request: (200, CATALOG)
+
+    assert cli.main(["products", "--api-url", api.url]) == 0
+
+    [request] = api.received
+    assert (request.method, request.path) == ("GET", "/products")
+    assert "Authorization" not in request.headers
+    assert capsys.readouterr().out.splitlines() == [
+        "SKU        NAME                                 PRICE  STOCK",
+        "KB-TKL-01  Tenkeyless Mechanical Keyboard   89.99 USD     40",
+        'MON-27-4K  27" 4K IPS Monitor              329.00 USD     12',
+    ]
+
+
+def test_products_json_and_an_empty_catalog(api, capsys, no_cognito):
+    api.answer = lambda request: (200, CATALOG)
+    assert cli.main(["products", "--json", "--api-url", api.url]) == 0
+    assert json.loads(capsys.readouterr().out) == CATALOG
+
+    api.answer = lambda request: (200, [])
+    assert cli.main(["products", "--api-url", api.url]) == 0
+    assert capsys.readouterr().out == "no products\n"
+
+
 @pytest.mark.parametrize("detail", ["message", "cause"])
 def test_status_prints_the_failure_as_error_and_message(api, capsys, detail):
     order = {
@@ -566,12 +666,58 @@ def test_status_prints_the_failure_as_error_and_message(api, capsys, detail):
     assert "  failure: PaymentDeclined: the card was declined\n" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("message", ["", None])
+def test_a_heartbeat_timeout_is_named_with_what_it_means_and_no_none(api, capsys, message):
+    """The API gives a Step Functions timeout an empty message: its cause is empty."""
+    order = {
+        "orderId": "ord-1",
+        "status": "FAILED",
+        "customerId": "cust-1",
+        "timeline": [{"at": "2026-12-01T10:00:00Z", "status": "FAILED"}],
+        "failure": {"error": "States.HeartbeatTimeout", "message": message},
+    }
+    api.answer = lambda request: (200, order)
+
+    assert cli.main(["watch", "ord-1", "--api-url", api.url, "--token", "t"]) == cli.EXIT_ORDER_FAILED
+    assert cli.main(["status", "ord-1", "--api-url", api.url, "--token", "t"]) == 0
+
+    out = capsys.readouterr().out
+    assert "ended FAILED: States.HeartbeatTimeout (the warehouse sent no heartbeat in time)\n" in out
+    assert "  failure: States.HeartbeatTimeout (the warehouse sent no heartbeat in time)\n" in out
+    assert "None" not in out
+
+
+def test_an_order_that_failed_without_a_failure_record_ends_with_its_status_alone(api, capsys):
+    api.answer = lambda request: (200, {"orderId": "ord-1", "status": "FAILED", "timeline": []})
+
+    assert cli.main(["watch", "ord-1", "--api-url", api.url, "--token", "t"]) == cli.EXIT_ORDER_FAILED
+
+    assert capsys.readouterr().out == "ended FAILED\n"
+
+
 def test_a_refusal_by_the_api_is_one_line_with_its_message(api, capsys):
     api.answer = lambda request: (404, {"message": "order ord-9 not found"})
 
     assert cli.main(["status", "ord-9", "--api-url", api.url, "--token", "t"]) == 1
 
     assert capsys.readouterr().err == "orders status: 404: order ord-9 not found\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["status", "ord-1"], ["list"], ["submit", "--item", "KB-TKL-01=1"], ["cancel", "ord-1"]],
+    ids=["status", "list", "submit", "cancel"],
+)
+def test_a_refused_token_says_to_get_a_fresh_one(api, capsys, argv):
+    """A token of an earlier ``orders up`` is signed by a user pool that is gone: API Gateway answers 401."""
+    api.answer = lambda request: (401, {"message": "Unauthorized"})
+
+    assert cli.main([*argv, "--api-url", api.url, "--token", "token-of-an-earlier-run"]) == cli.EXIT_REFUSED
+
+    assert capsys.readouterr().err == (
+        f"orders {argv[0]}: 401: the token was refused (Unauthorized): it has expired, or comes from an earlier "
+        "`orders up`; get a fresh one with `orders token` (or `orders login`)\n"
+    )
 
 
 def test_ship_signs_with_sigv4_as_the_warehouse(api, no_cognito):
@@ -601,6 +747,49 @@ def test_ship_to_a_deployed_api_signs_with_your_own_credentials(monkeypatch):
     sent = {**headers, "Host": "abc123.execute-api.eu-west-1.amazonaws.com"}  # urllib adds it
     mine = LocalPrincipal("arn:aws:iam::123456789012:user/me", "AKIDEXAMPLE", "secret-example")
     assert verify("POST", f"{url}/orders/ord-1/shipment", sent, body, principals=(mine,)) == mine
+
+
+# orders up: taken ports
+
+
+@pytest.fixture
+def taken_ports() -> Iterator[list[int]]:
+    """Three ports something else listens on."""
+    sockets = [socket.socket() for _ in range(3)]
+    for taken in sockets:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+    yield [taken.getsockname()[1] for taken in sockets]
+    for taken in sockets:
+        taken.close()
+
+
+def test_up_names_every_taken_port_at_once_with_its_setting(taken_ports, capsys):
+    api, aws, console = taken_ports
+
+    argv = ["up", "--api-port", str(api), "--aws-port", str(aws), "--console-port", str(console)]
+    assert cli.main(argv) == cli.EXIT_UNREACHABLE
+
+    assert capsys.readouterr().err == (
+        f"orders up: the API cannot listen on 127.0.0.1:{api}: Address already in use; the AWS endpoint cannot listen "
+        f"on 127.0.0.1:{aws}: Address already in use; the console cannot listen on 127.0.0.1:{console}: Address "
+        "already in use. Free them, or pick others: ORDERS_API_PORT, ORDERS_AWS_PORT, ORDERS_CONSOLE_PORT.\n"
+    )
+
+
+def test_up_names_one_taken_port_and_the_setting_that_moves_it(taken_ports, capsys):
+    argv = ["up", "--api-port", "0", "--aws-port", str(taken_ports[1]), "--console-port", "0"]
+    assert cli.main(argv) == cli.EXIT_UNREACHABLE
+
+    assert capsys.readouterr().err.endswith("Address already in use. Free it, or pick another: ORDERS_AWS_PORT.\n")
+
+
+def test_a_port_asked_for_twice_is_named_before_anything_starts(capsys):
+    port = str(closed_port())
+
+    assert cli.main(["up", "--api-port", port, "--aws-port", port, "--console-port", "0"]) == cli.EXIT_UNREACHABLE
+
+    assert f"the AWS endpoint cannot listen on 127.0.0.1:{port}: the API asks for it too." in capsys.readouterr().err
 
 
 # the banner of orders up
@@ -868,7 +1057,7 @@ def test_the_exit_codes_are_documented_in_the_help(capsys):
     assert exit_code_of(["--help"]) == 0
 
     help_text = " ".join(capsys.readouterr().out.split())
-    for code in (0, 1, 2, 3, 4, cli.EXIT_USAGE, cli.EXIT_OUTPUT_CLOSED):
+    for code in (0, 1, 2, 3, 4, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED, cli.EXIT_OUTPUT_CLOSED):
         assert f"; {code} " in help_text or f": {code} " in help_text
     assert "64 a usage error" in help_text
 
@@ -922,7 +1111,7 @@ def test_every_option_and_command_has_help():
 
 def test_help_has_no_markup(capsys):
     paths = [path for path, _ in every_parser(cli.build_parser())]
-    assert len(paths) == 12, "the top parser and every command"
+    assert len(paths) == 13, "the top parser and every command"
 
     for path in paths:
         assert exit_code_of([*path, "--help"]) == 0
@@ -1008,8 +1197,9 @@ def nasty_order(status: str = "FAILED") -> dict[str, Any]:
         (["cancel", "ord-1", "--reason", "changed my mind"], (200, nasty_order("CANCELLED")), None),
         (["submit", "--item", "KB-TKL-01=1"], (202, nasty_order("RECEIVED")), None),
         (["cancel", "ord-1"], (409, {"message": NASTY, "problems": [NASTY]}), 0),
+        (["products"], (200, [{"sku": NASTY, "name": NASTY, "priceCents": 1, "currency": NASTY, "stock": 1}]), 2),
     ],
-    ids=["status", "list", "watch-failed", "watch-completed", "status-json", "cancel", "submit", "refused"],
+    ids=["status", "list", "watch-failed", "watch-completed", "status-json", "cancel", "submit", "refused", "products"],
 )
 def test_data_cannot_drive_the_terminal(api, capsys, argv, answer, lines):
     api.answer = lambda request: answer
@@ -1036,3 +1226,92 @@ def test_watch_reports_a_status_it_does_not_know_without_a_traceback(api, capsys
     assert code == cli.EXIT_REFUSED
     assert "does not know" in err and "TELEPORTED" in err
     assert "Traceback" not in err
+
+
+# watch --states: the execution's states and the order's timeline, in the order they happened
+
+
+class ScriptedTrail:
+    """An ``ExecutionTrail`` whose polls answer the given new states, then nothing."""
+
+    def __init__(self, *polls: list[EnteredState]):
+        self.polls = list(polls)
+
+    def new_states(self) -> list[EnteredState]:
+        return self.polls.pop(0) if self.polls else []
+
+
+def scripted_api(api: FakeApi, *orders: dict[str, Any]) -> None:
+    answers = list(orders)
+    api.answer = lambda request: (200, answers.pop(0) if len(answers) > 1 else answers[0])
+
+
+def at(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def watched(status: str, *entries: tuple[str, datetime]) -> dict[str, Any]:
+    timeline = [{"status": name, "at": at(moment)} for name, moment in entries]
+    return {"orderId": "ord-1", "status": status, "timeline": timeline, "totalCents": 8999, "currency": "USD"}
+
+
+def test_watch_states_prints_states_and_timeline_in_the_order_they_happened(api, capsys, monkeypatch):
+    t = [datetime(2026, 12, 6, 4, 20, 52, tzinfo=UTC) + timedelta(milliseconds=10 * n) for n in range(10)]
+    monkeypatch.setattr(
+        cli,
+        "_execution_trail",
+        lambda args: ScriptedTrail(
+            [EnteredState(t[1], 0, "PrepareOrder"), EnteredState(t[2], 1, "ValidateOrder")],
+            [
+                EnteredState(t[4], 1, "AuthorizeAndReserve"),
+                EnteredState(t[6], 0, "RequestShipment"),
+                EnteredState(t[8], 0, "CapturePayment"),
+            ],
+        ),
+    )
+    first = [("RECEIVED", t[0]), ("VALIDATED", t[3])]
+    rest = [("AUTHORIZED", t[5]), ("AWAITING_SHIPMENT", t[7]), ("SHIPPED", t[9]), ("COMPLETED", t[9])]
+    scripted_api(api, watched("VALIDATED", *first), watched("COMPLETED", *first, *rest))
+
+    argv = ["watch", "ord-1", "--states", "--interval", "0.01", "--api-url", api.url, "--token", "t"]
+    assert cli.main(argv) == 0
+
+    printed = [
+        line.split()[-1] if "state" in line else line.split()[1] for line in capsys.readouterr().out.splitlines()
+    ]
+    assert printed == [
+        "RECEIVED",
+        "PrepareOrder",
+        "ValidateOrder",
+        "VALIDATED",
+        "AuthorizeAndReserve",
+        "AUTHORIZED",
+        "RequestShipment",
+        "AWAITING_SHIPMENT",
+        "CapturePayment",
+        "SHIPPED",
+        "COMPLETED",
+        "tracking",
+    ]
+
+
+def test_watch_states_holds_a_timeline_entry_until_the_states_before_it_are_read(api, capsys, monkeypatch):
+    """A poll reads the execution before the order: an entry stamped after that read may still have states before
+    it, which the next poll reads. (The clock here is ahead, so every line is later than the first poll.)"""
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    monkeypatch.setattr(
+        cli, "_execution_trail", lambda args: ScriptedTrail([], [EnteredState(ahead, 0, "PrepareOrder")])
+    )
+    received = ("RECEIVED", ahead + timedelta(seconds=1))
+    completed = ("COMPLETED", ahead + timedelta(seconds=2))
+    scripted_api(api, watched("RECEIVED", received), watched("COMPLETED", received, completed))
+
+    argv = ["watch", "ord-1", "--states", "--interval", "0.01", "--api-url", api.url, "--token", "t"]
+    assert cli.main(argv) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] if "state" in line else line.split()[1] for line in lines[:3]] == [
+        "PrepareOrder",
+        "RECEIVED",
+        "COMPLETED",
+    ]

@@ -5,6 +5,7 @@ ASL can select from, and payment steps the workflow may repeat, answered from th
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from local.aws.awslambda.runner import LocalLambdaContext, function_arn
 from local.provisioning import local_function_environment
+from local.testkit.fixtures import sample_order
 from tasks.adapters.payments_ledger import LedgerEntryKind
 from tasks.errors import (
     InvalidOrderStateError,
@@ -22,6 +24,7 @@ from tasks.errors import (
 from tasks.handlers.runtime import metrics
 from tasks.models.order import OrderStatus
 from workflows.resources import (
+    API,
     AUTHORIZE_PAYMENT,
     CAPTURE_PAYMENT,
     RECORD_FAILURE,
@@ -130,6 +133,26 @@ def test_a_malformed_order_reaches_validate_order_and_is_rejected_by_name(invoke
         invoke(VALIDATE_ORDER, {"order": order})
 
     assert [problem.split(": ", 1)[0] for problem in refused.value.problems] == ["items[0].quantity"]
+
+
+def test_the_api_refuses_an_order_with_an_unknown_sku_up_front_naming_its_line(invoke, tables):
+    """A 422 at once, instead of a 202 and an order REJECTED by ValidateOrder later; nothing is recorded."""
+    items = [{"sku": "KB-TKL-01", "quantity": 1}, {"sku": "NO-SUCH-SKU", "quantity": 1}]
+    event = {
+        "httpMethod": "POST",
+        "path": "/orders",
+        "resource": "/orders",
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(sample_order(items=items)),
+        "requestContext": {"authorizer": {"claims": {"sub": "sub-ada"}}, "httpMethod": "POST", "path": "/orders"},
+    }
+
+    answer = invoke(API, event)
+
+    assert answer["statusCode"] == 422
+    assert json.loads(answer["body"])["problems"] == ["body.items[1].sku: unknown SKU NO-SUCH-SKU"]
+    assert tables.scan(TableName="orders")["Items"] == []
+    assert tables.scan(TableName="idempotency")["Items"] == []
 
 
 def test_the_happy_path_handlers_return_what_the_asl_selects(invoke, orders, ledger):

@@ -9,7 +9,8 @@ import pytest
 from local.provisioning import seed_catalog
 from local.testkit.fixtures import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.errors import OrderValidationError
-from tasks.logic.validation import price_order
+from tasks.logic.validation import price_order, refuse_unknown_skus
+from tasks.models.order import OrderRequest
 
 from .support import CABLE, KEYBOARD, LATER, NOW, ORDER_ID, SAMPLE_TOTAL_CENTS, placed_order
 
@@ -79,6 +80,21 @@ def test_an_unknown_sku_is_named_by_its_line_and_nothing_is_stored(orders, inven
 
     assert refused.value.problems == ["items[1].sku: unknown SKU NO-SUCH-SKU"]
     assert orders.get(ORDER_ID) is None
+
+
+def test_the_api_check_names_every_unknown_sku_by_its_line_and_passes_a_known_order(inventory):
+    known = OrderRequest.model_validate(sample_order())
+    mixed = OrderRequest.model_validate(
+        sample_order(
+            items=[{"sku": "NOPE-1", "quantity": 1}, {"sku": KEYBOARD, "quantity": 1}, {"sku": "NOPE-2", "quantity": 2}]
+        )
+    )
+
+    refuse_unknown_skus(known.items, inventory=inventory)
+    with pytest.raises(OrderValidationError) as refused:
+        refuse_unknown_skus(mixed.items, inventory=inventory)
+
+    assert refused.value.problems == ["items[0].sku: unknown SKU NOPE-1", "items[2].sku: unknown SKU NOPE-2"]
 
 
 @pytest.mark.parametrize(

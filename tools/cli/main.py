@@ -1,4 +1,5 @@
-"""The orders command: run the local stack, sign in, and submit, inspect, list, watch, ship and cancel orders.
+"""The orders command: run the local stack, sign in, list the catalog, and submit, inspect, list, watch, ship and cancel
+orders.
 
 Shopper commands send the signed-in user's Cognito ID token (--token, or the stored login of --user); ship signs its
 request with SigV4 as the warehouse. Text from the API is printed with its terminal control characters escaped.
@@ -7,7 +8,8 @@ Exit codes, for scripts: 0 success; 1 the API refused the request, or Cognito re
 login or no AWS credentials to use (the message says why); 2 the API, the AWS endpoint or the user pool could not be
 reached, or the stack could not start; 3 watch saw the order end in a failure status; 4 watch timed out, or list --all
 stopped at its page limit; 64 a usage error: an unknown command, a bad, missing or contradictory option, or an
-unreadable order file (nothing was sent); 141 the reader of the output went away, as in orders list | head -1.
+unreadable order file (nothing was sent); 130 Ctrl-C (orders up stops what had started); 141 the reader of the output
+went away, as in orders list | head -1.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -55,21 +58,32 @@ from local.aws.cognitoidp.identity import (
 )
 from local.aws.moto.versions import UnsupportedMotoError, require_supported_moto
 from local.aws.sigv4 import WAREHOUSE, region_of, sign
-from local.aws.stepfunctions.child_executions import ExecutionTrail
+from local.aws.stepfunctions.child_executions import EnteredState, ExecutionTrail
 from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.simulators.catalog import SAMPLE_ADDRESS
 from tasks.logic.ordering import MAX_PAGE
 from tasks.models.order import PROGRESS, TERMINAL_STATUSES, UNPRINTABLE_CATEGORIES, OrderStatus
 from tools.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from tools.console.server import StackConsole, add_console_arguments, run_console
-from tools.events import CLI_EVENTS_QUEUE, describe, events_from_queue
-from workflows.resources import ORDER_WORKFLOW
+from tools.events import (
+    CLI_EVENTS_QUEUE,
+    EventStore,
+    ReplayError,
+    describe,
+    event_time,
+    events_from_queue,
+    failure_text,
+    replay_archive,
+)
+from workflows.resources import ORDER_EVENTS, ORDER_WORKFLOW
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_API_PORT, DEFAULT_AWS_PORT = 3000, 4566
 EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_ORDER_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 EXIT_USAGE = 64
 """EX_USAGE of sysexits.h: a script tells a mistyped command from an API that is down (2)."""
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+"""What a shell reports for a command ended by Ctrl-C."""
 EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
 """What a command killed by SIGPIPE exits with, as ``orders list | head -1`` leaves it; Python's SIGPIPE is ignored."""
 DEFAULT_PAGE = 20
@@ -91,12 +105,23 @@ Authorize = Callable[[str, str, bytes | None, dict[str, str]], dict[str, str]]
 """Adds a request's credentials: ``(method, url, body, headers)`` to the headers to send."""
 
 
-class OrdersApi:
-    """A small client of the order API, local or deployed (``--api-url``, ``ORDERS_API_URL``)."""
+TOKEN_REFUSED = (
+    "the token was refused ({reason}): it has expired, or comes from an earlier `orders up`; "
+    "get a fresh one with `orders token` (or `orders login`)"
+)
+"""What a 401 means to someone who sent an ID token: a restarted local stack has a new user pool."""
 
-    def __init__(self, base_url: str, authorize: Authorize | None = None):
+
+class OrdersApi:
+    """A small client of the order API, local or deployed (``--api-url``, ``ORDERS_API_URL``).
+
+    ``unauthorized`` explains a 401 (``{reason}`` is the API's message): what to do depends on the credentials sent.
+    """
+
+    def __init__(self, base_url: str, authorize: Authorize | None = None, *, unauthorized: str | None = None):
         self.base_url = base_url.rstrip("/")
         self._authorize = authorize
+        self._unauthorized = unauthorized
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         url = self.base_url + path
@@ -109,13 +134,21 @@ class OrdersApi:
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
-            raise CliError(EXIT_REFUSED, f"{error.code}: {_explain(error.read())}") from None
+            reason = _explain(error.read())
+            if error.code == HTTPStatus.UNAUTHORIZED and self._unauthorized:
+                reason = self._unauthorized.format(reason=reason)
+            raise CliError(EXIT_REFUSED, f"{error.code}: {reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise CliError(EXIT_UNREACHABLE, f"cannot reach the API at {self.base_url}: {error}") from None
         try:
             return json.loads(raw or b"null")
         except ValueError:
             raise CliError(EXIT_UNREACHABLE, f"the API at {self.base_url} did not answer with JSON") from None
+
+
+def token_api(base_url: str, token: str) -> OrdersApi:
+    """The API as a signed-in user calls it: with the ID token, and a 401 that says how to get a fresh one."""
+    return OrdersApi(base_url, with_token(token), unauthorized=TOKEN_REFUSED)
 
 
 def with_token(token: str) -> Authorize:
@@ -378,18 +411,25 @@ def sign_in_to(pool: PoolRef, user: str, password: str, now: float) -> Tokens:
             raise CliError(EXIT_REFUSED, f"Cognito refused {user}: {error}") from None
 
 
-def current_tokens(user: str, pool: PoolRef, stored: Login | None, path: Path, now: float) -> Tokens:
+def current_tokens(
+    user: str, pool: PoolRef, stored: Login | None, path: Path, now: float, password: str | None = None
+) -> Tokens:
     """Tokens of ``user`` on ``pool`` that are valid for another minute at least.
 
-    The stored ones if they are, else refreshed with REFRESH_TOKEN_AUTH, else (seeded local users only) a new
-    sign-in. A refresh or a sign-in is stored, except that an automatic local sign-in never replaces a stored
-    deployed login.
+    With a ``password``, a new sign-in with it: a wrong one is refused, whatever is stored. Without, the stored
+    tokens if they are valid, else refreshed with REFRESH_TOKEN_AUTH, else (seeded local users only) a new sign-in.
+    A refresh or a sign-in is stored, except that a local sign-in never replaces a stored deployed login.
 
     Example
     -------
     >>> current_tokens("ada@example.com", local_pool(endpoint), None, path, time.time()).id_token  # doctest: +SKIP
     'eyJ0eXAiOiJKV1Qi...'
     """
+    if password is not None:
+        tokens = sign_in_to(pool, user, password, now)
+        if not pool.is_local or stored is None or stored.pool.is_local:
+            save_login(Login(user, pool, tokens), path)
+        return tokens
     why = f"{user} has not signed in to {pool.describe()}"
     if stored is not None and stored.pool != pool and stored.pool.is_local and pool.is_local:
         why = f"the stored login of {user} is for a local user pool that is gone (was the stack restarted?)"
@@ -423,8 +463,8 @@ def _asks_for_local(args: argparse.Namespace) -> bool:
 
 
 def _password(args: argparse.Namespace, pool: PoolRef) -> str:
-    if args.password or os.environ.get("ORDERS_PASSWORD"):
-        return args.password or os.environ["ORDERS_PASSWORD"]
+    if args.password:
+        return args.password
     if pool.is_local and is_seeded(args.user):
         return LOCAL_PASSWORD
     if sys.stdin.isatty():
@@ -473,18 +513,26 @@ def cmd_token(args: argparse.Namespace) -> int:
         pool = stored.pool
     else:
         pool = local_pool(local_aws_endpoint(args.aws_endpoint))
-    print(current_tokens(args.user, pool, stored, path, time.time()).id_token)
+    print(current_tokens(args.user, pool, stored, path, time.time(), args.password).id_token)
     return EXIT_OK
 
 
 def shopper_token(args: argparse.Namespace) -> str:
     """``--token`` if given, else a current token of ``--user`` for the pool the API at ``--api-url`` trusts.
 
+    ``--password`` signs in anew; with ``--token`` it contradicts it, since that token is sent as it is.
+
     Example
     -------
     >>> shopper_token(build_parser().parse_args(["list", "--token", "eyJ..."]))
     'eyJ...'
     """
+    if args.token and args.password:
+        raise CliError(
+            EXIT_USAGE,
+            "--token (or ORDERS_API_TOKEN) is sent as it is, so --password (or ORDERS_PASSWORD) would not be "
+            "checked: give one of them",
+        )
     if args.token:
         return args.token
     path = token_path(args.user)
@@ -499,7 +547,7 @@ def shopper_token(args: argparse.Namespace) -> str:
             f"{args.user} has no login for {args.api_url}: run `orders login --user {shlex.quote(args.user)} "
             "--client-id CLIENT_ID --region REGION`, or pass --token",
         )
-    return current_tokens(args.user, pool, stored, path, time.time()).id_token
+    return current_tokens(args.user, pool, stored, path, time.time(), args.password).id_token
 
 
 def warehouse_signature(args: argparse.Namespace) -> Authorize:
@@ -592,6 +640,27 @@ def cmd_submit(api: OrdersApi, order: Any, idempotency_key: str | None) -> int:
     return EXIT_OK
 
 
+PRODUCT_COLUMNS = ("SKU", "NAME", "PRICE", "STOCK")
+
+
+def cmd_products(api: OrdersApi, args: argparse.Namespace) -> int:
+    """The catalog, one product a line: what ``--item SKU=QUANTITY`` can order. Public: nothing is signed."""
+    products = api.call("GET", "/products")
+    if args.json:
+        _print(products)
+        return EXIT_OK
+    if not products:
+        _say("no products")
+        return EXIT_OK
+    rows = [
+        (product["sku"], product["name"], _money(product, "priceCents"), str(product["stock"])) for product in products
+    ]
+    widths = [max(len(row[column]) for row in [PRODUCT_COLUMNS, *rows]) for column in range(3)]
+    for sku, name, price, stock in [PRODUCT_COLUMNS, *rows]:
+        _say(f"{sku:<{widths[0]}}  {name:<{widths[1]}}  {price:>{widths[2]}}  {stock:>5}")
+    return EXIT_OK
+
+
 def cmd_status(api: OrdersApi, args: argparse.Namespace) -> int:
     order = api.call("GET", f"/orders/{urllib.parse.quote(args.order_id)}")
     if args.json:
@@ -601,13 +670,8 @@ def cmd_status(api: OrdersApi, args: argparse.Namespace) -> int:
     for entry in order.get("timeline", []):
         _say(f"  {entry['at']}  {entry['status']}")
     if order.get("failure"):
-        _say(f"  failure: {_failure(order['failure'])}")
+        _say(f"  failure: {failure_text(order['failure'])}")
     return EXIT_OK
-
-
-def _failure(failure: dict[str, Any]) -> str:
-    """``error: message``; older records say ``cause`` where the API now says ``message``."""
-    return f"{failure.get('error')}: {failure.get('message') or failure.get('cause')}"
 
 
 def cmd_list(api: OrdersApi, args: argparse.Namespace) -> int:
@@ -638,11 +702,18 @@ def cmd_list(api: OrdersApi, args: argparse.Namespace) -> int:
 
 def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
     """Follow the order through its statuses with a progress bar until it is terminal; with ``--states``, also the
-    states its execution and its Express child enter."""
+    states its execution and its Express child enter, merged with the timeline in the order they happened.
+
+    Each poll reads the execution first and the order second, so both are complete up to the moment before the
+    poll; a line stamped later waits for the next poll, where something may come before it.
+    """
     give_up = time.monotonic() + args.timeout
-    seen = 0
+    shown = 0
     trail = _execution_trail(args) if args.states else None
+    held: list[tuple[datetime, int, str]] = []
     while True:
+        complete_until = datetime.now(UTC)
+        states = trail.new_states() if trail else []
         order = api.call("GET", f"/orders/{urllib.parse.quote(args.order_id)}")
         try:
             status = OrderStatus(order["status"])
@@ -652,21 +723,46 @@ def cmd_watch(api: OrdersApi, args: argparse.Namespace) -> int:
                 f"the API answered a status this CLI does not know: {visible(json.dumps(order))[:200]}", file=sys.stderr
             )
             return EXIT_REFUSED
-        for depth, state in trail.new_states() if trail else ():
-            _say(f"{'  ' * (depth + 1)}{'child ' if depth else ''}state {state}", flush=True)
-        for entry_status, at in timeline[seen:]:
-            _say(f"{_progress_bar(entry_status)} {entry_status.value:<18} {at}", flush=True)
-        seen = len(timeline)
-        if status in TERMINAL_STATUSES:
+        terminal, timed_out = status in TERMINAL_STATUSES, time.monotonic() > give_up
+        if trail and (terminal or timed_out):
+            states += trail.new_states()  # what the parent enters after the order's last write
+        held += [(state.at, 0, _state_line(state)) for state in states]
+        held += [
+            (_instant(at, complete_until), 1, f"{_progress_bar(entry_status)} {entry_status.value:<18} {at}")
+            for entry_status, at in timeline[shown:]
+        ]
+        shown = len(timeline)
+        if trail:
+            held.sort(key=lambda line: line[:2])  # stable: a state before a timeline entry of the same moment
+        waits = trail and not (terminal or timed_out)
+        ready = sum(1 for at, _, _ in held if at <= complete_until) if waits else len(held)
+        for _, _, line in held[:ready]:
+            _say(line, flush=True)
+        del held[:ready]
+        if terminal:
             if status is OrderStatus.COMPLETED:
                 _say(f"completed: tracking {order.get('trackingNumber')}, charged {_money(order)}")
                 return EXIT_OK
-            _say(f"ended {status.value}: {_failure(order.get('failure') or {})}")
+            failure = order.get("failure")
+            _say(f"ended {status.value}: {failure_text(failure)}" if failure else f"ended {status.value}")
             return EXIT_ORDER_FAILED
-        if time.monotonic() > give_up:
+        if timed_out:
             _say(f"still {status.value} after {args.timeout:.0f}s", file=sys.stderr)
             return EXIT_TIMEOUT
         time.sleep(args.interval)
+
+
+def _state_line(state: EnteredState) -> str:
+    return f"{'  ' * (state.depth + 1)}{'child ' if state.depth else ''}state {state.name}"
+
+
+def _instant(at: str, otherwise: datetime) -> datetime:
+    """A timeline entry's ``at`` as a moment; one the CLI cannot read sorts as ``otherwise``, the poll's moment."""
+    try:
+        moment = datetime.fromisoformat(at)
+    except (TypeError, ValueError):
+        return otherwise
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _execution_trail(args: argparse.Namespace) -> ExecutionTrail:
@@ -677,7 +773,10 @@ def _execution_trail(args: argparse.Namespace) -> ExecutionTrail:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    """Print the order events the queue holds (and, with ``--follow``, those that come) until Ctrl-C."""
+    """Print order events in time order: the new ones; with an order id, every event of that order read so far;
+    with ``--since``, every event from then on, replayed from the bus archive first. ``--follow`` then prints those
+    that come, until Ctrl-C. Whatever is read from the queue is kept (``EventStore``), so nothing is lost to a run
+    that showed something else."""
     endpoint = None if args.queue_url and not args.aws_endpoint else local_aws_endpoint(args.aws_endpoint)
     sqs = aws_client("sqs", endpoint, LOCAL_REGION if endpoint else None)
     stopped = threading.Event()
@@ -686,13 +785,69 @@ def cmd_events(args: argparse.Namespace) -> int:
             signal.signal(signum, lambda *_: stopped.set())
     with _reaching(endpoint, LOCAL_REGION):
         queue_url = args.queue_url or _cli_events_queue(sqs, endpoint)
-        shown = 0
-        for event in events_from_queue(sqs, queue_url, args.order_id, follow=args.follow, stopped=stopped):
-            _say(visible(describe(event)), flush=True)
-            shown += 1
-    if not shown and not args.follow:
-        _say("no new events" + (f" for {args.order_id}" if args.order_id else ""))
+        store = _event_store(sqs, queue_url)
+        if args.since is not None:
+            _replay_since(args.since, aws_client("events", endpoint, sqs.meta.region_name), sqs, queue_url)
+        new = store.add(events_from_queue(sqs, queue_url))
+        shown = [event for event in (store.events() if args.order_id or args.since else new) if _wanted(event, args)]
+        for event in shown:
+            _say(describe(event), flush=True)
+        if not shown and not args.follow:
+            _say(_no_events(args))
+        for event in events_from_queue(sqs, queue_url, follow=True, stopped=stopped) if args.follow else ():
+            if store.add([event]) and _wanted(event, args):
+                _say(describe(event), flush=True)
     return EXIT_OK
+
+
+def _wanted(event: dict[str, Any], args: argparse.Namespace) -> bool:
+    detail = event.get("detail", {})
+    return args.order_id in (None, detail.get("orderId")) and (args.since is None or event_time(event) >= args.since)
+
+
+def _no_events(args: argparse.Namespace) -> str:
+    since = f" since {args.since.isoformat(timespec='seconds')}" if args.since else ""
+    if args.order_id:
+        earlier = "" if args.since else "; events from before `orders events` first ran: add --since"
+        return f"no events for {args.order_id}{since}{earlier}"
+    return f"no events{since}" if args.since else "no new events"
+
+
+def _event_store(sqs: Any, queue_url: str) -> EventStore:
+    """The queue's store under the config directory; a queue created anew (a restarted stack) starts it empty."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["CreatedTimestamp"])["Attributes"]
+    name = urllib.parse.quote(queue_url.split("://", 1)[-1], safe="@.+_-")
+    return EventStore.open(config_dir() / "events" / f"{name}.jsonl", queue_url, attributes["CreatedTimestamp"])
+
+
+def _replay_since(since: datetime, events: Any, sqs: Any, queue_url: str) -> None:
+    """Have EventBridge replay the bus archive from ``since`` to the queue; a refusal is exit code 1."""
+    _say(f"replaying the {ORDER_EVENTS.name} bus archive from {since.isoformat(timespec='seconds')}…", file=sys.stderr)
+    try:
+        replay_archive(events, sqs, queue_url, since, datetime.now(UTC))
+    except (ReplayError, ClientError) as error:
+        raise CliError(EXIT_REFUSED, f"cannot replay the {ORDER_EVENTS.name} bus archive: {error}") from None
+
+
+def _since(text: str) -> datetime:
+    """``--since``: an ISO 8601 time (UTC unless it says otherwise), or a duration back from now: 90s, 10m, 2h, 1d.
+
+    Example
+    -------
+    >>> _since("2026-12-06T04:20Z")
+    datetime.datetime(2026, 12, 6, 4, 20, tzinfo=datetime.timezone.utc)
+    """
+    duration = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd])", text.strip())
+    if duration:
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[2]]
+        return datetime.now(UTC) - timedelta(seconds=float(duration[1]) * unit)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give an ISO time such as 2026-12-06T04:20Z, or a duration such as 10m, 2h or 1d"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _cli_events_queue(sqs: Any, endpoint: str | None) -> str:
@@ -701,7 +856,11 @@ def _cli_events_queue(sqs: Any, endpoint: str | None) -> str:
         return sqs.get_queue_url(QueueName=CLI_EVENTS_QUEUE)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:
         events = aws_client("events", endpoint, LOCAL_REGION)
-        _say(f"subscribed {CLI_EVENTS_QUEUE} to the orders bus: events from now on", file=sys.stderr)
+        _say(
+            f"subscribed {CLI_EVENTS_QUEUE} to the {ORDER_EVENTS.name} bus: events from now on, earlier ones with "
+            "--since",
+            file=sys.stderr,
+        )
         return subscribe_queue(events, sqs, CLI_EVENTS_QUEUE)
 
 
@@ -727,6 +886,14 @@ def cmd_cancel(api: OrdersApi, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PORT_SETTINGS = {
+    "the API": "ORDERS_API_PORT",
+    "the AWS endpoint": "ORDERS_AWS_PORT",
+    StackConsole.name: "ORDERS_CONSOLE_PORT",
+}
+"""The setting that moves each listener of ``orders up``, by the name the stack reports a taken port with."""
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the local stack in the foreground until Ctrl-C or SIGTERM."""
     try:
@@ -746,17 +913,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     console = StackConsole(settings.console_port)
     stack = LocalStack(settings, companions=[console])
+    stopped = threading.Event()
     try:
         stack.start()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        stack.stop()
+        raise CliError(EXIT_INTERRUPTED, "interrupted during start-up; stopped what had started") from None
     except PortInUseError as error:
-        print(
-            f"orders up: {error}. Free it, or pick another: ORDERS_API_PORT, ORDERS_AWS_PORT, ORDERS_CONSOLE_PORT.",
-            file=sys.stderr,
-        )
+        named = [PORT_SETTINGS[busy.what] for busy in getattr(error, "busy", ()) if busy.what in PORT_SETTINGS]
+        advice = "Free them, or pick others" if len(named) > 1 else "Free it, or pick another"
+        print(f"orders up: {error}. {advice}: {', '.join(named or PORT_SETTINGS.values())}.", file=sys.stderr)
         return EXIT_UNREACHABLE
-    stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
     print(_banner(stack, console.url), flush=True)
     stopped.wait()
     print("stopping…", flush=True)
@@ -823,10 +993,10 @@ def _orders_script() -> str:
     return str(script)
 
 
-def _money(order: dict[str, Any]) -> str:
-    if order.get("totalCents") is None:
+def _money(record: dict[str, Any], cents: str = "totalCents") -> str:
+    if record.get(cents) is None:
         return "-"
-    return f"{order['totalCents'] / 100:.2f} {order.get('currency', '')}".strip()
+    return f"{record[cents] / 100:.2f} {record.get('currency', '')}".strip()
 
 
 class _Escapes(dict[int, str]):
@@ -927,6 +1097,12 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
         default=default(env.get("ORDERS_USER") or SHOPPER_ADA.email),
         help=f"sign in as this user (default ORDERS_USER or {SHOPPER_ADA.email})",
     )
+    parser.add_argument(
+        "--password",
+        default=default(env.get("ORDERS_PASSWORD") or None),
+        help="the password of --user (default ORDERS_PASSWORD): a command that signs in then signs in anew with it "
+        "instead of using a stored token; the local stack's seeded users need none",
+    )
 
 
 def _add_pool_options(parser: argparse.ArgumentParser) -> None:
@@ -959,11 +1135,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, help="default ORDERS_API_PORT or 3000")
     up.add_argument("--console-port", type=int, help=f"default ORDERS_CONSOLE_PORT or {DEFAULT_CONSOLE_PORT}")
 
-    login = command("login", "sign in as --user and store the tokens")
-    login.add_argument("--password", help="default ORDERS_PASSWORD; not needed for the local stack's seeded users")
+    login = command("login", "sign in as --user (with --password) and store the tokens")
     _add_pool_options(login)
 
-    token = command("token", "print a current ID token of --user (refreshed, or signed in anew when it must)")
+    token = command(
+        "token", "print a current ID token of --user (refreshed, or signed in anew when it must or --password is given)"
+    )
     _add_pool_options(token)
 
     address = FIRST_ORDER["shippingAddress"]
@@ -985,6 +1162,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--postal-code", help=f"shipping address: the postal code (default {address['postalCode']})")
     submit.add_argument("--country", help=f"shipping address: the ISO country code (default {address['country']})")
     submit.add_argument("--idempotency-key", help="a repeat with the same key returns the same order")
+
+    products = command("products", "list the catalog: each product's SKU, name, price and stock (needs no sign-in)")
+    products.add_argument("--json", action="store_true", help="print the API's JSON")
 
     status = command("status", "show an order")
     status.add_argument("order_id", help="the orderId")
@@ -1032,8 +1212,17 @@ def build_parser() -> argparse.ArgumentParser:
     console = command("console", "serve the ops console (for the local stack, or --aws)")
     add_console_arguments(console)
 
-    events = command("events", "print order events from the local stack's subscribed queue, each once")
-    events.add_argument("order_id", nargs="?", help="only this order's events (the others stay in the queue)")
+    events = command(
+        "events", "print order events in time order: the new ones, one order's, or all since a time (--since)"
+    )
+    events.add_argument("order_id", nargs="?", help="every event of this order read so far, shown or not")
+    events.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="replay the bus archive from WHEN and print every event since: an ISO time such as 2026-12-06T04:20Z "
+        "(UTC unless it says otherwise), or a duration back from now: 90s, 10m, 2h, 1d",
+    )
     events.add_argument("--follow", action="store_true", help="keep printing events as they come, until Ctrl-C")
     events.add_argument(
         "--aws-endpoint", help="the local stack's AWS endpoint (default ORDERS_AWS_ENDPOINT, else ORDERS_AWS_PORT)"
@@ -1065,6 +1254,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"{name}: {visible(str(error), newlines=True)}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Python's recipe: stdout to devnull, or the interpreter's own flush at exit fails again, with a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -1076,7 +1268,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command; shopper commands get their token first, so a failed sign-in sends nothing."""
     if args.command == "submit":
         order = order_to_submit(args)  # a usage error, before any sign-in, needs no stack
-        return cmd_submit(OrdersApi(args.api_url, with_token(shopper_token(args))), order, args.idempotency_key)
+        return cmd_submit(token_api(args.api_url, shopper_token(args)), order, args.idempotency_key)
     if args.command == "up":
         return cmd_up(args)
     if args.command == "console":
@@ -1089,7 +1281,9 @@ def run(args: argparse.Namespace) -> int:
         return cmd_ship(OrdersApi(args.api_url, warehouse_signature(args)), args)
     if args.command == "events":
         return cmd_events(args)
-    return SHOPPER_COMMANDS[args.command](OrdersApi(args.api_url, with_token(shopper_token(args))), args)
+    if args.command == "products":
+        return cmd_products(OrdersApi(args.api_url), args)
+    return SHOPPER_COMMANDS[args.command](token_api(args.api_url, shopper_token(args)), args)
 
 
 if __name__ == "__main__":
