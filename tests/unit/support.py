@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from local.testkit.fixtures import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.adapters.payment_provider import AttemptCounter, PaymentProvider, SimulatedPaymentProvider
@@ -82,3 +84,17 @@ class FakeOrderWorkflow(OrderWorkflow):
 
     def heartbeat(self, task_token: str) -> None:
         self.calls.append(("heartbeat", task_token))
+
+
+class WorkflowThatFailsFirst(FakeOrderWorkflow):
+    """StartExecution is throttled once, then works: the client's retry must complete the start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures_left = 1
+
+    def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
+        return super().start(order_id, execution_input)

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from local.aws.apigateway.gateway import proxy_event
 from local.aws.awslambda.runner import LocalLambdaContext, function_arn
@@ -30,7 +29,7 @@ from workflows.resources import (
     route_for,
 )
 
-from .support import FakeOrderWorkflow
+from .support import FakeOrderWorkflow, WorkflowThatFailsFirst
 
 ADA = Principal("sub-ada")
 GRACE = Principal("sub-grace")
@@ -42,18 +41,6 @@ NEXT_MINUTE = "2026-03-01T10:01:05.000Z"
 LATER_THAT_DAY = "2026-03-01T22:00:00.000Z"
 """Two hours before the UTC day ends: 7,200 seconds."""
 STOREFRONT = "https://shop.example.com"
-
-
-class WorkflowThatFailsOnce(FakeOrderWorkflow):
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures_left = 1
-
-    def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
-        if self.failures_left:
-            self.failures_left -= 1
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
-        return super().start(order_id, execution_input)
 
 
 @pytest.fixture
@@ -169,7 +156,7 @@ def test_another_shoppers_orders_are_counted_apart(place, tables):
 
 def test_an_order_whose_start_failed_is_given_back(place, tables):
     with pytest.raises(WorkflowUnavailableError):
-        place(MINUTE_START, key="checkout-4", workflow=WorkflowThatFailsOnce())
+        place(MINUTE_START, key="checkout-4", workflow=WorkflowThatFailsFirst())
     assert counter_item(tables, ADA.subject, MINUTE_START)["dayOrders"] == 0
 
     place(MINUTE_START, key="checkout-4")

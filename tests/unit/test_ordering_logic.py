@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from local.testkit.fixtures import sample_order
 from tasks.adapters.dynamodb import to_item
@@ -27,7 +26,7 @@ from tasks.logic.ordering import (
 from tasks.models.order import OrderRequest, OrderStatus
 from workflows.resources import IDEMPOTENCY_TABLE, ORDERS_TABLE
 
-from .support import NOW, FakeOrderWorkflow, placed_order
+from .support import NOW, FakeOrderWorkflow, WorkflowThatFailsFirst, placed_order
 
 ADA = Principal("sub-ada")
 GRACE = Principal("sub-grace")
@@ -37,20 +36,6 @@ LATER = "2026-03-02T09:59:59.000Z"
 """A second short of 24 hours after ``NOW``: the key still names its order."""
 EXPIRED = "2026-03-02T10:00:00.000Z"
 """24 hours after ``NOW``: the key's record has expired, even if TTL has not deleted it yet."""
-
-
-class WorkflowThatFailsFirst(FakeOrderWorkflow):
-    """StartExecution is throttled once, then works: the client's retry must complete the start."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures_left = 1
-
-    def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
-        if self.failures_left:
-            self.failures_left -= 1
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
-        return super().start(order_id, execution_input)
 
 
 def request(**overrides: Any) -> OrderRequest:
