@@ -583,6 +583,11 @@ class StrandedOrderSchedule:
     def every_seconds(self) -> int:
         return self.every_minutes * 60
 
+    @property
+    def rate_expression(self) -> str:
+        """EventBridge Scheduler's expression for the rate, such as ``rate(1 minute)``."""
+        return f"rate({self.every_minutes} minute{'' if self.every_minutes == 1 else 's'})"
+
     def event(self, time_scale: float = 1.0, at_least_seconds: float = 0.0) -> dict[str, float | int]:
         """The function's input: the age in (scaled) seconds, at least ``at_least_seconds``, and the attempts."""
         return {
