@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.core.exceptions import ServiceException
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from local.aws.moto.endpoint import StepFunctionsParserBackend
 from local.aws.scheduler.schedule import LocalSchedule
 from local.testkit.fixtures import OrderStack, sample_order
 from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
@@ -87,15 +89,17 @@ def executions(stack: OrderStack) -> list[str]:
 
 
 def wait_for_outcome(schedule: LocalSchedule, order_id: str, outcome: str) -> dict[str, Any]:
-    """The reconciler's report of ``order_id`` from the first run that reports ``outcome`` for it."""
+    """The reconciler's report of ``order_id`` from the first run that reports ``outcome`` for it; each look waits
+    for the schedule's next run to end."""
+    give_up = time.monotonic() + DEADLINE_SECONDS
     seen: list[Any] = []
-    for _ in range(int(DEADLINE_SECONDS / schedule.real_period_seconds)):
-        report = json.loads(schedule.wait_for_runs(schedule.runs + 1, deadline=DEADLINE_SECONDS).payload)
-        mine = [order for order in report.get("orders", []) if order["orderId"] == order_id]
+    while time.monotonic() < give_up:
+        last = schedule.wait_for_runs(schedule.runs + 1, deadline=max(0.0, give_up - time.monotonic()))
+        mine = [order for order in json.loads(last.payload).get("orders", []) if order["orderId"] == order_id]
         seen.append(mine)
         if mine and mine[0]["outcome"] == outcome:
             return mine[0]
-    raise AssertionError(f"no run reported {outcome} for {order_id}; the runs reported {seen[-5:]}")
+    raise AssertionError(f"no run reported {outcome} for {order_id}; the last runs reported {seen[-5:]}")
 
 
 @pytest.fixture
@@ -193,3 +197,27 @@ def test_an_order_whose_execution_runs_but_has_not_written_yet_is_left_to_it(ord
     assert len(run.children) == 1
     assert order_stack.ledger(order_id) == {LedgerEntryKind.AUTHORIZATION, LedgerEntryKind.CAPTURE}
     assert order_stack.broken_invariants(run) == []
+
+
+def test_starting_an_execution_again_answers_as_aws_documents(order_stack):
+    """Same name and input while it runs: that execution. Another input, or once it ended: ExecutionAlreadyExists."""
+    order_id, execution_arn = order_stack.submit(sample_order())
+    execution_input = order_stack.stepfunctions.describe_execution(executionArn=execution_arn)["input"]
+
+    def start(given_input: str) -> str:
+        return order_stack.stepfunctions.start_execution(
+            stateMachineArn=order_stack.deployment.state_machine_arn, name=order_id, input=given_input
+        )["executionArn"]
+
+    assert start(execution_input) == execution_arn
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        start(json.dumps({**json.loads(execution_input), "note": "another input"}))
+    assert order_stack.workflow.execution_status(order_id) == "RUNNING"
+    order_stack.wait_for_status(order_id, OrderStatus.AWAITING_SHIPMENT)
+    order_stack.confirm_shipment(order_id)
+    order_stack.wait_for_execution(execution_arn)
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        start(execution_input)
+    assert order_stack.workflow.execution_status(order_id) == "SUCCEEDED"
+    assert order_stack.workflow.execution_status("never-placed") is None
+    assert executions(order_stack) == [order_id]
