@@ -8,6 +8,8 @@
 - the orders table's stream feeds the ``orders`` EventBridge bus through the real PublishOrderEvents handler
   (``local.aws.dynamodbstreams.event_source_mapping`` plays the event source mapping);
 - a warehouse simulator confirms shipments through the callback API, signing as the warehouse role;
+- ReconcileOrders runs on its schedule, scaled by the time scale (``local.aws.scheduler.schedule``), and starts or
+  fails orders stranded in RECEIVED;
 - companions (``Companion``) start beside it once it runs: ``orders up`` adds the ops console this way, so the
   runtime never imports a tool.
 
@@ -33,6 +35,7 @@ from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner
 from local.aws.cognitoidp.identity import UserPool, provision_user_pool
 from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
 from local.aws.moto import install_time_scale, quiet_engine_logs
+from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
 from local.endpoint.aws_calls_only import AwsCallsOnly
 from local.endpoint.in_process import IN_PROCESS_ENDPOINT
 from local.endpoint.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
@@ -235,6 +238,7 @@ class LocalStack:
         self.warehouse: WarehouseSimulator | None = None
         self.user_pool: UserPool | None = None
         self.stream_poller: StreamPoller | None = None
+        self.reconciler: LocalSchedule | None = None
         self.state_machine_arn = ""
         self._api_listener: LocalListener | None = None
         self._aws_listener: LocalListener | None = None
@@ -321,6 +325,8 @@ class LocalStack:
             orders = DynamoDBOrderRepository(deployment.table_names["Orders"], dynamodb)
             self.warehouse = WarehouseSimulator(orders, self.api_url, self.settings.warehouse_delay_seconds)
             self.warehouse.start()
+        self.reconciler = reconciler_schedule(self.runner, at_least_seconds=API.timeout_seconds)
+        self.reconciler.start()
         for companion in self.companions:
             companion.start(self)
             self._started_companions.append(companion)
@@ -339,6 +345,8 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop whatever has started, also after a start that failed or was interrupted half-way (Ctrl-C)."""
+        if self.reconciler is not None:
+            self.reconciler.stop()
         if self.stream_poller is not None:
             self.stream_poller.stop()
         for companion in reversed(self._started_companions):

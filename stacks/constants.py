@@ -96,6 +96,26 @@ or throttled, and consumers see order events late."""
 DEAD_LETTER_QUEUE_DEPTH_THRESHOLD = 1
 """Every message is a stream batch that was given up on: its records leave the stream 24 hours after their write."""
 
+# The reconciler of stranded orders (its rate, age and attempts are in workflows.resources: the local runtime runs them)
+SCHEDULE_GROUP = "default"
+RECONCILER_SCHEDULE_NAME = "reconcile-orders"
+"""The schedule is named ``<stack name>-reconcile-orders``, so its role's trust policy can name the schedule's ARN."""
+RECONCILER_EVENT_AGE = Duration.minutes(1)
+"""EventBridge Scheduler's and Lambda's shortest: a run not delivered or not done within a minute is replaced by the
+next one, which does the same work; so Lambda does not retry a failed run either."""
+RECONCILER_DELIVERY_RETRIES = 2
+"""Scheduler retries a delivery Lambda refused (throttled) with backoff, within ``RECONCILER_EVENT_AGE``."""
+RECONCILER_ERRORS_THRESHOLD = 3
+"""A run fails only when DynamoDB or Step Functions fails it as a whole (a failed start is counted, not raised); three
+in five minutes means the reconciler is not healing anything."""
+STRANDED_ORDERS_FAILED_METRIC = "StrandedOrdersFailed"
+"""Emitted by ``tasks/handlers/reconcile_orders.py`` (tested): orders the reconciler failed because they could not be
+started; each one is a shopper told so, and one alarms."""
+STRANDED_ORDERS_STARTED_METRIC = "StrandedOrdersStarted"
+"""Emitted by the same handler: orders the reconciler started (an API request died between its two calls)."""
+RECONCILER_SILENT_PERIODS = 3
+"""Periods of ``ALARM_PERIOD`` without one run of the reconciler before its alarm: the schedule no longer invokes it."""
+
 # Order events
 ORDER_EVENTS_DLQ_RETENTION = Duration.days(14)
 """SQS's maximum: a batch's pointers stay readable long after its alarm, though its records live 24 h in the stream."""

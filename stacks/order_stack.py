@@ -15,6 +15,7 @@ from stacks.constructs.events_construct import EventsConstruct
 from stacks.constructs.firewall_construct import FirewallConstruct
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.constructs.monitoring_construct import MonitoringConstruct
+from stacks.constructs.schedules_construct import SchedulesConstruct
 from stacks.constructs.workflow_construct import WorkflowConstruct
 from workflows.resources import (
     API,
@@ -22,6 +23,7 @@ from workflows.resources import (
     ORDER_PREPARATION,
     ORDERS_TABLE,
     PUBLISH_ORDER_EVENTS,
+    RECONCILE_ORDERS,
     SHOPPER_ORDER_LIMIT,
     WORKFLOW_FUNCTIONS,
     OrderRateLimit,
@@ -51,8 +53,8 @@ def shopper_order_limit(scope: Construct) -> OrderRateLimit:
 
 
 class OrderServiceStack(Stack):
-    """Tables, task functions, the two state machines, the API function and API with its web ACL, the order events,
-    and their monitoring.
+    """Tables, task functions, the two state machines, the API function and API with its web ACL, the reconciler of
+    stranded orders on its schedule, the order events, and their monitoring.
 
     The state machines need the task functions' ARNs (and the parent its Express child's), and the API function
     needs the parent's ARN; the API function is no task of either, so building them in that order leaves no cycle.
@@ -84,6 +86,11 @@ class OrderServiceStack(Stack):
         )
         self.api = ApiConstruct(self, "Api", handler=api_function, cors_origins=origins)
         self.firewall = FirewallConstruct(self, "Firewall", stage=self.api.rest_api.deployment_stage)
+        self.schedules = SchedulesConstruct(
+            self,
+            "Schedules",
+            reconciler=self.functions.add(RECONCILE_ORDERS, state_machine=self.workflow.state_machine),
+        )
         self.order_events = EventsConstruct(
             self,
             "Events",

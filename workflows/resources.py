@@ -155,6 +155,9 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     drives_workflow: bool = False
     """Starts executions and answers task tokens: gets ``ORDER_WORKFLOW_ARN`` and the matching ``states:`` grants."""
+    reconciles_orders: bool = False
+    """Starts the executions of stranded orders and asks whether one exists: gets ``ORDER_WORKFLOW_ARN``,
+    ``states:StartExecution`` on the order workflow and ``states:DescribeExecution`` on its executions, no more."""
     reserved_concurrency: int | None = None
     """Concurrent executions set aside for this function, and its ceiling: past it Lambda throttles the function,
     and no other function can take them. None: it shares the account's unreserved pool."""
@@ -165,6 +168,11 @@ class FunctionSpec:
             raise ValueError(f"{self.logical_name}: one TableAccess per table")
         if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
             raise ValueError(f"{self.logical_name}: reserved concurrency must be at least 1")
+
+    @property
+    def uses_workflow(self) -> bool:
+        """It calls the order workflow, so its environment names it (``ORDER_WORKFLOW_ARN``)."""
+        return self.drives_workflow or self.reconciles_orders
 
     @property
     def tables(self) -> Mapping[str, TableAccess]:
@@ -538,7 +546,78 @@ PUBLISH_ORDER_EVENTS = FunctionSpec(
 
 STREAM_FUNCTIONS: tuple[FunctionSpec, ...] = (PUBLISH_ORDER_EVENTS,)
 
-ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*WORKFLOW_FUNCTIONS, API, *STREAM_FUNCTIONS)
+
+@dataclass(frozen=True)
+class StrandedOrderSchedule:
+    """When the reconciler of stranded orders runs, and what it takes for stranded (``tasks.logic.reconciliation``).
+
+    An order is stranded when the API wrote it and died before StartExecution (a timeout, an out-of-memory kill).
+    Every ``every_minutes`` the reconciler starts each order that has been RECEIVED for ``stranded_after_seconds``
+    (the execution name is the order id, so a start is idempotent), and fails one it has tried to start
+    ``max_start_attempts`` times if no execution of it runs. The age must exceed the API function's timeout: by then
+    the request that wrote the order has answered or been ended by Lambda, so the reconciler never races it (a
+    request whose start failed deletes its order again).
+
+    The schedule sends ``event()`` to the function; the local runtime sends the age divided by its time scale, as it
+    divides the engine's waits (never below the API's timeout where the API runs: locally, Lambda timeouts are real
+    seconds).
+
+    Example
+    -------
+    >>> schedule = StrandedOrderSchedule(every_minutes=1, stranded_after_seconds=120, max_start_attempts=5)
+    >>> schedule.event()
+    {'strandedAfterSeconds': 120.0, 'maxStartAttempts': 5}
+    >>> schedule.event(time_scale=1000)["strandedAfterSeconds"], schedule.event(1000, at_least_seconds=10)
+    (0.12, {'strandedAfterSeconds': 10.0, 'maxStartAttempts': 5})
+    """
+
+    every_minutes: int
+    stranded_after_seconds: int
+    max_start_attempts: int
+
+    def __post_init__(self) -> None:
+        if min(self.every_minutes, self.stranded_after_seconds, self.max_start_attempts) < 1:
+            raise ValueError(f"a stranded-order schedule needs positive numbers, got {self}")
+
+    @property
+    def every_seconds(self) -> int:
+        return self.every_minutes * 60
+
+    @property
+    def rate_expression(self) -> str:
+        """EventBridge Scheduler's expression for the rate, such as ``rate(1 minute)``."""
+        return f"rate({self.every_minutes} minute{'' if self.every_minutes == 1 else 's'})"
+
+    def event(self, time_scale: float = 1.0, at_least_seconds: float = 0.0) -> dict[str, float | int]:
+        """The function's input: the age in (scaled) seconds, at least ``at_least_seconds``, and the attempts."""
+        return {
+            "strandedAfterSeconds": float(max(self.stranded_after_seconds / time_scale, at_least_seconds)),
+            "maxStartAttempts": self.max_start_attempts,
+        }
+
+
+STRANDED_ORDER_SCHEDULE = StrandedOrderSchedule(every_minutes=1, stranded_after_seconds=120, max_start_attempts=5)
+"""Every minute, EventBridge Scheduler's finest rate: a stranded order starts two to three minutes after the
+shopper's request, for about 44,000 short invocations a month. Two minutes is twelve times the API's timeout; five
+attempts a minute apart ride out a few minutes of Step Functions trouble before the shopper is told (docs/decisions.md).
+"""
+RECONCILE_ORDERS = FunctionSpec(
+    logical_name="ReconcileOrders",
+    handler=f"{_HANDLERS}.reconcile_orders.handler",
+    description="On a schedule: starts orders stranded in RECEIVED without an execution, or fails them past a limit.",
+    table_access=(
+        # the RECEIVED shards of by-status-shard (keys only), a batch get of the orders they name, the attempt count
+        # and the FAILED write, both conditional on RECEIVED
+        TableAccess("Orders", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), indexes=("by-status-shard",)),
+    ),
+    timeout_seconds=50,
+    reconciles_orders=True,
+)
+"""Its timeout is under the schedule's minute, so one run ends before the next begins."""
+
+SCHEDULED_FUNCTIONS: tuple[FunctionSpec, ...] = (RECONCILE_ORDERS,)
+
+ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*WORKFLOW_FUNCTIONS, API, *STREAM_FUNCTIONS, *SCHEDULED_FUNCTIONS)
 
 STATE_MACHINE_ARN_ENV = "ORDER_WORKFLOW_ARN"
 CORS_ALLOWED_ORIGINS_ENV = "CORS_ALLOWED_ORIGINS"
@@ -662,7 +741,7 @@ def function_environment(
     table_names:
         Logical table name to deployed (or local) table name.
     state_machine_arn:
-        The order workflow's ARN, for functions that drive it (``drives_workflow``).
+        The order workflow's ARN, for functions that call it (``uses_workflow``).
 
     Example
     -------
@@ -675,9 +754,9 @@ def function_environment(
         "POWERTOOLS_METRICS_NAMESPACE": "OrderOrchestration",
     }
     env.update({access.env_var: table_names[access.table] for access in spec.table_access})
-    if spec.drives_workflow:
+    if spec.uses_workflow:
         if state_machine_arn is None:
-            raise ValueError(f"{spec.logical_name} drives the workflow and needs the state machine's ARN")
+            raise ValueError(f"{spec.logical_name} calls the workflow and needs the state machine's ARN")
         env[STATE_MACHINE_ARN_ENV] = state_machine_arn
     env.update(spec.environment)
     return env

@@ -9,6 +9,8 @@ Enable them with ``pytest_plugins = ["local.testkit.fixtures"]`` in a ``conftest
   history and the visited states. Every wait has a deadline.
 - ``faults(rules)``: makes tasks of this test's ``order_stack`` fail or slow down (see ``local.testkit.faults``).
 - ``time_scale(factor)``: runs the engine's waits ``factor`` times faster for the rest of this test.
+- ``order_stack.start_reconciler()``: runs ReconcileOrders on its schedule, scaled like the engine's waits, until the
+  stack is reset; off otherwise, so other tests' invocations and CPU are their own.
 
 Every wait here has a deadline and fails with what it last saw. The waits of an order are told by the engine (an
 execution ended, an order was written) instead of asking moto every few milliseconds.
@@ -40,10 +42,12 @@ from local.aws.moto import (
     install_time_scale,
     quiet_engine_logs,
 )
+from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
 from local.aws.stepfunctions.child_executions import child_execution_arns
 from local.provisioning import (
     LocalDeployment,
     local_function_environment,
+    local_state_machine_arn,
     provision,
     provision_order_events,
     recreate_queue,
@@ -60,7 +64,7 @@ from tasks.adapters.workflow import StepFunctionsOrderWorkflow
 from tasks.logic import shipment
 from tasks.logic.clock import now_iso
 from tasks.models.order import OrderStatus, PlacedOrder
-from workflows.resources import ORDERS_TABLE, STREAM_FUNCTIONS, WORKFLOW_FUNCTIONS
+from workflows.resources import ORDER_WORKFLOW, ORDERS_TABLE, SCHEDULED_FUNCTIONS, STREAM_FUNCTIONS, WORKFLOW_FUNCTIONS
 
 DEFAULT_TIME_SCALE = 1000.0
 """Retry backoff takes milliseconds, while the one-day heartbeat still leaves 86 real seconds to play the warehouse."""
@@ -264,8 +268,11 @@ class OrderStack:
         self._products = catalog_items() if products is None else products
         self._time_scale = time_scale
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        functions = (*WORKFLOW_FUNCTIONS, *STREAM_FUNCTIONS)
-        self.runner = LambdaRunner(functions, local_function_environment(functions))
+        functions = (*WORKFLOW_FUNCTIONS, *STREAM_FUNCTIONS, *SCHEDULED_FUNCTIONS)
+        self.runner = LambdaRunner(
+            functions, local_function_environment(functions, local_state_machine_arn(ORDER_WORKFLOW))
+        )
+        self.reconciler: LocalSchedule | None = None
         self.deployment: LocalDeployment | None = None
         self.fault_injector: FaultInjector | None = None
         self._faults = faults
@@ -337,6 +344,7 @@ class OrderStack:
 
     def __exit__(self, *exc: object) -> None:
         try:
+            self.stop_reconciler()
             self._stop_running_executions()
         finally:
             self.stream_poller.stop()
@@ -348,10 +356,12 @@ class OrderStack:
     def reset(self) -> None:
         """Make the started stack as new for the next user, for a fraction of what a new stack costs: executions
         stopped and forgotten, tables empty with the catalog seeded, queues empty, the stream followed from its
-        new start, fault rules and hooks as at construction, invocations counted from zero, the time scale restored.
+        new start, fault rules and hooks as at construction, invocations counted from zero, the time scale restored,
+        the reconciler's schedule stopped.
 
         Lambda containers stay warm, as a deployed service's would between two orders.
         """
+        self.stop_reconciler()
         self._stop_running_executions()
         stream_arn = recreate_tables(self.dynamodb, self._products)[ORDERS_TABLE.local_name]["LatestStreamArn"]
         self.stream_poller.follow(stream_arn)
@@ -395,6 +405,19 @@ class OrderStack:
 
     def set_time_scale(self, factor: float) -> None:
         install_time_scale(factor)
+
+    def start_reconciler(self) -> LocalSchedule:
+        """Run ReconcileOrders on its schedule (every minute, orders two minutes old), both scaled by the time scale
+        of each moment, until ``stop_reconciler()`` or the next reset. The real handler runs, through the runner."""
+        if self.reconciler is None:
+            self.reconciler = reconciler_schedule(self.runner)
+            self.reconciler.start()
+        return self.reconciler
+
+    def stop_reconciler(self) -> None:
+        reconciler, self.reconciler = self.reconciler, None
+        if reconciler is not None:
+            reconciler.stop()
 
     def set_faults(self, rules: str | Mapping[str, Any] | None, source: str = "faults") -> FaultInjector | None:
         """Replace the fault rules (``None`` removes them); invocations are counted afresh from here."""

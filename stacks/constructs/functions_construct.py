@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -16,6 +16,7 @@ from stacks import constants
 from stacks.nag import suppress
 from workflows.resources import WORKFLOW_DIR, FunctionSpec, TableAccess, function_environment
 
+DESCRIBE_EXECUTION = "states:DescribeExecution"
 CODE_ROOT = WORKFLOW_DIR.parent
 """The directory that holds the ``tasks`` and ``workflows`` packages, as the handlers import them."""
 DEPENDENCIES_LAYER_ROOT = CODE_ROOT / constants.DEPENDENCIES_LAYER_DIR
@@ -60,8 +61,9 @@ class FunctionsConstruct(Construct):
         spec:
             The function's description from ``workflows.resources``.
         state_machine:
-            The order workflow, required for functions that drive it (``spec.drives_workflow``): they get its ARN
-            in their environment and may start its executions and answer its task tokens, nothing more.
+            The order workflow, required for functions that call it (``spec.uses_workflow``): they get its ARN in
+            their environment; those that drive it may start its executions and answer its task tokens, the
+            reconciler may start its executions and describe them, nothing more.
         deploy_environment:
             Variables only the deployment knows (the API's storefront origins, from CDK context), added to the
             environment ``workflows.resources`` computes; they may not replace any of its variables.
@@ -97,17 +99,22 @@ class FunctionsConstruct(Construct):
             role=role,
             log_group=self._build_log_group(scope, role),
         )
-        # after the function: a suppression reaches only existing resources, and the tracing and log grants are what
-        # create the role's default policy when the spec names no table
-        suppress(
-            role,
-            "IAM5",
+        applies_to = ["Resource::*"]
+        reason = (
             "Resource '*' only for actions without resource-level permissions: X-Ray's PutTraceSegments and "
             "PutTelemetryRecords (active tracing) and, on a stream function, dynamodb:ListStreams (its event source "
             "mapping's stream grant, whose other actions name the stream's ARN). Table and index statements name "
-            "each table and index ARN.",
-            applies_to=["Resource::*"],
+            "each table and index ARN."
         )
+        if state_machine is not None and spec.reconciles_orders:
+            applies_to.append(self._grant_reconciliation(role, state_machine))
+            reason += (
+                " 'execution:<order workflow>.Name>:*': DescribeExecution on the order workflow's executions, named "
+                "after the orders: the reconciler asks whether a stranded order has one."
+            )
+        # after the function: a suppression reaches only existing resources, and the tracing and log grants are what
+        # create the role's default policy when the spec names no table
+        suppress(role, "IAM5", reason, applies_to=applies_to)
         suppress(
             function,
             "L1",
@@ -120,6 +127,22 @@ class FunctionsConstruct(Construct):
             state_machine.grant_task_response(role)
         self.functions[spec.logical_name] = function
         return function
+
+    @staticmethod
+    def _grant_reconciliation(role: iam.Role, state_machine: sfn.StateMachine) -> str:
+        """StartExecution on the order workflow and DescribeExecution on its executions, nothing else of Step Functions;
+        returns the cdk-nag finding the executions' wildcard raises."""
+        state_machine.grant_start_execution(role)
+        stack = Stack.of(state_machine)
+        executions = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=[DESCRIBE_EXECUTION], resources=[executions]))
+        logical_id = stack.get_logical_id(state_machine.node.default_child)
+        return f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{logical_id}.Name>:*"
 
     def _environment(
         self, spec: FunctionSpec, state_machine: sfn.StateMachine | None, deploy_environment: Mapping[str, str]

@@ -1,5 +1,6 @@
 """Alarms on what goes wrong (failed workflows, failed order preparations and compensations, function and API errors,
-order events that are late or given up on) and one dashboard."""
+order events that are late or given up on, stranded orders the reconciler failed or stopped healing) and one
+dashboard."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks import constants
-from workflows.resources import API, SERVICE_NAME, STREAM_FUNCTIONS
+from workflows.resources import API, RECONCILE_ORDERS, SERVICE_NAME, STREAM_FUNCTIONS
 
 SUM = cloudwatch.Stats.SUM
 MAX = cloudwatch.Stats.MAXIMUM
@@ -63,7 +64,18 @@ class MonitoringConstruct(Construct):
             statistic=SUM,
             period=constants.ALARM_PERIOD,
         )
+        stranded = {
+            name: cloudwatch.Metric(
+                namespace=constants.METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic=SUM,
+                period=constants.ALARM_PERIOD,
+            )
+            for name in (constants.STRANDED_ORDERS_STARTED_METRIC, constants.STRANDED_ORDERS_FAILED_METRIC)
+        }
         self._build_workflow_alarms(state_machine, compensation_failures)
+        self._build_reconciler_alarms(functions[RECONCILE_ORDERS.logical_name], stranded)
         self._build_preparation_alarms(preparation_state_machine)
         self._build_function_alarms(functions)
         self._build_api_alarms(rest_api)
@@ -84,6 +96,7 @@ class MonitoringConstruct(Construct):
             compensation_failures,
             list(iterator_ages.values()),
             dead_letters,
+            list(stranded.values()),
         )
 
     def _alarm(
@@ -120,6 +133,32 @@ class MonitoringConstruct(Construct):
             compensation_failures,
             1,
             "A compensation (void/refund or stock release) failed after its retries: money or stock needs a person.",
+        )
+
+    def _build_reconciler_alarms(
+        self, reconciler: lambda_.IFunction, stranded: Mapping[str, cloudwatch.Metric]
+    ) -> None:
+        """An order the reconciler had to fail, and a reconciler that no longer runs (its errors: per function)."""
+        self._alarm(
+            "StrandedOrdersFailed",
+            stranded[constants.STRANDED_ORDERS_FAILED_METRIC],
+            1,
+            "The reconciler failed an order it could not start (OrderNotStartedError): StartExecution kept failing "
+            "for it, or its execution ended before it moved. Its log names the order and each failed start's error.",
+        )
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                "ReconcilerNotRunning",
+                metric=reconciler.metric_invocations(period=constants.ALARM_PERIOD, statistic=SUM),
+                threshold=1,
+                evaluation_periods=constants.RECONCILER_SILENT_PERIODS,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                alarm_description="ReconcileOrders has not run for "
+                f"{constants.RECONCILER_SILENT_PERIODS * int(constants.ALARM_PERIOD.to_minutes())} minutes: its "
+                "schedule is disabled or cannot invoke it, and stranded orders stay RECEIVED.",
+            )
         )
 
     def _build_preparation_alarms(self, preparation: sfn.StateMachine) -> None:
@@ -198,6 +237,7 @@ class MonitoringConstruct(Construct):
         compensation_failures: cloudwatch.Metric,
         stream_lag: Sequence[cloudwatch.IMetric],
         dead_letters: cloudwatch.IMetric,
+        stranded: Sequence[cloudwatch.IMetric],
     ) -> None:
         period = constants.ALARM_PERIOD
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{Stack.of(self).stack_name}-orders")
@@ -217,6 +257,7 @@ class MonitoringConstruct(Construct):
             cloudwatch.GraphWidget(
                 title="Order events: stream lag (ms), dead letters", left=list(stream_lag), right=[dead_letters]
             ),
+            cloudwatch.GraphWidget(title="Stranded orders: started, failed by the reconciler", left=list(stranded)),
         )
         dashboard.add_widgets(
             *(
@@ -237,6 +278,11 @@ def _errors_alarm(name: str) -> tuple[float, str]:
     """A function's Errors threshold and why: only task functions raise errors the design expects."""
     if name == API.logical_name:
         return constants.API_ERRORS_THRESHOLD, f"{name} raised errors."
+    if name == RECONCILE_ORDERS.logical_name:
+        return (
+            constants.RECONCILER_ERRORS_THRESHOLD,
+            f"{name} failed whole runs: DynamoDB or Step Functions refused its reads or writes; stranded orders wait.",
+        )
     if name in STREAM_FUNCTION_NAMES:
         return (
             constants.STREAM_ERRORS_THRESHOLD,

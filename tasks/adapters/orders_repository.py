@@ -106,6 +106,14 @@ class OrderRepository(ABC):
         holds."""
 
     @abstractmethod
+    def received_before(self, cutoff: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` whole orders that have been RECEIVED since before ``cutoff``, oldest first, from the RECEIVED
+        shards of ``by-status-shard``: the orders the reconciler looks at.
+
+        An order is filed there only while it is RECEIVED, so this reads what is stranded (or just slow), not every
+        order: one Query of at most ``limit`` entries per shard, and one BatchGetItem."""
+
+    @abstractmethod
     def awaiting_shipment(self, limit: int, cursor: dict | None) -> tuple[list[dict[str, Any]], dict | None]:
         """The warehouse's queue, longest waiting first across its shards: ``orderId``, ``statusShard`` and
         ``awaitingShipmentSince`` of each order that awaits shipment, and the cursor of the next page (None at the
@@ -127,6 +135,7 @@ class OrderRepository(ABC):
         requires: str | None = None,
         through: tuple[OrderStatus, ...] = (),
         remove: tuple[str, ...] = (),
+        only_from: tuple[OrderStatus, ...] = (),
     ) -> bool:
         """Move the order forward to ``target`` and append it to the timeline.
 
@@ -135,6 +144,7 @@ class OrderRepository(ABC):
         ``#reservation``/``#payment`` that must hold too. ``through`` names statuses the order passes on the way,
         each appended to the timeline before ``target`` in the same write (SHIPPED on the way to COMPLETED), and
         the move must be allowed from the first of them; ``remove`` names attributes the write deletes.
+        ``only_from`` narrows the statuses the move is allowed from; an order in another one is left as it is (False).
         """
 
     @abstractmethod
@@ -218,6 +228,23 @@ class DynamoDBOrderRepository(OrderRepository):
         partitions = [value for status in statuses for value in spec.shard_values(status.value)]
         entries, next_position = self._merged(spec, partitions, limit, before, newest_first=True)
         return self._orders_named(entries, spec), next_position
+
+    def received_before(self, cutoff: str, limit: int) -> list[dict[str, Any]]:
+        spec = INDEXES[BY_STATUS_INDEX]
+        entries: list[dict[str, Any]] = []
+        for value in spec.shard_values(OrderStatus.RECEIVED.value):
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": spec.name,
+                "KeyConditionExpression": "#key = :key AND #sort < :cutoff",
+                "ExpressionAttributeNames": {"#key": spec.partition_key, "#sort": spec.sort_key},
+                "ExpressionAttributeValues": {":key": to_value(value), ":cutoff": to_value(cutoff)},
+                "ScanIndexForward": True,
+                "Limit": limit,
+            }
+            entries += self._index_page(request, None)[0]
+        entries.sort(key=lambda entry: (entry[spec.sort_key], entry["orderId"]))
+        return self._orders_named(entries[:limit], spec)
 
     def awaiting_shipment(self, limit: int, cursor: dict | None) -> tuple[list[dict[str, Any]], dict | None]:
         spec = INDEXES[AWAITING_SHIPMENT_INDEX]
@@ -315,8 +342,9 @@ class DynamoDBOrderRepository(OrderRepository):
         requires: str | None = None,
         through: tuple[OrderStatus, ...] = (),
         remove: tuple[str, ...] = (),
+        only_from: tuple[OrderStatus, ...] = (),
     ) -> bool:
-        allowed = statuses_before((*through, target)[0])
+        allowed = only_from or statuses_before((*through, target)[0])
         names = {"#status": "status", "#timeline": "timeline", "#updatedAt": "updatedAt"}
         values: dict[str, Any] = {
             ":target": target.value,
@@ -377,7 +405,7 @@ class DynamoDBOrderRepository(OrderRepository):
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
-            _explain_refused_move(order_id, _refused_item(error), (*through, target)[0], requires)
+            _explain_refused_move(order_id, _refused_item(error), (*through, target)[0], bool(requires or only_from))
             return False
         return True
 
@@ -418,15 +446,16 @@ def _refused_item(error: ClientError) -> dict[str, Any] | None:
 
 
 def _explain_refused_move(
-    order_id: str, current: Mapping[str, Any] | None, target: OrderStatus, requires: str | None
+    order_id: str, current: Mapping[str, Any] | None, target: OrderStatus, narrowed: bool
 ) -> None:
-    """A refused move is fine when the order already reached ``target``; otherwise say why it was refused."""
+    """A refused move is fine when the order already reached ``target``, or when a narrower condition than the
+    status's (``requires``, ``only_from``) refused it; otherwise say why it was refused."""
     if current is None:
         raise OrderNotFoundError(f"order {order_id} does not exist")
     status = OrderStatus(current["status"])
     if _already_settled(status, target):
         return
-    if requires and status in statuses_before(target):
+    if narrowed and status in statuses_before(target):
         return
     raise InvalidOrderStateError(f"order {order_id} is {status.value}; it cannot move to {target.value}")
 

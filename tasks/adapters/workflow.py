@@ -26,6 +26,10 @@ class OrderWorkflow(ABC):
         """Start the order's execution, named after the order, and return its ARN. A repeat returns the same one."""
 
     @abstractmethod
+    def execution_status(self, order_id: str) -> str | None:
+        """The status of the order's execution (``RUNNING``, ``SUCCEEDED``, ...), or None when it has none."""
+
+    @abstractmethod
     def complete_task(self, task_token: str, output: dict[str, Any]) -> None:
         """SendTaskSuccess for a waiting task."""
 
@@ -59,6 +63,15 @@ class StepFunctionsOrderWorkflow(OrderWorkflow):
                 return self.execution_arn(order_id)
             raise
         return response["executionArn"]
+
+    def execution_status(self, order_id: str) -> str | None:
+        try:
+            response = self._client.describe_execution(executionArn=self.execution_arn(order_id))
+        except ClientError as error:
+            if error_code(error) == "ExecutionDoesNotExist":
+                return None
+            raise
+        return response["status"]
 
     def execution_arn(self, order_id: str) -> str:
         """Execution ARNs follow from the state machine's ARN and the execution's name (the order id)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,3 +111,42 @@ class RecordFailureOutput(TaskModel):
     orderId: OrderId  # noqa: N815
     status: OrderStatus
     compensationFailures: int  # noqa: N815
+
+
+class ReconcileOrdersInput(TaskModel):
+    """What the schedule sends the reconciler (``workflows.resources.StrandedOrderSchedule.event``)."""
+
+    strandedAfterSeconds: float = Field(gt=0)  # noqa: N815
+    maxStartAttempts: int = Field(ge=1, le=100)  # noqa: N815
+
+
+class StrandedOrderOutcome(StrEnum):
+    """What the reconciler did with one order that had been RECEIVED for too long."""
+
+    STARTED = "STARTED"
+    """StartExecution answered with its execution: a new one, or the one already running."""
+    START_FAILED = "START_FAILED"
+    """StartExecution failed; the next run tries again."""
+    LEFT_RUNNING = "LEFT_RUNNING"
+    """Out of attempts, but its execution runs: the workflow moves it on."""
+    FAILED = "FAILED"
+    """Out of attempts and no execution runs: recorded FAILED, with the reason."""
+    MOVED_ON = "MOVED_ON"
+    """It left RECEIVED while the reconciler looked at it."""
+
+
+class StrandedOrder(TaskModel):
+    orderId: OrderId  # noqa: N815
+    outcome: StrandedOrderOutcome
+    startAttempts: int  # noqa: N815
+    detail: str | None = None
+    """The error of a failed start, or the status of an execution that ended without moving the order."""
+
+
+class ReconcileOrdersOutput(TaskModel):
+    """Every stranded order one run found, and what it did with each (``tasks.logic.reconciliation``)."""
+
+    orders: list[StrandedOrder] = Field(default_factory=list)
+
+    def count(self, outcome: StrandedOrderOutcome) -> int:
+        return sum(order.outcome is outcome for order in self.orders)

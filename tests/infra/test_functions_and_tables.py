@@ -43,10 +43,10 @@ def test_each_function_gets_the_environment_the_resource_description_computes(as
     state_machine = {"Ref": assembly.state_machine_id()}
     deployment_only = {CORS_ALLOWED_ORIGINS_ENV: ""} if spec is API else {}
 
-    expected = function_environment(spec, table_names, state_machine if spec.drives_workflow else None)
+    expected = function_environment(spec, table_names, state_machine if spec.uses_workflow else None)
 
     assert function_properties(assembly, spec)["Environment"]["Variables"] == {**expected, **deployment_only}
-    assert (STATE_MACHINE_ARN_ENV in expected) is spec.drives_workflow
+    assert (STATE_MACHINE_ARN_ENV in expected) is spec.uses_workflow
 
 
 def test_every_function_is_traced_and_logs_to_a_log_group_with_retention(assembly, cdk_template):

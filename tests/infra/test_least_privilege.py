@@ -68,6 +68,10 @@ EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
         "OrderQuotas": {UPDATE},  # count (a refusal returns the counters: ALL_OLD) and give back a shopper's order
     },
     "PublishOrderEvents": {},  # the stream records carry the order's old and new images
+    "ReconcileOrders": {
+        "Orders": {BATCH_GET, UPDATE},  # received_before's batch get, the attempt count and the FAILED write
+        "Orders/index/by-status-shard": {QUERY},  # its RECEIVED shards
+    },
 }
 """Function to ``<table>`` or ``<table>/index/<name>`` to the DynamoDB item actions allowed there, and nowhere else."""
 
@@ -76,12 +80,15 @@ EXPECTED_OTHER_ACCESS: dict[str, set[str]] = {
 }
 """Function to what else its role allows, beyond logs, traces and the workflow: the publisher's stream, bus and DLQ."""
 
+START_EXECUTION, DESCRIBE_EXECUTION = "states:StartExecution", "states:DescribeExecution"
 WORKFLOW_DRIVING_ACTIONS = {
-    "states:StartExecution",
+    START_EXECUTION,
     "states:SendTaskSuccess",
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
 }
+RECONCILING_ACTIONS = {START_EXECUTION, DESCRIBE_EXECUTION}
+"""The reconciler starts a stranded order's execution and asks whether one exists; it answers no task."""
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 WITHOUT_RESOURCE_LEVEL_PERMISSIONS = {
@@ -194,6 +201,8 @@ def test_each_function_role_allows_nothing_beyond_its_tables_logs_traces_and_wor
     allowed = LOG_ACTIONS | TRACING_ACTIONS | expected_dynamodb | EXPECTED_OTHER_ACCESS.get(spec.logical_name, set())
     if spec.drives_workflow:
         allowed |= WORKFLOW_DRIVING_ACTIONS
+    if spec.reconciles_orders:
+        allowed |= RECONCILING_ACTIONS
 
     granted = {action for statement in role_statements(assembly, spec) for action in as_list(statement["Action"])}
 
@@ -220,6 +229,9 @@ def test_only_functions_that_drive_the_workflow_may_start_and_answer_it(assembly
         if any(action.startswith("states:") for action in as_list(statement["Action"]))
     ]
 
+    if spec.reconciles_orders:
+        assert workflow_statements == reconciler_statements(assembly)
+        return
     if not spec.drives_workflow:
         assert workflow_statements == []
         return
@@ -227,6 +239,30 @@ def test_only_functions_that_drive_the_workflow_may_start_and_answer_it(assembly
         WORKFLOW_DRIVING_ACTIONS
     )
     assert all(statement["Resource"] == state_machine for statement in workflow_statements)
+
+
+def reconciler_statements(assembly: CloudAssembly) -> list[dict]:
+    """StartExecution on the order workflow, DescribeExecution on its executions (named after the orders) only."""
+    executions = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":states:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":execution:",
+                {"Fn::GetAtt": [assembly.state_machine_id(), "Name"]},
+                ":*",
+            ],
+        ]
+    }
+    return [
+        {"Action": START_EXECUTION, "Effect": "Allow", "Resource": {"Ref": assembly.state_machine_id()}},
+        {"Action": DESCRIBE_EXECUTION, "Effect": "Allow", "Resource": executions},
+    ]
 
 
 @pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)

@@ -231,11 +231,17 @@ def test_only_the_parent_may_start_the_child_or_follow_its_executions(assembly):
     child_id = assembly.state_machine_id(CHILD)
     parent_policy = f"{assembly.stack_name}/Workflow/{PARENT}/Role/DefaultPolicy/Resource"
 
+    reconciler_policy = f"{assembly.stack_name}/Functions/ReconcileOrders/Role/DefaultPolicy/Resource"
+    reconciler_statements = dict(all_policies(assembly))[reconciler_policy]
+
     naming_the_child = {path for path, statements in all_policies(assembly) if child_id in json.dumps(statements)}
     following = {path for path, statements in all_policies(assembly) if statements_with(statements, WATCH | SYNC_RULE)}
 
     assert naming_the_child == {parent_policy}
-    assert following == {parent_policy}
+    assert following == {parent_policy, reconciler_policy}
+    (describing,) = statements_with(reconciler_statements, WATCH | SYNC_RULE)
+    assert describing["Action"] == "states:DescribeExecution", "the reconciler asks, it never stops an execution"
+    assert assembly.state_machine_id(PARENT) in json.dumps(describing["Resource"]), "and only the parent's"
 
 
 @pytest.mark.parametrize("spec", [spec for spec in ALL_FUNCTIONS if spec.drives_workflow], ids=lambda s: s.logical_name)

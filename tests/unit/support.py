@@ -76,6 +76,10 @@ class FakeOrderWorkflow(OrderWorkflow):
         self.calls.append(("start", order_id))
         return f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:execution:order-workflow:{order_id}"
 
+    def execution_status(self, order_id: str) -> str | None:
+        self.calls.append(("execution_status", order_id))
+        return "RUNNING" if ("start", order_id) in self.calls else None
+
     def complete_task(self, task_token: str, output: dict[str, Any]) -> None:
         self.calls.append(("complete_task", task_token, output))
 
