@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from local.aws.apigateway.gateway import proxy_event
 from local.aws.awslambda.runner import LocalLambdaContext, function_arn
@@ -15,6 +14,7 @@ from local.provisioning import local_table_names
 from local.testkit.fixtures import sample_order
 from tasks.adapters.dynamodb import from_item, to_item
 from tasks.adapters.order_quotas import DynamoDBOrderQuotas, QuotaWindow
+from tasks.adapters.workflow import ExecutionStartError
 from tasks.errors import OrderRateLimitedError, WorkflowUnavailableError
 from tasks.logic.access import Principal
 from tasks.logic.ordering import submit_order
@@ -52,7 +52,7 @@ class WorkflowThatFailsOnce(FakeOrderWorkflow):
     def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
         if self.failures_left:
             self.failures_left -= 1
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
+            raise ExecutionStartError("StartExecution: ThrottlingException", may_have_started=False)
         return super().start(order_id, execution_input)
 
 

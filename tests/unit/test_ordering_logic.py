@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from local.testkit.fixtures import sample_order
 from tasks.adapters.dynamodb import to_item
 from tasks.adapters.idempotency_keys import record_id
 from tasks.adapters.orders_repository import DynamoDBOrderRepository, status_shard
+from tasks.adapters.workflow import ExecutionStartError
 from tasks.errors import ForbiddenError, IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
 from tasks.logic.access import Principal
 from tasks.logic.clock import now_iso
@@ -49,7 +49,7 @@ class WorkflowThatFailsFirst(FakeOrderWorkflow):
     def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
         if self.failures_left:
             self.failures_left -= 1
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
+            raise ExecutionStartError("StartExecution: ThrottlingException", may_have_started=False)
         return super().start(order_id, execution_input)
 
 
