@@ -65,6 +65,7 @@ from tasks.adapters.payments_ledger import DynamoDBPaymentsLedger, LedgerEntryKi
 from tasks.adapters.workflow import StepFunctionsOrderWorkflow
 from tasks.logic import shipment
 from tasks.logic.clock import now_iso
+from tasks.logic.events import status_changes
 from tasks.models.order import OrderStatus, PlacedOrder
 from workflows.resources import (
     API,
@@ -333,9 +334,9 @@ class OrderStack:
         self.order_events = provision_order_events(self.dynamodb, events, self.sqs)
         self._events_queue = subscribe_queue(events, self.sqs, "order-stack-events")
         self._received: dict[str, list[dict[str, Any]]] = {}
-        streams = harness_client("dynamodbstreams", account_id_endpoint_mode="disabled")
+        self._streams = harness_client("dynamodbstreams", account_id_endpoint_mode="disabled")
         self.stream_poller = StreamPoller(
-            streams, self.order_events.stream_arn, self.runner, self.sqs, self.order_events.dead_letter_queue_url
+            self._streams, self.order_events.stream_arn, self.runner, self.sqs, self.order_events.dead_letter_queue_url
         )
         self.stream_poller.start()
 
@@ -369,6 +370,39 @@ class OrderStack:
         url = self.order_events.dead_letter_queue_url
         messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
+
+    def dead_lettered_events(self, order_id: str) -> list[dict[str, Any]]:
+        """The ``status`` and ``sequence`` of every event of the order whose stream record the dead-letter queue
+        names: the records from each message's first to its last sequence number, read from the stream again."""
+        ranges = [
+            (int(info["startSequenceNumber"]), int(info["endSequenceNumber"]))
+            for info in (message["DDBStreamBatchInfo"] for message in self.dead_letters())
+        ]
+        named = []
+        for record in self._stream_records():
+            change = record["dynamodb"]
+            number = int(change["SequenceNumber"])
+            if change["Keys"][ORDERS_TABLE.partition_key]["S"] != order_id:
+                continue
+            if any(first <= number <= last for first, last in ranges):
+                old, new = (from_item(change[image]) if image in change else None for image in ("OldImage", "NewImage"))
+                named += [
+                    {"status": event.status.value, "sequence": event.sequence} for event in status_changes(old, new)
+                ]
+        return named
+
+    def _stream_records(self) -> list[dict[str, Any]]:
+        stream_arn = self.order_events.stream_arn
+        records: list[dict[str, Any]] = []
+        for shard in self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+            iterator = self._streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                page = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                records += page["Records"]
+                iterator = page.get("NextShardIterator") if page["Records"] else None
+        return records
 
     def __exit__(self, *exc: object) -> None:
         try:
