@@ -53,6 +53,20 @@ class WorkflowThatFailsFirst(FakeOrderWorkflow):
         return super().start(order_id, execution_input)
 
 
+class WorkflowThatMayHaveStarted(FakeOrderWorkflow):
+    """StartExecution's first call got no answer: the execution may exist."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unanswered = 1
+
+    def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
+        if self.unanswered:
+            self.unanswered -= 1
+            raise ExecutionStartError("StartExecution: ReadTimeoutError", may_have_started=True)
+        return super().start(order_id, execution_input)
+
+
 def request(**overrides: Any) -> OrderRequest:
     return OrderRequest.model_validate(sample_order(**overrides))
 
@@ -152,6 +166,19 @@ def test_a_failed_start_keeps_nothing_and_a_retry_with_the_same_key_completes_it
     accepted = submit(orders, keys, workflow)
 
     assert orders.get(accepted.orderId)["status"] == "RECEIVED"
+    assert workflow.calls == [("start", accepted.orderId)]
+
+
+def test_a_start_that_may_have_happened_keeps_the_order_and_a_retry_with_the_key_starts_it_by_name(orders, keys):
+    workflow = WorkflowThatMayHaveStarted()
+
+    with pytest.raises(WorkflowUnavailableError, match="start was not confirmed"):
+        submit(orders, keys, workflow)
+    kept = orders.query("by-customer", ADA.subject, 10, None)[0]
+    accepted = submit(orders, keys, workflow)
+
+    assert [order["status"] for order in kept] == ["RECEIVED"], "it may be running: its order must stay"
+    assert accepted.orderId == kept[0]["orderId"]
     assert workflow.calls == [("start", accepted.orderId)]
 
 

@@ -133,16 +133,29 @@ def assert_placed_exactly_once(stack: OrderStack, accepted: ApiAnswer) -> None:
     assert stack.order(order_id)["status"] == OrderStatus.COMPLETED.value
 
 
-@pytest.mark.parametrize("kind", ["throttling", "server-error", "unavailable", "timeout"])
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        ("throttling", "nothing was kept"),
+        ("server-error", "its start was not confirmed"),
+        ("unavailable", "its start was not confirmed"),
+        ("timeout", "its start was not confirmed"),
+    ],
+)
 def test_the_api_answers_503_when_start_execution_fails_and_the_same_request_then_places_one_order(
-    order_stack, aws_faults, kind
+    order_stack, aws_faults, kind, says
 ):
+    """A throttled start started nothing, so the order is removed; after a 5xx or no answer it may have started,
+    so the order is kept, and the retry starts it by its name (idempotent)."""
     injector = aws_faults({"states:StartExecution": {"kind": kind, "times": API_CALLS.total_attempts}})
 
     refused = place(order_stack, "checkout-1")
+    kept = shoppers_orders(order_stack)
     accepted = place(order_stack, "checkout-1")
 
     assert_unavailable(refused)
+    assert says in refused.body["message"]
+    assert len(kept) == (0 if kind == "throttling" else 1)
     assert accepted.status == 202, accepted
     assert injector.injected() == {"states:StartExecution": API_CALLS.total_attempts}
     assert_placed_exactly_once(order_stack, accepted)
