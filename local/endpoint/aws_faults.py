@@ -28,10 +28,10 @@ A rule's keys:
 - ``times``, ``rate`` and ``seed``: as for the Lambda rules, counted per rule over the calls it applies to: the
   first ``times`` calls fail, or each call fails with probability ``rate`` drawn from ``random.Random(seed)``, or,
   with neither, every call.
-- ``latency_ms``: real milliseconds the answer is held back, failing or not. A ``timeout`` holds it back
-  ``latency_ms`` and then: in-process, where there is no socket to time out, the caller gets botocore's
-  ``ReadTimeoutError``; over HTTP the late answer is sent, and a client whose read timeout is shorter gives up, as it
-  would against AWS.
+- ``latency_ms``: real milliseconds the answer is held back, failing or not; for a ``timeout``, how long the caller
+  waits for the answer it never gets (calls the rule lets through are not held back). After that wait, in-process,
+  where there is no socket to time out, the caller gets botocore's ``ReadTimeoutError``; over HTTP the late answer is
+  sent, and a client whose read timeout is shorter gives up, as it would against AWS.
 
 Rules are checked when they are read (:class:`AwsFaultRuleError`, a ``ValueError``, naming the rule): the service
 and operation against botocore's service models, and the kind, error and numbers against what the service can
@@ -515,7 +515,9 @@ class AwsFaultInjector:
             failed = armed.fails_next()
             number = armed.calls
         rule = armed.rule
-        if failed and rule.kind is AwsFaultKind.TIMEOUT:
+        if rule.kind is AwsFaultKind.TIMEOUT:
+            if not failed:
+                return deliver(call.body)
             answer = deliver(call.body)
             time.sleep(rule.latency_ms / 1000)
             raise AnswerLostError(answer, call.key)

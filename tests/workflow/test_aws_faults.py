@@ -188,6 +188,24 @@ def test_the_api_answers_503_when_dynamodb_fails_and_the_same_request_then_place
     assert_placed_exactly_once(order_stack, accepted)
 
 
+def test_the_api_gives_up_on_a_silent_dynamodb_in_time_to_answer_503_not_the_gateways_502(order_stack, aws_faults):
+    """Each attempt waits out the API's read timeout; the API's attempts (and the SDK's backoff between them) must
+    end well inside the function's timeout, or the function is cut off and API Gateway answers 502."""
+    silence = {
+        "kind": "timeout",
+        "times": API_CALLS.total_attempts,
+        "latency_ms": API_CALLS.read_timeout_seconds * 1000,
+    }
+    aws_faults({"dynamodb:PutItem": silence})
+
+    refused = place(order_stack, "checkout-3")
+    accepted = place(order_stack, "checkout-3")
+
+    assert_unavailable(refused)
+    assert accepted.status == 202, accepted
+    assert_placed_exactly_once(order_stack, accepted)
+
+
 def test_an_order_whose_write_failed_is_given_back_to_the_shoppers_limit(order_stack, aws_faults):
     """No key: the counter is taken, then the order's write fails; the counter must not keep it."""
     aws_faults({"dynamodb:PutItem": {"kind": "server-error", "times": API_CALLS.total_attempts}})
