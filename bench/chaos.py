@@ -28,6 +28,7 @@ from bench.load import LoadRun, drive, order_body
 from bench.service import REGION, BenchStack, Identity, Shopper, start_stack
 from local.aws.sigv4 import WAREHOUSE
 from local.aws.stepfunctions.child_executions import child_execution_arns
+from local.endpoint.aws_faults import UNFAULTED_ACCESS_KEY_ID
 from local.provisioning import local_state_machine_arn, subscribe_queue
 from local.testkit.faults import lambda_task_states
 from local.testkit.invariants import (
@@ -159,7 +160,9 @@ class EventsQueue:
     """
 
     def __init__(self, stack: BenchStack):
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id=UNFAULTED_ACCESS_KEY_ID, aws_secret_access_key="local", region_name=REGION
+        )
         self._sqs = session.client("sqs", endpoint_url=stack.aws_endpoint)
         self._url = subscribe_queue(session.client("events", endpoint_url=stack.aws_endpoint), self._sqs, EVENTS_QUEUE)
         self._details: list[dict[str, Any]] = []

@@ -26,6 +26,7 @@ from botocore.config import Config
 
 from local.aws.cognitoidp.identity import LOCAL_PASSWORD, SignedInUser, find_user_pool
 from local.aws.sigv4 import OPERATOR, LocalPrincipal, sign
+from local.endpoint.aws_faults import UNFAULTED_ACCESS_KEY_ID
 from local.launcher import LaunchedStack, StackNotReadyError, launch, stop, wait_until_ready
 from local.stack import HOST, free_port
 from tasks.adapters.dynamodb import from_item, to_item
@@ -134,7 +135,9 @@ class BenchStack(LaunchedStack):
 
     def __post_init__(self) -> None:
         self.api = ApiClient(self.api_port)
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id=UNFAULTED_ACCESS_KEY_ID, aws_secret_access_key="local", region_name=REGION
+        )
         config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
         self.dynamodb = session.client("dynamodb", endpoint_url=self.aws_endpoint, config=config)
         self.stepfunctions = session.client("stepfunctions", endpoint_url=self.aws_endpoint, config=config)

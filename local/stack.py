@@ -18,6 +18,7 @@ Every listener is waitress on 127.0.0.1 only, behind ``local.endpoint.listener.L
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import warnings
@@ -37,6 +38,16 @@ from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
 from local.aws.moto import install_time_scale, quiet_engine_logs
 from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
 from local.endpoint.aws_calls_only import AwsCallsOnly
+from local.endpoint.aws_faults import (
+    AWS_FAULTS_ENV,
+    AWS_FAULTS_REPORT_ENV,
+    UNFAULTED_ACCESS_KEY_ID,
+    AwsFaultInjector,
+    AwsFaultRule,
+    AwsFaultsMiddleware,
+    parse_aws_fault_rules,
+    serve_aws_faults,
+)
 from local.endpoint.in_process import IN_PROCESS_ENDPOINT
 from local.endpoint.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
 from local.provisioning import local_function_environment, provision, provision_order_events
@@ -80,6 +91,10 @@ class StackSettings:
     warehouse_delay_seconds: float | None = 2.0
     time_scale: float = 1.0
     faults: tuple[FaultRule, ...] = ()
+    aws_faults: tuple[AwsFaultRule, ...] = ()
+    """AWS-API fault rules (``local.endpoint.aws_faults``), applied once the stack is provisioned."""
+    aws_faults_report: str | None = None
+    """Where ``stop()`` writes what the AWS-API fault rules injected, per operation (JSON), if anywhere."""
     console_port: int = 8233
     cors_origins: tuple[str, ...] = ()
     """Storefront origins allowed to call the API from a browser; none by default."""
@@ -91,7 +106,8 @@ class StackSettings:
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> StackSettings:
         """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_CONSOLE_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS``
-        (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.testkit.faults``),
+        (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.testkit.faults``), ``ORDERS_AWS_FAULTS``
+        and ``ORDERS_AWS_FAULTS_REPORT`` (see ``local.endpoint.aws_faults``),
         ``ORDERS_CORS_ORIGINS`` (comma-separated origins such as ``http://localhost:5173``), the stage's throttle
         (``ORDERS_STAGE_RATE_LIMIT``, ``ORDERS_STAGE_BURST_LIMIT``) and the shoppers' order limit
         (``ORDERS_SHOPPER_ORDERS_PER_MINUTE``, ``ORDERS_SHOPPER_ORDERS_PER_DAY``).
@@ -110,6 +126,8 @@ class StackSettings:
             warehouse_delay_seconds=None if delay.strip().lower() == "off" else _positive(delay, "delay"),
             time_scale=_positive(env.get("ORDERS_TIME_SCALE", "1"), "ORDERS_TIME_SCALE"),
             faults=parse_fault_rules(env.get(FAULTS_ENV, "")),
+            aws_faults=parse_aws_fault_rules(env.get(AWS_FAULTS_ENV, "")),
+            aws_faults_report=env.get(AWS_FAULTS_REPORT_ENV) or None,
             cors_origins=_origins(env.get(CORS_ORIGINS_SETTING, "")),
             stage_throttle=StageThrottle(
                 rate_limit=_count(env, STAGE_RATE_LIMIT_SETTING, STAGE_THROTTLE.rate_limit),
@@ -239,6 +257,7 @@ class LocalStack:
         self.user_pool: UserPool | None = None
         self.stream_poller: StreamPoller | None = None
         self.reconciler: LocalSchedule | None = None
+        self.aws_fault_injector: AwsFaultInjector | None = None
         self.state_machine_arn = ""
         self._api_listener: LocalListener | None = None
         self._aws_listener: LocalListener | None = None
@@ -275,7 +294,7 @@ class LocalStack:
         self._api_guard = LoopbackGuard(trusted_origins=self.settings.cors_origins)
         self._api_listener = LocalListener("the API", self.settings.api_port, self._api_guard, threads=API_THREADS)
         try:
-            moto_server = AwsCallsOnly(DomainDispatcherApplication(create_backend_app))
+            moto_server = AwsCallsOnly(AwsFaultsMiddleware(DomainDispatcherApplication(create_backend_app)))
             aws_app = LoopbackGuard(moto_server, same_origin_only=True)
             self._aws_listener = LocalListener("the AWS endpoint", self.settings.aws_port, aws_app, threads=16)
         except PortInUseError:
@@ -315,6 +334,9 @@ class LocalStack:
             self.runner.before_invoke.append(FaultInjector(self.settings.faults))
         self.runner.install()
         self._start_order_events(session, dynamodb)
+        if self.settings.aws_faults:
+            self.aws_fault_injector = AwsFaultInjector(self.settings.aws_faults)
+            serve_aws_faults(self.aws_fault_injector)
         authorizer = CognitoAuthorizer(self.user_pool, fetch_jwks(self.aws_endpoint, self.user_pool))
         self.api = ApiGatewayEmulation(
             self.runner, API.logical_name, authorizer, self.settings.cors_origins, self.settings.stage_throttle
@@ -333,13 +355,22 @@ class LocalStack:
 
     def _start_order_events(self, session: Any, dynamodb: Any) -> None:
         """The ``orders`` bus and its archive, and the stream poller feeding it. ``orders events`` subscribes its queue
-        on first use: an unread queue would grow, and moto's SQS scans a queue's messages on every send."""
-        self._events = session.client("events", endpoint_url=self.aws_endpoint)
-        self._sqs = session.client("sqs", endpoint_url=self.aws_endpoint)
-        streams = session.client("dynamodbstreams", endpoint_url=self.aws_endpoint)
-        self.order_events = provision_order_events(dynamodb, self._events, self._sqs)
+        on first use: an unread queue would grow, and moto's SQS scans a queue's messages on every send.
+
+        The poller plays Lambda's event source mapping, which is AWS's machinery and no client of it: it signs as
+        ``UNFAULTED_ACCESS_KEY_ID``, so AWS-API faults reach the publisher it invokes, not its own reads."""
+        events = session.client("events", endpoint_url=self.aws_endpoint)
+        sqs = session.client("sqs", endpoint_url=self.aws_endpoint)
+        self.order_events = provision_order_events(dynamodb, events, sqs)
+        machinery = boto3.session.Session(
+            region_name=LOCAL_REGION, aws_access_key_id=UNFAULTED_ACCESS_KEY_ID, aws_secret_access_key="local"
+        )
         self.stream_poller = StreamPoller(
-            streams, self.order_events.stream_arn, self.runner, self._sqs, self.order_events.dead_letter_queue_url
+            machinery.client("dynamodbstreams", endpoint_url=self.aws_endpoint),
+            self.order_events.stream_arn,
+            self.runner,
+            machinery.client("sqs", endpoint_url=self.aws_endpoint),
+            self.order_events.dead_letter_queue_url,
         )
         self.stream_poller.start()
 
@@ -349,6 +380,11 @@ class LocalStack:
             self.reconciler.stop()
         if self.stream_poller is not None:
             self.stream_poller.stop()
+        if self.aws_fault_injector is not None:
+            serve_aws_faults(None)
+            if self.settings.aws_faults_report:
+                with open(self.settings.aws_faults_report, "w", encoding="utf-8") as report:
+                    json.dump(self.aws_fault_injector.report(), report, indent=2)
         for companion in reversed(self._started_companions):
             companion.stop()
         if self.warehouse is not None:

@@ -64,7 +64,13 @@ class IdempotencyKeyConflictError(OrderError):
 
 
 class WorkflowUnavailableError(OrderError):
-    """API only: the order could not be started; nothing was kept, and the client may retry with the same key."""
+    """API only: the order could not be started (or its start was not confirmed); the client may retry with the same
+    key."""
+
+
+class WorkflowTransientError(OrderError):
+    """API only: Step Functions throttled a callback (SendTask*), failed on its side or did not answer; send it
+    again."""
 
 
 class OrderRateLimitedError(OrderError):

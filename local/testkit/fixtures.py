@@ -8,6 +8,8 @@ Enable them with ``pytest_plugins = ["local.testkit.fixtures"]`` in a ``conftest
 - ``run_order(...)``: submits an order, plays the warehouse's part, and returns the final order, the execution
   history and the visited states. Every wait has a deadline.
 - ``faults(rules)``: makes tasks of this test's ``order_stack`` fail or slow down (see ``local.testkit.faults``).
+- ``aws_faults(rules)``: makes the AWS API calls of this test's ``order_stack`` fail as AWS fails them (throttling,
+  5xx, timeouts, partial answers; see ``local.endpoint.aws_faults``). The harness's own calls are never faulted.
 - ``time_scale(factor)``: runs the engine's waits ``factor`` times faster for the rest of this test.
 - ``order_stack.start_reconciler()``: runs ReconcileOrders on its schedule, scaled like the engine's waits, until the
   stack is reset; off otherwise, so other tests' invocations and CPU are their own.
@@ -32,6 +34,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
+from local.aws.apigateway.gateway import proxy_answer, proxy_event
 from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner
 from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
 from local.aws.moto import (
@@ -43,7 +46,9 @@ from local.aws.moto import (
     quiet_engine_logs,
 )
 from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
+from local.aws.sigv4 import WAREHOUSE
 from local.aws.stepfunctions.child_executions import child_execution_arns
+from local.endpoint.aws_faults import UNFAULTED_ACCESS_KEY_ID, AwsFaultInjector, serve_aws_faults
 from local.provisioning import (
     LocalDeployment,
     local_function_environment,
@@ -63,8 +68,18 @@ from tasks.adapters.payments_ledger import DynamoDBPaymentsLedger, LedgerEntryKi
 from tasks.adapters.workflow import StepFunctionsOrderWorkflow
 from tasks.logic import shipment
 from tasks.logic.clock import now_iso
+from tasks.logic.events import status_changes
 from tasks.models.order import OrderStatus, PlacedOrder
-from workflows.resources import ORDER_WORKFLOW, ORDERS_TABLE, SCHEDULED_FUNCTIONS, STREAM_FUNCTIONS, WORKFLOW_FUNCTIONS
+from workflows.resources import (
+    API,
+    ORDER_WORKFLOW,
+    ORDERS_TABLE,
+    SCHEDULED_FUNCTIONS,
+    STREAM_FUNCTIONS,
+    WORKFLOW_FUNCTIONS,
+    Caller,
+    route_for,
+)
 
 DEFAULT_TIME_SCALE = 1000.0
 """Retry backoff takes milliseconds, while the one-day heartbeat still leaves 86 real seconds to play the warehouse."""
@@ -83,6 +98,23 @@ ShipmentPlan = str | None
 
 class DeadlineExceededError(AssertionError):
     pass
+
+
+def harness_client(service: str, **config: Any) -> Any:
+    """A boto3 client for the harness's own reads and writes: it signs as ``UNFAULTED_ACCESS_KEY_ID``, so AWS-API
+    fault rules never fault what a test asserts with."""
+    return boto3.session.Session(
+        region_name=LOCAL_REGION, aws_access_key_id=UNFAULTED_ACCESS_KEY_ID, aws_secret_access_key="local"
+    ).client(service, config=Config(**config) if config else None)
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    """What a client of the API got: the status, the headers and the JSON body (None when empty)."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
 
 
 def poll(check: Callable[[], Any], *, deadline: float, what: str, describe: Callable[[], Any] = lambda: None) -> Any:
@@ -250,7 +282,10 @@ class OrderRun:
 class OrderStack:
     """The order service, in-process: moto with the Step Functions engine, tables, catalog, runner, state machine.
 
-    ``faults`` takes the rules of ``local.testkit.faults`` (a dict or JSON text); they apply from the first order on.
+    ``faults`` takes the rules of ``local.testkit.faults`` (a dict or JSON text), ``aws_faults`` those of
+    ``local.endpoint.aws_faults``; they apply from the first order on. The stack's own reads and writes (``orders``,
+    ``dynamodb``, ``stepfunctions``, what ``submit`` and ``confirm_shipment`` do in the API's place) sign as
+    ``UNFAULTED_ACCESS_KEY_ID``; the functions, the API's included (``call_api``), meet every fault.
 
     Example
     -------
@@ -264,18 +299,21 @@ class OrderStack:
         products: list[dict[str, Any]] | None = None,
         time_scale: float = DEFAULT_TIME_SCALE,
         faults: str | Mapping[str, Any] | None = None,
+        aws_faults: str | Mapping[str, Any] | None = None,
     ):
         self._products = catalog_items() if products is None else products
         self._time_scale = time_scale
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        functions = (*WORKFLOW_FUNCTIONS, *STREAM_FUNCTIONS, *SCHEDULED_FUNCTIONS)
+        functions = (*WORKFLOW_FUNCTIONS, API, *STREAM_FUNCTIONS, *SCHEDULED_FUNCTIONS)
         self.runner = LambdaRunner(
             functions, local_function_environment(functions, local_state_machine_arn(ORDER_WORKFLOW))
         )
         self.reconciler: LocalSchedule | None = None
         self.deployment: LocalDeployment | None = None
         self.fault_injector: FaultInjector | None = None
+        self.aws_fault_injector: AwsFaultInjector | None = None
         self._faults = faults
+        self._aws_faults = aws_faults
         self.set_faults(faults)
         self.signals = EngineSignals(ORDERS_TABLE.local_name)
 
@@ -285,29 +323,25 @@ class OrderStack:
         self._mock.start()
         self.signals.listen()
         self.runner.install()
-        self.dynamodb = boto3.client("dynamodb", region_name=LOCAL_REGION)
-        self.stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+        self.dynamodb = harness_client("dynamodb")
+        self.stepfunctions = harness_client("stepfunctions")
         self.deployment = provision(self.dynamodb, self.stepfunctions, self._products)
         self.orders = DynamoDBOrderRepository(self.deployment.table_names["Orders"], self.dynamodb)
         self.ledger_table = DynamoDBPaymentsLedger(self.deployment.table_names["PaymentsLedger"], self.dynamodb)
         self.workflow = StepFunctionsOrderWorkflow(self.deployment.state_machine_arn, self.stepfunctions)
         self._start_order_events()
+        self.set_aws_faults(self._aws_faults)
         return self
 
     def _start_order_events(self) -> None:
         """The bus, a queue subscribed to it as a downstream team would, and the stream poller that feeds it."""
-        events, self.sqs = (
-            boto3.client("events", region_name=LOCAL_REGION),
-            boto3.client("sqs", region_name=LOCAL_REGION),
-        )
+        events, self.sqs = harness_client("events"), harness_client("sqs")
         self.order_events = provision_order_events(self.dynamodb, events, self.sqs)
         self._events_queue = subscribe_queue(events, self.sqs, "order-stack-events")
         self._received: dict[str, list[dict[str, Any]]] = {}
-        streams = boto3.client(
-            "dynamodbstreams", region_name=LOCAL_REGION, config=Config(account_id_endpoint_mode="disabled")
-        )
+        self._streams = harness_client("dynamodbstreams", account_id_endpoint_mode="disabled")
         self.stream_poller = StreamPoller(
-            streams, self.order_events.stream_arn, self.runner, self.sqs, self.order_events.dead_letter_queue_url
+            self._streams, self.order_events.stream_arn, self.runner, self.sqs, self.order_events.dead_letter_queue_url
         )
         self.stream_poller.start()
 
@@ -342,11 +376,45 @@ class OrderStack:
         messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
 
+    def dead_lettered_events(self, order_id: str) -> list[dict[str, Any]]:
+        """The ``status`` and ``sequence`` of every event of the order whose stream record the dead-letter queue
+        names: the records from each message's first to its last sequence number, read from the stream again."""
+        ranges = [
+            (int(info["startSequenceNumber"]), int(info["endSequenceNumber"]))
+            for info in (message["DDBStreamBatchInfo"] for message in self.dead_letters())
+        ]
+        named = []
+        for record in self._stream_records():
+            change = record["dynamodb"]
+            number = int(change["SequenceNumber"])
+            if change["Keys"][ORDERS_TABLE.partition_key]["S"] != order_id:
+                continue
+            if any(first <= number <= last for first, last in ranges):
+                old, new = (from_item(change[image]) if image in change else None for image in ("OldImage", "NewImage"))
+                named += [
+                    {"status": event.status.value, "sequence": event.sequence} for event in status_changes(old, new)
+                ]
+        return named
+
+    def _stream_records(self) -> list[dict[str, Any]]:
+        stream_arn = self.order_events.stream_arn
+        records: list[dict[str, Any]] = []
+        for shard in self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+            iterator = self._streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                page = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                records += page["Records"]
+                iterator = page.get("NextShardIterator") if page["Records"] else None
+        return records
+
     def __exit__(self, *exc: object) -> None:
         try:
             self.stop_reconciler()
             self._stop_running_executions()
         finally:
+            self.set_aws_faults(None)
             self.stream_poller.stop()
             self.signals.stop_listening()
             self.runner.uninstall()
@@ -362,6 +430,7 @@ class OrderStack:
         Lambda containers stay warm, as a deployed service's would between two orders.
         """
         self.stop_reconciler()
+        self.set_aws_faults(None)
         self._stop_running_executions()
         stream_arn = recreate_tables(self.dynamodb, self._products)[ORDERS_TABLE.local_name]["LatestStreamArn"]
         self.stream_poller.follow(stream_arn)
@@ -375,6 +444,7 @@ class OrderStack:
         self.runner.before_invoke.clear()
         self.fault_injector = None
         self.set_faults(self._faults)
+        self.set_aws_faults(self._aws_faults)
         self.runner.invocations.update(dict.fromkeys(self.runner.invocations, 0))
         self.restore_time_scale()
 
@@ -428,6 +498,49 @@ class OrderStack:
             self.fault_injector = FaultInjector(rules, source)
             self.runner.before_invoke.append(self.fault_injector)
         return self.fault_injector
+
+    def set_aws_faults(
+        self, rules: str | Mapping[str, Any] | None, source: str = "aws_faults"
+    ) -> AwsFaultInjector | None:
+        """Replace the AWS-API fault rules (``None`` removes them); calls are counted afresh from here."""
+        self.aws_fault_injector = None if rules is None else AwsFaultInjector(rules, source)
+        serve_aws_faults(self.aws_fault_injector)
+        return self.aws_fault_injector
+
+    def call_api(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        customer_id: str = SAMPLE_CUSTOMER_ID,
+    ) -> ApiAnswer:
+        """Call the real API function through the Lambda runner, as API Gateway would, after its authorizer: as the
+        shopper ``customer_id`` on shopper routes, as the warehouse on the shipment route. The answer is API
+        Gateway's: the function's response, or 502 when the function failed (a timeout too).
+
+        Example
+        -------
+        >>> stack.call_api("POST", "/orders", sample_order(), {"Idempotency-Key": "k-1"}).status  # doctest: +SKIP
+        202
+        """
+        route = route_for(method, path)
+        if route is None:
+            raise ValueError(f"no route {method} {path}")
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        event = proxy_event(
+            route,
+            method,
+            path,
+            "",
+            sent,
+            None if body is None else json.dumps(body),
+            "127.0.0.1",
+            claims={"sub": customer_id, "token_use": "id"} if route.caller is Caller.SHOPPER else None,
+            caller_arn=WAREHOUSE.arn if route.caller is Caller.SERVICE else None,
+        )
+        answer = proxy_answer(self.runner.invoke(API.logical_name, json.dumps(event).encode()))
+        return ApiAnswer(answer.status, answer.headers, json.loads(answer.body) if answer.body else None)
 
     def submit(
         self, order: Mapping[str, Any], order_id: str | None = None, customer_id: str = SAMPLE_CUSTOMER_ID
@@ -663,6 +776,20 @@ def faults(order_stack: OrderStack) -> Callable[..., FaultInjector]:
     ...     assert order_stack.run_order(sample_order()).status == "COMPLETED"
     """
     return order_stack.set_faults
+
+
+@pytest.fixture
+def aws_faults(order_stack: OrderStack) -> Callable[..., AwsFaultInjector]:
+    """``aws_faults(rules)`` → AwsFaultInjector: make AWS API calls of this test's ``order_stack`` fail (replacing
+    earlier rules); the stack's own reads and asserts are never faulted.
+
+    Example
+    -------
+    >>> def test_throttled(order_stack, aws_faults):  # doctest: +SKIP
+    ...     aws_faults({"dynamodb:UpdateItem": {"kind": "throttling", "times": 3}})
+    ...     assert order_stack.run_order(sample_order()).status == "COMPLETED"
+    """
+    return order_stack.set_aws_faults
 
 
 @pytest.fixture

@@ -1,17 +1,19 @@
-"""Shared DynamoDB plumbing: one thread-safe client per process, (de)serialization, error translation."""
+"""Shared DynamoDB plumbing: one thread-safe client per process and caller, (de)serialization, error translation."""
 
 from __future__ import annotations
 
-import functools
 import os
+import random
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as SdkConnectionError
 
-from tasks.adapters.aws_sdk import STANDARD_RETRIES, dynamodb_codec, new_client
+from tasks.adapters.aws_sdk import client_for, dynamodb_codec
 from tasks.errors import StorageTransientError
 
 TRANSIENT_ERROR_CODES = frozenset(
@@ -24,12 +26,14 @@ TRANSIENT_ERROR_CODES = frozenset(
         "TransactionConflictException",
     }
 )
+UNANSWERED = (SdkConnectionError, HTTPClientError)
+"""What botocore raises when AWS did not answer: a connect or read timeout, a refused or dropped connection."""
 
 
-@functools.cache
 def dynamodb_client() -> Any:
-    """A low-level client: unlike boto3 resources it is safe to share between the threads of a Parallel state."""
-    return new_client("dynamodb", retries=STANDARD_RETRIES)
+    """A low-level client, with the SDK settings of the current caller (``tasks.adapters.aws_sdk``): unlike boto3
+    resources it is safe to share between the threads of a Parallel state."""
+    return client_for("dynamodb")
 
 
 def table_name(env_var: str) -> str:
@@ -79,13 +83,17 @@ def _from_dynamo(value: Any) -> Any:
 
 BATCH_GET_LIMIT = 100
 """Keys per BatchGetItem request, across its tables."""
+UNPROCESSED_ROUNDS = 5
+"""How often keys DynamoDB left unprocessed are asked for again, with backoff, before the read counts as throttled."""
+UNPROCESSED_BACKOFF_SECONDS = 0.05
 
 
 def batch_get(client: Any, keys: Mapping[str, list[Mapping[str, Any]]], *, consistent: bool) -> dict[str, list[dict]]:
     """The items with those keys, per table, read in as few BatchGetItem requests as DynamoDB allows.
 
     Missing items are left out, and the items of a table come back in no particular order. Unprocessed keys (a
-    throttled partition) are asked for again.
+    throttled partition) are asked for again with exponential backoff and jitter, as DynamoDB asks; keys still
+    unprocessed after ``UNPROCESSED_ROUNDS`` raise ``StorageTransientError``, as a throttled read does.
 
     Example
     -------
@@ -98,12 +106,19 @@ def batch_get(client: Any, keys: Mapping[str, list[Mapping[str, Any]]], *, consi
         request: dict[str, Any] = {}
         for table, key in pending[start : start + BATCH_GET_LIMIT]:
             request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
-        while request:
+        for round_ in range(UNPROCESSED_ROUNDS + 1):
+            if round_:
+                time.sleep(random.uniform(0, UNPROCESSED_BACKOFF_SECONDS * 2**round_))
             with transient_errors_retried_by_the_workflow():
                 response = client.batch_get_item(RequestItems=request)
             for table, items in response.get("Responses", {}).items():
                 found[table] += [from_item(item) for item in items]
             request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            left = sum(len(table["Keys"]) for table in request.values())
+            raise StorageTransientError(f"DynamoDB: {left} key(s) still unprocessed after {UNPROCESSED_ROUNDS} retries")
     return found
 
 
@@ -113,10 +128,13 @@ def error_code(error: ClientError) -> str:
 
 @contextmanager
 def transient_errors_retried_by_the_workflow() -> Iterator[None]:
-    """Turn throttling and conflicts into ``StorageTransientError``, the name the ASL retries with backoff."""
+    """Turn throttling, conflicts, DynamoDB's 5xx and calls it never answered (timeouts, dropped connections) into
+    ``StorageTransientError``, the name the ASL retries with backoff and the API answers with 503."""
     try:
         yield
     except ClientError as error:
         if error_code(error) in TRANSIENT_ERROR_CODES:
             raise StorageTransientError(f"DynamoDB: {error_code(error)}") from error
         raise
+    except UNANSWERED as error:
+        raise StorageTransientError(f"DynamoDB did not answer: {type(error).__name__}") from error

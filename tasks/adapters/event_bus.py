@@ -1,14 +1,19 @@
-"""The ``orders`` EventBridge bus: PutEvents, ten entries a call, failed entries sent again before giving up."""
+"""The ``orders`` EventBridge bus: PutEvents, ten entries a call, failed entries sent again (with backoff) before
+giving up."""
 
 from __future__ import annotations
 
-import functools
 import os
+import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.adapters.aws_sdk import STANDARD_RETRIES, new_client
+from botocore.exceptions import ClientError
+
+from tasks.adapters.aws_sdk import STREAM_CALLS, client_for
+from tasks.adapters.dynamodb import UNANSWERED, error_code
 from tasks.errors import EventPublishError
 from tasks.models.events import OrderStatusChanged
 from workflows.resources import ORDER_EVENTS
@@ -16,6 +21,9 @@ from workflows.resources import ORDER_EVENTS
 PUT_EVENTS_MAX_ENTRIES = 10
 ENTRY_ATTEMPTS = 3
 """How often an entry EventBridge refused (throttled, internal error) is sent again within one invocation."""
+ENTRY_BACKOFF_SECONDS = 0.1
+"""The first pause before refused entries are sent again (doubling, with jitter): resending a throttled entry at once
+would only be throttled again."""
 
 
 class EventBus(ABC):
@@ -36,8 +44,15 @@ class EventBridgeBus(EventBus):
 
     def _put(self, events: list[OrderStatusChanged]) -> None:
         pending = [self._entry(event) for event in events]
-        for _ in range(ENTRY_ATTEMPTS):
-            answer = (self._client or events_client()).put_events(Entries=pending)
+        for attempt in range(ENTRY_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, ENTRY_BACKOFF_SECONDS * 2**attempt))
+            try:
+                answer = (self._client or events_client()).put_events(Entries=pending)
+            except ClientError as error:
+                raise EventPublishError(f"EventBridge refused PutEvents: {error_code(error)}") from error
+            except UNANSWERED as error:
+                raise EventPublishError(f"EventBridge did not answer PutEvents: {type(error).__name__}") from error
             if not answer.get("FailedEntryCount"):
                 return
             pending = [entry for entry, result in zip(pending, answer["Entries"], strict=True) if "ErrorCode" in result]
@@ -53,9 +68,8 @@ class EventBridgeBus(EventBus):
         }
 
 
-@functools.cache
 def events_client() -> Any:
-    return new_client("events", retries=STANDARD_RETRIES)
+    return client_for("events", STREAM_CALLS)
 
 
 def order_event_bus() -> EventBus:

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tasks.adapters.dynamodb import (
+    batch_get,
     dynamodb_client,
     error_code,
     from_item,
@@ -86,18 +87,9 @@ class DynamoDBInventoryRepository(InventoryRepository):
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def products(self, skus: Sequence[str]) -> dict[str, Product]:
-        found: dict[str, Product] = {}
-        keys = [to_item({"sku": sku}) for sku in dict.fromkeys(skus)]
-        for start in range(0, len(keys), 100):
-            request = {self._products: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
-            while request:
-                with transient_errors_retried_by_the_workflow():
-                    response = self._client.batch_get_item(RequestItems=request)
-                for raw in response["Responses"].get(self._products, []):
-                    product = _product(from_item(raw))
-                    found[product.sku] = product
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        keys = [{"sku": sku} for sku in dict.fromkeys(skus)]
+        read = batch_get(self._client, {self._products: keys}, consistent=True)[self._products]
+        return {product.sku: product for product in map(_product, read)}
 
     def reserve(self, order_id: str, lines: Sequence[ReservedLine], now: str) -> None:
         stock_updates = [

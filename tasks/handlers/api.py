@@ -2,6 +2,8 @@
 
 Every route is thin: the body and parameters are validated by pydantic through the resolver, the domain logic does
 the work, and domain errors map to 4xx answers that say what is wrong. Nothing here returns a 5xx for bad input.
+When AWS throttles, fails or does not answer a call the API needs, it answers 503 with ``Retry-After``, never 500
+or 502; its SDK settings (``tasks.adapters.aws_sdk.API_CALLS``) make it give up well inside its Lambda timeout.
 
 API Gateway authenticates before this runs (``workflows.resources.ROUTES``): shopper routes carry the claims of a
 verified Cognito ID token in ``requestContext.authorizer.claims``, and the caller is whoever they name. Nothing in
@@ -22,6 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tasks.adapters.aws_sdk import API_CALLS, calls_as
 from tasks.adapters.idempotency_keys import idempotency_keys
 from tasks.adapters.inventory_repository import inventory_repository
 from tasks.adapters.order_quotas import order_quotas
@@ -34,7 +37,9 @@ from tasks.errors import (
     OrderNotFoundError,
     OrderRateLimitedError,
     OrderValidationError,
+    StorageTransientError,
     UnauthenticatedError,
+    WorkflowTransientError,
     WorkflowUnavailableError,
 )
 from tasks.handlers import openapi
@@ -145,10 +150,32 @@ def _rate_limited(error: OrderRateLimitedError) -> Response:
     return response
 
 
+RETRY_AFTER_SECONDS = 1
+"""AWS's throttles and failures pass within moments, and the SDK already waited before giving up."""
+
+
 @app.exception_handler(WorkflowUnavailableError)
 def _workflow_unavailable(error: WorkflowUnavailableError) -> Response:
-    response = _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
-    response.headers["Retry-After"] = "1"
+    return _unavailable(str(error))
+
+
+@app.exception_handler(StorageTransientError)
+def _storage_unavailable(error: StorageTransientError) -> Response:
+    """DynamoDB throttled, failed or did not answer. Every write of the API is conditional and every order is bound
+    to its key, so the same request again changes nothing twice."""
+    return _unavailable(
+        "the order service is busy; nothing was changed twice. Retry the same request (with the same Idempotency-Key)"
+    )
+
+
+@app.exception_handler(WorkflowTransientError)
+def _callback_unavailable(error: WorkflowTransientError) -> Response:
+    return _unavailable("the workflow did not take the callback now; send it again")
+
+
+def _unavailable(message: str) -> Response:
+    response = _error(HTTPStatus.SERVICE_UNAVAILABLE, message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
@@ -274,8 +301,10 @@ def list_products() -> list[ProductView]:
 def handler(event: dict, context: LambdaContext) -> dict:
     """Traces keep no response: answers carry shipping addresses."""
     refusal = _refuse_unreadable_body(event)
-    response = refusal if refusal is not None else app.resolve(event, context)
-    return _with_cors(event, response)
+    if refusal is not None:
+        return _with_cors(event, refusal)
+    with calls_as(API_CALLS):
+        return _with_cors(event, app.resolve(event, context))
 
 
 def _refuse_unreadable_body(event: dict) -> dict | None:

@@ -42,12 +42,14 @@ GATEWAY_ERRORS = {
 on every route the stage's throttle (429, ``{"message": "Too Many Requests"}``)."""
 RETRY_AFTER = {
     "Retry-After": {
-        "description": "Seconds to wait before retrying. The per-shopper order limit and an unavailable workflow "
-        "send it; API Gateway's stage throttle does not (back off and retry).",
+        "description": "Seconds to wait before retrying. The per-shopper order limit and an AWS service that "
+        "throttled, failed or did not answer send it; API Gateway's stage throttle does not (back off and retry).",
         "schema": {"type": "integer"},
     }
 }
 RETRYABLE = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE)
+AWS_ERRORS = (HTTPStatus.SERVICE_UNAVAILABLE,)
+"""What every route answers when AWS throttles, fails or does not answer a call it needs: 503 with Retry-After."""
 BODY_ERRORS = (HTTPStatus.BAD_REQUEST, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
 """What the handler answers for a body it cannot read: too deep (400), too large (413), not JSON (415)."""
 
@@ -73,16 +75,16 @@ def security(method: str, path: str) -> list[dict[str, list[str]]]:
 def answers(method: str, path: str, success: HTTPStatus, *errors: HTTPStatus) -> dict[int, Any]:
     """The ``responses`` of one route: its success (typed by the route's return annotation) and each error.
 
-    The gateway's own refusals and, for routes with a body, the unreadable-body answers are added here, so no route
-    forgets them.
+    The gateway's own refusals, the 503 of an AWS service that did not serve the route and, for routes with a body,
+    the unreadable-body answers are added here, so no route forgets them.
 
     Example
     -------
     >>> sorted(answers("GET", "/orders/{orderId}", HTTPStatus.OK, HTTPStatus.NOT_FOUND))
-    [200, 401, 404, 429]
+    [200, 401, 404, 429, 503]
     """
     route = _route(method, path)
-    statuses = {*errors, *GATEWAY_ERRORS[route.caller]}
+    statuses = {*errors, *GATEWAY_ERRORS[route.caller], *AWS_ERRORS}
     if method == "POST":
         statuses.update(BODY_ERRORS)
     declared: dict[int, Any] = {success.value: {"description": success.phrase}}

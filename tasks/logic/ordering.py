@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from tasks.adapters.idempotency_keys import IdempotencyKeys
 from tasks.adapters.orders_repository import (
@@ -19,8 +18,8 @@ from tasks.adapters.orders_repository import (
     Position,
     status_at,
 )
-from tasks.adapters.workflow import OrderWorkflow
-from tasks.errors import IdempotencyKeyConflictError, WorkflowUnavailableError
+from tasks.adapters.workflow import ExecutionStartError, OrderWorkflow
+from tasks.errors import IdempotencyKeyConflictError, StorageTransientError, WorkflowUnavailableError
 from tasks.logic.access import Principal
 from tasks.logic.quotas import OrderQuota, give_back_order_quota, take_order_quota
 from tasks.models.api import OrderAccepted, OrderPage, OrderView
@@ -61,11 +60,13 @@ def submit_order(
 
     The customer is the verified caller. A key belongs to its caller: the first request with it binds it to a new
     random order id, and a repeat with the same key and body returns that same order, even concurrently (both
-    writes are conditional, and starting an execution with the same name and input is itself idempotent). If the
-    start fails, an order this request created is removed again, so a retry with the same key starts cleanly.
+    writes are conditional, and starting an execution with the same name and input is itself idempotent). If Step
+    Functions refused the start, an order this request created is removed again, so a retry with the same key starts
+    cleanly; if it may have started it (no answer, or a 5xx), the order is kept and a retry with the key returns it.
 
     With a ``quota`` (the API always passes one), a new order counts against the caller's limit before anything
-    of it is written; a repeat whose order exists counts nothing, and an order that is not kept is given back.
+    of it is written; a repeat whose order exists counts nothing, and an order that is not kept (or whose write
+    failed) is given back.
 
     Raises
     ------
@@ -76,7 +77,9 @@ def submit_order(
     OrderRateLimitedError
         A new order over the caller's limit; no order was written, and a key stays bound to this body.
     WorkflowUnavailableError
-        The execution could not be started; nothing was kept.
+        The execution could not be started (nothing was kept), or its start is not confirmed (the order was kept).
+    StorageTransientError
+        DynamoDB throttled, failed or did not answer; a counted order was given back.
 
     Example
     -------
@@ -99,19 +102,29 @@ def submit_order(
     attributes = {"idempotencyKey": idempotency_key} if idempotency_key else {}
     existing = orders.get(order_id) if key_bound_before else None
     counted = take_order_quota(caller.subject, now, quota) if quota is not None and existing is None else None
-    created = existing is None and orders.create(placed, now, attributes)
     status = OrderStatus.RECEIVED
-    if not created:
-        existing = existing or orders.get(placed.orderId)
-        if existing is None:
-            created = orders.create(placed, now, attributes)
-        else:
-            status = OrderStatus(existing["status"])
+    try:
+        created = existing is None and orders.create(placed, now, attributes)
+        if not created:
+            existing = existing or orders.get(placed.orderId)
+            if existing is None:
+                created = orders.create(placed, now, attributes)
+            else:
+                status = OrderStatus(existing["status"])
+    except StorageTransientError:
+        if counted is not None:
+            with contextlib.suppress(StorageTransientError):  # then the count stays until its window ends
+                give_back_order_quota(counted, quota)
+        raise
     if counted is not None and not created:
         give_back_order_quota(counted, quota)
     try:
         execution_arn = workflow.start(placed.orderId, placed.workflow_input())
-    except (ClientError, BotoCoreError) as error:
+    except ExecutionStartError as error:
+        if error.may_have_started:
+            raise WorkflowUnavailableError(
+                "the order was recorded, but its start was not confirmed. Retry with the same Idempotency-Key"
+            ) from error
         if created:
             orders.delete_if_received(placed.orderId)
             if counted is not None:

@@ -20,11 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from tasks.adapters.dynamodb import error_code
 from tasks.adapters.orders_repository import OrderRepository
-from tasks.adapters.workflow import OrderWorkflow
+from tasks.adapters.workflow import ExecutionStartError, OrderWorkflow
 from tasks.errors import OrderNotFoundError
 from tasks.logic.clock import seconds_before
 from tasks.models.order import OrderStatus, PlacedOrder
@@ -106,9 +103,8 @@ def _start(
     placed = PlacedOrder.model_validate({name: order[name] for name in PlacedOrder.model_fields})
     try:
         workflow.start(order_id, placed.workflow_input())
-    except (ClientError, BotoCoreError) as error:
-        reason = error_code(error) if isinstance(error, ClientError) else type(error).__name__
+    except ExecutionStartError as error:
         return StrandedOrder(
-            orderId=order_id, outcome=StrandedOrderOutcome.START_FAILED, startAttempts=attempt, detail=reason
+            orderId=order_id, outcome=StrandedOrderOutcome.START_FAILED, startAttempts=attempt, detail=error.reason
         )
     return StrandedOrder(orderId=order_id, outcome=StrandedOrderOutcome.STARTED, startAttempts=attempt)

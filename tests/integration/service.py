@@ -37,6 +37,7 @@ from local.aws.cognitoidp.identity import (
     find_user_pool,
 )
 from local.aws.sigv4 import WAREHOUSE, LocalPrincipal, sign
+from local.endpoint.aws_faults import UNFAULTED_ACCESS_KEY_ID
 from local.launcher import StackNotReadyError, launch, stop, wait_until_ready
 from workflows.resources import Caller, route_for
 
@@ -148,15 +149,20 @@ class OrdersService:
         return sign(session.get_credentials(), method, self.api_url + path, data, headers, region=session.region_name)
 
     def stepfunctions(self) -> Any:
+        return self.aws_client("stepfunctions")
+
+    def aws_client(self, service: str) -> Any:
+        """A client of the stack's AWS endpoint for the suite's own reads: locally it signs as
+        ``UNFAULTED_ACCESS_KEY_ID``, so AWS-API fault rules never fault what a test asserts with."""
         if self.aws_endpoint:
             return boto3.client(
-                "stepfunctions",
+                service,
                 endpoint_url=self.aws_endpoint,
                 region_name="us-east-1",
-                aws_access_key_id="local",
+                aws_access_key_id=UNFAULTED_ACCESS_KEY_ID,
                 aws_secret_access_key="local",
             )
-        return boto3.client("stepfunctions")
+        return boto3.client(service)
 
     def wait_for(self, order_id: str, predicate: Callable[[dict], bool], what: str, deadline: float = 60) -> dict:
         give_up = time.monotonic() + deadline
@@ -199,7 +205,7 @@ def local_token_source(aws_endpoint: str) -> TokenSource:
         "cognito-idp",
         endpoint_url=aws_endpoint,
         region_name="us-east-1",
-        aws_access_key_id="local",
+        aws_access_key_id=UNFAULTED_ACCESS_KEY_ID,
         aws_secret_access_key="local",
     )
     return TokenSource(cognito, find_user_pool(cognito, "us-east-1").client_id, LOCAL_PASSWORD)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from local.testkit.fixtures import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.adapters.payment_provider import AttemptCounter, PaymentProvider, SimulatedPaymentProvider
-from tasks.adapters.workflow import OrderWorkflow
+from tasks.adapters.workflow import ExecutionStartError, OrderWorkflow
 from tasks.models.order import PlacedOrder
 
 NOW = "2026-03-01T10:00:00.000Z"
@@ -100,5 +98,5 @@ class WorkflowThatFailsFirst(FakeOrderWorkflow):
     def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
         if self.failures_left:
             self.failures_left -= 1
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
+            raise ExecutionStartError("ThrottlingException", may_have_started=False)
         return super().start(order_id, execution_input)

@@ -61,6 +61,7 @@ def test_moto_still_defines_every_method_the_engine_replaces():
 
     Read from moto's source, not from the classes, which the engine may already have patched.
     """
+    from moto.core.botocore_stubber import BotocoreStubber
     from moto.core.responses import BaseResponse
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models.table import Table
@@ -126,10 +127,14 @@ def test_moto_still_defines_every_method_the_engine_replaces():
         (TestStateEnvironment, "as_frame_of"),
         (Environment, "is_mocked_mode"),
         (Preprocessor, "visitChoice_rule_comparison_variable"),
+        (BotocoreStubber, "process_request"),
     ]:
         moto_classes = [klass for klass in cls.__mro__ if klass.__module__.startswith("moto.")]
         assert any(f"def {method}(" in inspect.getsource(klass) for klass in moto_classes), f"{cls.__name__}.{method}"
     assert "def boto_client_for(" in inspect.getsource(boto_client)
+    assert "self.process_request(request)" in inspect.getsource(BotocoreStubber.__call__), (
+        "mock_aws no longer answers through process_request: in-process interceptors would see nothing"
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
 
     assert "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)" in inspect.getsource(state_task_service_callback)

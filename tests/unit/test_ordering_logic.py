@@ -11,6 +11,7 @@ from local.testkit.fixtures import sample_order
 from tasks.adapters.dynamodb import to_item
 from tasks.adapters.idempotency_keys import record_id
 from tasks.adapters.orders_repository import DynamoDBOrderRepository, status_shard
+from tasks.adapters.workflow import ExecutionStartError
 from tasks.errors import ForbiddenError, IdempotencyKeyConflictError, OrderNotFoundError, WorkflowUnavailableError
 from tasks.logic.access import Principal
 from tasks.logic.clock import now_iso
@@ -36,6 +37,20 @@ LATER = "2026-03-02T09:59:59.000Z"
 """A second short of 24 hours after ``NOW``: the key still names its order."""
 EXPIRED = "2026-03-02T10:00:00.000Z"
 """24 hours after ``NOW``: the key's record has expired, even if TTL has not deleted it yet."""
+
+
+class WorkflowThatMayHaveStarted(FakeOrderWorkflow):
+    """StartExecution's first call got no answer: the execution may exist."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unanswered = 1
+
+    def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
+        if self.unanswered:
+            self.unanswered -= 1
+            raise ExecutionStartError("ReadTimeoutError", may_have_started=True)
+        return super().start(order_id, execution_input)
 
 
 def request(**overrides: Any) -> OrderRequest:
@@ -137,6 +152,19 @@ def test_a_failed_start_keeps_nothing_and_a_retry_with_the_same_key_completes_it
     accepted = submit(orders, keys, workflow)
 
     assert orders.get(accepted.orderId)["status"] == "RECEIVED"
+    assert workflow.calls == [("start", accepted.orderId)]
+
+
+def test_a_start_that_may_have_happened_keeps_the_order_and_a_retry_with_the_key_starts_it_by_name(orders, keys):
+    workflow = WorkflowThatMayHaveStarted()
+
+    with pytest.raises(WorkflowUnavailableError, match="start was not confirmed"):
+        submit(orders, keys, workflow)
+    kept = orders.query("by-customer", ADA.subject, 10, None)[0]
+    accepted = submit(orders, keys, workflow)
+
+    assert [order["status"] for order in kept] == ["RECEIVED"], "it may be running: its order must stay"
+    assert accepted.orderId == kept[0]["orderId"]
     assert workflow.calls == [("start", accepted.orderId)]
 
 

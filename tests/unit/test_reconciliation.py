@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from local.aws.awslambda.runner import LocalLambdaContext, function_arn
 from local.provisioning import local_function_environment
 from tasks.adapters.orders_repository import DynamoDBOrderRepository, status_shard
+from tasks.adapters.workflow import ExecutionStartError
 from tasks.errors import InvalidTaskInputError
 from tasks.handlers import reconcile_orders as reconcile_orders_handler
 from tasks.handlers.reconcile_orders import STRANDED_ORDERS_FAILED_METRIC
@@ -41,7 +41,7 @@ class StartRecorder(FakeOrderWorkflow):
 
     def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
         if self.refusal is not None:
-            raise ClientError({"Error": {"Code": self.refusal, "Message": "refused"}}, "StartExecution")
+            raise ExecutionStartError(self.refusal, may_have_started=False)
         self.inputs.setdefault(order_id, []).append(execution_input)
         return super().start(order_id, execution_input)
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, quote
 
 from local.aws.apigateway.authorizer import CognitoAuthorizer
 from local.aws.apigateway.throttle import TokenBucket
-from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LambdaRunner
+from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, Invocation, LambdaRunner
 from local.aws.sigv4 import WAREHOUSE, SignatureError, verify
 from workflows.resources import STAGE_THROTTLE, Caller, Route, StageThrottle, route_for
 
@@ -246,17 +246,29 @@ class ApiGatewayEmulation:
         )
 
     def _invoke(self, event: dict) -> GatewayAnswer:
-        """A function error answers 502; Lambda refusing the invocation itself (throttled) answers 500, as in AWS."""
-        invocation = self._runner.invoke(self._function_name, json.dumps(event).encode())
-        if invocation.status_code != 200:
-            return _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
-        if invocation.function_error:
-            return _message(HTTPStatus.BAD_GATEWAY, "Internal server error")
-        result = json.loads(invocation.payload)
-        headers = {name: values[-1] for name, values in (result.get("multiValueHeaders") or {}).items()}
-        headers.update(result.get("headers") or {})
-        body = result.get("body") or ""
-        return GatewayAnswer(int(result.get("statusCode", 200)), headers, body.encode())
+        return proxy_answer(self._runner.invoke(self._function_name, json.dumps(event).encode()))
+
+
+def proxy_answer(invocation: Invocation) -> GatewayAnswer:
+    """What API Gateway answers for a Lambda proxy integration's invocation: the function's response; 502 for a
+    function error (a timeout too); 500 when Lambda refused the invocation itself (throttled), as in AWS.
+
+    Example
+    -------
+    >>> proxy_answer(Invocation(payload=b'{"statusCode": 503, "body": "{}"}')).status
+    503
+    >>> proxy_answer(Invocation(payload=b"{}", function_error="Unhandled")).status
+    502
+    """
+    if invocation.status_code != 200:
+        return _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+    if invocation.function_error:
+        return _message(HTTPStatus.BAD_GATEWAY, "Internal server error")
+    result = json.loads(invocation.payload)
+    headers = {name: values[-1] for name, values in (result.get("multiValueHeaders") or {}).items()}
+    headers.update(result.get("headers") or {})
+    body = result.get("body") or ""
+    return GatewayAnswer(int(result.get("statusCode", 200)), headers, body.encode())
 
 
 def _routes_at(path: str) -> list[Route]:

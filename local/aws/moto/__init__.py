@@ -12,7 +12,8 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
   executions' casing, JSONPath variables and Choice assignments, Express limits, the races around heartbeats and
   stops, a user pool signing key of this process, and SRP sign-in that checks the password.
 - ``endpoint``: the AWS endpoint's answers to outside clients: StartExecution's names, ListExecutions' status filter,
-  GetExecutionHistory's order, data and pages, ResultPath failures in plain words, and a 400 for calls moto lacks.
+  GetExecutionHistory's order, data and pages, ResultPath failures in plain words, a 400 for calls moto lacks, and
+  the interceptors every in-process request passes before moto answers it (``IN_PROCESS_INTERCEPTORS``).
 - ``caches``: performance adapters that change no behaviour: item backups, items sorted once per change, queries of
   one partition, engine clients, parsed definitions, moto's module list, serializer aliases, AttributeValues passed
   through, EventBridge input paths parsed once, and finished threads forgotten.
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from local.aws.moto.clock import CLOCK, TIME_SCALE_ENV, WAIT_POINTS, ScaledEvent, VirtualClock
-    from local.aws.moto.endpoint import name_executions_as_aws
+    from local.aws.moto.endpoint import IN_PROCESS_INTERCEPTORS, name_executions_as_aws
     from local.aws.moto.fidelity import (
         case_nested_executions_as_aws,
         make_dynamodb_writes_atomic,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK",
     "EXECUTION_END_LISTENERS",
+    "IN_PROCESS_INTERCEPTORS",
     "STREAM_RECORD_LISTENERS",
     "TIME_SCALE_ENV",
     "WAIT_POINTS",
@@ -133,6 +135,7 @@ def install_time_scale(factor: float | None = None) -> None:
             endpoint.page_execution_histories_as_aws()
             endpoint.fail_result_paths_in_plain_words()
             endpoint.refuse_unsupported_calls()
+            endpoint.let_interceptors_answer_in_process()
             fidelity.case_nested_executions_as_aws()
             fidelity.read_variables_in_json_path()
             fidelity.assign_in_jsonpath_choice_rules()

@@ -5,23 +5,28 @@ UUID name, an invalid name ``InvalidName``, and the engine's errors (``InvalidEx
 codes; GetExecutionHistory honours ``reverseOrder``, ``includeExecutionData`` and its pages; ListExecutions refuses
 an unknown ``statusFilter``; and a ``ResultPath`` that cannot be applied fails with ``States.ResultPathMatchFailure``
 in plain words instead of a Python ``TypeError``. A call moto does not implement, of any service, is refused with 400
-``UnsupportedOperation`` that says so, instead of a 500 and a traceback in the log.
+``UnsupportedOperation`` that says so, instead of a 500 and a traceback in the log. In-process requests pass
+``IN_PROCESS_INTERCEPTORS`` before moto answers them (the AWS-API fault rules are one).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import uuid
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from local.aws.moto.versions import installed_moto_version, require_supported_moto
 
 require_supported_moto()
 
+from botocore.awsrequest import AWSPreparedRequest
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 from moto.stepfunctions.exceptions import InvalidToken, ValidationException
@@ -260,3 +265,34 @@ def refuse_unsupported_calls() -> None:
     Every service's requests pass through ``BaseResponse._dispatch``, on the server and in-process alike.
     """
     BaseResponse._dispatch = _dispatch_or_refuse_unsupported
+
+
+# --- in-process requests pass interceptors first ---------------------------------------------------------------------
+
+InProcessAnswer = tuple[int, dict[str, Any], str | bytes]
+Deliver = Callable[[AWSPreparedRequest], InProcessAnswer | None]
+RequestInterceptor = Callable[[AWSPreparedRequest, Deliver], InProcessAnswer | None]
+IN_PROCESS_INTERCEPTORS: list[RequestInterceptor] = []
+"""Called with every request moto answers in-process and a function that delivers a request to moto, in order; each
+may answer itself, change what it delivers, or raise a botocore ``HTTPClientError`` (a timeout) instead. The AWS-API
+fault rules (``local.endpoint.aws_faults``) are one."""
+
+_process_request = BotocoreStubber.process_request
+
+
+def _process_request_through_interceptors(self: BotocoreStubber, request: AWSPreparedRequest) -> Any:
+    deliver: Deliver = functools.partial(_process_request, self)
+    for interceptor in reversed(IN_PROCESS_INTERCEPTORS):
+        deliver = functools.partial(_intercepted, interceptor, deliver)
+    return deliver(request)
+
+
+def _intercepted(interceptor: RequestInterceptor, deliver: Deliver, request: AWSPreparedRequest) -> Any:
+    return interceptor(request, deliver)
+
+
+def let_interceptors_answer_in_process() -> None:
+    """Every in-process call reaches moto through ``BotocoreStubber.process_request``: ``mock_aws`` answers botocore's
+    ``before-send`` with it, and so does ``local.endpoint.in_process`` for the stack's own calls. Interceptors see
+    those requests there, whichever session made the client and whenever."""
+    BotocoreStubber.process_request = _process_request_through_interceptors
