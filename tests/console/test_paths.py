@@ -215,6 +215,12 @@ LOOP = {
                         "Yes": {"Type": "Pass", "End": True},
                     },
                 },
+            ],
+            "Next": "Risky",
+        },
+        "Risky": {
+            "Type": "Parallel",
+            "Branches": [
                 {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Nope", "Cause": "on purpose"}}},
             ],
             "Catch": [
@@ -227,9 +233,10 @@ LOOP = {
     },
 }
 """A loop that visits ``Enough?`` twice from ``n`` 0 (rule 0, then rule 1, whose Next is also the Default's but which
-alone assigns), a Parallel state with a Choice in one branch (a rule and the Default to one state, neither assigning)
-and a failing branch, caught by a Catch whose target is also the Parallel's Next. Rule 1 is an And because moto drops
-the ``Assign`` of a JSONPath rule that is a single comparison."""
+alone assigns), a Parallel state with a Choice in its branch (a rule and the Default to one state, neither assigning),
+then a Parallel state whose branch fails, caught by a Catch whose target is also its Next. The failing branch has a
+Parallel state of its own: beside the Choice's branch, it would cancel that branch before the Choice ran whenever it
+failed first."""
 
 
 def run_on_the_engine(stack, definition: dict[str, Any], execution_input: dict[str, Any]) -> list[dict[str, Any]]:
@@ -256,7 +263,8 @@ def test_a_loop_takes_each_rule_the_history_names_and_a_branch_and_a_catch_take_
     assert out_of(path.taken, "Enough?") == [("Bump", "choice", (0,)), ("Split", "choice", (1,))]
     assert out_of(path.taken, "Inner?") == []
     assert out_of(path.possible, "Inner?") == [("Yes", "choice", (0,)), ("Yes", "default", ())]
-    assert out_of(path.taken, "Split") == [("Done", "catch", (0, 1))], "it failed, so not its Next"
+    assert out_of(path.taken, "Split") == [("Risky", "next", ())]
+    assert out_of(path.taken, "Risky") == [("Done", "catch", (0, 1))], "it failed, so not its Next"
     assert out_of(path.taken, "Done") == [(END, "end", ())]
     assert {edge.source for edge in path.possible} == {"Inner?"}
     assert path.catchers == {}, "a failed Parallel state's event names no error, so no Catcher is named"
