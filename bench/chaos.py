@@ -116,6 +116,8 @@ class BenchWarehouse:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"warehouse-{stack.name}", daemon=True)
         self.answers: Counter[str] = Counter()
+        self.refused: dict[str, str] = {}
+        """The orders whose last answer (``SHIPPED``, ``FAILED`` or ``CANCEL``) the API refused with a 409."""
 
     def __enter__(self) -> BenchWarehouse:
         self._thread.start()
@@ -159,9 +161,12 @@ class BenchWarehouse:
         else:
             tracking = {"outcome": "SHIPPED", "trackingNumber": f"1Z{bucket:02d}{order_id[-10:]}"}
             path, body, answer = f"/orders/{order_id}/shipment", tracking, "SHIPPED"
-        if self._stack.api.request("POST", path, body, caller=caller).status == 202:
+        status = self._stack.api.request("POST", path, body, caller=caller).status
+        if status == 202:
             self._answered.add(order_id)
             self.answers[answer] += 1
+        elif status == 409:
+            self.refused[order_id] = answer
 
 
 class EventsQueue:

@@ -386,6 +386,7 @@ def run_chaos_aws_stack(
             checked = check_aws_invariants(stack, placed_by, {s.order_id for s in run.accepted}, events_queue)
             seconds = time.monotonic() - started
         checked["warehouse_answers"] = dict(warehouse.answers)
+        checked["refused_though_taken"] = refused_though_taken(stack, warehouse.refused)
     submissions = run.submissions
     checked.update(
         settled=run.settled and settled,
@@ -397,6 +398,25 @@ def run_chaos_aws_stack(
         faults=json.loads(report.read_text()) if report.exists() else {},
     )
     return checked, rules
+
+
+ENDS_AS = {"SHIPPED": OrderStatus.COMPLETED.value, "FAILED": OrderStatus.FAILED.value, "CANCEL": "CANCELLED"}
+"""The status an order ends in when the workflow took the warehouse's (or the shopper's) answer."""
+
+
+def refused_though_taken(stack: BenchStack, refused: Mapping[str, str]) -> list[str]:
+    """The callbacks the API answered 409 although the workflow took them: the order ended as the answer asked.
+
+    That happens when Step Functions carried out a SendTaskSuccess (or SendTaskFailure) and its answer was lost: the
+    SDK sends it again, and the token is gone by then.
+    """
+    taken = []
+    for order_id, answer in sorted(refused.items()):
+        item = stack.dynamodb.get_item(TableName=ORDERS_TABLE.local_name, Key={"orderId": {"S": order_id}})
+        status = from_item(item["Item"])["status"] if "Item" in item else None
+        if status == ENDS_AS[answer]:
+            taken.append(f"{order_id}: {answer} answered 409, order {status}")
+    return taken
 
 
 def await_settled(stack: BenchStack, customers: set[str]) -> bool:
@@ -596,6 +616,7 @@ def run_chaos_aws(orders_per_stack: int, deadline_seconds: float) -> dict[str, A
             for key in sorted({key for checked in stacks for key in checked["answers"]["examples"]})
         },
         "retried_orders": sum(checked["retried_orders"] for checked in stacks),
+        "refused_though_taken": [example for checked in stacks for example in checked["refused_though_taken"]],
         "storefront_gave_up": sum(checked["storefront_gave_up"] for checked in stacks),
         "reconciled": sum(checked["reconciled"] for checked in stacks),
         "events": {

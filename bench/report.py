@@ -351,6 +351,13 @@ def _chaos_aws(summary: dict[str, Any], add: Any) -> None:
         add(f"| {caller} | " + " | ".join(str(counts.get(status, "")) for status in statuses) + " |")
     add("")
     add("The API's answers by caller and HTTP status (0: no answer), every attempt counted.")
+    if chaos.get("refused_though_taken"):
+        taken = chaos["refused_though_taken"]
+        add(
+            f"{len(taken)} callbacks were answered 409 although the workflow took them (the order ended as they "
+            "asked): Step Functions carried out the call, its answer was lost, and the retry found the token gone. "
+            f"For example {'; '.join(taken[:3])}."
+        )
     if chaos.get("answer_examples"):
         add("The first answers other than 2xx, by caller and status:")
         add("")

@@ -292,6 +292,7 @@ def test_benchmarks_md_shows_the_faults_by_operation_and_kind_the_answers_and_a_
             },
             "answers": {"shopper": {"202": 998, "503": 14}, "orders-local-warehouse": {"202": 700, "409": 2}},
             "answer_examples": {"orders-local-warehouse 409": ["POST /orders/o-1/shipment: no longer waits"]},
+            "refused_though_taken": ["o-1: SHIPPED answered 409, order COMPLETED"],
             "events": {
                 "expected": 5,
                 "received": 6,
@@ -316,3 +317,29 @@ def test_benchmarks_md_shows_the_faults_by_operation_and_kind_the_answers_and_a_
     assert "| shopper | 998 |  | 14 |" in lines
     assert f"| {NO_ORDER_STRANDED} | **FAIL** | 1 |" in lines
     assert f"{NO_ORDER_STRANDED}: ord-9 (never accepted): RECEIVED" in lines
+    assert any(line.startswith("1 callbacks were answered 409 although the workflow took them") for line in lines)
+
+
+class OrdersTable:
+    def __init__(self, statuses: Mapping[str, str]):
+        self._statuses = statuses
+
+    def get_item(self, TableName: str, Key: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        order_id = Key["orderId"]["S"]
+        found = order_id in self._statuses
+        return {"Item": to_item({"orderId": order_id, "status": self._statuses[order_id]})} if found else {}
+
+
+class TableStack:
+    def __init__(self, statuses: Mapping[str, str]):
+        self.dynamodb = OrdersTable(statuses)
+
+
+def test_a_refused_callback_counts_as_taken_only_when_the_order_ended_as_it_asked():
+    stack = TableStack({"ord-1": "COMPLETED", "ord-2": "COMPLETED", "ord-3": "CANCELLED"})
+    refused = {"ord-1": "SHIPPED", "ord-2": "CANCEL", "ord-3": "CANCEL", "ord-4": "FAILED"}
+
+    assert chaos_aws.refused_though_taken(stack, refused) == [
+        "ord-1: SHIPPED answered 409, order COMPLETED",
+        "ord-3: CANCEL answered 409, order CANCELLED",
+    ]
