@@ -16,9 +16,9 @@ sent again with the same key after ``Retry-After``, until ``STOREFRONT_DEADLINE_
 
 Afterwards every order of the bench shoppers in the table (accepted or not) is checked: the invariants of
 ``local.testkit.invariants`` and the cross-order ones of ``bench.chaos``, and the promises only AWS's failures put at
-risk (``AWS_CHAOS_INVARIANTS``): no order stranded, no 5xx but a 503 (with ``Retry-After``) to any caller, and every
-event published or named by the stream's dead-letter queue. Each stack's injected faults per operation come from
-the report ``orders up`` writes when it stops.
+risk (``AWS_CHAOS_INVARIANTS``): no order stranded, no 5xx but a 503 (with ``Retry-After``) to any caller, no valid
+order refused, and every event published or named by the stream's dead-letter queue. Each stack's injected faults
+per operation come from the report ``orders up`` writes when it stops.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from bench.chaos import (
     PLENTY_STOCK,
     SCARCE_SKU,
     SCARCE_STOCK,
+    UNKNOWN_SKU,
     BenchWarehouse,
     EventsQueue,
     chaos_order,
@@ -117,6 +118,7 @@ NO_ORDER_STRANDED = (
 )
 ONLY_503 = "no 5xx other than 503 to any caller, and every request answered"
 RETRY_AFTER_ON_503 = "every 503 carries Retry-After"
+VALID_ORDERS_ACCEPTED = "no valid order refused: only an order for an unknown SKU is answered 4xx"
 EVENTS_PUBLISHED_OR_DEAD_LETTERED = "every timeline entry's event published or named by the stream's dead-letter queue"
 NOTHING_PUBLISHED_OUTSIDE_TIMELINE = "every event published is an entry of its order's timeline"
 EVENTS_KEEP_THEIR_FORM = "every event fits the schema and carries nothing sensitive"
@@ -125,6 +127,7 @@ AWS_CHAOS_INVARIANTS = (
     *ORDER_INVARIANTS,
     ONLY_503,
     RETRY_AFTER_ON_503,
+    VALID_ORDERS_ACCEPTED,
     EVENTS_PUBLISHED_OR_DEAD_LETTERED,
     NOTHING_PUBLISHED_OUTSIDE_TIMELINE,
     EVENTS_KEEP_THEIR_FORM,
@@ -352,14 +355,57 @@ class DeadLetters:
             self._iterators[shard_id] = iterator
 
 
+def names_unknown_sku(order: Mapping[str, Any]) -> bool:
+    return any(item["sku"] == UNKNOWN_SKU for item in order["items"])
+
+
+def submissions_for(valid_orders: int) -> int:
+    """How many chaos orders to send so that ``valid_orders`` of them name only SKUs of the catalog: an API that
+    refuses an unknown SKU up front (422) does not accept the others.
+
+    Example
+    -------
+    >>> submissions_for(100) - 100 == sum(names_unknown_sku(chaos_order(i)) for i in range(submissions_for(100)))
+    True
+    """
+    count = valid = 0
+    while valid < valid_orders:
+        valid += not names_unknown_sku(chaos_order(count))
+        count += 1
+    return count
+
+
+def refused_wrongly(order: Mapping[str, Any], status: int) -> bool:
+    """A 4xx to an order with nothing wrong in it: only an unknown SKU may be refused (the mix has no other fault).
+
+    Example
+    -------
+    >>> refused_wrongly(chaos_order(0), 422) == (not names_unknown_sku(chaos_order(0)))
+    True
+    """
+    return 400 <= status < 500 and not names_unknown_sku(order)
+
+
 def run_chaos_aws_stack(
     name: str, rules: dict[str, Any], orders: int, deadline_seconds: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``orders`` chaos orders through a fresh stack with AWS-API fault ``rules``; its invariants, and the faults its
-    rules injected per operation (read from the report the stack writes when it stops)."""
+    """Chaos orders through a fresh stack with AWS-API fault ``rules``, ``orders`` of them valid (plus the orders for
+    an unknown SKU among them); its invariants, and the faults its rules injected per operation (read from the report
+    the stack writes when it stops)."""
     report = aws_faults_report(name)
     report.unlink(missing_ok=True)
-    keys = [f"{name}-{index}" for index in range(orders)]
+    count = submissions_for(orders)
+    keys = [f"{name}-{index}" for index in range(count)]
+    refused: list[str] = []
+
+    def submit(
+        stack: BenchStack, shopper: Shopper, body: dict[str, Any], headers: dict[str, str] | None, label: str
+    ) -> Submission:
+        submission = storefront_submit(stack, shopper, body, headers, label)
+        if refused_wrongly(body, submission.status):
+            refused.append(f"{(headers or {}).get('Idempotency-Key')}: {submission.status} to a valid order")
+        return submission
+
     with start_stack(name, warehouse_delay="off", time_scale=CHAOS_TIME_SCALE, aws_faults=rules) as stack:
         stack.put_product(PLENTY_SKU, PLENTY_STOCK)
         stack.put_product(SCARCE_SKU, SCARCE_STOCK)
@@ -371,7 +417,7 @@ def run_chaos_aws_stack(
             started = time.monotonic()
             run = drive(
                 stack,
-                orders,
+                count,
                 chaos_order,
                 shoppers=shoppers,
                 in_flight=32,
@@ -379,11 +425,12 @@ def run_chaos_aws_stack(
                 label=name,
                 deadline_seconds=deadline_seconds,
                 headers=lambda index: {"Idempotency-Key": keys[index]},
-                submit=storefront_submit,
+                submit=submit,
             )
             placed_by = {key: shoppers[index % len(shoppers)].sub for index, key in enumerate(keys)}
             settled = await_settled(stack, set(placed_by.values()))
-            checked = check_aws_invariants(stack, placed_by, {s.order_id for s in run.accepted}, events_queue)
+            accepted = {submission.order_id for submission in run.accepted}
+            checked = check_aws_invariants(stack, placed_by, accepted, events_queue, refused)
             seconds = time.monotonic() - started
         checked["warehouse_answers"] = dict(warehouse.answers)
         checked["refused_though_taken"] = refused_though_taken(stack, warehouse.refused)
@@ -433,12 +480,17 @@ def await_settled(stack: BenchStack, customers: set[str]) -> bool:
 
 
 def check_aws_invariants(
-    stack: BenchStack, placed_by: Mapping[str, str], accepted: set[str | None], events_queue: EventsQueue
+    stack: BenchStack,
+    placed_by: Mapping[str, str],
+    accepted: set[str | None],
+    events_queue: EventsQueue,
+    refused: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Every invariant over every order of the bench shoppers in the table, accepted or not.
 
     ``placed_by`` maps each Idempotency-Key the storefront sent to the ``sub`` of the shopper who sent it: an order
-    records its key, so even an order whose every answer was a 503 is checked against its placer.
+    records its key, so even an order whose every answer was a 503 is checked against its placer. ``refused`` are
+    the valid orders the API answered 4xx.
     """
     shoppers = set(placed_by.values())
     orders = {item["orderId"]: item for item in stack.scan("orders") if item.get("customerId") in shoppers}
@@ -489,6 +541,7 @@ def check_aws_invariants(
             failures[broken].append(_events_difference(order, events[order_id], dead_lettered.get(order_id, set())))
     for name, broken in broken_caller_promises(stack.api.answers.figures()).items():
         failures[name] += broken
+    failures[VALID_ORDERS_ACCEPTED] += refused
     check_captures(ledger, failures)
     check_stock(stack, orders, failures)
     named = {(order_id, sequence) for order_id, entries in dead_lettered.items() for sequence, _ in entries}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bench import chaos_aws, report
+from bench.chaos import PLENTY_SKU, UNKNOWN_SKU, chaos_order
 from bench.chaos_aws import (
     EVENTS_KEEP_THEIR_FORM,
     EVENTS_PUBLISHED_OR_DEAD_LETTERED,
@@ -26,6 +27,7 @@ from bench.chaos_aws import (
     faults_by_operation,
     storefront_submit,
 )
+from bench.load import order_body
 from bench.service import AnswerTally, ApiResponse
 from local.endpoint.aws_faults import parse_aws_fault_rules
 from local.testkit.invariants import STATUS_MATCHES_EXECUTION, TERMINAL
@@ -343,3 +345,17 @@ def test_a_refused_callback_counts_as_taken_only_when_the_order_ended_as_it_aske
         "ord-1: SHIPPED answered 409, order COMPLETED",
         "ord-3: CANCEL answered 409, order CANCELLED",
     ]
+
+
+def test_only_an_order_for_an_unknown_sku_may_be_refused():
+    valid, unknown = order_body(PLENTY_SKU), order_body(UNKNOWN_SKU)
+
+    assert [chaos_aws.refused_wrongly(valid, status) for status in (202, 422, 409, 503)] == [False, True, True, False]
+    assert not chaos_aws.refused_wrongly(unknown, 422)
+
+
+def test_enough_orders_are_sent_for_the_valid_ones_to_reach_the_count():
+    sent = chaos_aws.submissions_for(500)
+
+    valid = [index for index in range(sent) if not chaos_aws.names_unknown_sku(chaos_order(index))]
+    assert len(valid) == 500 and valid[-1] == sent - 1
