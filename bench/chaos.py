@@ -97,6 +97,26 @@ def chaos_order(index: int) -> dict[str, Any]:
     return order_body(PLENTY_SKU, quantity=1 + bucket % 3)
 
 
+def names_unknown_sku(order: Mapping[str, Any]) -> bool:
+    return any(item["sku"] == UNKNOWN_SKU for item in order["items"])
+
+
+def submissions_for(valid_orders: int) -> int:
+    """How many chaos orders to send so that ``valid_orders`` of them name only SKUs of the catalog: an API that
+    refuses an unknown SKU up front (422) does not accept the others.
+
+    Example
+    -------
+    >>> submissions_for(100) - 100 == sum(names_unknown_sku(chaos_order(i)) for i in range(submissions_for(100)))
+    True
+    """
+    count = valid = 0
+    while valid < valid_orders:
+        valid += not names_unknown_sku(chaos_order(count))
+        count += 1
+    return count
+
+
 class BenchWarehouse:
     """Answers every order awaiting shipment: ships 80%, fails 10% of shipments, and the customer cancels 10%.
 
@@ -273,7 +293,8 @@ def _timeline_keys(expected: Mapping[str, int]) -> set[tuple[str, int]]:
 def run_chaos_stack(
     name: str, rules: dict[str, Any], orders: int, deadline_seconds: float
 ) -> tuple[LoadRun, dict[str, Any]]:
-    """Run ``orders`` chaos orders through a fresh stack with ``rules``, and check every invariant on its state."""
+    """Run chaos orders through a fresh stack with ``rules``, ``orders`` of them valid (plus those for an unknown
+    SKU among them), and check every invariant on its state."""
     with start_stack(name, warehouse_delay="off", time_scale=CHAOS_TIME_SCALE, faults=rules) as stack:
         stack.put_product(PLENTY_SKU, PLENTY_STOCK)
         stack.put_product(SCARCE_SKU, SCARCE_STOCK)
@@ -281,7 +302,7 @@ def run_chaos_stack(
         with EventsQueue(stack) as events_queue, BenchWarehouse(stack, shoppers) as warehouse:
             run = drive(
                 stack,
-                orders,
+                submissions_for(orders),
                 chaos_order,
                 shoppers=shoppers,
                 in_flight=32,

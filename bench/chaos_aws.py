@@ -43,13 +43,14 @@ from bench.chaos import (
     PLENTY_STOCK,
     SCARCE_SKU,
     SCARCE_STOCK,
-    UNKNOWN_SKU,
     BenchWarehouse,
     EventsQueue,
     chaos_order,
     check_captures,
     check_stock,
     describe_executions,
+    names_unknown_sku,
+    submissions_for,
 )
 from bench.load import Submission, drive
 from bench.service import REGION, BenchStack, Shopper, aws_faults_report, start_stack
@@ -353,26 +354,6 @@ class DeadLetters:
                 if not page["Records"]:
                     break
             self._iterators[shard_id] = iterator
-
-
-def names_unknown_sku(order: Mapping[str, Any]) -> bool:
-    return any(item["sku"] == UNKNOWN_SKU for item in order["items"])
-
-
-def submissions_for(valid_orders: int) -> int:
-    """How many chaos orders to send so that ``valid_orders`` of them name only SKUs of the catalog: an API that
-    refuses an unknown SKU up front (422) does not accept the others.
-
-    Example
-    -------
-    >>> submissions_for(100) - 100 == sum(names_unknown_sku(chaos_order(i)) for i in range(submissions_for(100)))
-    True
-    """
-    count = valid = 0
-    while valid < valid_orders:
-        valid += not names_unknown_sku(chaos_order(count))
-        count += 1
-    return count
 
 
 def refused_wrongly(order: Mapping[str, Any], status: int) -> bool:

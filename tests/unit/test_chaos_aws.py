@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench import chaos_aws, report
-from bench.chaos import PLENTY_SKU, UNKNOWN_SKU, chaos_order
+from bench.chaos import PLENTY_SKU, UNKNOWN_SKU, chaos_order, names_unknown_sku, submissions_for
 from bench.chaos_aws import (
     EVENTS_KEEP_THEIR_FORM,
     EVENTS_PUBLISHED_OR_DEAD_LETTERED,
@@ -355,7 +355,7 @@ def test_only_an_order_for_an_unknown_sku_may_be_refused():
 
 
 def test_enough_orders_are_sent_for_the_valid_ones_to_reach_the_count():
-    sent = chaos_aws.submissions_for(500)
+    sent = submissions_for(500)
 
-    valid = [index for index in range(sent) if not chaos_aws.names_unknown_sku(chaos_order(index))]
+    valid = [index for index in range(sent) if not names_unknown_sku(chaos_order(index))]
     assert len(valid) == 500 and valid[-1] == sent - 1
