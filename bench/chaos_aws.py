@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -423,9 +425,17 @@ def run_chaos_aws_stack(
         accepted=len(run.accepted),
         retried_orders=sum(1 for submission in submissions if submission.attempts > 1),
         storefront_gave_up=sum(1 for submission in submissions if submission.status in (0, 503)),
-        faults=json.loads(report.read_text()) if report.exists() else {},
+        faults=_injected(report),
     )
     return checked, rules
+
+
+def _injected(report: Path) -> dict[str, Any]:
+    """The stack's report of the faults it injected; a stack killed at stop writes none, and that is said."""
+    if not report.exists():
+        print(f"  {report.name} is missing: the stack did not stop cleanly, see its log", file=sys.stderr, flush=True)
+        return {}
+    return json.loads(report.read_text())
 
 
 ENDS_AS = {"SHIPPED": OrderStatus.COMPLETED.value, "FAILED": OrderStatus.FAILED.value, "CANCEL": "CANCELLED"}
