@@ -1,8 +1,9 @@
 """``python -m bench``: every benchmark phase in turn, a summary row after each, then summary.json and BENCHMARKS.md.
 
 The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 330 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
-the whole benchmark stays under 15 minutes on two cores whatever the stack's throughput; chaos always runs at least
-``CHAOS_MIN_ORDERS`` orders.
+the whole benchmark stays under 15 minutes on two cores whatever the stack's throughput; each chaos phase (our tasks
+failing, then AWS failing) always runs at least ``CHAOS_MIN_ORDERS`` orders. ``python -m bench.chaos_aws
+--orders-per-stack 50`` runs the AWS chaos phase alone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ try:
 except UnsupportedMotoError as unsupported:
     sys.exit(f"make bench: {unsupported}")
 
-from bench import chaos, cold_init, cost, fuzz, inprocess, races, suite, throughput
+from bench import chaos, chaos_aws, cold_init, cost, fuzz, inprocess, races, suite, throughput
 from bench.profile import StackProfile
 from bench.report import machine, print_row, target_results, write_markdown
 from bench.service import RESULTS_DIR, SHOPPERS, start_stack
@@ -32,6 +33,7 @@ LONG_RUN_SECONDS = float(os.environ.get("BENCH_LONG_RUN_SECONDS", "330"))
 LONG_RUN_MAX_ORDERS = int(os.environ.get("BENCH_LONG_RUN_ORDERS", "5000"))
 CHAOS_MIN_ORDERS = 1000
 CHAOS_ORDERS_PER_STACK = max(CHAOS_MIN_ORDERS // 2, int(os.environ.get("BENCH_CHAOS_ORDERS_PER_STACK", "500")))
+CHAOS_AWS_ORDERS_PER_STACK = max(CHAOS_MIN_ORDERS // 2, int(os.environ.get("BENCH_CHAOS_AWS_ORDERS_PER_STACK", "500")))
 ACCEPT_REQUESTS_PER_CLIENT = 6
 BASELINE_ORDERS, BASELINE_PATCHED_ORDERS = 100, 300
 INPROCESS_ORDERS = int(os.environ.get("BENCH_INPROCESS_ORDERS", "1000"))
@@ -62,6 +64,12 @@ METHOD = [
     "only see the gateway's 403.",
     "Chaos: two stacks side by side, one per core; invariants from local/testkit/invariants.py per order plus the "
     "cross-order ones in bench/chaos.py.",
+    "Chaos at the AWS level: two more stacks side by side, our tasks left alone and the AWS APIs the stack calls "
+    "faulted at the endpoint (ORDERS_AWS_FAULTS, seeded; bench/chaos_aws.py THROTTLED and FAILING); the same orders, "
+    "each with an Idempotency-Key, a 503 sent again after Retry-After as a storefront does, for up to 60 s; the "
+    "warehouse also sends heartbeats. Every order of the bench shoppers in the table is checked, accepted or not; "
+    "every API answer is counted by caller and status; the faults per operation are the stacks' own reports "
+    "(ORDERS_AWS_FAULTS_REPORT).",
     "Cost: one order per path on moto in-process (local.testkit.fixtures.OrderStack), after one warm-up order; "
     "billable "
     "Standard transitions = the parent's StateEntered events plus task retries; the Express child's request, wall "
@@ -187,6 +195,17 @@ def main() -> int:
         "chaos",
         time.monotonic() - phase,
         f"{summary['chaos']['orders']} orders, invariants {'all pass' if not failed else 'FAIL: ' + ', '.join(failed)}",
+    )
+
+    phase = time.monotonic()
+    summary["chaos_aws"] = chaos_aws.run_chaos_aws(CHAOS_AWS_ORDERS_PER_STACK, deadline_seconds=480)
+    failed = [name for name, passed in summary["chaos_aws"]["invariants"].items() if not passed]
+    injected = sum(sum(entry["faults"].values()) for entry in summary["chaos_aws"]["faults"].values())
+    print_row(
+        "chaos AWS",
+        time.monotonic() - phase,
+        f"{summary['chaos_aws']['orders']} orders, {injected} AWS faults, "
+        f"invariants {'all pass' if not failed else 'FAIL: ' + ', '.join(failed)}",
     )
 
     summary["throughput"] = {

@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -53,6 +53,9 @@ CROSS_ORDER_INVARIANTS = (NO_NEGATIVE_STOCK, STOCK_CONSERVED, NOT_CAPTURED_TWICE
 EVENTS_EQUAL_TIMELINE = "every order's events equal its timeline"
 CHAOS_INVARIANTS = (*ORDER_INVARIANTS, EVENTS_EQUAL_TIMELINE, *CROSS_ORDER_INVARIANTS)
 WAREHOUSE_POLL_SECONDS = 0.5
+HEARTBEAT_SHARE = 30
+"""Percent of the orders awaiting shipment, all of them among those it ships, that the warehouse first sends a
+heartbeat for."""
 CHAOS_TIME_SCALE = 1000.0
 EVENTS_QUEUE = "bench-chaos-events"
 EVENTS_DEADLINE_SECONDS = 240.0
@@ -94,21 +97,47 @@ def chaos_order(index: int) -> dict[str, Any]:
     return order_body(PLENTY_SKU, quantity=1 + bucket % 3)
 
 
+def names_unknown_sku(order: Mapping[str, Any]) -> bool:
+    return any(item["sku"] == UNKNOWN_SKU for item in order["items"])
+
+
+def submissions_for(valid_orders: int) -> int:
+    """How many chaos orders to send so that ``valid_orders`` of them name only SKUs of the catalog: an API that
+    refuses an unknown SKU up front (422) does not accept the others.
+
+    Example
+    -------
+    >>> submissions_for(100) - 100 == sum(names_unknown_sku(chaos_order(i)) for i in range(submissions_for(100)))
+    True
+    """
+    count = valid = 0
+    while valid < valid_orders:
+        valid += not names_unknown_sku(chaos_order(count))
+        count += 1
+    return count
+
+
 class BenchWarehouse:
     """Answers every order awaiting shipment: ships 80%, fails 10% of shipments, and the customer cancels 10%.
 
     Shipments are signed as the warehouse role; a cancel is sent with the token of the order's owner, found by the
-    ``customerId`` the order was stored with.
+    ``customerId`` the order was stored with. With ``heartbeats``, the warehouse first says it is still working on
+    ``HEARTBEAT_SHARE`` of the orders it ships (``IN_PROGRESS``, a SendTaskHeartbeat). An answer other than 202 is
+    sent again at the next poll if the order still awaits shipment.
     """
 
-    def __init__(self, stack: BenchStack, shoppers: list[Shopper]):
+    def __init__(self, stack: BenchStack, shoppers: list[Shopper], *, heartbeats: bool = False):
         self._stack = stack
         self._orders = DynamoDBOrderRepository(ORDERS_TABLE.local_name, stack.dynamodb)
         self._owners = {shopper.sub: shopper for shopper in shoppers}
+        self._heartbeats = heartbeats
+        self._acknowledged: set[str] = set()
         self._answered: set[str] = set()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"warehouse-{stack.name}", daemon=True)
         self.answers: Counter[str] = Counter()
+        self.refused: dict[str, str] = {}
+        """The orders whose last answer (``SHIPPED``, ``FAILED`` or ``CANCEL``) the API refused with a 409."""
 
     def __enter__(self) -> BenchWarehouse:
         self._thread.start()
@@ -139,6 +168,12 @@ class BenchWarehouse:
     def _answer(self, order_id: str, owner: Shopper) -> None:
         bucket = _bucket(f"ship-{order_id}")
         caller: Identity = WAREHOUSE
+        if self._heartbeats and 20 <= bucket < 20 + HEARTBEAT_SHARE and order_id not in self._acknowledged:
+            shipment = f"/orders/{order_id}/shipment"
+            if self._stack.api.request("POST", shipment, {"outcome": "IN_PROGRESS"}, caller=WAREHOUSE).status != 202:
+                return
+            self._acknowledged.add(order_id)
+            self.answers["IN_PROGRESS"] += 1
         if bucket < 10:
             path, body, answer, caller = f"/orders/{order_id}/cancel", {"reason": "changed my mind"}, "CANCEL", owner
         elif bucket < 20:
@@ -146,9 +181,12 @@ class BenchWarehouse:
         else:
             tracking = {"outcome": "SHIPPED", "trackingNumber": f"1Z{bucket:02d}{order_id[-10:]}"}
             path, body, answer = f"/orders/{order_id}/shipment", tracking, "SHIPPED"
-        if self._stack.api.request("POST", path, body, caller=caller).status == 202:
+        status = self._stack.api.request("POST", path, body, caller=caller).status
+        if status == 202:
             self._answered.add(order_id)
             self.answers[answer] += 1
+        elif status == 409:
+            self.refused[order_id] = answer
 
 
 class EventsQueue:
@@ -203,20 +241,26 @@ class EventsQueue:
             self._details += [json.loads(message["Body"])["detail"] for message in messages]
             self._last_read_empty = not messages
 
-    def collect(self, expected: Mapping[str, int]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    def collect(
+        self,
+        expected: Mapping[str, int],
+        accounted_for: Callable[[], Collection[tuple[str, int]]] | None = None,
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
         """The event details of the ``expected`` orders by order, in sequence, and figures on what was read.
 
         ``expected`` is each order's number of timeline entries. Waits (polling, with a deadline: the stream poller
-        may still be behind the last writes) until every order has that many events and a read after the last of
-        them came back empty, so late duplicates are seen too; then stops the reader.
+        may still be behind the last writes) until every timeline entry's event arrived, or is ``accounted_for``
+        elsewhere (the (orderId, sequence) of the entries the stream's dead-letter queue names, asked at each poll),
+        and a read after the last of them came back empty, so late duplicates are seen too; then stops the reader.
         """
         started = time.monotonic()
         give_up = started + EVENTS_DEADLINE_SECONDS
+        wanted = _timeline_keys(expected)
         while time.monotonic() < give_up and self._thread.is_alive():
             with self._lock:
-                counts = Counter(detail.get("orderId") for detail in self._details)
+                received = {(detail.get("orderId"), detail.get("sequence")) for detail in self._details}
                 caught_up = self._last_read_empty
-            if caught_up and all(counts[order_id] >= count for order_id, count in expected.items()):
+            if caught_up and not wanted - received - set(accounted_for() if accounted_for else ()):
                 break
             time.sleep(EVENTS_POLL_SECONDS)
         self._stop()
@@ -249,7 +293,8 @@ def _timeline_keys(expected: Mapping[str, int]) -> set[tuple[str, int]]:
 def run_chaos_stack(
     name: str, rules: dict[str, Any], orders: int, deadline_seconds: float
 ) -> tuple[LoadRun, dict[str, Any]]:
-    """Run ``orders`` chaos orders through a fresh stack with ``rules``, and check every invariant on its state."""
+    """Run chaos orders through a fresh stack with ``rules``, ``orders`` of them valid (plus those for an unknown
+    SKU among them), and check every invariant on its state."""
     with start_stack(name, warehouse_delay="off", time_scale=CHAOS_TIME_SCALE, faults=rules) as stack:
         stack.put_product(PLENTY_SKU, PLENTY_STOCK)
         stack.put_product(SCARCE_SKU, SCARCE_STOCK)
@@ -257,7 +302,7 @@ def run_chaos_stack(
         with EventsQueue(stack) as events_queue, BenchWarehouse(stack, shoppers) as warehouse:
             run = drive(
                 stack,
-                orders,
+                submissions_for(orders),
                 chaos_order,
                 shoppers=shoppers,
                 in_flight=32,
@@ -283,7 +328,7 @@ def check_invariants(stack: BenchStack, placed_by: dict[str, str], events_queue:
     for entry in stack.scan("payments-ledger"):
         ledger.setdefault(entry["orderId"], []).append(entry)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        executions = dict(zip(order_ids, pool.map(_describe(stack), order_ids), strict=True))
+        executions = dict(zip(order_ids, pool.map(describe_executions(stack), order_ids), strict=True))
     timelines = {order_id: len(orders.get(order_id, {}).get("timeline", [])) for order_id in order_ids}
     events, event_figures = events_queue.collect(timelines)
     failures: dict[str, list[str]] = {name: [] for name in CHAOS_INVARIANTS}
@@ -307,8 +352,8 @@ def check_invariants(stack: BenchStack, placed_by: dict[str, str], events_queue:
             )
         if broken_events := broken_event_promises(order, events[order_id]):
             failures[EVENTS_EQUAL_TIMELINE].append(_events_difference(order, events[order_id], broken_events))
-    _check_captures(ledger, failures)
-    _check_stock(stack, orders, failures)
+    check_captures(ledger, failures)
+    check_stock(stack, orders, failures)
     return {
         "orders": len(order_ids),
         "events": event_figures,
@@ -336,7 +381,7 @@ def _events_difference(order: Mapping[str, Any], events: Sequence[Mapping[str, A
     return difference
 
 
-def _describe(stack: BenchStack) -> Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]]]:
+def describe_executions(stack: BenchStack) -> Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]]]:
     """DescribeExecution of an order's execution, and of every child execution its history names."""
     machine = local_state_machine_arn(ORDER_WORKFLOW)
     execution_prefix = machine.replace(":stateMachine:", ":execution:")
@@ -352,7 +397,7 @@ def _describe(stack: BenchStack) -> Callable[[str], tuple[dict[str, Any], list[d
     return describe
 
 
-def _check_captures(ledger: dict[str, list[dict[str, Any]]], failures: dict[str, list[str]]) -> None:
+def check_captures(ledger: dict[str, list[dict[str, Any]]], failures: dict[str, list[str]]) -> None:
     """At most one capture per order, and no capture reference shared by two orders."""
     owners: dict[str, str] = {}
     for order_id, entries in ledger.items():
@@ -365,7 +410,7 @@ def _check_captures(ledger: dict[str, list[dict[str, Any]]], failures: dict[str,
                 failures[NOT_CAPTURED_TWICE].append(f"{order_id}: capture {capture['reference']} also on {other}")
 
 
-def _check_stock(stack: BenchStack, orders: dict[str, dict[str, Any]], failures: dict[str, list[str]]) -> None:
+def check_stock(stack: BenchStack, orders: dict[str, dict[str, Any]], failures: dict[str, list[str]]) -> None:
     """Stock is never negative, and every unit missing from a product is held by a completed order's reservation."""
     held: Counter[str] = Counter()
     for order in orders.values():

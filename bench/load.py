@@ -79,6 +79,8 @@ class Submission:
     status: int
     order_id: str | None
     outcome: dict[str, Any] | None = None
+    attempts: int = 1
+    """Requests the client sent for this order: more than one when it retried a 503 (see ``drive``'s ``submit``)."""
 
     @property
     def final_status(self) -> str | None:
@@ -90,6 +92,10 @@ class Submission:
             return None
         completed = [e["at"] for e in self.outcome.get("timeline", []) if e["status"] == OrderStatus.COMPLETED.value]
         return epoch_seconds(completed[-1]) - self.sent_at if completed else None
+
+
+Submit = Callable[[BenchStack, Shopper, dict[str, Any], dict[str, str] | None, str], Submission]
+"""Sends one order (stack, shopper, body, extra headers, the phase's label) and returns what the client saw."""
 
 
 @dataclass
@@ -171,6 +177,7 @@ def drive(
     headers: Callable[[int], dict[str, str]] | None = None,
     submit_seconds: float | None = None,
     retries: int = 0,
+    submit: Submit | None = None,
 ) -> LoadRun:
     """Submit ``count`` orders from ``clients`` threads, never more than ``in_flight`` unfinished, and wait for all.
 
@@ -198,6 +205,9 @@ def drive(
         Stop submitting after this long even if fewer than ``count`` were sent (a time-boxed run).
     retries:
         Resend an order answered with a 5xx up to this many times, as a client with an Idempotency-Key would.
+    submit:
+        Sends one order and returns what the client saw (``submit_order`` by default: one POST); a client that
+        retries on its own terms, as a storefront does, brings its own.
 
     Example
     -------
@@ -213,6 +223,7 @@ def drive(
     state = {"next": 0, "sending": 0, "terminal": 0, "closed": False}
     changed = threading.Condition()
     progress = Progress(label, count)
+    send = submit or submit_order
 
     def submitter() -> None:
         while True:
@@ -231,13 +242,13 @@ def drive(
                 state["sending"] += 1
             body, extra = make_order(index), headers(index) if headers else None
             shopper = shoppers[index % len(shoppers)]
-            submission = _submit(stack, shopper, body, extra, label)
+            submission = send(stack, shopper, body, extra, label)
             for _ in range(retries):
                 if submission.status < 500:
                     break
                 with changed:
                     run.retried += 1
-                submission = _submit(stack, shopper, body, extra, label)
+                submission = send(stack, shopper, body, extra, label)
             with changed:
                 state["sending"] -= 1
                 run.submissions.append(submission)
@@ -271,9 +282,10 @@ def drive(
     return run
 
 
-def _submit(
+def submit_order(
     stack: BenchStack, shopper: Shopper, body: dict[str, Any], headers: dict[str, str] | None, label: str
 ) -> Submission:
+    """One POST /orders as ``shopper``; a request that got no answer is status 0."""
     sent_at = time.time()
     try:
         response = stack.api.request("POST", "/orders", body, headers=headers, caller=shopper)

@@ -189,6 +189,7 @@ def write_markdown(summary: dict[str, Any]) -> None:
     _figures(summary, add)
     _layers(summary, add)
     _chaos(summary, add)
+    _chaos_aws(summary, add)
     _cost(summary, add)
     _profiles(summary, add)
     _method(summary, add)
@@ -298,6 +299,78 @@ def _chaos(summary: dict[str, Any], add: Any) -> None:
             f"received for {events['expected']} timeline entries, {events['missing']} missing, "
             f"{events['duplicates']} duplicated."
         )
+    add("")
+    add("| invariant | result | violations |")
+    add("|---|---|---|")
+    for name, passed in chaos["invariants"].items():
+        add(f"| {name} | {'PASS' if passed else '**FAIL**'} | {chaos['violations'][name]} |")
+    for name, examples in chaos.get("examples", {}).items():
+        add("")
+        add(f"{name}: " + "; ".join(examples))
+    add("")
+
+
+FAULT_KINDS = ("throttling", "conflict", "server-error", "unavailable", "timeout", "partial")
+"""The columns of the AWS chaos table, in the order ``local.endpoint.aws_faults`` documents the kinds."""
+
+
+def _chaos_aws(summary: dict[str, Any], add: Any) -> None:
+    """The AWS chaos phase: the faults injected per operation, what the API's callers got, the events and every
+    invariant."""
+    chaos = summary.get("chaos_aws")
+    if not chaos:
+        return
+    add("## Chaos at the AWS level")
+    add("")
+    add(
+        f"{chaos['orders']} orders ({chaos['accepted']} accepted) over two stacks whose AWS APIs fail under every "
+        "caller (`ORDERS_AWS_FAULTS`, seeded): one throttles, the other answers 500s and 503s, conflicts and "
+        "timeouts; our tasks are not faulted. Same orders and warehouse as the chaos above, with heartbeats; every "
+        "order carries an Idempotency-Key and a 503 is sent again after `Retry-After`, as a storefront does "
+        f"({chaos['retried_orders']} orders sent more than once, {chaos['storefront_gave_up']} given up). "
+        f"Final statuses: {chaos['statuses']}; {chaos['reconciled']} failed by the reconciler of stranded orders; "
+        f"{chaos['seconds']:.0f} s."
+    )
+    add("")
+    kinds = [kind for kind in FAULT_KINDS if any(kind in entry["faults"] for entry in chaos["faults"].values())]
+    add("| operation | calls | " + " | ".join(kinds) + " |")
+    add("|---|---|" + "---|" * len(kinds))
+    for operation, entry in chaos["faults"].items():
+        cells = [str(entry["faults"][kind]) if kind in entry["faults"] else "" for kind in kinds]
+        add(f"| `{operation}` | {entry['calls']} | " + " | ".join(cells) + " |")
+    add("")
+    add(
+        "Injected faults by operation and kind, from each stack's report at stop. Calls are the stack's own (the "
+        "benchmark's sign as the unfaulted harness); an operation with no calls was not needed in this run."
+    )
+    add("")
+    statuses = sorted({status for counts in chaos["answers"].values() for status in counts}, key=int)
+    add("| caller | " + " | ".join(statuses) + " |")
+    add("|---|" + "---|" * len(statuses))
+    for caller, counts in chaos["answers"].items():
+        add(f"| {caller} | " + " | ".join(str(counts.get(status, "")) for status in statuses) + " |")
+    add("")
+    add("The API's answers by caller and HTTP status (0: no answer), every attempt counted.")
+    if chaos.get("refused_though_taken"):
+        taken = chaos["refused_though_taken"]
+        add(
+            f"{len(taken)} callbacks were answered 409 although the workflow took them (the order ended as they "
+            "asked): Step Functions carried out the call, its answer was lost, and the retry found the token gone. "
+            f"For example {'; '.join(taken[:3])}."
+        )
+    if chaos.get("answer_examples"):
+        add("The first answers other than 2xx, by caller and status:")
+        add("")
+        for key, examples in chaos["answer_examples"].items():
+            add(f"- {key}: " + "; ".join(f"`{example}`" for example in examples))
+    add("")
+    events = chaos["events"]
+    add(
+        f"Order events: {events['received']} received for {events['expected']} timeline entries, "
+        f"{events['dead_lettered']} named by the stream's dead-letter queue, {events['missing']} missing, "
+        f"{events['duplicates']} duplicated (delivery is at least once), {events['other_orders']} of orders not in "
+        "the table."
+    )
     add("")
     add("| invariant | result | violations |")
     add("|---|---|---|")

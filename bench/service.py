@@ -15,9 +15,11 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,71 @@ class ApiResponse:
     status: int
     body: Any
     seconds: float
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class AnswerTally:
+    """Every answer the API gave, counted by who asked (``caller_kind``) and HTTP status, the 503s that came without
+    ``Retry-After``, and the first few answers of each caller and status other than 2xx (request and message): what
+    the callers of a chaos run saw.
+
+    Example
+    -------
+    >>> tally = AnswerTally()
+    >>> tally.add("shopper", 503, {"Retry-After": "1"}, "POST /orders", {"message": "busy"})
+    >>> tally.add("shopper", 503, {})
+    >>> tally.figures()["statuses"], tally.figures()["unavailable_without_retry_after"]
+    ({'shopper': {'503': 2}}, 1)
+    >>> tally.figures()["examples"]
+    {'shopper 503': ['POST /orders: busy', '?: ?']}
+    """
+
+    EXAMPLES = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._statuses: dict[str, Counter[int]] = {}
+        self._without_retry_after = 0
+        self._examples: dict[str, list[str]] = {}
+
+    def add(self, caller: str, status: int, headers: Mapping[str, str], request: str = "?", body: Any = None) -> None:
+        message = body.get("message", body) if isinstance(body, dict) else body
+        with self._lock:
+            self._statuses.setdefault(caller, Counter())[status] += 1
+            if status == HTTPStatus.SERVICE_UNAVAILABLE and not _header(headers, "Retry-After"):
+                self._without_retry_after += 1
+            if not 200 <= status < 300:
+                examples = self._examples.setdefault(f"{caller} {status}", [])
+                if len(examples) < self.EXAMPLES:
+                    examples.append(f"{request}: {str(message or '?')[:200]}")
+
+    def figures(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "statuses": {
+                    caller: {str(status): count for status, count in sorted(counts.items())}
+                    for caller, counts in sorted(self._statuses.items())
+                },
+                "unavailable_without_retry_after": self._without_retry_after,
+                "examples": {key: list(examples) for key, examples in sorted(self._examples.items())},
+            }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
+
+
+def caller_kind(caller: Identity) -> str:
+    """How a tally names a caller: every shopper is ``shopper``, a principal by the last part of its ARN.
+
+    Example
+    -------
+    >>> caller_kind(WAREHOUSE), caller_kind(None)
+    ('orders-local-warehouse', 'anonymous')
+    """
+    if isinstance(caller, Shopper):
+        return "shopper"
+    return "anonymous" if caller is None else caller.arn.rsplit("/", 1)[-1]
 
 
 class ApiClient:
@@ -78,6 +145,7 @@ class ApiClient:
     def __init__(self, port: int):
         self._port = port
         self._local = threading.local()
+        self.answers = AnswerTally()
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
@@ -96,7 +164,7 @@ class ApiClient:
         caller: Identity = None,
     ) -> ApiResponse:
         """One request as ``caller``, retried once on a dropped keep-alive connection; ``seconds`` is its client-side
-        latency (signing and token renewal happen before the clock starts)."""
+        latency (signing and token renewal happen before the clock starts). Every answer is counted in ``answers``."""
         data = None if body is None else json.dumps(body).encode()
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if isinstance(caller, Shopper):
@@ -121,7 +189,9 @@ class ApiClient:
                 parsed = json.loads(raw) if raw else None
             except ValueError:
                 parsed = raw.decode(errors="replace")
-            return ApiResponse(response.status, parsed, elapsed)
+            headers = dict(response.getheaders())
+            self.answers.add(caller_kind(caller), response.status, headers, f"{method} {path}", parsed)
+            return ApiResponse(response.status, parsed, elapsed, headers)
         raise AssertionError("unreachable")
 
 
@@ -212,6 +282,7 @@ def start_stack(
     warehouse_delay: str = "0",
     time_scale: float = 100.0,
     faults: Mapping[str, Any] | None = None,
+    aws_faults: Mapping[str, Any] | None = None,
 ) -> BenchStack:
     """Start ``orders up`` on free ports and wait (with a deadline) until its API answers the signed ``/health``.
 
@@ -225,6 +296,9 @@ def start_stack(
         ``ORDERS_TIME_SCALE``: retry backoff runs this many times faster.
     faults:
         ``ORDERS_FAULTS`` rules (see ``local.testkit.faults``).
+    aws_faults:
+        ``ORDERS_AWS_FAULTS`` rules (see ``local.endpoint.aws_faults``); the stack writes what they injected to
+        ``aws_faults_report(name)`` when it stops.
 
     Example
     -------
@@ -238,6 +312,8 @@ def start_stack(
         "ORDERS_WAREHOUSE_DELAY_SECONDS": warehouse_delay,
         "ORDERS_TIME_SCALE": str(time_scale),
         "ORDERS_FAULTS": json.dumps(faults) if faults else "",
+        "ORDERS_AWS_FAULTS": json.dumps(aws_faults) if aws_faults else "",
+        "ORDERS_AWS_FAULTS_REPORT": str(aws_faults_report(name)) if aws_faults else "",
         **BENCH_LIMITS,
     }
     log_path = RESULTS_DIR / f"{name}.log.tmp"
@@ -249,6 +325,11 @@ def start_stack(
     except StackNotReadyError as error:
         raise StackNotReadyError(f"{error} ({name}): see {log_path}") from error
     return stack
+
+
+def aws_faults_report(name: str) -> Path:
+    """Where the stack ``name`` writes, when it stops, the faults its ``ORDERS_AWS_FAULTS`` rules injected."""
+    return RESULTS_DIR / f"{name}.aws-faults.json.tmp"
 
 
 def _healthy(stack: BenchStack) -> bool:
