@@ -154,7 +154,9 @@ class FunctionSpec:
     timeout_seconds: int = 15
     environment: Mapping[str, str] = field(default_factory=dict)
     drives_workflow: bool = False
-    """Starts executions and answers task tokens: gets ``ORDER_WORKFLOW_ARN`` and the matching ``states:`` grants."""
+    """Starts executions and answers task tokens: gets ``ORDER_WORKFLOW_ARN`` and the matching ``states:`` grants,
+    and ``states:GetExecutionHistory`` on the order workflow's executions (a refused callback checks whether the
+    workflow took it)."""
     reconciles_orders: bool = False
     """Starts the executions of stranded orders and asks whether one exists: gets ``ORDER_WORKFLOW_ARN``,
     ``states:StartExecution`` on the order workflow and ``states:DescribeExecution`` on its executions, no more."""

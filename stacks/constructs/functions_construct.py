@@ -17,6 +17,7 @@ from stacks.nag import suppress
 from workflows.resources import WORKFLOW_DIR, FunctionSpec, TableAccess, function_environment
 
 DESCRIBE_EXECUTION = "states:DescribeExecution"
+GET_EXECUTION_HISTORY = "states:GetExecutionHistory"
 CODE_ROOT = WORKFLOW_DIR.parent
 """The directory that holds the ``tasks`` and ``workflows`` packages, as the handlers import them."""
 DEPENDENCIES_LAYER_ROOT = CODE_ROOT / constants.DEPENDENCIES_LAYER_DIR
@@ -112,6 +113,12 @@ class FunctionsConstruct(Construct):
                 " 'execution:<order workflow>.Name>:*': DescribeExecution on the order workflow's executions, named "
                 "after the orders: the reconciler asks whether a stranded order has one."
             )
+        if state_machine is not None and spec.drives_workflow:
+            applies_to.append(self._grant_on_executions(role, state_machine, GET_EXECUTION_HISTORY))
+            reason += (
+                " 'execution:<order workflow>.Name>:*': GetExecutionHistory on the order workflow's executions, named "
+                "after the orders: a refused shipment callback is accepted when the history shows it was taken."
+            )
         # after the function: a suppression reaches only existing resources, and the tracing and log grants are what
         # create the role's default policy when the spec names no table
         suppress(role, "IAM5", reason, applies_to=applies_to)
@@ -128,11 +135,17 @@ class FunctionsConstruct(Construct):
         self.functions[spec.logical_name] = function
         return function
 
-    @staticmethod
-    def _grant_reconciliation(role: iam.Role, state_machine: sfn.StateMachine) -> str:
+    @classmethod
+    def _grant_reconciliation(cls, role: iam.Role, state_machine: sfn.StateMachine) -> str:
         """StartExecution on the order workflow and DescribeExecution on its executions, nothing else of Step Functions;
         returns the cdk-nag finding the executions' wildcard raises."""
         state_machine.grant_start_execution(role)
+        return cls._grant_on_executions(role, state_machine, DESCRIBE_EXECUTION)
+
+    @staticmethod
+    def _grant_on_executions(role: iam.Role, state_machine: sfn.StateMachine, action: str) -> str:
+        """``action`` on the order workflow's executions (named after the orders) only; returns the cdk-nag finding
+        the executions' wildcard raises."""
         stack = Stack.of(state_machine)
         executions = stack.format_arn(
             service="states",
@@ -140,7 +153,7 @@ class FunctionsConstruct(Construct):
             resource_name=f"{state_machine.state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        role.add_to_policy(iam.PolicyStatement(actions=[DESCRIBE_EXECUTION], resources=[executions]))
+        role.add_to_policy(iam.PolicyStatement(actions=[action], resources=[executions]))
         logical_id = stack.get_logical_id(state_machine.node.default_child)
         return f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{logical_id}.Name>:*"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,6 +22,36 @@ CALLBACK_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 TRANSIENT_ERROR_CODES = frozenset({"ThrottlingException", "InternalFailure", "ServiceUnavailable"})
 """Step Functions' answers that say "not now": throttled, or failed on its side (with any other 5xx)."""
 ATTEMPTS_HOOK_ID = "orders-start-execution-attempts"
+SHIPMENT_STATE = "RequestShipment"
+"""The order workflow's Task state that waits for the warehouse's (or the customer's) callback."""
+WAIT_FOR_CALLBACK = ("lambda", "invoke.waitForTaskToken")
+"""``resourceType`` and ``resource`` of that state's task events: the only callback task of the order workflow."""
+HISTORY_PAGE_SIZE = 100
+"""Events read, newest first, to find how the shipment wait ended: the states after it add a few dozen at most."""
+TASK_OUTCOMES = {
+    "TaskSucceeded": "taskSucceededEventDetails",
+    "TaskFailed": "taskFailedEventDetails",
+    "TaskTimedOut": "taskTimedOutEventDetails",
+}
+"""History events that end a task attempt, to the key of their details."""
+
+
+@dataclass(frozen=True)
+class TaskAnswer:
+    """How a waiting task ended: the output SendTaskSuccess gave it, or the error and cause that failed it (a
+    SendTaskFailure, or Step Functions' own ``States.Timeout``/``States.HeartbeatTimeout``)."""
+
+    output: Mapping[str, Any] | None = None
+    error: str | None = None
+    cause: str = ""
+
+    @classmethod
+    def succeeded(cls, output: Mapping[str, Any]) -> TaskAnswer:
+        return cls(output=dict(output))
+
+    @classmethod
+    def failed(cls, error: str, cause: str) -> TaskAnswer:
+        return cls(error=error, cause=cause)
 
 
 class ExecutionStartError(Exception):
@@ -57,6 +88,11 @@ class OrderWorkflow(ABC):
     @abstractmethod
     def heartbeat(self, task_token: str) -> None:
         """SendTaskHeartbeat for a waiting task."""
+
+    @abstractmethod
+    def shipment_answer(self, order_id: str) -> TaskAnswer | None:
+        """How the order's shipment wait ended, from its execution's history; None while it waits, or when it never
+        waited (or the order has no execution)."""
 
 
 def stepfunctions_client() -> Any:
@@ -135,11 +171,91 @@ class StepFunctionsOrderWorkflow(OrderWorkflow):
         with _callback_refusal():
             self._client.send_task_heartbeat(taskToken=task_token)
 
+    def shipment_answer(self, order_id: str) -> TaskAnswer | None:
+        """Reads the newest page of the execution's history (GetExecutionHistory): a repeated callback is told
+        whether its answer is the one the workflow took.
+
+        Example
+        -------
+        >>> workflow.shipment_answer("o-1")  # doctest: +SKIP
+        TaskAnswer(output={'trackingNumber': '1Z999AA10123456784'}, error=None, cause='')
+        """
+        with _callback_refusal():
+            try:
+                page = self._client.get_execution_history(
+                    executionArn=self.execution_arn(order_id), reverseOrder=True, maxResults=HISTORY_PAGE_SIZE
+                )
+            except ClientError as error:
+                if error_code(error) == "ExecutionDoesNotExist":
+                    return None
+                raise
+        return task_answer(page["events"], SHIPMENT_STATE)
+
+
+def task_answer(events: Sequence[Mapping[str, Any]], state: str) -> TaskAnswer | None:
+    """The answer that ended the newest attempt of the callback Task state ``state`` among ``events`` (history
+    events, in either order); None when that attempt still waits (a retry after a failed invocation, say) or no
+    attempt of the state is among them.
+
+    An outcome event belongs to ``state`` when its ``previousEventId`` chain leads to the ``TaskStateEntered`` of
+    ``state`` (retries stay inside the state, so the chain passes through the earlier attempts); when the chain
+    leaves the page, the callback resource (``lambda`` / ``invoke.waitForTaskToken``, only RequestShipment's) decides.
+
+    Example
+    -------
+    >>> task_answer(
+    ...     [
+    ...         {"id": 8, "previousEventId": 7, "type": "TaskStateEntered",
+    ...          "stateEnteredEventDetails": {"name": "RequestShipment"}},
+    ...         {"id": 12, "previousEventId": 8, "type": "TaskSucceeded",
+    ...          "taskSucceededEventDetails": {"resourceType": "lambda", "resource": "invoke.waitForTaskToken",
+    ...                                        "output": '{"trackingNumber": "1Z9"}'}},
+    ...     ],
+    ...     "RequestShipment",
+    ... )
+    TaskAnswer(output={'trackingNumber': '1Z9'}, error=None, cause='')
+    """
+    by_id = {event["id"]: event for event in events}
+
+    def entered_state(event: Mapping[str, Any]) -> str | None:
+        seen: set[int] = set()
+        while "stateEnteredEventDetails" not in event:
+            previous = event.get("previousEventId")
+            if previous not in by_id or previous in seen:
+                return None
+            seen.add(previous)
+            event = by_id[previous]
+        return event["stateEnteredEventDetails"]["name"]
+
+    for event in sorted(events, key=lambda event: event["id"], reverse=True):
+        if event["type"] == "TaskStateExited":
+            continue
+        details_key = TASK_OUTCOMES.get(event["type"])
+        details = event.get(details_key or _details_key(event), {})
+        entered = entered_state(event)
+        if entered != state and (entered is not None or _resource(details) != WAIT_FOR_CALLBACK):
+            continue
+        if details_key is None:
+            return None
+        if event["type"] == "TaskSucceeded":
+            return TaskAnswer.succeeded(json.loads(details.get("output") or "{}"))
+        return TaskAnswer.failed(details.get("error", ""), details.get("cause", ""))
+    return None
+
+
+def _details_key(event: Mapping[str, Any]) -> str:
+    return next((key for key in event if key.endswith("EventDetails")), "")
+
+
+def _resource(details: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    return details.get("resourceType"), details.get("resource")
+
 
 @contextmanager
 def _callback_refusal() -> Iterator[None]:
     """A token Step Functions no longer accepts means the order stopped waiting: say so in domain terms. Throttling,
-    Step Functions' 5xx and a call it never answered are ``WorkflowTransientError``: send the callback again."""
+    Step Functions' 5xx and a call it never answered are ``WorkflowTransientError``: send the callback (or the
+    history read that checks one) again."""
     try:
         yield
     except ClientError as error:

@@ -81,12 +81,16 @@ EXPECTED_OTHER_ACCESS: dict[str, set[str]] = {
 """Function to what else its role allows, beyond logs, traces and the workflow: the publisher's stream, bus and DLQ."""
 
 START_EXECUTION, DESCRIBE_EXECUTION = "states:StartExecution", "states:DescribeExecution"
-WORKFLOW_DRIVING_ACTIONS = {
+GET_EXECUTION_HISTORY = "states:GetExecutionHistory"
+ON_THE_STATE_MACHINE = {
     START_EXECUTION,
     "states:SendTaskSuccess",
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
 }
+WORKFLOW_DRIVING_ACTIONS = ON_THE_STATE_MACHINE | {GET_EXECUTION_HISTORY}
+"""The API starts executions and answers task tokens; it reads an execution's history to tell whether a refused
+callback was the one the workflow took."""
 RECONCILING_ACTIONS = {START_EXECUTION, DESCRIBE_EXECUTION}
 """The reconciler starts a stranded order's execution and asks whether one exists; it answers no task."""
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -235,15 +239,17 @@ def test_only_functions_that_drive_the_workflow_may_start_and_answer_it(assembly
     if not spec.drives_workflow:
         assert workflow_statements == []
         return
-    assert {action for statement in workflow_statements for action in as_list(statement["Action"])} == (
-        WORKFLOW_DRIVING_ACTIONS
+    on_executions = [statement for statement in workflow_statements if statement["Resource"] != state_machine]
+    on_state_machine = [statement for statement in workflow_statements if statement["Resource"] == state_machine]
+    assert {action for statement in on_state_machine for action in as_list(statement["Action"])} == (
+        ON_THE_STATE_MACHINE
     )
-    assert all(statement["Resource"] == state_machine for statement in workflow_statements)
+    assert on_executions == [{"Action": GET_EXECUTION_HISTORY, "Effect": "Allow", "Resource": executions_of(assembly)}]
 
 
-def reconciler_statements(assembly: CloudAssembly) -> list[dict]:
-    """StartExecution on the order workflow, DescribeExecution on its executions (named after the orders) only."""
-    executions = {
+def executions_of(assembly: CloudAssembly) -> dict:
+    """The order workflow's executions, named after the orders: ``execution:<its name>:*``."""
+    return {
         "Fn::Join": [
             "",
             [
@@ -259,9 +265,13 @@ def reconciler_statements(assembly: CloudAssembly) -> list[dict]:
             ],
         ]
     }
+
+
+def reconciler_statements(assembly: CloudAssembly) -> list[dict]:
+    """StartExecution on the order workflow, DescribeExecution on its executions (named after the orders) only."""
     return [
         {"Action": START_EXECUTION, "Effect": "Allow", "Resource": {"Ref": assembly.state_machine_id()}},
-        {"Action": DESCRIBE_EXECUTION, "Effect": "Allow", "Resource": executions},
+        {"Action": DESCRIBE_EXECUTION, "Effect": "Allow", "Resource": executions_of(assembly)},
     ]
 
 

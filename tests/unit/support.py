@@ -7,7 +7,7 @@ from typing import Any
 from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from local.testkit.fixtures import SAMPLE_CUSTOMER_ID, sample_order
 from tasks.adapters.payment_provider import AttemptCounter, PaymentProvider, SimulatedPaymentProvider
-from tasks.adapters.workflow import ExecutionStartError, OrderWorkflow
+from tasks.adapters.workflow import ExecutionStartError, OrderWorkflow, TaskAnswer
 from tasks.models.order import PlacedOrder
 
 NOW = "2026-03-01T10:00:00.000Z"
@@ -69,6 +69,8 @@ class FakeOrderWorkflow(OrderWorkflow):
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.answers: dict[str, TaskAnswer] = {}
+        """Order id to how its shipment wait ended, as ``shipment_answer`` reads it from the history."""
 
     def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
         self.calls.append(("start", order_id))
@@ -86,6 +88,10 @@ class FakeOrderWorkflow(OrderWorkflow):
 
     def heartbeat(self, task_token: str) -> None:
         self.calls.append(("heartbeat", task_token))
+
+    def shipment_answer(self, order_id: str) -> TaskAnswer | None:
+        self.calls.append(("shipment_answer", order_id))
+        return self.answers.get(order_id)
 
 
 class WorkflowThatFailsFirst(FakeOrderWorkflow):

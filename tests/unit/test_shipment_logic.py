@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tasks.adapters.orders_repository import status_shard
+from tasks.adapters.workflow import TaskAnswer
 from tasks.errors import InvalidOrderStateError, OrderNotFoundError
 from tasks.logic import shipment
 from tasks.logic.failure import record_failure
 from tasks.models.order import OrderStatus
 from tasks.models.task_io import RecordFailureInput, RequestShipmentInput, RequestShipmentOutput
 
-from .support import KEYBOARD, LATER, NOW, ORDER_ID, placed_order
+from .support import KEYBOARD, LATER, NOW, ORDER_ID, FakeOrderWorkflow, placed_order
 
 FIRST_TOKEN = "token-first-attempt"
 RETRY_TOKEN = "token-after-a-retry"
@@ -104,6 +105,11 @@ ANSWERS = {
 """Every answer the warehouse or the customer can give to a shipment wait, with its arguments after the order id."""
 
 
+def callbacks_sent(workflow: FakeOrderWorkflow) -> list[tuple]:
+    """The workflow calls other than reading how the shipment wait ended."""
+    return [call for call in workflow.calls if call[0] != "shipment_answer"]
+
+
 def test_an_answer_for_an_order_not_awaiting_shipment_is_refused_and_sends_nothing(
     order_at, orders, workflow, subtests
 ):
@@ -115,7 +121,7 @@ def test_an_answer_for_an_order_not_awaiting_shipment_is_refused_and_sends_nothi
                 with pytest.raises(InvalidOrderStateError, match=f"is {status.value}, not AWAITING_SHIPMENT"):
                     send(status.value, *arguments, orders=orders, workflow=workflow)
 
-                assert workflow.calls == []
+                assert callbacks_sent(workflow) == []
 
 
 def test_an_answer_for_an_unknown_order_is_order_not_found(orders, workflow, subtests):
@@ -149,3 +155,79 @@ def test_a_failure_takes_the_order_out_of_the_warehouse_queue(awaiting, orders):
 
     assert orders.awaiting_shipment(10, None)[0] == []
     assert orders.get(ORDER_ID)["status"] == "CANCELLED"
+
+
+class WorkflowThatNoLongerWaits(FakeOrderWorkflow):
+    """Step Functions refuses every callback: the token is closed (``CALLBACK_GONE``)."""
+
+    def complete_task(self, task_token: str, output: dict) -> None:
+        super().complete_task(task_token, output)
+        raise InvalidOrderStateError("the workflow no longer waits for this callback (InvalidToken)")
+
+    def fail_task(self, task_token: str, error: str, cause: str) -> None:
+        super().fail_task(task_token, error, cause)
+        raise InvalidOrderStateError("the workflow no longer waits for this callback (TaskTimedOut)")
+
+
+SHIPPED = TaskAnswer.succeeded({"trackingNumber": "1Z999"})
+CANCELLED = TaskAnswer.failed("OrderCancelledError", "too late")
+FAILED = TaskAnswer.failed("ShipmentFailedError", "lost")
+TIMED_OUT = TaskAnswer.failed("States.HeartbeatTimeout", "")
+REPEATS = {"confirm": SHIPPED, "cancel": CANCELLED, "fail": FAILED}
+"""Each answer of ANSWERS that ends the wait, to how the history records it once taken."""
+
+
+@pytest.mark.parametrize("answer", REPEATS)
+def test_a_refused_answer_the_workflow_already_took_is_accepted(awaiting, orders, answer):
+    workflow = WorkflowThatNoLongerWaits()
+    workflow.answers[ORDER_ID] = REPEATS[answer]
+    send, *arguments = ANSWERS[answer]
+
+    send(ORDER_ID, *arguments, orders=orders, workflow=workflow)
+
+    assert workflow.calls[-1] == ("shipment_answer", ORDER_ID)
+
+
+@pytest.mark.parametrize(
+    ("answer", "ended_with"),
+    [
+        ("confirm", TaskAnswer.succeeded({"trackingNumber": "1Z000"})),
+        ("confirm", CANCELLED),
+        ("cancel", SHIPPED),
+        ("cancel", TaskAnswer.failed("OrderCancelledError", "another reason")),
+        ("fail", CANCELLED),
+        ("fail", TIMED_OUT),
+        ("confirm", None),
+    ],
+)
+def test_a_refused_answer_stays_refused_when_the_wait_ended_otherwise(awaiting, orders, answer, ended_with):
+    workflow = WorkflowThatNoLongerWaits()
+    if ended_with is not None:
+        workflow.answers[ORDER_ID] = ended_with
+    send, *arguments = ANSWERS[answer]
+
+    with pytest.raises(InvalidOrderStateError, match="no longer waits"):
+        send(ORDER_ID, *arguments, orders=orders, workflow=workflow)
+
+
+def test_a_repeated_confirmation_of_an_order_that_moved_on_is_accepted_from_the_history(order_at, orders, workflow):
+    order_at(OrderStatus.COMPLETED, shipment={"taskToken": FIRST_TOKEN, "requestedAt": NOW})
+    workflow.answers[ORDER_ID] = SHIPPED
+
+    shipment.confirm_shipment(ORDER_ID, "1Z999", orders=orders, workflow=workflow)
+
+    assert workflow.calls == [("shipment_answer", ORDER_ID)]
+
+
+def test_a_refused_heartbeat_stays_refused_and_reads_no_history(awaiting, orders):
+    class HeartbeatRefused(FakeOrderWorkflow):
+        def heartbeat(self, task_token: str) -> None:
+            raise InvalidOrderStateError("the workflow no longer waits for this callback (TaskTimedOut)")
+
+    workflow = HeartbeatRefused()
+    workflow.answers[ORDER_ID] = SHIPPED
+
+    with pytest.raises(InvalidOrderStateError):
+        shipment.acknowledge_shipment(ORDER_ID, orders=orders, workflow=workflow)
+
+    assert workflow.calls == []

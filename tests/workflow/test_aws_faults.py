@@ -233,15 +233,72 @@ def test_the_shipment_callback_answers_503_when_send_task_success_fails_and_the_
     again = order_stack.call_api("POST", f"/orders/{order_id}/shipment", callback)
 
     assert_unavailable(refused)
-    if kind == "timeout":
-        assert again.status in (202, 409), "the lost callback was taken: the order moved on"
-    else:
-        assert again.status == 202, again
+    assert again.status == 202, again
     assert injector.injected() == {"states:SendTaskSuccess": API_CALLS.total_attempts}
     assert order_stack.wait_for_execution(execution_arn, SLOW_DEADLINE)["status"] == "SUCCEEDED"
     run = order_stack.outcome(order_id, execution_arn)
     assert run.status == "COMPLETED" and run.order["trackingNumber"] == TRACKING
     assert order_stack.broken_invariants(run) == []
+
+
+def confirm(stack: OrderStack, order_id: str, tracking_number: str = TRACKING) -> ApiAnswer:
+    return stack.call_api(
+        "POST", f"/orders/{order_id}/shipment", {"outcome": "SHIPPED", "trackingNumber": tracking_number}
+    )
+
+
+def assert_completed_once(stack: OrderStack, order_id: str, execution_arn: str) -> None:
+    assert stack.wait_for_execution(execution_arn, SLOW_DEADLINE)["status"] == "SUCCEEDED"
+    run = stack.outcome(order_id, execution_arn)
+    assert run.status == "COMPLETED" and run.order["trackingNumber"] == TRACKING
+    assert attempts_of(run, "CapturePayment") == [SUCCEEDED], "captured once"
+    assert stack.broken_invariants(run) == []
+
+
+def test_a_confirmation_whose_answer_was_lost_is_accepted_and_the_order_completes_once(order_stack, aws_faults):
+    """SendTaskSuccess is carried out and its answer lost; the SDK sends it again and Step Functions refuses the
+    closed token. The execution's history shows the workflow took this very answer: 202, not 409."""
+    order_id, execution_arn = order_stack.submit(sample_order())
+    assert order_stack.wait_for_shipment_request(order_id, execution_arn, SLOW_DEADLINE)
+    injector = aws_faults({"states:SendTaskSuccess": {"kind": "timeout", "times": 1}})
+
+    answer = confirm(order_stack, order_id)
+
+    assert answer.status == 202, answer
+    assert injector.injected() == {"states:SendTaskSuccess": 1}
+    assert_completed_once(order_stack, order_id, execution_arn)
+
+
+@pytest.mark.parametrize(
+    ("tracking_number", "status"), [(TRACKING, 202), ("1Z999AA10999999999", 409)], ids=["same", "different"]
+)
+def test_a_repeated_confirmation_is_accepted_only_when_it_is_the_one_the_workflow_took(
+    order_stack, tracking_number, status
+):
+    order_id, execution_arn = order_stack.submit(sample_order())
+    assert order_stack.wait_for_shipment_request(order_id, execution_arn, SLOW_DEADLINE)
+    assert confirm(order_stack, order_id).status == 202
+    assert_completed_once(order_stack, order_id, execution_arn)
+
+    again = confirm(order_stack, order_id, tracking_number)
+
+    assert again.status == status, again
+    assert order_stack.order(order_id)["trackingNumber"] == TRACKING
+
+
+def test_a_confirmation_after_the_customer_cancelled_is_refused_and_a_repeated_cancel_accepted(order_stack):
+    order_id, execution_arn = order_stack.submit(sample_order())
+    assert order_stack.wait_for_shipment_request(order_id, execution_arn, SLOW_DEADLINE)
+    cancel = {"reason": "changed my mind"}
+    assert order_stack.call_api("POST", f"/orders/{order_id}/cancel", cancel).status == 202
+    assert order_stack.wait_for_execution(execution_arn, SLOW_DEADLINE)["status"] == "FAILED"
+
+    late = confirm(order_stack, order_id)
+    repeated = order_stack.call_api("POST", f"/orders/{order_id}/cancel", cancel)
+
+    assert late.status == 409, late
+    assert repeated.status == 202, repeated
+    assert order_stack.order(order_id)["status"] == OrderStatus.CANCELLED.value
 
 
 # --- EventBridge under the stream publisher --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from local.aws.scheduler.schedule import LocalSchedule
 from local.testkit.fixtures import OrderStack, sample_order
 from tasks.adapters.idempotency_keys import DynamoDBIdempotencyKeys
 from tasks.adapters.payments_ledger import LedgerEntryKind
-from tasks.adapters.workflow import OrderWorkflow
+from tasks.adapters.workflow import OrderWorkflow, TaskAnswer
 from tasks.logic.access import Principal
 from tasks.logic.clock import now_iso
 from tasks.logic.ordering import order_view, submit_order
@@ -62,6 +62,9 @@ class DiesInStartExecution(OrderWorkflow):
         raise AssertionError("the API never answers a task while placing an order")
 
     def heartbeat(self, task_token: str) -> None:
+        raise AssertionError("the API never answers a task while placing an order")
+
+    def shipment_answer(self, order_id: str) -> TaskAnswer | None:
         raise AssertionError("the API never answers a task while placing an order")
 
 
