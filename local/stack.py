@@ -37,7 +37,7 @@ from local.aws.cognitoidp.identity import UserPool, provision_user_pool
 from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
 from local.aws.moto import install_time_scale, quiet_engine_logs
 from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
-from local.endpoint.aws_calls_only import AwsCallsOnly
+from local.endpoint.aws_calls_only import AwsCallsOnly, browser_sign_in
 from local.endpoint.aws_faults import (
     AWS_FAULTS_ENV,
     AWS_FAULTS_REPORT_ENV,
@@ -291,11 +291,18 @@ class LocalStack:
                 *((companion.name, companion.port) for companion in self.companions),
             ]
         )
-        self._api_guard = LoopbackGuard(trusted_origins=self.settings.cors_origins)
+        self._api_guard = LoopbackGuard(
+            trusted_origins=self.settings.cors_origins, origins_setting=CORS_ORIGINS_SETTING
+        )
         self._api_listener = LocalListener("the API", self.settings.api_port, self._api_guard, threads=API_THREADS)
         try:
             moto_server = AwsCallsOnly(AwsFaultsMiddleware(DomainDispatcherApplication(create_backend_app)))
-            aws_app = LoopbackGuard(moto_server, same_origin_only=True)
+            aws_app = LoopbackGuard(
+                moto_server,
+                same_origin_only=True,
+                browser_calls=browser_sign_in(self.settings.cors_origins),
+                origins_setting=CORS_ORIGINS_SETTING,
+            )
             self._aws_listener = LocalListener("the AWS endpoint", self.settings.aws_port, aws_app, threads=16)
         except PortInUseError:
             self._api_listener.stop()

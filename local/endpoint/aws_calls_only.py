@@ -4,7 +4,8 @@ moto in server mode also serves ``/moto-api/``: its request recorder (which writ
 included, to ``./moto_recording``), seeding and reset. A web page reaches those with an ``<img>`` or a form, which
 send no ``Origin`` for ``LoopbackGuard`` to refuse. AWS itself answers no such route and no unsigned call, so this
 endpoint does the same. The exceptions are the ones AWS makes too: the user pool's public keys (a plain GET) and the
-Cognito user-pool operations a browser calls without AWS credentials.
+Cognito user-pool operations a browser calls without AWS credentials. Pages of the storefront origins
+(``ORDERS_CORS_ORIGINS``) may make the sign-in ones of those, with CORS (``browser_sign_in``); no other call.
 
 Only a signature in the ``Authorization`` header counts: moto checks no signature, and no page can set that header
 on another site's request. A signature in the query string (a presigned URL) is refused: a page can write one into
@@ -17,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from local.endpoint.listener import log_refusal
+from local.endpoint.listener import BrowserCalls, log_refusal
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -40,6 +41,46 @@ UNSIGNED_COGNITO_TARGETS = frozenset(
     )
 )
 """The user-pool operations AWS serves without a signature: the caller's token or password is its credential."""
+BROWSER_SIGN_IN_TARGETS = frozenset(
+    f"AWSCognitoIdentityProviderService.{operation}"
+    for operation in ("InitiateAuth", "RespondToAuthChallenge", "GetUser", "GlobalSignOut", "RevokeToken")
+)
+"""What amazon-cognito-identity-js calls to sign in (SRP or password), refresh, read the user and sign out."""
+BROWSER_SIGN_IN_HEADERS = ("content-type", "x-amz-target", "x-amz-user-agent", "cache-control")
+"""The headers amazon-cognito-identity-js (and Amplify Auth) set on each user-pool call."""
+
+
+def browser_sign_in_call(environ: dict[str, Any]) -> bool:
+    """A user-pool sign-in call as a browser makes it: an unsigned POST to ``/`` with one of the sign-in targets.
+
+    Example
+    -------
+    >>> target = "AWSCognitoIdentityProviderService.GetUser"
+    >>> browser_sign_in_call({"REQUEST_METHOD": "POST", "PATH_INFO": "/", "HTTP_X_AMZ_TARGET": target})
+    True
+    """
+    return (
+        environ.get("REQUEST_METHOD") == "POST"
+        and environ.get("PATH_INFO", "/") == "/"
+        and "HTTP_AUTHORIZATION" not in environ
+        and environ.get("HTTP_X_AMZ_TARGET") in BROWSER_SIGN_IN_TARGETS
+    )
+
+
+def browser_sign_in(origins: Iterable[str]) -> BrowserCalls:
+    """The calls pages of the storefront ``origins`` may make to the AWS endpoint: the Cognito sign-in calls.
+
+    Example
+    -------
+    >>> guard = LoopbackGuard(app, same_origin_only=True, browser_calls=browser_sign_in(origins))  # doctest: +SKIP
+    """
+    return BrowserCalls(
+        frozenset(origins),
+        browser_sign_in_call,
+        "the Cognito sign-in calls (InitiateAuth, RespondToAuthChallenge, GetUser, GlobalSignOut, RevokeToken)",
+        BROWSER_SIGN_IN_HEADERS,
+        exposed_headers=("x-amzn-ErrorType", "x-amzn-RequestId"),
+    )
 
 
 def refusal(environ: dict[str, Any]) -> str | None:

@@ -5,7 +5,9 @@ request's body can never be read as a second request. ``LoopbackGuard`` then ref
 site could send: a ``Host`` other than the loopback name and port the listener serves (DNS rebinding), a
 state-changing request whose ``Origin`` is not one the listener trusts (cross-site forms and fetches), and any
 request a browser marks ``Sec-Fetch-Site: cross-site`` that no trusted origin made (``<img>``, ``<script>``, a beacon:
-they send no ``Origin``), top-level page loads aside. Every refusal is logged, so a 403 is never a mystery.
+they send no ``Origin``), top-level page loads aside. A foreign origin's refusal names the origin and the setting
+that would allow it, as a CORS refusal of the local guard: AWS itself would answer without CORS headers and leave the
+browser to block the answer. Every refusal is logged, so a 403 is never a mystery.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -34,9 +37,47 @@ REFUSAL_HEADERS = (
 )
 """A refusal is no page to frame or sniff either: a frame of another site shows the browser's error page."""
 
+CORS_MAX_AGE_SECONDS = "600"
+
 LOG = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class BrowserCalls:
+    """The calls a same-origin-only listener still answers for pages of trusted origins, with CORS.
+
+    A preflight cannot show which call follows (browsers send the header names, not their values), so a trusted
+    origin's preflight is answered, and the actual request is refused unless ``admits`` it.
+
+    Example
+    -------
+    >>> calls = BrowserCalls(frozenset({"http://127.0.0.1:5173"}), lambda environ: True, "sign-in", ("content-type",))
+    >>> calls.cors_headers("http://127.0.0.1:5173")[0]
+    ('Access-Control-Allow-Origin', 'http://127.0.0.1:5173')
+    """
+
+    origins: frozenset[str]
+    admits: Callable[[dict[str, Any]], bool]
+    what: str
+    """The calls admitted, for the refusal of any other (``the Cognito sign-in calls``)."""
+    allowed_headers: tuple[str, ...]
+    exposed_headers: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ("POST",)
+
+    def cors_headers(self, origin: str) -> list[tuple[str, str]]:
+        """What an answer to ``origin`` carries so that its page may read it."""
+        exposed = [("Access-Control-Expose-Headers", ", ".join(self.exposed_headers))] if self.exposed_headers else []
+        return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"), *exposed]
+
+    def preflight_headers(self, origin: str) -> list[tuple[str, str]]:
+        return [
+            *self.cors_headers(origin),
+            ("Access-Control-Allow-Methods", ", ".join(self.methods)),
+            ("Access-Control-Allow-Headers", ", ".join(self.allowed_headers)),
+            ("Access-Control-Max-Age", CORS_MAX_AGE_SECONDS),
+        ]
 
 
 class PortInUseError(RuntimeError):
@@ -70,7 +111,12 @@ class LoopbackGuard:
         Origins besides the listener's own that may change state (the storefronts the API allows by CORS).
     same_origin_only:
         Refuse every request that carries a foreign ``Origin`` or comes from another site or port, reads too, and
-        drop CORS headers the app adds: for the AWS endpoint, which no web page has any business calling.
+        drop CORS headers the app adds: for the AWS endpoint, which web pages may call for ``browser_calls`` only.
+    browser_calls:
+        With ``same_origin_only``, the calls pages of its origins may make (the guard answers their preflights and
+        adds the CORS headers): the Cognito sign-in calls of the storefronts, on the AWS endpoint.
+    origins_setting:
+        The setting that lists the trusted origins (``ORDERS_CORS_ORIGINS``), named in a foreign origin's refusal.
 
     Example
     -------
@@ -79,11 +125,21 @@ class LoopbackGuard:
     """
 
     def __init__(
-        self, app: WsgiApp | None = None, trusted_origins: Iterable[str] = (), *, same_origin_only: bool = False
+        self,
+        app: WsgiApp | None = None,
+        trusted_origins: Iterable[str] = (),
+        *,
+        same_origin_only: bool = False,
+        browser_calls: BrowserCalls | None = None,
+        origins_setting: str | None = None,
     ):
         self.app: WsgiApp = app or not_ready
-        self._extra_origins = frozenset(trusted_origins)
+        self._browser_calls = browser_calls if same_origin_only else None
+        self._extra_origins = frozenset(trusted_origins) | (
+            browser_calls.origins if self._browser_calls else frozenset()
+        )
         self._same_origin_only = same_origin_only
+        self._origins_setting = origins_setting
         self.what = "a local listener"
         self.hosts: frozenset[str] = frozenset()
         self.origins: frozenset[str] = self._extra_origins
@@ -101,14 +157,38 @@ class LoopbackGuard:
             return f"Host {host or '(none)'} is not this listener; use http://{HOST}:<port>"
         origin = environ.get("HTTP_ORIGIN")
         foreign = origin is not None and origin not in self.origins
-        if foreign and (self._same_origin_only or environ["REQUEST_METHOD"] not in SAFE_METHODS):
-            return f"requests from origin {origin} are not allowed here"
+        if foreign and (self._same_origin_only or environ["REQUEST_METHOD"] not in SAFE_METHODS or _preflight(environ)):
+            return self._foreign_origin(origin)
+        if self._browser_calls is not None and origin in self._browser_calls.origins:
+            if _preflight(environ) or self._browser_calls.admits(environ):
+                return None
+            return f"pages of origin {origin} may make {self._browser_calls.what} here, and no other call"
         site = environ.get("HTTP_SEC_FETCH_SITE")
         if self._same_origin_only and site in OTHER_SITES:
             return f"no web page may call this listener (Sec-Fetch-Site: {site})"
         if site == "cross-site" and origin not in self._extra_origins and not _page_load(environ):
+            if origin is not None:
+                return self._foreign_origin(origin)
             return "a page of another site may only link here (Sec-Fetch-Site: cross-site)"
         return None
+
+    def _cors_headers(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
+        """The CORS headers of an answer to a page of ``browser_calls``' origins (its refusals too, so the page can
+        read why); none for anyone else."""
+        origin = environ.get("HTTP_ORIGIN")
+        if self._browser_calls is None or origin not in self._browser_calls.origins:
+            return []
+        return self._browser_calls.cors_headers(origin)
+
+    def _foreign_origin(self, origin: str) -> str:
+        """A CORS refusal by this local guard; it names the setting that would allow the origin, if there is one."""
+        refusal = f"CORS: requests from origin {origin} are not allowed here"
+        if self._origins_setting is None:
+            return refusal
+        return (
+            f"{refusal} (the local stack allows the storefront origins listed in {self._origins_setting}, "
+            "comma-separated, such as http://127.0.0.1:5173)"
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         refusal = self.refusal(environ)
@@ -117,17 +197,32 @@ class LoopbackGuard:
             body = json.dumps({"message": f"Forbidden: {refusal}"}).encode()
             start_response(
                 "403 Forbidden",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *REFUSAL_HEADERS],
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                    *REFUSAL_HEADERS,
+                    *self._cors_headers(environ),
+                ],
             )
             return [body]
         if not self._same_origin_only:
             return self.app(environ, start_response)
+        origin = environ.get("HTTP_ORIGIN")
+        if self._browser_calls is not None and origin in self._browser_calls.origins and _preflight(environ):
+            start_response("204 No Content", self._browser_calls.preflight_headers(origin))
+            return [b""]
+        cors = self._cors_headers(environ)
 
         def without_cors(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
             kept = [(name, value) for name, value in headers if not name.lower().startswith(CORS_RESPONSE_HEADERS)]
-            return start_response(status, kept, *args)
+            return start_response(status, [*kept, *cors], *args)
 
         return self.app(environ, without_cors)
+
+
+def _preflight(environ: dict[str, Any]) -> bool:
+    """A browser's CORS preflight: ``OPTIONS`` that names the method to follow."""
+    return environ["REQUEST_METHOD"] == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
 
 
 def _page_load(environ: dict[str, Any]) -> bool:
