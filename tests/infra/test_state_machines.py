@@ -253,5 +253,11 @@ def test_the_api_function_starts_and_answers_only_the_parent(assembly, spec):
         if any(action.startswith("states:") for action in as_list(statement["Action"]))
     ]
 
-    assert workflow_statements
-    assert all(statement["Resource"] == {"Ref": assembly.state_machine_id(PARENT)} for statement in workflow_statements)
+    on_the_machine = [s for s in workflow_statements if s["Resource"] == {"Ref": assembly.state_machine_id(PARENT)}]
+    on_its_executions = [s for s in workflow_statements if s not in on_the_machine]
+
+    assert on_the_machine
+    assert [s["Action"] for s in on_its_executions] == ["states:GetExecutionHistory"], "it reads, never stops"
+    executions = on_its_executions[0]["Resource"]["Fn::Join"][1]
+    assert executions[-2:] == [{"Fn::GetAtt": [assembly.state_machine_id(PARENT), "Name"]}, ":*"]
+    assert ":execution:" in executions, "and only the parent's executions"

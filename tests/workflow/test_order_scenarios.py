@@ -241,7 +241,7 @@ def test_a_shipment_callback_for_an_order_that_is_not_waiting_is_refused(order_s
     run = order_stack.run_order(sample_order(), shipment="SHIPPED")
 
     with pytest.raises(InvalidOrderStateError, match="COMPLETED"):
-        order_stack.confirm_shipment(run.order_id)
+        order_stack.confirm_shipment(run.order_id, tracking_number="1Z999AA10999999999")
     with pytest.raises(InvalidOrderStateError):
         order_stack.cancel(run.order_id)
 
