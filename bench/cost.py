@@ -288,6 +288,8 @@ PARTITION_KEY_SCOPES = {
     "customerId": "one shopper",
     "sku": "one product",
     "id": "one Idempotency-Key",
+    "connectionId": "one WebSocket connection",
+    "subscriber": "one shopper's sockets",
 }
 """Whose requests one value of each partition key takes. Only a key every order writes (a status shard) loads its
 partition in step with the shop's order rate; the others with one order's, one shopper's (capped per caller) or one
