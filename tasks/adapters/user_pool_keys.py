@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 JWKS_TIMEOUT_SECONDS = 3
+REFETCH_AFTER_SECONDS = 60
+"""An unknown key id fetches the keys again at most this often: a token naming made-up key ids cannot make every
+$connect fetch Cognito's JWKS."""
 
 
 def fetch_jwks(issuer: str) -> dict[str, Any]:
@@ -18,7 +22,8 @@ def fetch_jwks(issuer: str) -> dict[str, Any]:
 
 
 class KeyCache:
-    """The JWKS of one issuer, cached; ``for_key_id`` fetches again when the key id is not among the cached keys.
+    """The JWKS of one issuer, cached; ``for_key_id`` fetches again when the key id is not among the cached keys and
+    the last fetch is ``REFETCH_AFTER_SECONDS`` old.
 
     Example
     -------
@@ -27,12 +32,21 @@ class KeyCache:
     'k1'
     """
 
-    def __init__(self, issuer: str, fetch: Callable[[str], dict[str, Any]] = fetch_jwks):
+    def __init__(
+        self,
+        issuer: str,
+        fetch: Callable[[str], dict[str, Any]] = fetch_jwks,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._issuer = issuer
         self._fetch = fetch
+        self._clock = clock
         self._jwks: dict[str, Any] | None = None
+        self._fetched_at = 0.0
 
     def for_key_id(self, key_id: str | None) -> dict[str, Any]:
-        if self._jwks is None or key_id not in {key.get("kid") for key in self._jwks.get("keys", [])}:
+        known = self._jwks is not None and key_id in {key.get("kid") for key in self._jwks.get("keys", [])}
+        if self._jwks is None or (not known and self._clock() - self._fetched_at >= REFETCH_AFTER_SECONDS):
             self._jwks = self._fetch(self._issuer)
+            self._fetched_at = self._clock()
         return self._jwks

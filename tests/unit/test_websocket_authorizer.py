@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from local.aws.awslambda.runner import LocalLambdaContext, function_arn
-from tasks.adapters.user_pool_keys import KeyCache
+from tasks.adapters.user_pool_keys import REFETCH_AFTER_SECONDS, KeyCache
 from tasks.errors import ConnectionUnauthorizedError
 from tasks.handlers import websocket_authorizer
 from workflows.resources import TOKEN_AUDIENCE_ENV, TOKEN_ISSUER_ENV, WEBSOCKET_AUTHORIZER
@@ -20,6 +20,8 @@ from workflows.resources import TOKEN_AUDIENCE_ENV, TOKEN_ISSUER_ENV, WEBSOCKET_
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool"
 CLIENT_ID = "storefront-client"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/$connect"
+now = [1000.0]
+"""The key cache's clock, which the tests move."""
 POOL_KEY = RSAKey.generate_key(2048, parameters={"kid": "pool-key-1"})
 FOREIGN_KEY = RSAKey.generate_key(2048, parameters={"kid": "pool-key-1"})
 """Same key id, different key: a token signed with it has a bad signature."""
@@ -44,12 +46,13 @@ def id_token(key: RSAKey = POOL_KEY, **overrides: Any) -> str:
 def fetches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The authorizer's JWKS fetches, served the pool's public key by a stub instead of Cognito."""
     fetched: list[str] = []
+    now[0] = 1000.0
 
     def fetch(issuer: str) -> dict[str, Any]:
         fetched.append(issuer)
         return {"keys": [POOL_KEY.as_dict(private=False)]}
 
-    cache = KeyCache(ISSUER, fetch=fetch)
+    cache = KeyCache(ISSUER, fetch=fetch, clock=lambda: now[0])
     monkeypatch.setattr(websocket_authorizer, "user_pool_keys", lambda issuer: cache)
     monkeypatch.setenv(TOKEN_ISSUER_ENV, ISSUER)
     monkeypatch.setenv(TOKEN_AUDIENCE_ENV, CLIENT_ID)
@@ -103,10 +106,16 @@ def test_a_bad_token_is_refused_with_unauthorized(fetches, token):
         authorize(token())
 
 
-def test_the_pools_keys_are_fetched_once_and_again_only_for_an_unknown_key_id(fetches):
-    authorize(id_token())
-    authorize(id_token())
+def test_the_pools_keys_are_fetched_once_and_again_for_an_unknown_key_id_at_most_once_a_minute(fetches):
     rotated = RSAKey.generate_key(2048, parameters={"kid": "pool-key-2"})
+    authorize(id_token())
+    authorize(id_token())
+    for _ in range(3):
+        with pytest.raises(ConnectionUnauthorizedError):
+            authorize(id_token(rotated))
+    assert fetches == [ISSUER]
+
+    now[0] += REFETCH_AFTER_SECONDS
     with pytest.raises(ConnectionUnauthorizedError):
         authorize(id_token(rotated))
 
