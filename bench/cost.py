@@ -29,7 +29,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from workflows.resources import API, PUBLISH_ORDER_EVENTS, STATUS_SHARDS, STREAM_FUNCTIONS, TABLES, WORKFLOW_FUNCTIONS
+from workflows.resources import (
+    API,
+    OPERATOR_SUBSCRIBER_SHARDS,
+    PUBLISH_ORDER_EVENTS,
+    PUSH_ORDER_STATUS,
+    STATUS_SHARDS,
+    STREAM_FUNCTIONS,
+    TABLES,
+    WORKFLOW_FUNCTIONS,
+)
 
 PRICES = {
     "stepfunctions_standard_per_transition": 0.025 / 1000,
@@ -46,6 +55,8 @@ PRICES = {
     "cloudwatch_logs_storage_per_gb_month": 0.03,
     "xray_trace_recorded": 5.00 / 1_000_000,
     "xray_trace_scanned": 0.50 / 1_000_000,
+    "api_gateway_websocket_per_message": 1.00 / 1_000_000,
+    "api_gateway_websocket_per_connection_minute": 0.25 / 1_000_000,
 }
 PRICE_SOURCES = {
     "stepfunctions_standard_per_transition": (
@@ -102,6 +113,15 @@ PRICE_SOURCES = {
     "xray_trace_scanned": (
         "$0.50 per 1M traces retrieved or scanned, beyond 1M free a month (checked 2026-12-01)",
         "https://aws.amazon.com/xray/pricing/",
+    ),
+    "api_gateway_websocket_per_message": (
+        "$1.00 per 1M WebSocket messages (first 1B), sent or received, metered in 32 KB increments (not re-checked "
+        "online when added, 2026-12-06)",
+        "https://aws.amazon.com/api-gateway/pricing/",
+    ),
+    "api_gateway_websocket_per_connection_minute": (
+        "$0.25 per 1M WebSocket connection minutes (not re-checked online when added, 2026-12-06)",
+        "https://aws.amazon.com/api-gateway/pricing/",
     ),
 }
 PRICES_REGION, PRICES_CHECKED = "us-east-1", "2026-12-01"
@@ -288,6 +308,8 @@ PARTITION_KEY_SCOPES = {
     "customerId": "one shopper",
     "sku": "one product",
     "id": "one Idempotency-Key",
+    "connectionId": "one WebSocket connection",
+    "subscriber": "one shopper's sockets",
 }
 """Whose requests one value of each partition key takes. Only a key every order writes (a status shard) loads its
 partition in step with the shop's order rate; the others with one order's, one shopper's (capped per caller) or one
@@ -1338,6 +1360,32 @@ def assumptions() -> dict[str, Any]:
         "xray_fixed_rate": XRAY_FIXED_RATE,
         "xray_scans_per_trace": XRAY_SCANS_PER_TRACE,
         "handler_environment": DEPLOYED_HANDLER_ENVIRONMENT,
+    }
+
+
+def live_status_usd(connection_minutes: float, events: float, messages_per_event: float = 1.0) -> dict[str, float]:
+    """What the WebSocket API of live order status costs for ``connection_minutes`` of open sockets and ``events``
+    OrderStatusChanged events, each posted to ``messages_per_event`` connections on average.
+
+    Per event the push function runs once (``ASSUMED_LAMBDA_MS`` at its memory) and queries the owner's key and every
+    operator shard of the keys-only index, half a read unit each; EventBridge delivering to the function is not
+    billed beyond the event already put. Modelled, not measured: no local WebSocket API runs these yet.
+
+    Example
+    -------
+    >>> round(live_status_usd(connection_minutes=1_000_000, events=0)["websocket_connection_minutes"], 2)
+    0.25
+    >>> sorted(live_status_usd(0, 1_000_000))[:2]
+    ['push_dynamodb_queries', 'push_lambda_duration']
+    """
+    memory_gb = PUSH_ORDER_STATUS.memory_mb / 1024
+    queries = 1 + OPERATOR_SUBSCRIBER_SHARDS
+    return {
+        "websocket_connection_minutes": connection_minutes * PRICES["api_gateway_websocket_per_connection_minute"],
+        "websocket_messages": events * messages_per_event * PRICES["api_gateway_websocket_per_message"],
+        "push_lambda_requests": events * PRICES["lambda_per_request"],
+        "push_lambda_duration": events * memory_gb * ASSUMED_LAMBDA_MS / 1000 * PRICES["lambda_arm64_per_gb_second"],
+        "push_dynamodb_queries": events * queries * 0.5 * PRICES["dynamodb_on_demand_per_rru"],
     }
 
 

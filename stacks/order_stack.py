@@ -16,6 +16,7 @@ from stacks.constructs.firewall_construct import FirewallConstruct
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.constructs.monitoring_construct import MonitoringConstruct
 from stacks.constructs.schedules_construct import SchedulesConstruct
+from stacks.constructs.websocket_construct import WebSocketConstruct
 from stacks.constructs.workflow_construct import WorkflowConstruct
 from workflows.resources import (
     API,
@@ -54,7 +55,8 @@ def shopper_order_limit(scope: Construct) -> OrderRateLimit:
 
 class OrderServiceStack(Stack):
     """Tables, task functions, the two state machines, the API function and API with its web ACL, the reconciler of
-    stranded orders on its schedule, the order events, and their monitoring.
+    stranded orders on its schedule, the order events, the WebSocket API that pushes them to shoppers, and their
+    monitoring.
 
     The state machines need the task functions' ARNs (and the parent its Express child's), and the API function
     needs the parent's ARN; the API function is no task of either, so building them in that order leaves no cycle.
@@ -96,6 +98,14 @@ class OrderServiceStack(Stack):
             "Events",
             table=self.data.tables[ORDERS_TABLE.logical_name],
             publisher=self.functions.add(PUBLISH_ORDER_EVENTS),
+        )
+        self.live_status = WebSocketConstruct(
+            self,
+            "LiveStatus",
+            functions=self.functions,
+            event_bus=self.order_events.event_bus,
+            user_pool=self.api.user_pool,
+            user_pool_client=self.api.user_pool_client,
         )
         self.monitoring = MonitoringConstruct(
             self,
@@ -139,6 +149,12 @@ class OrderServiceStack(Stack):
             "OrderEventsBusName",
             value=self.order_events.event_bus.event_bus_name,
             description="The EventBridge bus of the OrderStatusChanged events; subscribe with a rule on it",
+        )
+        CfnOutput(
+            self,
+            "WebSocketUrl",
+            value=self.live_status.stage.url,
+            description="Live order status: connect with ?token=<Cognito ID token> (docs/storefront.md)",
         )
         CfnOutput(
             self,

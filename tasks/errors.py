@@ -94,3 +94,11 @@ class ForbiddenError(OrderError):
 
 class EventPublishError(OrderError):
     """Stream function only: EventBridge refused events; the record is retried, then recorded in the DLQ."""
+
+
+class ConnectionUnauthorizedError(Exception):
+    """A WebSocket ``$connect`` without a valid ID token. Its message is exactly ``Unauthorized``: that is what makes
+    API Gateway answer the handshake 401 instead of 500."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")

@@ -320,7 +320,29 @@ ORDER_QUOTAS_TABLE = TableSpec(
     ttl_attribute="expiration",
 )
 """One counter item per shopper and UTC day (``tasks.adapters.order_quotas``); TTL removes it once its day is over."""
-TABLES: tuple[TableSpec, ...] = (ORDERS_TABLE, PRODUCTS_TABLE, PAYMENTS_TABLE, IDEMPOTENCY_TABLE, ORDER_QUOTAS_TABLE)
+WEBSOCKET_CONNECTION_TTL_SECONDS = 2 * 60 * 60
+"""API Gateway ends a WebSocket connection after 2 hours at most, so TTL removes an entry whose $disconnect was lost."""
+OPERATOR_SUBSCRIBER_SHARDS = 4
+"""Operators' connections (who see every order) are kept under ``operators#<n>``, n below this: every event queries
+each shard, and no single index partition holds all of them."""
+CONNECTIONS_TABLE = TableSpec(
+    logical_name="WebSocketConnections",
+    local_name="websocket-connections",
+    partition_key="connectionId",
+    env_var="CONNECTIONS_TABLE_NAME",
+    # keys only: the push function needs the connection ids of one subscriber key (a shopper's, or an operator shard)
+    indexes=(Index(name="by-subscriber", partition_key="subscriber", projection=()),),
+    ttl_attribute="expiration",
+)
+"""Who is connected to the WebSocket API of live order status (``tasks.adapters.connections_repository``)."""
+TABLES: tuple[TableSpec, ...] = (
+    ORDERS_TABLE,
+    PRODUCTS_TABLE,
+    PAYMENTS_TABLE,
+    IDEMPOTENCY_TABLE,
+    ORDER_QUOTAS_TABLE,
+    CONNECTIONS_TABLE,
+)
 
 
 def table(logical_name: str) -> TableSpec:
@@ -619,7 +641,47 @@ RECONCILE_ORDERS = FunctionSpec(
 
 SCHEDULED_FUNCTIONS: tuple[FunctionSpec, ...] = (RECONCILE_ORDERS,)
 
-ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*WORKFLOW_FUNCTIONS, API, *STREAM_FUNCTIONS, *SCHEDULED_FUNCTIONS)
+TOKEN_ISSUER_ENV = "COGNITO_TOKEN_ISSUER"
+"""The user pool's issuer URL; its keys are at ``<issuer>/.well-known/jwks.json``."""
+TOKEN_AUDIENCE_ENV = "COGNITO_APP_CLIENT_ID"
+"""The app client an ID token must be issued to (its ``aud`` claim)."""
+WEBSOCKET_CALLBACK_URL_ENV = "WEBSOCKET_CALLBACK_URL"
+"""The stage's ``@connections`` endpoint (``https://<api>.execute-api.<region>.amazonaws.com/<stage>``)."""
+
+WEBSOCKET_AUTHORIZER = FunctionSpec(
+    logical_name="WebSocketAuthorizer",
+    handler=f"{_HANDLERS}.websocket_authorizer.handler",
+    description="Authorizes a WebSocket $connect by the shopper's Cognito ID token in the query string.",
+    memory_mb=256,
+    timeout_seconds=5,
+)
+"""Reads no table: it verifies the token against the pool's JWKS (fetched once per container)."""
+WEBSOCKET_CONNECTIONS = FunctionSpec(
+    logical_name="WebSocketConnections",
+    handler=f"{_HANDLERS}.websocket_connections.handler",
+    description="Records a WebSocket connection at $connect, forgets it at $disconnect, refuses other messages.",
+    table_access=(TableAccess("WebSocketConnections", ("dynamodb:DeleteItem", "dynamodb:PutItem")),),
+    timeout_seconds=5,
+)
+PUSH_ORDER_STATUS = FunctionSpec(
+    logical_name="PushOrderStatus",
+    handler=f"{_HANDLERS}.push_order_status.handler",
+    description="Posts each OrderStatusChanged event to its owner's and the operators' WebSocket connections.",
+    # the subscribers' connection ids through the keys-only index; a gone connection (410) is deleted
+    table_access=(TableAccess("WebSocketConnections", ("dynamodb:DeleteItem",), indexes=("by-subscriber",)),),
+    timeout_seconds=30,
+)
+WEBSOCKET_FUNCTIONS: tuple[FunctionSpec, ...] = (WEBSOCKET_AUTHORIZER, WEBSOCKET_CONNECTIONS, PUSH_ORDER_STATUS)
+"""The live order status API's functions. Locally they exist but nothing calls them yet: the local WebSocket listener
+comes next (docs/storefront.md)."""
+
+ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    *WORKFLOW_FUNCTIONS,
+    API,
+    *STREAM_FUNCTIONS,
+    *SCHEDULED_FUNCTIONS,
+    *WEBSOCKET_FUNCTIONS,
+)
 
 STATE_MACHINE_ARN_ENV = "ORDER_WORKFLOW_ARN"
 CORS_ALLOWED_ORIGINS_ENV = "CORS_ALLOWED_ORIGINS"

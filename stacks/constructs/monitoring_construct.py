@@ -15,7 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks import constants
-from workflows.resources import API, RECONCILE_ORDERS, SERVICE_NAME, STREAM_FUNCTIONS
+from workflows.resources import API, PUSH_ORDER_STATUS, RECONCILE_ORDERS, SERVICE_NAME, STREAM_FUNCTIONS
 
 SUM = cloudwatch.Stats.SUM
 MAX = cloudwatch.Stats.MAXIMUM
@@ -287,6 +287,12 @@ def _errors_alarm(name: str) -> tuple[float, str]:
         return (
             constants.STREAM_ERRORS_THRESHOLD,
             f"{name} failed a whole batch: EventBridge refused its events; the stream retries it, then the DLQ.",
+        )
+    if name == PUSH_ORDER_STATUS.logical_name:
+        return (
+            constants.TASK_ERRORS_THRESHOLD,
+            f"{name} failed to push order events to WebSocket connections: DynamoDB or API Gateway refused it; "
+            "EventBridge retries, then connected shoppers miss that status until they read the order.",
         )
     return constants.TASK_ERRORS_THRESHOLD, f"{name} raised errors beyond the business outcomes the workflow catches."
 

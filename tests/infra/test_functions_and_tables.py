@@ -9,8 +9,13 @@ from workflows.resources import (
     ALL_FUNCTIONS,
     API,
     CORS_ALLOWED_ORIGINS_ENV,
+    PUSH_ORDER_STATUS,
     STATE_MACHINE_ARN_ENV,
     TABLES,
+    TOKEN_AUDIENCE_ENV,
+    TOKEN_ISSUER_ENV,
+    WEBSOCKET_AUTHORIZER,
+    WEBSOCKET_CALLBACK_URL_ENV,
     FunctionSpec,
     TableSpec,
     function_environment,
@@ -38,14 +43,23 @@ def test_each_function_runs_its_handler_on_arm64_python313_with_the_dependencies
 
 @pytest.mark.parametrize("spec", ALL_FUNCTIONS, ids=lambda spec: spec.logical_name)
 def test_each_function_gets_the_environment_the_resource_description_computes(assembly, spec):
-    """Plus, for the API, the storefront origins only the deployment knows (none without ``corsOrigins``)."""
+    """Plus what only the deployment knows: the API's storefront origins (none without ``corsOrigins``), the
+    authorizer's user pool, the push function's WebSocket stage (their values: tests/infra/test_websocket_api.py)."""
     table_names = {table.logical_name: {"Ref": assembly.table_id(table.logical_name)} for table in TABLES}
     state_machine = {"Ref": assembly.state_machine_id()}
-    deployment_only = {CORS_ALLOWED_ORIGINS_ENV: ""} if spec is API else {}
+    deployment_only = {
+        API.logical_name: {CORS_ALLOWED_ORIGINS_ENV},
+        WEBSOCKET_AUTHORIZER.logical_name: {TOKEN_ISSUER_ENV, TOKEN_AUDIENCE_ENV},
+        PUSH_ORDER_STATUS.logical_name: {WEBSOCKET_CALLBACK_URL_ENV},
+    }.get(spec.logical_name, set())
+    variables = function_properties(assembly, spec)["Environment"]["Variables"]
 
     expected = function_environment(spec, table_names, state_machine if spec.uses_workflow else None)
 
-    assert function_properties(assembly, spec)["Environment"]["Variables"] == {**expected, **deployment_only}
+    assert {name: value for name, value in variables.items() if name not in deployment_only} == expected
+    assert deployment_only <= variables.keys()
+    if spec is API:
+        assert variables[CORS_ALLOWED_ORIGINS_ENV] == ""
     assert (STATE_MACHINE_ARN_ENV in expected) is spec.uses_workflow
 
 

@@ -156,17 +156,27 @@ def test_no_package_the_lambda_runtime_provides_is_in_the_layer(site):
     assert RUNTIME_IMPORT_NAMES.isdisjoint(top_level), sorted(RUNTIME_IMPORT_NAMES & top_level)
 
 
+def stable_abi_fits(tag: str, platform) -> bool:
+    """A wheel of CPython's stable ABI (``cp311-abi3-manylinux…``: cryptography's) loads in every later CPython, so
+    it fits when built for the runtime's version or an earlier one, on manylinux for the machine."""
+    match = re.fullmatch(r"cp3(\d+)-abi3-(manylinux\w+)", tag)
+    runtime_minor = int(platform.python_version.split(".")[1])
+    return match is not None and int(match[1]) <= runtime_minor and match[2].endswith(f"_{platform.machine}")
+
+
 def test_compiled_extensions_are_built_for_the_lambda_python_and_architecture(site, platform):
-    """pydantic-core (and wrapt, for the X-Ray SDK) are compiled: a wheel for this machine would not load in Lambda."""
+    """pydantic-core (and wrapt, for the X-Ray SDK) are compiled: a wheel for this machine would not load in Lambda.
+    cryptography (joserfc's) is built once for CPython's stable ABI: its wheel tag is checked below."""
     tag = f"cpython-{platform.python_version.replace('.', '')}-{platform.machine}-linux-gnu"
     extensions = sorted(path.relative_to(site).as_posix() for path in site.rglob("*.so"))
 
     assert any(path.startswith("pydantic_core/_pydantic_core.") for path in extensions), extensions
-    assert [path for path in extensions if not path.endswith(f".{tag}.so")] == []
+    assert [path for path in extensions if not path.endswith((f".{tag}.so", ".abi3.so"))] == []
 
 
 def test_every_wheel_tag_fits_the_lambda_platform(site, platform):
-    """Each wheel is pure Python, or CPython of the runtime's version on manylinux for its machine."""
+    """Each wheel is pure Python, or CPython of the runtime's version (or its stable ABI) on manylinux for its
+    machine."""
     python = f"cp{platform.python_version.replace('.', '')}"
     wrong = {}
     for wheel in site.glob("*.dist-info/WHEEL"):
@@ -177,6 +187,7 @@ def test_every_wheel_tag_fits_the_lambda_platform(site, platform):
             for tag in tags
             if tag.endswith("-none-any")
             or (tag.startswith(f"{python}-") and "manylinux" in tag and tag.endswith(f"_{platform.machine}"))
+            or stable_abi_fits(tag, platform)
         ]
         if not tags or len(fits) != len(tags):
             wrong[wheel.parent.name] = tags

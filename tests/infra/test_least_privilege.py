@@ -14,6 +14,7 @@ from tests.infra.conftest import CloudAssembly
 from workflows.resources import (
     ALL_FUNCTIONS,
     PUBLISH_ORDER_EVENTS,
+    PUSH_ORDER_STATUS,
     TABLES,
     FunctionSpec,
     TableAccess,
@@ -72,13 +73,22 @@ EXPECTED_DYNAMODB_ACCESS: dict[str, dict[str, set[str]]] = {
         "Orders": {BATCH_GET, UPDATE},  # received_before's batch get, the attempt count and the FAILED write
         "Orders/index/by-status-shard": {QUERY},  # its RECEIVED shards
     },
+    "WebSocketAuthorizer": {},  # verifies the token against the pool's JWKS, a public HTTPS document
+    "WebSocketConnections": {"WebSocketConnections": {PUT, DELETE}},  # record at $connect, forget at $disconnect
+    "PushOrderStatus": {
+        "WebSocketConnections": {DELETE},  # a gone connection (410)
+        "WebSocketConnections/index/by-subscriber": {QUERY},  # the owner's and the operators' connection ids
+    },
 }
 """Function to ``<table>`` or ``<table>/index/<name>`` to the DynamoDB item actions allowed there, and nowhere else."""
 
+MANAGE_CONNECTIONS = "execute-api:ManageConnections"
 EXPECTED_OTHER_ACCESS: dict[str, set[str]] = {
     "PublishOrderEvents": STREAM_READ | {LIST_STREAMS, PUT_EVENTS, SEND_MESSAGE},
+    "PushOrderStatus": {MANAGE_CONNECTIONS},
 }
-"""Function to what else its role allows, beyond logs, traces and the workflow: the publisher's stream, bus and DLQ."""
+"""Function to what else its role allows, beyond logs, traces and the workflow: the publisher's stream, bus and DLQ,
+the push function's posts to WebSocket connections."""
 
 START_EXECUTION, DESCRIBE_EXECUTION = "states:StartExecution", "states:DescribeExecution"
 GET_EXECUTION_HISTORY = "states:GetExecutionHistory"
@@ -348,3 +358,35 @@ def test_a_table_access_names_an_existing_table_and_a_function_names_each_table_
         TableAccess("Shipments", (GET,))
     with pytest.raises(ValueError, match="one TableAccess per table"):
         FunctionSpec("Twice", "tasks.handlers.api.handler", "x", (TableAccess("Orders", (GET,)),) * 2)
+
+
+def test_the_push_function_may_post_to_the_connections_of_its_own_websocket_stage_only(assembly):
+    everywhere = [
+        statement for statement in all_statements(assembly) if MANAGE_CONNECTIONS in as_list(statement["Action"])
+    ]
+    api = assembly.logical_id("LiveStatus/Api/Resource")
+    stage = assembly.at("LiveStatus/Stage/Resource")["Properties"]["StageName"]
+
+    assert everywhere == statements_with(assembly, PUSH_ORDER_STATUS, {MANAGE_CONNECTIONS})
+    assert everywhere == [
+        {
+            "Action": MANAGE_CONNECTIONS,
+            "Effect": "Allow",
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":execute-api:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":",
+                        {"Ref": api},
+                        f"/{stage}/POST/@connections/*",
+                    ],
+                ]
+            },
+        }
+    ]

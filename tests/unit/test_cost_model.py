@@ -17,7 +17,7 @@ import pytest
 
 from bench import cost, report
 from bench.dynamodb_units import MeteredRequest, PartitionUnits
-from workflows.resources import STAGE_THROTTLE, STATUS_SHARDS, TABLES
+from workflows.resources import OPERATOR_SUBSCRIBER_SHARDS, STAGE_THROTTLE, STATUS_SHARDS, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:states:us-east-1:123456789012:execution:order-workflow:o-1"
@@ -392,3 +392,17 @@ class TestTheStackAsTheModelSeesIt:
         sources = "\n".join(path.read_text() for path in (ROOT / "stacks").rglob("*.py"))
 
         assert "SamplingRule" not in sources
+
+
+class TestLiveStatus:
+    def test_a_million_connection_minutes_and_messages_cost_what_api_gateway_charges(self) -> None:
+        usd = cost.live_status_usd(connection_minutes=1_000_000, events=1_000_000, messages_per_event=2)
+
+        assert usd["websocket_connection_minutes"] == pytest.approx(0.25)
+        assert usd["websocket_messages"] == pytest.approx(2.00)
+        assert usd["push_lambda_requests"] == pytest.approx(0.20)
+
+    def test_each_event_queries_the_owner_and_every_operator_shard(self) -> None:
+        usd = cost.live_status_usd(connection_minutes=0, events=1_000_000)
+
+        assert usd["push_dynamodb_queries"] == pytest.approx((1 + OPERATOR_SUBSCRIBER_SHARDS) * 0.5 * 0.125)
