@@ -154,7 +154,9 @@ def test_a_404_and_a_409_come_back_as_the_typed_error_model(generated, service):
     owner.wait_for_status(placed.order_id, "CANCELLED")
 
     not_found = api(generated, "get_order").sync_detailed(placed.order_id, client=stranger)
-    conflict = api(generated, "cancel_order").sync_detailed(placed.order_id, client=client_for(generated, owner))
+    conflict = api(generated, "cancel_order").sync_detailed(
+        placed.order_id, client=client_for(generated, owner), body=typed.CancelRequest(reason="another reason")
+    )
 
     assert not_found.status_code == 404 and isinstance(not_found.parsed, typed.ErrorAnswer)
     assert not_found.parsed.message == f"order {placed.order_id} does not exist"
