@@ -914,10 +914,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     console = StackConsole(settings.console_port)
     stack = LocalStack(settings, companions=[console])
     stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())  # the API answers before start() returns
     try:
         stack.start()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stopped.set())
+        signal.signal(signal.SIGINT, lambda *_: stopped.set())
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         stack.stop()
