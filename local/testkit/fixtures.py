@@ -645,6 +645,20 @@ class OrderStack:
         )
         return self.order(order_id)["status"] == OrderStatus.AWAITING_SHIPMENT.value
 
+    def wait_for_the_callback_wait(self, execution_arn: str, deadline: float = DEFAULT_DEADLINE_SECONDS) -> None:
+        """Wait until the engine waits for the task token of the state entered last (``TaskSubmitted`` after it).
+
+        From then on no task of the execution runs until a callback, so nothing of it calls AWS; and moto refuses
+        a heartbeat sent earlier with InvalidToken, which AWS accepts (docs/decisions.md). The engine announces no
+        event for it, so this polls the history, with a deadline."""
+
+        def waits() -> bool:
+            history = self.history(execution_arn)
+            entered = max((i for i, event in enumerate(history) if event["type"] == "TaskStateEntered"), default=-1)
+            return any(event["type"] == "TaskSubmitted" for event in history[entered + 1 :])
+
+        poll(waits, deadline=deadline, what=f"execution {execution_arn} to wait for its callback")
+
     def _answer_shipment(self, order_id: str, execution_arn: str, plan: str, deadline: float) -> None:
         if not self.wait_for_shipment_request(order_id, execution_arn, deadline):
             return

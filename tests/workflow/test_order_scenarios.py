@@ -196,13 +196,6 @@ SHIPMENT_TIMEOUT_SCALE = 200_000.0
 """Two days become 0.86 s and the one-day heartbeat 0.43 s: fast, for a test that never sends a heartbeat."""
 
 
-def waits_for_the_callback(history: list[dict]) -> bool:
-    """True once the engine waits for the task token of the state entered last (``TaskSubmitted`` after it): moto
-    refuses a heartbeat sent before that with InvalidToken, which AWS accepts (docs/decisions.md)."""
-    entered = max(i for i, event in enumerate(history) if event["type"] == "TaskStateEntered")
-    return any(event["type"] == "TaskSubmitted" for event in history[entered:])
-
-
 HEARTBEATING_SCALE = 100_000.0
 """Two days become 1.7 s and the one-day heartbeat 0.86 s: a heartbeat every 0.1 s keeps the task alive even on a busy
 CI machine, where the 0.43 s heartbeat of ``SHIPMENT_TIMEOUT_SCALE`` once ran out before the first heartbeat."""
@@ -213,7 +206,7 @@ def test_shipment_timeout_fails_the_order_after_two_days_of_heartbeats_without_a
     order_stack.set_time_scale(HEARTBEATING_SCALE)
     order_id, execution_arn = order_stack.submit(sample_order())
     order_stack.wait_for_status(order_id, OrderStatus.AWAITING_SHIPMENT)
-    poll(lambda: waits_for_the_callback(order_stack.history(execution_arn)), deadline=5, what="the callback wait")
+    order_stack.wait_for_the_callback_wait(execution_arn)
 
     def heartbeat_until_over() -> bool:
         if order_stack.stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
