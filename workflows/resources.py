@@ -322,9 +322,11 @@ ORDER_QUOTAS_TABLE = TableSpec(
 """One counter item per shopper and UTC day (``tasks.adapters.order_quotas``); TTL removes it once its day is over."""
 WEBSOCKET_CONNECTION_TTL_SECONDS = 2 * 60 * 60
 """API Gateway ends a WebSocket connection after 2 hours at most, so TTL removes an entry whose $disconnect was lost."""
-OPERATOR_SUBSCRIBER_SHARDS = 4
-"""Operators' connections (who see every order) are kept under ``operators#<n>``, n below this: every event queries
-each shard, and no single index partition holds all of them."""
+OPERATOR_SUBSCRIBER_SHARDS = 1
+"""Operators' connections (who see every order) are kept under ``operators#<n>``, n below this, and every event queries
+each key. One key is enough: ops staff are a handful of connections, and one index partition answers about 6,000
+keys-only queries a second, above the 1,800 events a second the service's StartExecution quota (300/s) can make. Each
+extra key is one more Query per event, which was 70 % of the push function's work at 4 keys (docs/decisions.md)."""
 CONNECTIONS_TABLE = TableSpec(
     logical_name="WebSocketConnections",
     local_name="websocket-connections",
@@ -672,8 +674,38 @@ PUSH_ORDER_STATUS = FunctionSpec(
     timeout_seconds=30,
 )
 WEBSOCKET_FUNCTIONS: tuple[FunctionSpec, ...] = (WEBSOCKET_AUTHORIZER, WEBSOCKET_CONNECTIONS, PUSH_ORDER_STATUS)
-"""The live order status API's functions. Locally they exist but nothing calls them yet: the local WebSocket listener
-comes next (docs/storefront.md)."""
+"""The live order status API's functions; locally ``local.aws.apigatewayv2`` calls them as API Gateway does."""
+TOKEN_KEYS_URL_ENV = "COGNITO_JWKS_URL"
+"""Where the authorizer reads the pool's public keys when not at ``<issuer>/.well-known/jwks.json``: set locally only,
+where the issuer names AWS but the local AWS endpoint serves the keys."""
+
+
+@dataclass(frozen=True)
+class LambdaRuleSpec:
+    """A rule on the ``orders`` bus whose target is a function, with the target's retry policy."""
+
+    logical_name: str
+    description: str
+    target: FunctionSpec
+    retry_attempts: int
+    max_event_age_seconds: int
+
+    @property
+    def event_pattern(self) -> dict[str, list[str]]:
+        """Every ``OrderStatusChanged`` event of the service (EventBridge's pattern syntax)."""
+        return {"source": [ORDER_EVENTS.source], "detail-type": [ORDER_EVENTS.detail_type]}
+
+
+ORDER_STATUS_TO_SOCKETS = LambdaRuleSpec(
+    logical_name="OrderStatusToSockets",
+    description="Every OrderStatusChanged event, to the function that pushes it to its WebSocket subscribers",
+    target=PUSH_ORDER_STATUS,
+    retry_attempts=2,
+    max_event_age_seconds=5 * 60,
+)
+"""A status change older than five minutes is not worth pushing: a page that missed it reads the order."""
+LAMBDA_RULES: tuple[LambdaRuleSpec, ...] = (ORDER_STATUS_TO_SOCKETS,)
+"""The rules on the ``orders`` bus that invoke the service's own functions (other consumers subscribe their own)."""
 
 ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (
     *WORKFLOW_FUNCTIONS,
