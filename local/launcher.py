@@ -31,6 +31,7 @@ class LaunchedStack:
     process: subprocess.Popen
     api_port: int
     aws_port: int
+    ws_port: int
 
     @property
     def api_url(self) -> str:
@@ -40,9 +41,14 @@ class LaunchedStack:
     def aws_endpoint(self) -> str:
         return f"http://{HOST}:{self.aws_port}"
 
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://{HOST}:{self.ws_port}"
+
 
 def launch(settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] | int) -> LaunchedStack:
-    """Start ``orders up`` with its API and AWS endpoint on free ports, and ``settings`` (``ORDERS_*``) on top of env.
+    """Start ``orders up`` with its API, AWS endpoint and WebSocket API on free ports, and ``settings``
+    (``ORDERS_*``) on top of env.
 
     Example
     -------
@@ -50,8 +56,9 @@ def launch(settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] 
     >>> stack.api_url  # doctest: +SKIP
     'http://127.0.0.1:41234'
     """
-    aws_port, api_port = free_port(), free_port()
-    process_env = {**env, "ORDERS_AWS_PORT": str(aws_port), "ORDERS_API_PORT": str(api_port), **settings}
+    aws_port, api_port, ws_port = free_port(), free_port(), free_port()
+    ports = {"ORDERS_AWS_PORT": str(aws_port), "ORDERS_API_PORT": str(api_port), "ORDERS_WS_PORT": str(ws_port)}
+    process_env = {**env, **ports, **settings}
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.cli", "up"],
         env=process_env,
@@ -59,7 +66,7 @@ def launch(settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    return LaunchedStack(process, api_port, aws_port)
+    return LaunchedStack(process, api_port, aws_port, ws_port)
 
 
 def wait_until_ready(stack: LaunchedStack, is_healthy: Callable[[], bool], deadline_seconds: float) -> None:

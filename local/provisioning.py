@@ -14,6 +14,7 @@ from typing import Any
 from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LOCAL_REGION, function_arn, merged_environment
 from tasks.adapters.dynamodb import to_item
 from workflows.resources import (
+    LAMBDA_RULES,
     ORDER_EVENTS,
     ORDER_PREPARATION,
     ORDER_WORKFLOW,
@@ -197,7 +198,8 @@ class OrderEventsDeployment:
 
 
 def provision_order_events(dynamodb: Any, events: Any, sqs: Any) -> OrderEventsDeployment:
-    """Create the ``orders`` bus with its archive and the stream's dead-letter queue, as CDK declares them.
+    """Create the ``orders`` bus with its archive, the stream's dead-letter queue and the rules that invoke functions
+    (the live status push), as CDK declares them.
 
     Example
     -------
@@ -212,6 +214,16 @@ def provision_order_events(dynamodb: Any, events: Any, sqs: Any) -> OrderEventsD
         RetentionDays=ORDER_EVENTS.archive_retention_days,
     )
     dead_letter_queue_url = sqs.create_queue(QueueName=ORDER_EVENTS.dead_letter_queue)["QueueUrl"]
+    for rule in LAMBDA_RULES:
+        events.put_rule(
+            Name=rule.logical_name,
+            EventBusName=ORDER_EVENTS.name,
+            EventPattern=json.dumps(rule.event_pattern),
+            Description=rule.description,
+        )
+        retry = {"MaximumRetryAttempts": rule.retry_attempts, "MaximumEventAgeInSeconds": rule.max_event_age_seconds}
+        target = {"Id": rule.target.logical_name, "Arn": function_arn(rule.target.logical_name), "RetryPolicy": retry}
+        events.put_targets(Rule=rule.logical_name, EventBusName=ORDER_EVENTS.name, Targets=[target])
     stream_arn = dynamodb.describe_table(TableName=ORDERS_TABLE.local_name)["Table"]["LatestStreamArn"]
     return OrderEventsDeployment(bus_arn, stream_arn, dead_letter_queue_url)
 

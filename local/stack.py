@@ -5,6 +5,9 @@
 - the in-process Lambda runner runs every function's real handler;
 - a Cognito user pool on the AWS endpoint holds the seeded users (``local.aws.cognitoidp.identity``);
 - an API Gateway emulation serves the order API, verifying tokens and signatures as API Gateway does;
+- a WebSocket API emulation pushes each shopper's order status changes live, through the real authorizer, connection
+  and push functions (``local.aws.apigatewayv2``, ``local.aws.apigatewaymanagementapi``); the ``orders`` bus invokes
+  the push function as EventBridge does (``local.aws.events``);
 - the orders table's stream feeds the ``orders`` EventBridge bus through the real PublishOrderEvents handler
   (``local.aws.dynamodbstreams.event_source_mapping`` plays the event source mapping);
 - a warehouse simulator confirms shipments through the callback API, signing as the warehouse role;
@@ -13,7 +16,8 @@
 - companions (``Companion``) start beside it once it runs: ``orders up`` adds the ops console this way, so the
   runtime never imports a tool.
 
-Every listener is waitress on 127.0.0.1 only, behind ``local.endpoint.listener.LoopbackGuard``.
+Every listener is on 127.0.0.1 only, behind ``local.endpoint.listener.LoopbackGuard``: waitress for HTTP, and
+``websockets`` for the WebSocket API.
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 
 from local.aws.apigateway.authorizer import CognitoAuthorizer, fetch_jwks
 from local.aws.apigateway.gateway import ApiGatewayEmulation
+from local.aws.apigatewaymanagementapi.connections import ConnectionsMiddleware, LocalConnections, serve_connections
+from local.aws.apigatewayv2.websocket_api import WebSocketApiEmulation
 from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner
 from local.aws.cognitoidp.identity import UserPool, provision_user_pool
 from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
+from local.aws.events.lambda_targets import LambdaRuleTargets
 from local.aws.moto import install_time_scale, quiet_engine_logs
 from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
 from local.endpoint.aws_calls_only import AwsCallsOnly, browser_sign_in
@@ -61,6 +68,10 @@ from workflows.resources import (
     CORS_ALLOWED_ORIGINS_ENV,
     SHOPPER_ORDER_LIMIT,
     STAGE_THROTTLE,
+    TOKEN_AUDIENCE_ENV,
+    TOKEN_ISSUER_ENV,
+    TOKEN_KEYS_URL_ENV,
+    WEBSOCKET_CALLBACK_URL_ENV,
     OrderRateLimit,
     StageThrottle,
 )
@@ -96,6 +107,8 @@ class StackSettings:
     aws_faults_report: str | None = None
     """Where ``stop()`` writes what the AWS-API fault rules injected, per operation (JSON), if anywhere."""
     console_port: int = 8233
+    ws_port: int = 3001
+    """The WebSocket API of live order status."""
     cors_origins: tuple[str, ...] = ()
     """Storefront origins allowed to call the API from a browser; none by default."""
     stage_throttle: StageThrottle = STAGE_THROTTLE
@@ -105,7 +118,8 @@ class StackSettings:
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> StackSettings:
-        """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_CONSOLE_PORT``, ``ORDERS_WAREHOUSE_DELAY_SECONDS``
+        """Read ``ORDERS_AWS_PORT``, ``ORDERS_API_PORT``, ``ORDERS_CONSOLE_PORT``, ``ORDERS_WS_PORT``,
+        ``ORDERS_WAREHOUSE_DELAY_SECONDS``
         (or ``off``), ``ORDERS_TIME_SCALE``, ``ORDERS_FAULTS`` (see ``local.testkit.faults``), ``ORDERS_AWS_FAULTS``
         and ``ORDERS_AWS_FAULTS_REPORT`` (see ``local.endpoint.aws_faults``),
         ``ORDERS_CORS_ORIGINS`` (comma-separated origins such as ``http://localhost:5173``), the stage's throttle
@@ -123,6 +137,7 @@ class StackSettings:
             aws_port=_port(env, "ORDERS_AWS_PORT", cls.aws_port),
             api_port=_port(env, "ORDERS_API_PORT", cls.api_port),
             console_port=_port(env, "ORDERS_CONSOLE_PORT", cls.console_port),
+            ws_port=_port(env, "ORDERS_WS_PORT", cls.ws_port),
             warehouse_delay_seconds=None if delay.strip().lower() == "off" else _positive(delay, "delay"),
             time_scale=_positive(env.get("ORDERS_TIME_SCALE", "1"), "ORDERS_TIME_SCALE"),
             faults=parse_fault_rules(env.get(FAULTS_ENV, "")),
@@ -258,6 +273,8 @@ class LocalStack:
         self.stream_poller: StreamPoller | None = None
         self.reconciler: LocalSchedule | None = None
         self.aws_fault_injector: AwsFaultInjector | None = None
+        self.websocket_api: WebSocketApiEmulation | None = None
+        self.rule_targets: LambdaRuleTargets | None = None
         self.state_machine_arn = ""
         self._api_listener: LocalListener | None = None
         self._aws_listener: LocalListener | None = None
@@ -277,6 +294,11 @@ class LocalStack:
     def api_url(self) -> str:
         return self._api_listener.url
 
+    @property
+    def websocket_url(self) -> str:
+        """Where storefronts connect for live order status, with ``?token=<ID token>``."""
+        return self.websocket_api.url
+
     def client(self, service: str) -> Any:
         """A boto3 client of the stack's AWS endpoint, for what runs beside it."""
         return boto3.session.Session(region_name=LOCAL_REGION).client(service, endpoint_url=self.aws_endpoint)
@@ -288,6 +310,7 @@ class LocalStack:
             [
                 ("the API", self.settings.api_port),
                 ("the AWS endpoint", self.settings.aws_port),
+                ("the WebSocket API", self.settings.ws_port),
                 *((companion.name, companion.port) for companion in self.companions),
             ]
         )
@@ -296,7 +319,9 @@ class LocalStack:
         )
         self._api_listener = LocalListener("the API", self.settings.api_port, self._api_guard, threads=API_THREADS)
         try:
-            moto_server = AwsCallsOnly(AwsFaultsMiddleware(DomainDispatcherApplication(create_backend_app)))
+            moto_server = AwsCallsOnly(
+                AwsFaultsMiddleware(ConnectionsMiddleware(DomainDispatcherApplication(create_backend_app)))
+            )
             aws_app = LoopbackGuard(
                 moto_server,
                 same_origin_only=True,
@@ -335,11 +360,13 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             CORS_ALLOWED_ORIGINS_ENV: ",".join(self.settings.cors_origins),
             **self.settings.order_limit.environment(),
+            **self._websocket_environment(),
         }
         self.runner = LambdaRunner(ALL_FUNCTIONS, environment)
         if self.settings.faults:
             self.runner.before_invoke.append(FaultInjector(self.settings.faults))
         self.runner.install()
+        self._serve_websocket_api()
         self._start_order_events(session, dynamodb)
         if self.settings.aws_faults:
             self.aws_fault_injector = AwsFaultInjector(self.settings.aws_faults)
@@ -359,6 +386,27 @@ class LocalStack:
         for companion in self.companions:
             companion.start(self)
             self._started_companions.append(companion)
+
+    def _websocket_environment(self) -> dict[str, str]:
+        """The WebSocket functions' settings: the pool whose tokens the authorizer accepts (its keys served by the
+        local AWS endpoint) and the ``@connections`` endpoint, which is the local AWS endpoint too."""
+        pool = self.user_pool
+        return {
+            TOKEN_ISSUER_ENV: pool.issuer,
+            TOKEN_AUDIENCE_ENV: pool.client_id,
+            TOKEN_KEYS_URL_ENV: f"{self.aws_endpoint}/{pool.pool_id}/.well-known/jwks.json",
+            WEBSOCKET_CALLBACK_URL_ENV: self.aws_endpoint,
+        }
+
+    def _serve_websocket_api(self) -> None:
+        """The socket, its connections' ``@connections`` endpoint, and the rule's invocations of the push function."""
+        connections = LocalConnections()
+        serve_connections(connections)
+        self.rule_targets = LambdaRuleTargets(self.runner)
+        self.rule_targets.start()
+        guard = LoopbackGuard(trusted_origins=self.settings.cors_origins, origins_setting=CORS_ORIGINS_SETTING)
+        self.websocket_api = WebSocketApiEmulation(self.runner, connections, port=self.settings.ws_port, guard=guard)
+        self.websocket_api.start()
 
     def _start_order_events(self, session: Any, dynamodb: Any) -> None:
         """The ``orders`` bus and its archive, and the stream poller feeding it. ``orders events`` subscribes its queue
@@ -394,6 +442,11 @@ class LocalStack:
                     json.dump(self.aws_fault_injector.report(), report, indent=2)
         for companion in reversed(self._started_companions):
             companion.stop()
+        if self.websocket_api is not None:
+            self.websocket_api.stop()
+            serve_connections(None)
+        if self.rule_targets is not None:
+            self.rule_targets.stop()
         if self.warehouse is not None:
             self.warehouse.stop()
         if self._api_listener is not None:

@@ -672,8 +672,38 @@ PUSH_ORDER_STATUS = FunctionSpec(
     timeout_seconds=30,
 )
 WEBSOCKET_FUNCTIONS: tuple[FunctionSpec, ...] = (WEBSOCKET_AUTHORIZER, WEBSOCKET_CONNECTIONS, PUSH_ORDER_STATUS)
-"""The live order status API's functions. Locally they exist but nothing calls them yet: the local WebSocket listener
-comes next (docs/storefront.md)."""
+"""The live order status API's functions; locally ``local.aws.apigatewayv2`` calls them as API Gateway does."""
+TOKEN_KEYS_URL_ENV = "COGNITO_JWKS_URL"
+"""Where the authorizer reads the pool's public keys when not at ``<issuer>/.well-known/jwks.json``: set locally only,
+where the issuer names AWS but the local AWS endpoint serves the keys."""
+
+
+@dataclass(frozen=True)
+class LambdaRuleSpec:
+    """A rule on the ``orders`` bus whose target is a function, with the target's retry policy."""
+
+    logical_name: str
+    description: str
+    target: FunctionSpec
+    retry_attempts: int
+    max_event_age_seconds: int
+
+    @property
+    def event_pattern(self) -> dict[str, list[str]]:
+        """Every ``OrderStatusChanged`` event of the service (EventBridge's pattern syntax)."""
+        return {"source": [ORDER_EVENTS.source], "detail-type": [ORDER_EVENTS.detail_type]}
+
+
+ORDER_STATUS_TO_SOCKETS = LambdaRuleSpec(
+    logical_name="OrderStatusToSockets",
+    description="Every OrderStatusChanged event, to the function that pushes it to its WebSocket subscribers",
+    target=PUSH_ORDER_STATUS,
+    retry_attempts=2,
+    max_event_age_seconds=5 * 60,
+)
+"""A status change older than five minutes is not worth pushing: a page that missed it reads the order."""
+LAMBDA_RULES: tuple[LambdaRuleSpec, ...] = (ORDER_STATUS_TO_SOCKETS,)
+"""The rules on the ``orders`` bus that invoke the service's own functions (other consumers subscribe their own)."""
 
 ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (
     *WORKFLOW_FUNCTIONS,

@@ -172,6 +172,13 @@ class LoopbackGuard:
             return "a page of another site may only link here (Sec-Fetch-Site: cross-site)"
         return None
 
+    def foreign_origin_refusal(self, origin: str | None) -> str | None:
+        """Why a request with this ``Origin`` is refused whatever its method, or None: for a WebSocket handshake, a GET
+        that opens a channel in both directions with the caller's credentials (cross-site WebSocket hijacking)."""
+        if origin is None or origin in self.origins:
+            return None
+        return self._foreign_origin(origin)
+
     def _cors_headers(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
         """The CORS headers of an answer to a page of ``browser_calls``' origins (its refusals too, so the page can
         read why); none for anyone else."""

@@ -20,7 +20,7 @@ from stacks import constants
 from stacks.constructs.functions_construct import FunctionsConstruct
 from stacks.nag import suppress
 from workflows.resources import (
-    ORDER_EVENTS,
+    ORDER_STATUS_TO_SOCKETS,
     PUSH_ORDER_STATUS,
     STAGE_THROTTLE,
     TOKEN_AUDIENCE_ENV,
@@ -44,9 +44,6 @@ ACCESS_LOG_FIELDS = {
     "error": "$context.error.message",
 }
 """What the stage logs per request. No query string and no header: the query string holds the caller's ID token."""
-PUSH_EVENT_MAX_AGE = Duration.minutes(5)
-"""A status change older than this is not worth pushing: a page that missed it reads the order (GET /orders/{id})."""
-PUSH_RETRY_ATTEMPTS = 2
 
 
 class WebSocketConstruct(Construct):
@@ -104,15 +101,20 @@ class WebSocketConstruct(Construct):
         self.push_function.add_to_role_policy(
             iam.PolicyStatement(actions=["execute-api:ManageConnections"], resources=[self.connections_arn])
         )
+        rule = ORDER_STATUS_TO_SOCKETS
         self.rule = events.Rule(
             self,
-            "OrderStatusToSockets",
+            rule.logical_name,
             event_bus=event_bus,
-            description="Every OrderStatusChanged event, to the function that pushes it to its WebSocket subscribers",
-            event_pattern=events.EventPattern(source=[ORDER_EVENTS.source], detail_type=[ORDER_EVENTS.detail_type]),
+            description=rule.description,
+            event_pattern=events.EventPattern(
+                source=rule.event_pattern["source"], detail_type=rule.event_pattern["detail-type"]
+            ),
             targets=[
                 targets.LambdaFunction(
-                    self.push_function, retry_attempts=PUSH_RETRY_ATTEMPTS, max_event_age=PUSH_EVENT_MAX_AGE
+                    self.push_function,
+                    retry_attempts=rule.retry_attempts,
+                    max_event_age=Duration.seconds(rule.max_event_age_seconds),
                 )
             ],
         )

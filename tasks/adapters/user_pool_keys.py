@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from workflows.resources import TOKEN_KEYS_URL_ENV
 
 JWKS_TIMEOUT_SECONDS = 3
 REFETCH_AFTER_SECONDS = 60
@@ -16,8 +19,10 @@ $connect fetch Cognito's JWKS."""
 
 
 def fetch_jwks(issuer: str) -> dict[str, Any]:
-    """``<issuer>/.well-known/jwks.json``, as Cognito (and the local pool) serves it."""
-    with urllib.request.urlopen(f"{issuer}/.well-known/jwks.json", timeout=JWKS_TIMEOUT_SECONDS) as response:
+    """``<issuer>/.well-known/jwks.json``, as Cognito serves it; locally the AWS endpoint serves the pool's keys, at
+    ``COGNITO_JWKS_URL``."""
+    url = os.environ.get(TOKEN_KEYS_URL_ENV) or f"{issuer}/.well-known/jwks.json"
+    with urllib.request.urlopen(url, timeout=JWKS_TIMEOUT_SECONDS) as response:
         return json.loads(response.read())
 
 

@@ -275,7 +275,13 @@ def test_a_port_in_use_gets_one_clear_line(local_only):
     taken = local_only.api_url.rsplit(":", 1)[1]
     result = subprocess.run(
         [sys.executable, "-m", "tools.cli.main", "up"],
-        env={"PATH": "", "ORDERS_API_PORT": taken, "ORDERS_AWS_PORT": str(free_port()), "ORDERS_CONSOLE_PORT": "0"},
+        env={
+            "PATH": "",
+            "ORDERS_API_PORT": taken,
+            "ORDERS_AWS_PORT": str(free_port()),
+            "ORDERS_CONSOLE_PORT": "0",
+            "ORDERS_WS_PORT": "0",
+        },
         capture_output=True,
         text=True,
         timeout=60,

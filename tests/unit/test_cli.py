@@ -767,7 +767,7 @@ def taken_ports() -> Iterator[list[int]]:
 def test_up_names_every_taken_port_at_once_with_its_setting(taken_ports, capsys):
     api, aws, console = taken_ports
 
-    argv = ["up", "--api-port", str(api), "--aws-port", str(aws), "--console-port", str(console)]
+    argv = ["up", "--api-port", str(api), "--aws-port", str(aws), "--console-port", str(console), "--ws-port", "0"]
     assert cli.main(argv) == cli.EXIT_UNREACHABLE
 
     assert capsys.readouterr().err == (
@@ -778,7 +778,7 @@ def test_up_names_every_taken_port_at_once_with_its_setting(taken_ports, capsys)
 
 
 def test_up_names_one_taken_port_and_the_setting_that_moves_it(taken_ports, capsys):
-    argv = ["up", "--api-port", "0", "--aws-port", str(taken_ports[1]), "--console-port", "0"]
+    argv = ["up", "--api-port", "0", "--aws-port", str(taken_ports[1]), "--console-port", "0", "--ws-port", "0"]
     assert cli.main(argv) == cli.EXIT_UNREACHABLE
 
     assert capsys.readouterr().err.endswith("Address already in use. Free it, or pick another: ORDERS_AWS_PORT.\n")
@@ -787,7 +787,8 @@ def test_up_names_one_taken_port_and_the_setting_that_moves_it(taken_ports, caps
 def test_a_port_asked_for_twice_is_named_before_anything_starts(capsys):
     port = str(closed_port())
 
-    assert cli.main(["up", "--api-port", port, "--aws-port", port, "--console-port", "0"]) == cli.EXIT_UNREACHABLE
+    argv = ["up", "--api-port", port, "--aws-port", port, "--console-port", "0", "--ws-port", "0"]
+    assert cli.main(argv) == cli.EXIT_UNREACHABLE
 
     assert f"the AWS endpoint cannot listen on 127.0.0.1:{port}: the API asks for it too." in capsys.readouterr().err
 
@@ -802,6 +803,7 @@ def fake_stack(api_url: str, aws_port: int) -> SimpleNamespace:
     return SimpleNamespace(
         api_url=api_url,
         aws_endpoint=f"http://127.0.0.1:{aws_port}",
+        websocket_url="ws://127.0.0.1:3001",
         settings=StackSettings(),
         user_pool=UserPool("us-east-1_pool", "app-client", LOCAL_REGION),
         state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:order-workflow",

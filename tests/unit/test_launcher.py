@@ -23,7 +23,7 @@ IGNORES_SIGTERM = (
 
 def _python(program: str) -> LaunchedStack:
     process = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
-    return LaunchedStack(process, api_port=0, aws_port=0)
+    return LaunchedStack(process, api_port=0, aws_port=0, ws_port=0)
 
 
 def test_a_stack_that_exits_is_reported_with_its_exit_code():

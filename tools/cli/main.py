@@ -891,6 +891,7 @@ def cmd_cancel(api: OrdersApi, args: argparse.Namespace) -> int:
 PORT_SETTINGS = {
     "the API": "ORDERS_API_PORT",
     "the AWS endpoint": "ORDERS_AWS_PORT",
+    "the WebSocket API": "ORDERS_WS_PORT",
     StackConsole.name: "ORDERS_CONSOLE_PORT",
     StackStorefront.name: STOREFRONT_PORT_SETTING,
 }
@@ -910,7 +911,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"orders up: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    overrides = {"aws_port": args.aws_port, "api_port": args.api_port, "console_port": args.console_port}
+    overrides = {
+        "aws_port": args.aws_port,
+        "api_port": args.api_port,
+        "console_port": args.console_port,
+        "ws_port": args.ws_port,
+    }
     settings = StackSettings(
         **{**settings.__dict__, **{key: value for key, value in overrides.items() if value is not None}}
     )
@@ -985,6 +991,7 @@ def _banner(stack: Any, console_url: str, storefront_url: str | None = None) -> 
         [
             "Order service is ready.",
             f"  API            {stack.api_url}   (docs: {stack.api_url}/docs; /health and shipments take SigV4)",
+            f"  Live status    {stack.websocket_url}/?token=<ID token>   (each of your orders' status changes)",
             f"  Console        {console_url}",
             *([f"  Storefront     {storefront_url}   (sign in as {SHOPPER_ADA.email})"] if storefront_url else []),
             f"  AWS endpoint   {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} stepfunctions ...)",
@@ -1154,6 +1161,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--aws-port", type=int, help="default ORDERS_AWS_PORT or 4566")
     up.add_argument("--api-port", type=int, help="default ORDERS_API_PORT or 3000")
     up.add_argument("--console-port", type=int, help=f"default ORDERS_CONSOLE_PORT or {DEFAULT_CONSOLE_PORT}")
+    up.add_argument("--ws-port", type=int, help="live order status socket: default ORDERS_WS_PORT or 3001")
     up.add_argument(
         "--storefront",
         action="store_true",

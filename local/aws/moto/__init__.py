@@ -10,7 +10,8 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
 - ``fidelity``: the fixes that make moto behave as AWS documents: SendTaskFailure's cause, HeartbeatTimeout, atomic
   DynamoDB conditional writes, a stop that interrupts callbacks, callbacks that skip starting executions, nested
   executions' casing, JSONPath variables and Choice assignments, Express limits, the races around heartbeats and
-  stops, a user pool signing key of this process, and SRP sign-in that checks the password.
+  stops, a user pool signing key of this process, SRP sign-in that checks the password, and EventBridge rules that
+  deliver to Lambda targets.
 - ``endpoint``: the AWS endpoint's answers to outside clients: StartExecution's names, ListExecutions' status filter,
   GetExecutionHistory's order, data and pages, ResultPath failures in plain words, a 400 for calls moto lacks, and
   the interceptors every in-process request passes before moto answers it (``IN_PROCESS_INTERCEPTORS``).
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from local.aws.moto.clock import CLOCK, TIME_SCALE_ENV, WAIT_POINTS, ScaledEvent, VirtualClock
     from local.aws.moto.endpoint import IN_PROCESS_INTERCEPTORS, name_executions_as_aws
     from local.aws.moto.fidelity import (
+        LAMBDA_TARGET_LISTENERS,
         case_nested_executions_as_aws,
         make_dynamodb_writes_atomic,
         read_variables_in_json_path,
@@ -52,6 +54,7 @@ __all__ = [
     "CLOCK",
     "EXECUTION_END_LISTENERS",
     "IN_PROCESS_INTERCEPTORS",
+    "LAMBDA_TARGET_LISTENERS",
     "STREAM_RECORD_LISTENERS",
     "TIME_SCALE_ENV",
     "WAIT_POINTS",
@@ -142,6 +145,7 @@ def install_time_scale(factor: float | None = None) -> None:
             fidelity.keep_express_limits()
             fidelity.sign_pool_tokens_with_a_key_of_this_process()
             fidelity.check_srp_password_proofs()
+            fidelity.deliver_rule_events_to_lambda_targets()
             signals.announce_execution_ends_and_stream_records()
             signals.wake_sync_tasks_when_an_execution_ends()
             caches.cache_engine_clients()

@@ -13,6 +13,10 @@ its variables, a JSONPath Choice rule assigns them, and an Express state machine
 
 The local user pool signs its tokens with a key made when this module is imported, not with the key moto ships, and
 its ``USER_SRP_AUTH`` sign-in checks the password proof instead of accepting any.
+
+An EventBridge rule delivers to its Lambda targets (moto raises ``NotImplementedError`` for them): each matching event,
+after the target's input transformation, goes to ``LAMBDA_TARGET_LISTENERS``, which the local stack answers by
+invoking the function asynchronously, as EventBridge does.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import datetime
 import functools
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from local.aws.moto.versions import require_supported_moto
@@ -36,6 +41,8 @@ from moto.cognitoidp.models import AuthFlow, CognitoIdpBackend, CognitoIdpUserPo
 from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
 from moto.core.responses import EmptyResult
 from moto.dynamodb.responses import DynamoHandler
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
     InvalidDefinition,
@@ -64,6 +71,7 @@ from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
+from moto.utilities.arns import parse_arn
 
 from local.aws.cognitoidp.srp import PasswordChallenge, ProofRefusedError
 
@@ -470,3 +478,48 @@ def check_srp_password_proofs() -> None:
     internal user name, so the ID token's ``email`` claim held the ``sub``."""
     CognitoIdpBackend.initiate_auth = _initiate_auth_with_a_real_srp_challenge
     CognitoIdpBackend.respond_to_auth_challenge = _respond_with_a_checked_password_proof
+
+
+# --- EventBridge: rules deliver to Lambda targets ---------------------------------------------------------------------
+
+LambdaTargetListener = Callable[[dict[str, Any], dict[str, Any]], None]
+"""Called with the target (as PutTargets stored it: ``Arn``, ``RetryPolicy``, …) and the event it receives. Listeners
+run inside PutEvents, on the caller's thread: they must hand the event on and return, never invoke the function."""
+LAMBDA_TARGET_LISTENERS: list[LambdaTargetListener] = []
+_send_to_targets = Rule.send_to_targets
+
+
+def _is_lambda_target(target: dict[str, Any]) -> bool:
+    return parse_arn(target["Arn"]).service == "lambda"
+
+
+def _send_to_targets_and_lambda_functions(
+    self: Rule, original_event: dict[str, Any], transform_input: bool = True
+) -> None:
+    functions = [target for target in self.targets if _is_lambda_target(target)]
+    if functions and self.event_pattern.matches_event(original_event):
+        for target in functions:
+            transformer = target.get("InputTransformer", {})
+            event = (
+                EventTemplateParser.parse(
+                    input_template=transformer.get("InputTemplate"),
+                    input_paths_map=transformer.get("InputPathsMap", {}),
+                    event=original_event,
+                )
+                if transform_input
+                else copy.deepcopy(original_event)
+            )
+            for listener in list(LAMBDA_TARGET_LISTENERS):
+                listener(target, event)
+    others = [target for target in self.targets if not _is_lambda_target(target)]
+    if others:
+        without_functions = copy.copy(self)
+        without_functions.targets = others
+        _send_to_targets(without_functions, original_event, transform_input)
+
+
+def deliver_rule_events_to_lambda_targets() -> None:
+    """moto's rules deliver to logs, archives, queues, buses and API destinations; for a function they raise
+    ``NotImplementedError`` inside PutEvents, which failed the caller's whole call. Its Lambda targets now receive
+    their events through ``LAMBDA_TARGET_LISTENERS``, and its other targets as before."""
+    Rule.send_to_targets = _send_to_targets_and_lambda_functions

@@ -1,0 +1,1 @@
+"""API Gateway's ``@connections`` endpoint of a WebSocket stage: PostToConnection, GetConnection, DeleteConnection."""
