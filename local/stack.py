@@ -36,7 +36,12 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 
 from local.aws.apigateway.authorizer import CognitoAuthorizer, fetch_jwks
 from local.aws.apigateway.gateway import ApiGatewayEmulation
-from local.aws.apigatewaymanagementapi.connections import ConnectionsMiddleware, LocalConnections, serve_connections
+from local.aws.apigatewaymanagementapi.connections import (
+    MAX_MESSAGE_BYTES,
+    ConnectionsMiddleware,
+    LocalConnections,
+    serve_connections,
+)
 from local.aws.apigatewayv2.websocket_api import WebSocketApiEmulation
 from local.aws.awslambda.runner import LOCAL_REGION, LambdaRunner
 from local.aws.cognitoidp.identity import UserPool, provision_user_pool
@@ -57,6 +62,7 @@ from local.endpoint.aws_faults import (
 )
 from local.endpoint.in_process import IN_PROCESS_ENDPOINT
 from local.endpoint.listener import HOST, LocalListener, LoopbackGuard, PortInUseError
+from local.endpoint.websocket_listener import WebSocketListener
 from local.provisioning import local_function_environment, provision, provision_order_events
 from local.simulators.catalog import catalog_items
 from local.simulators.warehouse import WarehouseSimulator
@@ -273,7 +279,7 @@ class LocalStack:
         self.stream_poller: StreamPoller | None = None
         self.reconciler: LocalSchedule | None = None
         self.aws_fault_injector: AwsFaultInjector | None = None
-        self.websocket_api: WebSocketApiEmulation | None = None
+        self._websocket_listener: WebSocketListener | None = None
         self.rule_targets: LambdaRuleTargets | None = None
         self.state_machine_arn = ""
         self._api_listener: LocalListener | None = None
@@ -297,7 +303,7 @@ class LocalStack:
     @property
     def websocket_url(self) -> str:
         """Where storefronts connect for live order status, with ``?token=<ID token>``."""
-        return self.websocket_api.url
+        return self._websocket_listener.url
 
     def client(self, service: str) -> Any:
         """A boto3 client of the stack's AWS endpoint, for what runs beside it."""
@@ -405,8 +411,14 @@ class LocalStack:
         self.rule_targets = LambdaRuleTargets(self.runner)
         self.rule_targets.start()
         guard = LoopbackGuard(trusted_origins=self.settings.cors_origins, origins_setting=CORS_ORIGINS_SETTING)
-        self.websocket_api = WebSocketApiEmulation(self.runner, connections, port=self.settings.ws_port, guard=guard)
-        self.websocket_api.start()
+        self._websocket_listener = WebSocketListener(
+            "the WebSocket API",
+            self.settings.ws_port,
+            guard,
+            WebSocketApiEmulation(self.runner, connections),
+            max_message_bytes=MAX_MESSAGE_BYTES,
+        )
+        self._websocket_listener.start()
 
     def _start_order_events(self, session: Any, dynamodb: Any) -> None:
         """The ``orders`` bus and its archive, and the stream poller feeding it. ``orders events`` subscribes its queue
@@ -442,8 +454,8 @@ class LocalStack:
                     json.dump(self.aws_fault_injector.report(), report, indent=2)
         for companion in reversed(self._started_companions):
             companion.stop()
-        if self.websocket_api is not None:
-            self.websocket_api.stop()
+        if self._websocket_listener is not None:
+            self._websocket_listener.stop()
             serve_connections(None)
         if self.rule_targets is not None:
             self.rule_targets.stop()

@@ -104,6 +104,8 @@ class OrdersService:
     """Who signs the IAM routes locally (None: sent unsigned)."""
     log: Path | None = None
     """Where the local process writes what it prints, when a test reads it while the process runs."""
+    websocket_url: str | None = None
+    """The WebSocket API of live order status (``ORDERS_WEBSOCKET_URL`` for a deployed stack: its stage's URL)."""
 
     def __post_init__(self) -> None:
         if self.user is None:
@@ -197,7 +199,8 @@ def deployed_service(api_url: str) -> OrdersService:
     users = Users(env["ORDERS_TEST_SHOPPER"], env["ORDERS_TEST_OTHER_SHOPPER"], env["ORDERS_TEST_OPERATOR"])
     cognito = boto3.client("cognito-idp")
     tokens = TokenSource(cognito, env["ORDERS_USER_POOL_CLIENT_ID"], env["ORDERS_TEST_PASSWORD"])
-    return OrdersService(api_url.rstrip("/"), None, users=users, tokens=tokens)
+    websocket_url = env.get("ORDERS_WEBSOCKET_URL")
+    return OrdersService(api_url.rstrip("/"), None, users=users, tokens=tokens, websocket_url=websocket_url)
 
 
 def local_token_source(aws_endpoint: str) -> TokenSource:
@@ -236,7 +239,9 @@ def start_local_service(
     else:
         with log.open("w") as output:
             stack = launch(settings, os.environ, output, options)
-    service = OrdersService(stack.api_url, stack.aws_endpoint, process=stack.process, log=log)
+    service = OrdersService(
+        stack.api_url, stack.aws_endpoint, process=stack.process, log=log, websocket_url=stack.websocket_url
+    )
     try:
         wait_until_ready(stack, lambda: service.request("GET", "/health").status == 200, READY_DEADLINE_SECONDS)
     except StackNotReadyError as error:

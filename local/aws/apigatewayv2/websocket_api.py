@@ -1,11 +1,8 @@
 """The WebSocket API of live order status, locally: API Gateway's routes and authorizer over a real socket.
 
-``websockets`` speaks the protocol (handshake, framing, pings, close); this module plays API Gateway around it, with
-the deployed functions run in-process by the Lambda runner:
+``local.endpoint.websocket_listener`` serves the socket (``websockets``, behind the listeners' Host and Origin
+guard); this module plays API Gateway behind it, with the deployed functions run in-process by the Lambda runner:
 
-- the handshake passes the listeners' guard first (``LoopbackGuard``: the Host must be this listener, and an
-  ``Origin`` must be this listener's or a storefront's, since a page of any other site could otherwise open a socket
-  with the shopper's token in it);
 - ``$connect`` needs the identity source, ``?token=``, or is refused 401 without a call; then the REQUEST authorizer
   (WebSocketAuthorizer) runs: an error whose message is ``Unauthorized`` is 401, a Deny policy 403, any other error
   500. Its ``context`` and ``principalId`` reach the ``$connect`` route (WebSocketConnections), whose status code
@@ -23,22 +20,19 @@ import base64
 import json
 import logging
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
-from local.aws.apigatewaymanagementapi.connections import MAX_MESSAGE_BYTES, LocalConnections
+from local.aws.apigatewaymanagementapi.connections import LocalConnections
 from local.aws.awslambda.runner import LOCAL_ACCOUNT_ID, LOCAL_REGION, Invocation, LambdaRunner
-from local.endpoint.listener import HOST, LoopbackGuard, PortInUseError, log_refusal
 from workflows.resources import WEBSOCKET_AUTHORIZER, WEBSOCKET_CONNECTIONS
 
 LOG = logging.getLogger(__name__)
@@ -47,8 +41,6 @@ LOCAL_WEBSOCKET_API_ID = "local-ws"
 STAGE = "local"
 TOKEN_QUERY_PARAMETER = "token"
 """The authorizer's identity source (``route.request.querystring.token``)."""
-STOP_SECONDS = 5.0
-GOING_AWAY = 1001
 
 
 @dataclass(frozen=True)
@@ -102,7 +94,7 @@ def route_event(
         "requestTimeEpoch": int(now * 1000),
         "stage": STAGE,
         "apiId": LOCAL_WEBSOCKET_API_ID,
-        "domainName": handshake.headers.get("Host", HOST),
+        "domainName": handshake.headers.get("Host", ""),
         "identity": {"sourceIp": handshake.source_ip, "userAgent": handshake.headers.get("User-Agent")},
     }
     if authorizer is not None:
@@ -147,125 +139,42 @@ def authorized_context(invocation: Invocation) -> dict[str, Any] | Refusal:
 
 
 class WebSocketApiEmulation:
-    """API Gateway's WebSocket API on 127.0.0.1: ``start()`` serves it in a thread, ``stop()`` closes every socket.
-
-    Parameters
-    ----------
-    runner:
-        Runs the authorizer and the routes' function.
-    connections:
-        The open connections, which the ``@connections`` endpoint posts to.
-    port:
-        0 picks a free port.
-    guard:
-        The listeners' Host and Origin guard, trusting the storefront origins.
+    """API Gateway's WebSocket API: each handshake through the authorizer and ``$connect``, then the socket's
+    messages to ``$default`` and its end to ``$disconnect``. ``local.endpoint.websocket_listener`` serves it.
 
     Example
     -------
-    >>> api = WebSocketApiEmulation(runner, LocalConnections(), port=3001, guard=LoopbackGuard(trusted_origins=[]))
-    ... # doctest: +SKIP
-    >>> api.start(); api.url  # doctest: +SKIP
-    'ws://127.0.0.1:3001'
+    >>> api = WebSocketApiEmulation(runner, LocalConnections())  # doctest: +SKIP
+    >>> WebSocketListener("the WebSocket API", 3001, guard, api, max_message_bytes=MAX_MESSAGE_BYTES)  # doctest: +SKIP
     """
 
-    def __init__(self, runner: LambdaRunner, connections: LocalConnections, *, port: int, guard: LoopbackGuard):
+    def __init__(self, runner: LambdaRunner, connections: LocalConnections):
         self._runner = runner
         self._connections = connections
-        self._guard = guard
-        self._accepted: dict[ServerConnection, Handshake] = {}
-        self._sockets: set[ServerConnection] = set()
-        self._lock = threading.Lock()
-        try:
-            self._server: Server = serve(
-                self._serve_socket,
-                HOST,
-                port,
-                process_request=self._handshake,
-                max_size=MAX_MESSAGE_BYTES,
-                server_header=None,
-                logger=LOG,
-            )
-        except OSError as error:
-            raise PortInUseError(f"the WebSocket API cannot listen on {HOST}:{port}: {error.strerror}") from None
-        self.port = int(self._server.socket.getsockname()[1])
-        guard.serve_port(self.port, "the WebSocket API")
-        self._thread = threading.Thread(target=self._server.serve_forever, name="the WebSocket API", daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"ws://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop accepting, then close every open socket as API Gateway does on a redeploy (1001, going away)."""
-        self._server.shutdown()
-        self._thread.join(timeout=STOP_SECONDS)
-        with self._lock:
-            sockets = list(self._sockets)
-        for socket in sockets:
-            socket.close(GOING_AWAY, "the local stack is stopping")
-
-    def _handshake(self, socket: ServerConnection, request: Request) -> Response | None:
-        """Refuse a handshake the guard, the authorizer or ``$connect`` refuses; accept it otherwise."""
-        address = urlsplit(request.path)
-        headers = {name: value for name, value in request.headers.raw_items()}
-        origin = request.headers.get("Origin")
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": address.path, "HTTP_HOST": request.headers.get("Host", "")}
-        for header, key in (("Origin", "HTTP_ORIGIN"), ("Sec-Fetch-Site", "HTTP_SEC_FETCH_SITE")):
-            if header in request.headers:
-                environ[key] = request.headers[header]
-        reason = self._guard.refusal(environ) or self._guard.foreign_origin_refusal(origin)
-        if reason is not None:
-            log_refusal("the WebSocket API", environ, reason)
-            return _refuse(socket, Refusal(HTTPStatus.FORBIDDEN, f"Forbidden: {reason}"))
-        if address.path != "/":
-            return _refuse(socket, Refusal(HTTPStatus.NOT_FOUND, "the socket is at /, with ?token=<ID token>"))
-        query = parse_qs(address.query, keep_blank_values=True)
-        if not query.get(TOKEN_QUERY_PARAMETER, [""])[-1]:
-            return _refuse(socket, Refusal(HTTPStatus.UNAUTHORIZED, "Unauthorized"))
-        source_ip = socket.remote_address[0] if socket.remote_address else HOST
-        handshake = Handshake(new_connection_id(), headers, query, source_ip)
+    def handshake(
+        self, *, path: str, query: str, headers: dict[str, str], source_ip: str
+    ) -> AcceptedConnection | Refusal:
+        """Refuse what the identity source, the authorizer or ``$connect`` refuses; accept the rest."""
+        if path != "/":
+            return Refusal(HTTPStatus.NOT_FOUND, "the socket is at /, with ?token=<ID token>")
+        parameters = parse_qs(query, keep_blank_values=True)
+        if not parameters.get(TOKEN_QUERY_PARAMETER, [""])[-1]:
+            return Refusal(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+        handshake = Handshake(new_connection_id(), headers, parameters, source_ip)
         authorized = authorized_context(
             self._runner.invoke(WEBSOCKET_AUTHORIZER.logical_name, json.dumps(authorizer_event(handshake)).encode())
         )
         if isinstance(authorized, Refusal):
-            return _refuse(socket, authorized)
+            return authorized
         self._connections.announce(handshake.connection_id, source_ip, headers.get("User-Agent", ""))
-        status = self._route("$connect", handshake, authorizer=authorized)
+        status = self.route("$connect", handshake, authorizer=authorized)
         if not HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
             self._connections.refuse(handshake.connection_id)
-            return _refuse(socket, Refusal(HTTPStatus(status), HTTPStatus(status).phrase))
-        with self._lock:
-            self._accepted[socket] = handshake
-        return None
+            return Refusal(HTTPStatus(status), HTTPStatus(status).phrase)
+        return AcceptedConnection(self, self._connections, handshake)
 
-    def _serve_socket(self, socket: ServerConnection) -> None:
-        """One accepted socket: its messages to ``$default`` until it closes, then ``$disconnect``."""
-        with self._lock:
-            handshake = self._accepted.pop(socket)
-            self._sockets.add(socket)
-        self._connections.open(handshake.connection_id, socket)
-        try:
-            for message in socket:
-                self._connections.touch(handshake.connection_id)
-                body = message if isinstance(message, str) else base64.b64encode(message).decode()
-                self._route("$default", handshake, body=body, isBase64Encoded=not isinstance(message, str))
-        except ConnectionClosed:
-            pass
-        finally:
-            self._connections.refuse(handshake.connection_id)
-            with self._lock:
-                self._sockets.discard(socket)
-            self._route(
-                "$disconnect",
-                handshake,
-                disconnectStatusCode=socket.close_code,
-                disconnectReason=socket.close_reason or "",
-            )
-
-    def _route(
+    def route(
         self, route: str, handshake: Handshake, *, authorizer: Mapping[str, Any] | None = None, **extra: Any
     ) -> int:
         """Invoke the route's function; its status code (500 if it failed, as API Gateway answers then)."""
@@ -278,8 +187,29 @@ class WebSocketApiEmulation:
         return int((answer or {}).get("statusCode", HTTPStatus.OK)) if isinstance(answer, dict) else HTTPStatus.OK
 
 
-def _refuse(socket: ServerConnection, refusal: Refusal) -> Response:
-    response = socket.respond(refusal.status, json.dumps({"message": refusal.message}))
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    return response
+@dataclass(frozen=True)
+class AcceptedConnection:
+    """A socket ``$connect`` accepted: open to posts until it closes, then ``$disconnect``."""
+
+    api: WebSocketApiEmulation
+    connections: LocalConnections
+    handshake: Handshake
+
+    def serve(self, socket: ServerConnection) -> None:
+        connection_id = self.handshake.connection_id
+        self.connections.open(connection_id, socket)
+        try:
+            for message in socket:
+                self.connections.touch(connection_id)
+                body = message if isinstance(message, str) else base64.b64encode(message).decode()
+                self.api.route("$default", self.handshake, body=body, isBase64Encoded=not isinstance(message, str))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.connections.refuse(connection_id)
+            self.api.route(
+                "$disconnect",
+                self.handshake,
+                disconnectStatusCode=socket.close_code,
+                disconnectReason=socket.close_reason or "",
+            )
