@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from local.stack import free_port
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -28,6 +29,9 @@ STOREFRONT_DEADLINE_SECONDS = 30
 PAGE_TIMEOUT_MS = 20_000
 LIVE_STATUS_TIMEOUT_MS = 60_000
 """Placing an order to COMPLETED: the workflow, the warehouse's delay, and the events' way to the socket."""
+
+
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
 @dataclass

@@ -10,6 +10,7 @@ Every wait is Playwright's, with a deadline (``PAGE_TIMEOUT_MS``, or ``LIVE_STAT
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import expect
@@ -118,3 +119,29 @@ def test_a_page_of_another_origin_can_neither_call_the_api_nor_sign_in(new_page,
     refusals = [line for line in shop.printed().splitlines() if f"origin http://localhost:{shop.port} " in line]
     assert any(line.startswith("the API refused GET /products: CORS") for line in refusals), refusals
     assert any(line.startswith("the AWS endpoint refused OPTIONS /: CORS") for line in refusals), refusals
+
+
+def test_after_a_reconnect_the_page_reads_what_it_missed_from_the_api(new_page, shop):
+    """The first socket loses every message (as a dropped connection would), then closes: the page reconnects and
+    reads the order it missed the events of from ``GET /orders/{id}``."""
+    page = new_page()
+    sockets: list[Any] = []
+
+    def first_loses_its_messages(socket: Any) -> None:
+        server = socket.connect_to_server()
+        sockets.append(socket)
+        if len(sockets) == 1:
+            server.on_message(lambda _message: None)
+
+    page.route_web_socket(re.compile(r"^ws://"), first_loses_its_messages)
+    sign_in(page, shop, SHOPPER_ADA.email)
+    missed = check_out(page, KEYBOARD)
+    shop.service.as_user(SHOPPER_ADA.email).wait_for_status(missed, "AWAITING_SHIPMENT")
+    expect(row(page, missed).locator(".status")).to_have_text("RECEIVED")
+
+    sockets[0].close()
+
+    expect(row(page, missed).locator(".status")).to_have_text("AWAITING_SHIPMENT")
+    expect(page.locator("#live")).to_have_text("live")
+    assert len(sockets) == 2
+    expect(pushed(page, missed, "AWAITING_SHIPMENT")).to_have_count(0)
