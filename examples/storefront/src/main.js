@@ -55,7 +55,8 @@ function element(tag, text, attributes = {}) {
 async function showCatalog() {
   const list = $("#catalog");
   list.replaceChildren();
-  for (const product of await api.products()) {
+  const products = await api.products();
+  for (const product of products.sort((a, b) => a.name.localeCompare(b.name))) {
     const add = element("button", "Add to cart", { type: "button", "data-sku": product.sku });
     add.addEventListener("click", () => addToCart(product));
     const item = element("li");
