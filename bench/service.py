@@ -319,7 +319,7 @@ def start_stack(
     log_path = RESULTS_DIR / f"{name}.log.tmp"
     with log_path.open("w") as log:
         launched = launch(settings, os.environ, log)
-    stack = BenchStack(launched.process, launched.api_port, launched.aws_port, name, log_path)
+    stack = BenchStack(launched.process, launched.api_port, launched.aws_port, launched.ws_port, name, log_path)
     try:
         wait_until_ready(launched, lambda: _healthy(stack), READY_DEADLINE_SECONDS)
     except StackNotReadyError as error:

@@ -322,9 +322,11 @@ ORDER_QUOTAS_TABLE = TableSpec(
 """One counter item per shopper and UTC day (``tasks.adapters.order_quotas``); TTL removes it once its day is over."""
 WEBSOCKET_CONNECTION_TTL_SECONDS = 2 * 60 * 60
 """API Gateway ends a WebSocket connection after 2 hours at most, so TTL removes an entry whose $disconnect was lost."""
-OPERATOR_SUBSCRIBER_SHARDS = 4
-"""Operators' connections (who see every order) are kept under ``operators#<n>``, n below this: every event queries
-each shard, and no single index partition holds all of them."""
+OPERATOR_SUBSCRIBER_SHARDS = 1
+"""Operators' connections (who see every order) are kept under ``operators#<n>``, n below this, and every event queries
+each key. One key is enough: ops staff are a handful of connections, and one index partition answers about 6,000
+keys-only queries a second, above the 1,800 events a second the service's StartExecution quota (300/s) can make. Each
+extra key is one more Query per event, which was 70 % of the push function's work at 4 keys (docs/decisions.md)."""
 CONNECTIONS_TABLE = TableSpec(
     logical_name="WebSocketConnections",
     local_name="websocket-connections",

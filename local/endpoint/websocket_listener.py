@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -73,7 +74,7 @@ class WebSocketListener:
         self._guard = guard
         self._app = app
         self._accepted: dict[ServerConnection, Session] = {}
-        self._open: set[ServerConnection] = set()
+        self._open: dict[ServerConnection, threading.Thread] = {}
         self._lock = threading.Lock()
         try:
             self._server: Server = serve(
@@ -99,13 +100,18 @@ class WebSocketListener:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop accepting, then close every open socket (1001, going away), as a server that shuts down does."""
+        """Stop accepting, then close every open socket (1001, going away), as a server that shuts down does, and
+        wait (boundedly) for each session to end, so that what it does as its socket ends runs before the stack
+        behind it stops."""
         self._server.shutdown()
         self._thread.join(timeout=STOP_SECONDS)
         with self._lock:
-            still_open = list(self._open)
+            still_open = dict(self._open)
         for socket in still_open:
             socket.close(GOING_AWAY, "the local stack is stopping")
+        give_up = time.monotonic() + STOP_SECONDS
+        for session in still_open.values():
+            session.join(timeout=max(0.0, give_up - time.monotonic()))
 
     def _handshake(self, socket: ServerConnection, request: Request) -> Response | None:
         address = urlsplit(request.path)
@@ -129,12 +135,12 @@ class WebSocketListener:
     def _serve_socket(self, socket: ServerConnection) -> None:
         with self._lock:
             session = self._accepted.pop(socket)
-            self._open.add(socket)
+            self._open[socket] = threading.current_thread()
         try:
             session.serve(socket)
         finally:
             with self._lock:
-                self._open.discard(socket)
+                self._open.pop(socket, None)
 
 
 def _one(headers: Iterable, name: str) -> str:

@@ -18,12 +18,12 @@ from typing import Any
 
 import boto3
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from local.testkit.fixtures import sample_order
 from tasks.logic.live_status import customer_key
-from tests.integration.service import STOREFRONT_ORIGIN, OrdersService
+from tests.integration.service import STOREFRONT_ORIGIN, OrdersService, start_local_service, stop_local_service
 from tests.integration.test_order_api import ship, submit
 from workflows.resources import CONNECTIONS_TABLE
 
@@ -214,3 +214,17 @@ def test_an_order_placed_while_connected_is_pushed_within_the_deadline_with_its_
     assert final["sequence"] == len(order["timeline"])
     assert final["customerId"] == subject_of(service.tokens.token(service.users.shopper))
     assert sample_order()["items"][0]["sku"] in json.dumps(order)
+
+
+def test_stopping_the_stack_closes_open_sockets_as_going_away(local_only):
+    """A stack of its own: SIGTERM closes each socket with 1001, as API Gateway does on a redeploy, and still stops
+    cleanly."""
+    own = start_local_service()
+    try:
+        with live_status(own, own.users.shopper) as socket:
+            assert stop_local_service(own) == 0
+            with pytest.raises(ConnectionClosed):
+                socket.recv(timeout=DEADLINE_SECONDS)
+            assert socket.close_code == 1001
+    finally:
+        stop_local_service(own)
