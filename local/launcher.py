@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -46,9 +46,11 @@ class LaunchedStack:
         return f"ws://{HOST}:{self.ws_port}"
 
 
-def launch(settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] | int) -> LaunchedStack:
+def launch(
+    settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] | int, options: Sequence[str] = ()
+) -> LaunchedStack:
     """Start ``orders up`` with its API, AWS endpoint and WebSocket API on free ports, and ``settings``
-    (``ORDERS_*``) on top of env.
+    (``ORDERS_*``) on top of env; ``options`` are ``orders up``'s own (``--storefront``).
 
     Example
     -------
@@ -60,7 +62,7 @@ def launch(settings: Mapping[str, str], env: Mapping[str, str], output: IO[str] 
     ports = {"ORDERS_AWS_PORT": str(aws_port), "ORDERS_API_PORT": str(api_port), "ORDERS_WS_PORT": str(ws_port)}
     process_env = {**env, **ports, **settings}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "up"],
+        [sys.executable, "-m", "tools.cli", "up", *options],
         env=process_env,
         stdout=output,
         stderr=subprocess.STDOUT,

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,8 +221,11 @@ def _json(raw: bytes) -> Any:
         return raw.decode(errors="replace")
 
 
-def start_local_service(extra_env: dict[str, str] | None = None, log: Path | None = None) -> OrdersService:
-    """``orders up`` on free ports; what it prints goes to ``log`` when given (to read while it runs), else a pipe."""
+def start_local_service(
+    extra_env: dict[str, str] | None = None, log: Path | None = None, options: Sequence[str] = ()
+) -> OrdersService:
+    """``orders up`` (with ``options``) on free ports; what it prints goes to ``log`` when given (to read while it
+    runs), else a pipe."""
     settings = {
         "ORDERS_CONSOLE_PORT": "0",
         "ORDERS_WAREHOUSE_DELAY_SECONDS": "off",
@@ -232,10 +235,10 @@ def start_local_service(extra_env: dict[str, str] | None = None, log: Path | Non
         **(extra_env or {}),
     }
     if log is None:
-        stack = launch(settings, os.environ, subprocess.PIPE)
+        stack = launch(settings, os.environ, subprocess.PIPE, options)
     else:
         with log.open("w") as output:
-            stack = launch(settings, os.environ, output)
+            stack = launch(settings, os.environ, output, options)
     service = OrdersService(
         stack.api_url, stack.aws_endpoint, process=stack.process, log=log, websocket_url=stack.websocket_url
     )

@@ -32,7 +32,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
@@ -75,6 +75,8 @@ from tools.events import (
     failure_text,
     replay_archive,
 )
+from tools.storefront.server import PORT_SETTING as STOREFRONT_PORT_SETTING
+from tools.storefront.server import StackStorefront, bundle_missing, storefront_port
 from workflows.resources import ORDER_EVENTS, ORDER_WORKFLOW
 
 LOCAL_HOST = "127.0.0.1"
@@ -891,6 +893,7 @@ PORT_SETTINGS = {
     "the AWS endpoint": "ORDERS_AWS_PORT",
     "the WebSocket API": "ORDERS_WS_PORT",
     StackConsole.name: "ORDERS_CONSOLE_PORT",
+    StackStorefront.name: STOREFRONT_PORT_SETTING,
 }
 """The setting that moves each listener of ``orders up``, by the name the stack reports a taken port with."""
 
@@ -918,7 +921,23 @@ def cmd_up(args: argparse.Namespace) -> int:
         **{**settings.__dict__, **{key: value for key, value in overrides.items() if value is not None}}
     )
     console = StackConsole(settings.console_port)
-    stack = LocalStack(settings, companions=[console])
+    companions: list[Any] = [console]
+    storefront = None
+    if args.storefront:
+        try:
+            port = storefront_port() if args.storefront_port is None else args.storefront_port
+            storefront = StackStorefront(port)
+        except ValueError as error:
+            print(f"orders up: {error}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        missing = bundle_missing(storefront.directory)
+        if missing is not None:
+            print(f"orders up: {missing}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        companions.append(storefront)
+        if storefront.origin not in settings.cors_origins:
+            settings = replace(settings, cors_origins=(*settings.cors_origins, storefront.origin))
+    stack = LocalStack(settings, companions=companions)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())  # the API answers before start() returns
     try:
@@ -933,7 +952,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         advice = "Free them, or pick others" if len(named) > 1 else "Free it, or pick another"
         print(f"orders up: {error}. {advice}: {', '.join(named or PORT_SETTINGS.values())}.", file=sys.stderr)
         return EXIT_UNREACHABLE
-    print(_banner(stack, console.url), flush=True)
+    print(_banner(stack, console.url, storefront.url if storefront else None), flush=True)
     stopped.wait()
     print("stopping…", flush=True)
     stack.stop()
@@ -948,7 +967,7 @@ FIRST_ORDER = {
 """The order the banner's curl submits: no customerId, the API takes the customer from the token."""
 
 
-def _banner(stack: Any, console_url: str) -> str:
+def _banner(stack: Any, console_url: str, storefront_url: str | None = None) -> str:
     """What ``orders up`` prints: the URLs, the users, and commands that work as pasted, whatever the ports."""
     warehouse = (
         f"confirms shipments after {stack.settings.warehouse_delay_seconds:g}s"
@@ -974,6 +993,7 @@ def _banner(stack: Any, console_url: str) -> str:
             f"  API            {stack.api_url}   (docs: {stack.api_url}/docs; /health and shipments take SigV4)",
             f"  Live status    {stack.websocket_url}/?token=<ID token>   (each of your orders' status changes)",
             f"  Console        {console_url}",
+            *([f"  Storefront     {storefront_url}   (sign in as {SHOPPER_ADA.email})"] if storefront_url else []),
             f"  AWS endpoint   {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} stepfunctions ...)",
             "                 (test-state, start-sync-execution: export AWS_DISABLE_HOST_PREFIX_INJECTION=true)",
             f"  User pool      {stack.user_pool.pool_id}, app client {stack.user_pool.client_id}",
@@ -1142,6 +1162,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, help="default ORDERS_API_PORT or 3000")
     up.add_argument("--console-port", type=int, help=f"default ORDERS_CONSOLE_PORT or {DEFAULT_CONSOLE_PORT}")
     up.add_argument("--ws-port", type=int, help="live order status socket: default ORDERS_WS_PORT or 3001")
+    up.add_argument(
+        "--storefront",
+        action="store_true",
+        help="also serve the sample storefront (examples/storefront, built by make storefront) and allow its origin",
+    )
+    up.add_argument("--storefront-port", type=int, help=f"default {STOREFRONT_PORT_SETTING} or 5173")
 
     login = command("login", "sign in as --user (with --password) and store the tokens")
     _add_pool_options(login)
