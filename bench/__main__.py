@@ -24,7 +24,7 @@ try:
 except UnsupportedMotoError as unsupported:
     sys.exit(f"make bench: {unsupported}")
 
-from bench import chaos, chaos_aws, cold_init, cost, fuzz, inprocess, races, suite, throughput
+from bench import chaos, chaos_aws, cold_init, cost, fuzz, inprocess, live_status, races, suite, throughput
 from bench.profile import StackProfile
 from bench.report import machine, print_row, target_results, write_markdown
 from bench.service import RESULTS_DIR, SHOPPERS, start_stack
@@ -38,6 +38,7 @@ ACCEPT_REQUESTS_PER_CLIENT = 6
 BASELINE_ORDERS, BASELINE_PATCHED_ORDERS = 100, 300
 INPROCESS_ORDERS = int(os.environ.get("BENCH_INPROCESS_ORDERS", "1000"))
 PROFILE_SECONDS = 40
+LIVE_STATUS_ORDERS = 100
 
 METHOD = [
     f"Callers: shoppers are {SHOPPERS} bench users the benchmark creates in each stack's Cognito pool, each signed "
@@ -187,6 +188,14 @@ def main() -> int:
             f"{summary['fuzz'].get('cases')} cases, {summary['fuzz'].get('server_errors')} server errors, "
             f"{len(summary['fuzz'].get('operations_reached', []))} operations reached",
         )
+
+    phase = time.monotonic()
+    live = summary["live_status"] = live_status.measure_push_latency(LIVE_STATUS_ORDERS)
+    print_row(
+        "live status",
+        time.monotonic() - phase,
+        f"p95 {live['push_p95_ms']} ms to the socket, {live['missing_changes']} changes missing",
+    )
 
     phase = time.monotonic()
     summary["chaos"] = chaos.run_chaos(CHAOS_ORDERS_PER_STACK, deadline_seconds=480)

@@ -46,6 +46,8 @@ TARGETS = (
     ("races.duplicate_orders_created", "==", 1, "50 concurrent POSTs with one Idempotency-Key create 1 order"),
     ("races.stock_race_reserved", "==", 10, "100 concurrent orders for stock 10 reserve exactly 10"),
     ("fuzz.server_errors", "==", 0, "no server error in the schemathesis run"),
+    ("live_status.push_p95_ms", "<=", 1000.0, "a status change reaches its shopper's socket within 1 s (p95)"),
+    ("live_status.missing_changes", "==", 0, "every status change of every order reaches its shopper's socket"),
 )
 
 WHY_NOT_MET = {
@@ -216,8 +218,9 @@ def _layers(summary: dict[str, Any], add: Any) -> None:
 
 
 def _figures(summary: dict[str, Any], add: Any) -> None:
-    throughput, latency, races, fuzz, cold, inprocess, suite = (
-        summary.get(key, {}) for key in ("throughput", "latency", "races", "fuzz", "cold_init", "inprocess", "suite")
+    throughput, latency, races, fuzz, cold, inprocess, suite, live = (
+        summary.get(key, {})
+        for key in ("throughput", "latency", "races", "fuzz", "cold_init", "inprocess", "suite", "live_status")
     )
     add("## Figures")
     add("")
@@ -263,6 +266,14 @@ def _figures(summary: dict[str, Any], add: Any) -> None:
         (
             "operations it sent unsigned, refused at the gateway",
             ", ".join(fuzz.get("operations_refused_at_gateway", [])),
+        ),
+        (
+            "live status: status change to the shopper's socket p50 / p95 / max (ms), 4 orders in flight",
+            f"{live.get('push_p50_ms')} / {live.get('push_p95_ms')} / {live.get('push_max_ms')}",
+        ),
+        (
+            "live status: messages received / changes that never arrived",
+            f"{live.get('messages')} / {live.get('missing_changes')}",
         ),
         ("worst handler cold init / import boto3 (ms)", f"{cold.get('worst_ms')} / {cold.get('boto3_import_ms')}"),
     ]

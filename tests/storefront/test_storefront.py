@@ -145,3 +145,29 @@ def test_after_a_reconnect_the_page_reads_what_it_missed_from_the_api(new_page, 
     expect(page.locator("#live")).to_have_text("live")
     assert len(sockets) == 2
     expect(pushed(page, missed, "AWAITING_SHIPMENT")).to_have_count(0)
+
+
+OPEN_SOCKET = """url => new Promise(resolve => {
+    const socket = new WebSocket(url);
+    socket.onopen = () => { resolve("open"); socket.close(); };
+    socket.onclose = event => resolve(`closed ${event.code}`);
+})"""
+"""Opens a socket from the page, as its own script would: ``open``, or how it closed before it opened."""
+
+
+def test_the_socket_opens_for_a_valid_token_and_refuses_a_bad_one_or_a_page_of_another_origin(new_page, shop):
+    token = shop.service.tokens.token(SHOPPER_ADA.email)
+    header, payload, signature = token.split(".")
+    socket_url = f"{shop.service.websocket_url}/?token="
+    storefront, foreign = new_page(), new_page()
+    storefront.goto(shop.url)
+    foreign.goto(f"http://localhost:{shop.port}/")
+
+    assert storefront.evaluate(OPEN_SOCKET, socket_url + token) == "open"
+    assert storefront.evaluate(OPEN_SOCKET, socket_url + f"{header}.{payload}.{signature[::-1]}") == "closed 1006"
+    assert storefront.evaluate(OPEN_SOCKET, socket_url + "not-a-token") == "closed 1006"
+    assert foreign.evaluate(OPEN_SOCKET, socket_url + token) == "closed 1006"
+
+    refusals = [line for line in shop.printed().splitlines() if line.startswith("the WebSocket API refused GET /")]
+    assert any(f"CORS: requests from origin http://localhost:{shop.port} " in line for line in refusals), refusals
+    assert all(token not in line and signature not in line for line in shop.printed().splitlines())
