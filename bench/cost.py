@@ -115,12 +115,12 @@ PRICE_SOURCES = {
         "https://aws.amazon.com/xray/pricing/",
     ),
     "api_gateway_websocket_per_message": (
-        "$1.00 per 1M WebSocket messages (first 1B), sent or received, metered in 32 KB increments (not re-checked "
-        "online when added, 2026-12-06)",
+        "$1.00 per 1M WebSocket messages (first 1B), sent or received, metered in 32 KB increments (checked "
+        "2026-12-06 against stored copies of the pricing page and an AWS re:Post answer quoting it)",
         "https://aws.amazon.com/api-gateway/pricing/",
     ),
     "api_gateway_websocket_per_connection_minute": (
-        "$0.25 per 1M WebSocket connection minutes (not re-checked online when added, 2026-12-06)",
+        "$0.25 per 1M WebSocket connection minutes (checked 2026-12-06 against stored copies of the pricing page)",
         "https://aws.amazon.com/api-gateway/pricing/",
     ),
 }
@@ -1369,7 +1369,8 @@ def live_status_usd(connection_minutes: float, events: float, messages_per_event
 
     Per event the push function runs once (``ASSUMED_LAMBDA_MS`` at its memory) and queries the owner's key and every
     operator shard of the keys-only index, half a read unit each; EventBridge delivering to the function is not
-    billed beyond the event already put. Modelled, not measured: no local WebSocket API runs these yet.
+    billed beyond the event already put. The local stack runs the same functions (``local.aws.apigatewayv2``), and
+    ``bench.live_status`` measures how long a push takes there; these dollars are modelled from the prices.
 
     Example
     -------
