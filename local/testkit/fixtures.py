@@ -646,7 +646,8 @@ class OrderStack:
         return self.order(order_id)["status"] == OrderStatus.AWAITING_SHIPMENT.value
 
     def wait_for_the_callback_wait(self, execution_arn: str, deadline: float = DEFAULT_DEADLINE_SECONDS) -> None:
-        """Wait until the engine waits for the task token of the state entered last (``TaskSubmitted`` after it).
+        """Wait until the engine waits for a task token: the state entered last is a ``.waitForTaskToken`` task, and
+        ``TaskSubmitted`` follows it (a ``.sync`` task, which waits for a child execution, submits too).
 
         From then on no task of the execution runs until a callback, so nothing of it calls AWS; and moto refuses
         a heartbeat sent earlier with InvalidToken, which AWS accepts (docs/decisions.md). The engine announces no
@@ -655,7 +656,10 @@ class OrderStack:
         def waits() -> bool:
             history = self.history(execution_arn)
             entered = max((i for i, event in enumerate(history) if event["type"] == "TaskStateEntered"), default=-1)
-            return any(event["type"] == "TaskSubmitted" for event in history[entered + 1 :])
+            since = history[entered + 1 :]
+            resources = [event.get("taskScheduledEventDetails", {}).get("resource", "") for event in since]
+            callback = any(resource.endswith(".waitForTaskToken") for resource in resources)
+            return callback and any(event["type"] == "TaskSubmitted" for event in since)
 
         poll(waits, deadline=deadline, what=f"execution {execution_arn} to wait for its callback")
 
