@@ -15,4 +15,4 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-pytest_plugins = ["local.testkit.fixtures"]
+pytest_plugins = ["local.testkit.fixtures", "tests.chromium"]

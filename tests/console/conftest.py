@@ -7,7 +7,6 @@ skip, so a CI run without a browser cannot pass unnoticed.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,17 +22,6 @@ from tools.console.layout import layout_graph
 from tools.console.server import ConsoleServer
 from tools.events import EventLog
 from workflows.resources import ORDER_WORKFLOW, STATE_MACHINES, StateMachineSpec, Substitution, SubstitutionKind
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -133,20 +121,6 @@ def console_stack() -> Iterator[ConsoleStack]:
             yield ConsoleStack(service, console, stepfunctions)
     finally:
         assert stop_local_service(service) == 0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if shutil.which("chromium") is None and not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)", pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail('Playwright is missing: pip install -e ".[console]" (make install does)', pytrace=False)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from botocore.config import Config
 
 from local.stack import free_port
 from local.testkit.fixtures import poll, sample_order
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.service import OrdersService, printed, start_local_service, stop_local_service
 
 ATTACKER = "evil.test"

@@ -8,7 +8,6 @@ bundle fails the tests with how to install it: they never skip.
 
 from __future__ import annotations
 
-import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ import pytest
 from playwright.sync_api import expect
 
 from local.stack import free_port
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.service import OrdersService, printed, start_local_service, stop_local_service
 from tools.storefront.server import bundle_missing
 
@@ -81,20 +79,6 @@ def wait_until_served(shop: Shop) -> None:
             deadline = STOREFRONT_DEADLINE_SECONDS
             raise AssertionError(f"the storefront did not answer within {deadline}s: {shop.printed()}")
         time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if shutil.which("chromium") is None and not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)", pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail('Playwright is missing: pip install -e ".[console]" (make install does)', pytrace=False)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
