@@ -49,6 +49,7 @@ from local.aws.dynamodbstreams.event_source_mapping import StreamPoller
 from local.aws.events.lambda_targets import LambdaRuleTargets
 from local.aws.moto import install_time_scale, quiet_engine_logs
 from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
+from local.aws.stepfunctions.endpoint import serve_sync_executions_and_test_state
 from local.endpoint.aws_calls_only import AwsCallsOnly, browser_sign_in
 from local.endpoint.aws_faults import (
     AWS_FAULTS_ENV,
@@ -342,6 +343,7 @@ class LocalStack:
         quiet_engine_logs()
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         install_time_scale(self.settings.time_scale)
+        serve_sync_executions_and_test_state()
         self._serve_aws_endpoint()
         self._provision_and_run()
 

@@ -48,6 +48,7 @@ from local.aws.moto import (
 from local.aws.scheduler.schedule import LocalSchedule, reconciler_schedule
 from local.aws.sigv4 import WAREHOUSE
 from local.aws.stepfunctions.child_executions import child_execution_arns
+from local.aws.stepfunctions.endpoint import serve_sync_executions_and_test_state
 from local.endpoint.aws_faults import UNFAULTED_ACCESS_KEY_ID, AwsFaultInjector, serve_aws_faults
 from local.provisioning import (
     LocalDeployment,
@@ -320,6 +321,7 @@ class OrderStack:
     def __enter__(self) -> OrderStack:
         quiet_engine_logs()
         install_time_scale(self._time_scale)
+        serve_sync_executions_and_test_state()
         self._mock.start()
         self.signals.listen()
         self.runner.install()

@@ -130,7 +130,9 @@ def drawn_architecture() -> tuple[set[str], set[tuple[str, str]]]:
     return set(labels.values()), arrows
 
 
-def test_the_architecture_picture_draws_the_rooms_and_arrows_the_code_has():
+def rooms_and_arrows() -> tuple[set[str], set[tuple[str, str]]]:
+    """The rooms of the code, and an arrow wherever a module of one imports a module of another (inside functions
+    too: a deferred import is still a dependency)."""
     rooms: set[str] = set()
     arrows: set[tuple[str, str]] = set()
     for module, imports in runtime_and_tools().items():
@@ -142,6 +144,26 @@ def test_the_architecture_picture_draws_the_rooms_and_arrows_the_code_has():
             for imported in imports
             if imported not in CONTAINER_PACKAGES and room(imported) != room(module)
         }
+    return rooms, arrows
+
+
+def test_no_room_depends_on_itself_through_another():
+    _, arrows = rooms_and_arrows()
+    reaches = {source: {target for start, target in arrows if start == source} for source, _ in arrows}
+    changed = True
+    while changed:
+        changed = False
+        for targets in reaches.values():
+            further = set().union(*(reaches.get(target, set()) for target in targets)) - targets
+            if further:
+                targets |= further
+                changed = True
+
+    assert sorted(source for source, targets in reaches.items() if source in targets) == []
+
+
+def test_the_architecture_picture_draws_the_rooms_and_arrows_the_code_has():
+    rooms, arrows = rooms_and_arrows()
     drawn_rooms, drawn_arrows = drawn_architecture()
 
     assert drawn_rooms == rooms

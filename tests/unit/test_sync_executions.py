@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from local.aws.awslambda.runner import LOCAL_REGION
 from local.aws.moto import EXECUTION_END_LISTENERS, fidelity, install_time_scale
+from local.aws.stepfunctions.endpoint import serve_sync_executions_and_test_state
 from local.provisioning import LOCAL_ROLE_ARN
 from tests.botocore_shapes import shape_problems
 
@@ -27,6 +28,7 @@ LINGER = {"StartAt": "Linger", "States": {"Linger": {"Type": "Wait", "Seconds": 
 @pytest.fixture
 def stepfunctions() -> Iterator[Any]:
     install_time_scale(1)
+    serve_sync_executions_and_test_state()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield boto3.client("stepfunctions", region_name=LOCAL_REGION)
 

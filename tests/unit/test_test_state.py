@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from local.aws.awslambda.runner import LOCAL_REGION
 from local.aws.moto import install_time_scale
+from local.aws.stepfunctions.endpoint import serve_sync_executions_and_test_state
 from local.provisioning import LOCAL_ROLE_ARN, resolve_locally
 from tests.botocore_shapes import shape_problems
 from workflows.resources import ORDER_PREPARATION, ORDER_WORKFLOW
@@ -47,6 +48,7 @@ RETRIED_FIVE_TIMES = {
 @pytest.fixture
 def stepfunctions() -> Iterator[Any]:
     install_time_scale(1)
+    serve_sync_executions_and_test_state()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield boto3.client("stepfunctions", region_name=LOCAL_REGION)
 

@@ -21,8 +21,9 @@ with one ``UnsupportedMotoError`` line instead of an ImportError deep inside the
 - ``signals``: an execution's end and a stream record announced to their listeners, ``forget_executions`` and the
   ``.sync`` wake-up.
 
-``install_time_scale`` also adds the Step Functions calls moto lacks, StartSyncExecution and TestState, built on the
-engine in ``local.aws.stepfunctions`` (``local.aws.stepfunctions.endpoint``).
+The Step Functions calls moto lacks, StartSyncExecution and TestState, are built on the engine in
+``local.aws.stepfunctions``, which installs them on top of these adapters (``serve_sync_executions_and_test_state``):
+this package imports nothing of ``local.aws.stepfunctions``, so the two do not depend on each other.
 
 Callers import from here (``from local.aws.moto import install_time_scale, CLOCK``). This package imports none of
 moto's internals until one of those names is first used: the entry points import ``local.aws.moto.versions`` to stop
@@ -62,6 +63,7 @@ __all__ = [
     "VirtualClock",
     "case_nested_executions_as_aws",
     "forget_executions",
+    "install_adapters",
     "install_time_scale",
     "make_dynamodb_writes_atomic",
     "name_executions_as_aws",
@@ -104,7 +106,7 @@ _install_lock = threading.Lock()
 
 
 def install_time_scale(factor: float | None = None) -> None:
-    """Adapt the engine (once) and set the time factor (default: ``ORDERS_TIME_SCALE`` or 1).
+    """Adapt the engine (once, ``install_adapters``) and set the time factor (default: ``ORDERS_TIME_SCALE`` or 1).
 
     Parameters
     ----------
@@ -118,6 +120,12 @@ def install_time_scale(factor: float | None = None) -> None:
     1000.0
     >>> install_time_scale(1)
     """
+    clock = install_adapters()
+    clock.CLOCK.set_factor(factor if factor is not None else float(os.environ.get(clock.TIME_SCALE_ENV, "1")))
+
+
+def install_adapters() -> ModuleType:
+    """Apply every adapter of moto's internals, once per process; the clock module, whose factor callers set."""
     clock, fidelity, endpoint, caches, signals = _adapter_modules()
     global _installed
     with _install_lock:
@@ -158,8 +166,5 @@ def install_time_scale(factor: float | None = None) -> None:
             caches.back_up_items_not_tables()
             caches.sort_items_once_per_change()
             caches.query_partitions_not_tables()
-            from local.aws.stepfunctions.endpoint import serve_sync_executions_and_test_state
-
-            serve_sync_executions_and_test_state()
             _installed = True
-    clock.CLOCK.set_factor(factor if factor is not None else float(os.environ.get(clock.TIME_SCALE_ENV, "1")))
+    return clock

@@ -9,6 +9,7 @@ machines as every other call. A refusal the local endpoint makes because it cann
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from local.aws.moto.versions import require_supported_moto
@@ -20,6 +21,7 @@ from moto.core.responses import ActionResult
 from moto.stepfunctions import urls as stepfunctions_urls
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from local.aws.moto import install_adapters
 from local.aws.moto.endpoint import UnsupportedOperation, refusal_as_unsupported
 from local.aws.stepfunctions.sync_executions import start_sync_execution
 from local.aws.stepfunctions.test_state import evaluate_test_state, evaluate_test_states_one_attempt_at_a_time
@@ -68,12 +70,31 @@ def _test_state(self: StepFunctionResponse) -> Any:
     return ActionResult(answer)
 
 
+_served = False
+_serve_lock = threading.Lock()
+
+
 def serve_sync_executions_and_test_state() -> None:
     """Answer StartSyncExecution and TestState on the local endpoint, as AWS documents them; moto had neither.
 
-    In-process (``mock_aws``, the workflow tests' stack) moto also answers on the ``sync-states`` host botocore
-    sends these two calls to, so a default boto3 client reaches them there as it reaches AWS.
+    Once per process, on top of moto's adapters (installed first if they are not yet). In-process (``mock_aws``, the
+    workflow tests' stack) moto also answers on the ``sync-states`` host botocore sends these two calls to, so a
+    default boto3 client reaches them there as it reaches AWS.
+
+    Example
+    -------
+    >>> serve_sync_executions_and_test_state()  # then a Step Functions client can call test_state
     """
+    global _served
+    install_adapters()
+    with _serve_lock:
+        if _served:
+            return
+        _serve_once()
+        _served = True
+
+
+def _serve_once() -> None:
     StepFunctionResponse.start_sync_execution = _start_sync_execution
     StepFunctionResponse.test_state = _test_state
     evaluate_test_states_one_attempt_at_a_time()
