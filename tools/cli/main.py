@@ -73,7 +73,7 @@ __all__ = [
     "main",
     "run",
 ]
-"""The command line's entry and its exit codes, which this docstring explains; the commands are in their modules."""
+"""The entry and the exit codes, which the module's docstring explains; the commands are in their own modules."""
 
 
 class _Parser(argparse.ArgumentParser):
