@@ -1,6 +1,6 @@
 """The ``orders`` CLI: sign-in and stored tokens, the global options, and what each command sends.
 
-Cognito is moto's, in memory (``cli.cognito_client`` is replaced); what the CLI sends over HTTP is recorded by a
+Cognito is moto's, in memory (``auth.cognito_client`` is replaced); what the CLI sends over HTTP is recorded by a
 server on 127.0.0.1 in the test.
 """
 
@@ -45,7 +45,9 @@ from local.aws.sigv4 import WAREHOUSE, LocalPrincipal, verify
 from local.aws.stepfunctions.child_executions import EnteredState
 from local.stack import StackSettings
 from tasks.models.order import OrderRequest
+from tools.cli import auth, output, stack
 from tools.cli import main as cli
+from tools.cli import orders as order_commands
 
 ENDPOINT = "http://127.0.0.1:4566"
 UNSEEDED = SeededUser("linus@example.com")
@@ -98,7 +100,7 @@ def cognito(cognito_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Co
             calls.endpoints.append(endpoint)
             return client
 
-        monkeypatch.setattr(cli, "cognito_client", factory)
+        monkeypatch.setattr(auth, "cognito_client", factory)
         yield calls
 
 
@@ -109,7 +111,7 @@ def no_cognito(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(endpoint: str | None, region: str) -> Any:
         raise AssertionError(f"asked for a Cognito client ({endpoint})")
 
-    monkeypatch.setattr(cli, "cognito_client", refuse)
+    monkeypatch.setattr(auth, "cognito_client", refuse)
 
 
 @dataclass
@@ -170,11 +172,11 @@ def claims(token: str) -> dict[str, Any]:
 
 
 def stored(user: str) -> dict[str, Any]:
-    return json.loads(cli.token_path(user).read_text())
+    return json.loads(auth.token_path(user).read_text())
 
 
-def store(user: str, pool: cli.PoolRef, tokens: Tokens) -> None:
-    cli.save_login(cli.Login(user, pool, tokens), cli.token_path(user))
+def store(user: str, pool: auth.PoolRef, tokens: Tokens) -> None:
+    auth.save_login(auth.Login(user, pool, tokens), auth.token_path(user))
 
 
 def forbid(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
@@ -184,7 +186,7 @@ def forbid(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
         def refuse(*args: Any, name: str = name) -> Any:
             raise AssertionError(f"the CLI called {name}")
 
-        monkeypatch.setattr(cli, name, refuse)
+        monkeypatch.setattr(auth, name, refuse)
 
 
 def exit_code_of(argv: list[str]) -> int:
@@ -237,7 +239,7 @@ def test_the_token_file_is_0600_before_it_is_renamed_into_place_even_with_umask_
         os.umask(previous)
 
     assert modes == [0o600]
-    assert stat.S_IMODE(cli.token_path("grace@example.com").stat().st_mode) == 0o600
+    assert stat.S_IMODE(auth.token_path("grace@example.com").stat().st_mode) == 0o600
 
 
 def test_a_tokens_directory_left_open_is_closed_again(cognito, config):
@@ -255,7 +257,7 @@ def test_a_wrong_password_exits_1_with_one_line(cognito, capsys):
     error = capsys.readouterr().err
     assert exit_code == cli.EXIT_REFUSED == 1
     assert error == "orders login: Cognito refused ada@example.com: Incorrect username or password.\n"
-    assert not cli.token_path("ada@example.com").exists()
+    assert not auth.token_path("ada@example.com").exists()
 
 
 def test_a_user_who_is_not_seeded_signs_in_with_a_password(cognito, monkeypatch, capsys):
@@ -277,7 +279,7 @@ def test_login_to_a_deployed_pool_records_its_client_and_region(cognito):
     assert cli.main(["login", "--user", UNSEEDED.email, *options]) == 0
 
     assert cognito.endpoints == [None]
-    assert stored(UNSEEDED.email)["pool"] == asdict(cli.PoolRef(cognito.pool.client_id, "us-east-1"))
+    assert stored(UNSEEDED.email)["pool"] == asdict(auth.PoolRef(cognito.pool.client_id, "us-east-1"))
 
 
 def test_an_unreachable_aws_endpoint_exits_2_and_says_how_to_start_the_stack(monkeypatch, capsys):
@@ -296,7 +298,7 @@ def test_an_unreachable_aws_endpoint_exits_2_and_says_how_to_start_the_stack(mon
 def test_an_endpoint_without_the_local_pool_exits_2(monkeypatch, capsys):
     with mock_aws():
         client = boto3.client("cognito-idp", region_name=LOCAL_REGION)
-        monkeypatch.setattr(cli, "cognito_client", lambda endpoint, region: client)
+        monkeypatch.setattr(auth, "cognito_client", lambda endpoint, region: client)
 
         exit_code = cli.main(["token"])
 
@@ -329,8 +331,8 @@ def test_token_prints_the_stored_token_while_it_is_valid(cognito, capsys, monkey
 
 @pytest.mark.parametrize("seconds_left", [-5.0, 30.0], ids=["expired", "expiring-within-a-minute"])
 def test_token_refreshes_with_the_refresh_token(cognito, capsys, monkeypatch, seconds_left):
-    pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
-    first = cli.sign_in_to(pool, UNSEEDED.email, LOCAL_PASSWORD, time.time())
+    pool = auth.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
+    first = auth.sign_in_to(pool, UNSEEDED.email, LOCAL_PASSWORD, time.time())
     store(UNSEEDED.email, pool, Tokens("old-id-token", first.refresh_token, time.time() + seconds_left))
     forbid(monkeypatch, "sign_in")
 
@@ -369,7 +371,7 @@ def test_a_wrong_password_is_refused_even_with_a_stored_token(cognito, capsys, m
 
 
 def test_a_given_password_signs_in_anew_and_stores_the_new_tokens(cognito, capsys, monkeypatch):
-    pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
+    pool = auth.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
     store(UNSEEDED.email, pool, Tokens("stored-id-token", "stored-refresh", time.time() + 3000))
     forbid(monkeypatch, "refresh")
 
@@ -412,7 +414,7 @@ def test_a_token_and_a_password_together_are_refused_as_contradictory(api, capsy
 
 
 def test_a_failed_refresh_of_a_seeded_user_signs_in_again(cognito, capsys):
-    pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
+    pool = auth.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
     store("ada@example.com", pool, Tokens("old-id-token", "revoked-refresh-token", time.time() - 5))
 
     assert cli.main(["token", "--user", "ada@example.com"]) == 0
@@ -421,7 +423,7 @@ def test_a_failed_refresh_of_a_seeded_user_signs_in_again(cognito, capsys):
 
 
 def test_a_failed_refresh_of_another_user_says_to_log_in(cognito, capsys):
-    pool = cli.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
+    pool = auth.PoolRef(cognito.pool.client_id, LOCAL_REGION, ENDPOINT)
     store(UNSEEDED.email, pool, Tokens("old-id-token", "revoked-refresh-token", time.time() - 5))
 
     assert cli.main(["token", "--user", UNSEEDED.email]) == 1
@@ -434,7 +436,7 @@ def test_a_failed_refresh_of_another_user_says_to_log_in(cognito, capsys):
 
 def test_tokens_of_a_restarted_local_stack_are_replaced(cognito, capsys):
     """A new stack has a new pool: the stored token, though unexpired, is for one that is gone."""
-    old_pool = cli.PoolRef("client-of-the-last-run", LOCAL_REGION, ENDPOINT)
+    old_pool = auth.PoolRef("client-of-the-last-run", LOCAL_REGION, ENDPOINT)
     store("ada@example.com", old_pool, Tokens("old-id-token", "old-refresh", time.time() + 3000))
 
     assert cli.main(["token", "--user", "ada@example.com"]) == 0
@@ -444,7 +446,7 @@ def test_tokens_of_a_restarted_local_stack_are_replaced(cognito, capsys):
 
 
 def test_a_user_who_is_not_seeded_logs_in_again_after_a_restart(cognito, capsys):
-    old_pool = cli.PoolRef("client-of-the-last-run", LOCAL_REGION, ENDPOINT)
+    old_pool = auth.PoolRef("client-of-the-last-run", LOCAL_REGION, ENDPOINT)
     store(UNSEEDED.email, old_pool, Tokens("old-id-token", "old-refresh", time.time() + 3000))
 
     assert cli.main(["token", "--user", UNSEEDED.email]) == 1
@@ -465,7 +467,7 @@ def test_token_follows_orders_aws_port(cognito, monkeypatch, capsys):
 
 
 def test_token_uses_a_deployed_login_unless_a_local_endpoint_is_named(cognito, monkeypatch, capsys):
-    deployed = cli.PoolRef("deployed-client", "eu-west-1")
+    deployed = auth.PoolRef("deployed-client", "eu-west-1")
     store("ada@example.com", deployed, Tokens("deployed-id-token", "deployed-refresh", time.time() + 3000))
 
     assert cli.main(["token"]) == 0
@@ -479,8 +481,8 @@ def test_token_uses_a_deployed_login_unless_a_local_endpoint_is_named(cognito, m
 
 
 def test_a_refresh_asks_the_pool_the_login_came_from(cognito, capsys):
-    deployed = cli.PoolRef(cognito.pool.client_id, "us-east-1")
-    first = cli.sign_in_to(deployed, UNSEEDED.email, LOCAL_PASSWORD, time.time())
+    deployed = auth.PoolRef(cognito.pool.client_id, "us-east-1")
+    first = auth.sign_in_to(deployed, UNSEEDED.email, LOCAL_PASSWORD, time.time())
     store(UNSEEDED.email, deployed, Tokens("old-id-token", first.refresh_token, time.time() - 5))
     cognito.endpoints.clear()
 
@@ -491,7 +493,7 @@ def test_a_refresh_asks_the_pool_the_login_came_from(cognito, capsys):
 
 
 def test_no_user_name_leads_outside_the_tokens_directory(config):
-    path = cli.token_path("../../etc/passwd")
+    path = auth.token_path("../../etc/passwd")
 
     assert path.parent == config / "tokens"
     assert "/" not in path.name
@@ -506,7 +508,7 @@ def test_no_user_name_leads_outside_the_tokens_directory(config):
     ],
 )
 def test_the_config_directory(env, expected):
-    assert str(cli.config_dir(env)) == expected
+    assert str(auth.config_dir(env)) == expected
 
 
 # global options
@@ -740,7 +742,7 @@ def test_ship_to_a_deployed_api_signs_with_your_own_credentials(monkeypatch):
     args = cli.build_parser().parse_args(["ship", "ord-1", "--api-url", url])
     body = b'{"outcome": "SHIPPED"}'
 
-    headers = cli.warehouse_signature(args)("POST", f"{url}/orders/ord-1/shipment", body, {"Content-Type": "x"})
+    headers = auth.warehouse_signature(args)("POST", f"{url}/orders/ord-1/shipment", body, {"Content-Type": "x"})
 
     assert "/eu-west-1/execute-api/aws4_request" in headers["Authorization"]
     assert headers["X-Amz-Security-Token"] == "session-example"
@@ -811,7 +813,7 @@ def fake_stack(api_url: str, aws_port: int) -> SimpleNamespace:
 
 
 def test_the_banner_gets_a_token_with_a_command_that_works_as_printed(cognito, monkeypatch, capsys):
-    banner = cli._banner(fake_stack("http://127.0.0.1:3001", 4567), CONSOLE_URL)
+    banner = stack._banner(fake_stack("http://127.0.0.1:3001", 4567), CONSOLE_URL)
 
     [command] = re.findall(r"^  TOKEN=\$\((.*)\)$", banner, flags=re.MULTILINE)
     words = shlex.split(command)
@@ -826,7 +828,7 @@ def test_the_banner_gets_a_token_with_a_command_that_works_as_printed(cognito, m
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_the_banners_curl_submits_an_order_without_a_customer(api):
-    banner = cli._banner(fake_stack(api.url, 4566), CONSOLE_URL)
+    banner = stack._banner(fake_stack(api.url, 4566), CONSOLE_URL)
 
     [curl] = [line.strip() for line in banner.splitlines() if line.strip().startswith("curl ")]
     subprocess.run(["bash", "-c", curl], env={**os.environ, "TOKEN": "the-token"}, check=True, timeout=30)
@@ -839,7 +841,7 @@ def test_the_banners_curl_submits_an_order_without_a_customer(api):
 
 
 def test_the_banner_lists_the_seeded_users_and_the_password_once():
-    banner = cli._banner(fake_stack("http://127.0.0.1:3000", 4566), CONSOLE_URL)
+    banner = stack._banner(fake_stack("http://127.0.0.1:3000", 4566), CONSOLE_URL)
 
     assert "TOKEN=$(" in banner and "ORDERS_AWS_PORT=" not in banner and "ORDERS_API_PORT=" not in banner
     assert all(user.email in banner for user in SEEDED_USERS)
@@ -941,7 +943,7 @@ def test_list_all_follows_the_pages_to_the_last(api, capsys):
 
 
 def test_list_all_stops_at_its_page_limit_and_says_where_to_go_on(api, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "MAX_PAGES", 3)
+    monkeypatch.setattr(order_commands, "MAX_PAGES", 3)
     api.answer = paged([order_row(n) for n in range(50)], 5)
 
     assert cli.main(["list", "--api-url", api.url, "--token", "t", "--all", "--limit", "5"]) == cli.EXIT_TIMEOUT
@@ -1044,7 +1046,11 @@ def test_submit_with_items_and_address_options(api):
     sent = api.received[0].json
     assert sent["items"] == [{"sku": "KB-TKL-01", "quantity": 2}, {"sku": "MS-ERG-02", "quantity": 1}]
     assert sent["paymentToken"] == "tok_ok"
-    assert sent["shippingAddress"] == {**cli.FIRST_ORDER["shippingAddress"], "name": "Grace Hopper", "country": "US"}
+    assert sent["shippingAddress"] == {
+        **order_commands.FIRST_ORDER["shippingAddress"],
+        "name": "Grace Hopper",
+        "country": "US",
+    }
 
 
 def test_an_unreachable_api_still_exits_2(capsys):
@@ -1131,9 +1137,9 @@ RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 
 
 def test_visible_escapes_controls_and_bidi_overrides():
-    assert cli.visible(NASTY) == r"\x1b[2J\x1b[31mred\x0d\u202eevil\x9b6n\x7f\u2066\x07\x0anext"
-    assert cli.visible("a\nb", newlines=True) == "a\nb"
-    assert cli.visible("Zürich 12 Analytical Row\t") == r"Zürich 12 Analytical Row\x09"
+    assert output.visible(NASTY) == r"\x1b[2J\x1b[31mred\x0d\u202eevil\x9b6n\x7f\u2066\x07\x0anext"
+    assert output.visible("a\nb", newlines=True) == "a\nb"
+    assert output.visible("Zürich 12 Analytical Row\t") == r"Zürich 12 Analytical Row\x09"
 
 
 @pytest.mark.parametrize(
@@ -1157,8 +1163,8 @@ def test_visible_escapes_controls_and_bidi_overrides():
 )
 def test_visible_escapes_invisible_and_line_breaking_characters(character, escape):
     """Format characters (Cf) hide in a name or reorder it, separators (Zl, Zp) break the line, as the API refuses."""
-    assert cli.visible(f"Ada{character}Lovelace") == f"Ada{escape}Lovelace"
-    assert cli.visible(f"Ada{character}Lovelace", newlines=True) == f"Ada{escape}Lovelace"
+    assert output.visible(f"Ada{character}Lovelace") == f"Ada{escape}Lovelace"
+    assert output.visible(f"Ada{character}Lovelace", newlines=True) == f"Ada{escape}Lovelace"
 
 
 def test_status_prints_invisible_and_line_breaking_characters_as_their_escapes(api, capsys):
@@ -1260,7 +1266,7 @@ def watched(status: str, *entries: tuple[str, datetime]) -> dict[str, Any]:
 def test_watch_states_prints_states_and_timeline_in_the_order_they_happened(api, capsys, monkeypatch):
     t = [datetime(2026, 12, 6, 4, 20, 52, tzinfo=UTC) + timedelta(milliseconds=10 * n) for n in range(10)]
     monkeypatch.setattr(
-        cli,
+        order_commands,
         "_execution_trail",
         lambda args: ScriptedTrail(
             [EnteredState(t[1], 0, "PrepareOrder"), EnteredState(t[2], 1, "ValidateOrder")],
@@ -1302,7 +1308,7 @@ def test_watch_states_holds_a_timeline_entry_until_the_states_before_it_are_read
     it, which the next poll reads. (The clock here is ahead, so every line is later than the first poll.)"""
     ahead = datetime.now(UTC) + timedelta(hours=1)
     monkeypatch.setattr(
-        cli, "_execution_trail", lambda args: ScriptedTrail([], [EnteredState(ahead, 0, "PrepareOrder")])
+        order_commands, "_execution_trail", lambda args: ScriptedTrail([], [EnteredState(ahead, 0, "PrepareOrder")])
     )
     received = ("RECEIVED", ahead + timedelta(seconds=1))
     completed = ("COMPLETED", ahead + timedelta(seconds=2))

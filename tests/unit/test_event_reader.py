@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from local.provisioning import subscribe_queue
+from tools.cli import events as events_command
 from tools.cli import main as cli
 from tools.events import CLI_EVENTS_QUEUE, EventStore, describe, events_from_queue
 from workflows.resources import ORDER_EVENTS
@@ -49,7 +50,7 @@ def bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             EventSourceArn=bus_arn,
             EventPattern=json.dumps({"source": [ORDER_EVENTS.source]}),
         )
-        monkeypatch.setattr(cli, "aws_client", lambda service, endpoint, region: clients[service])
+        monkeypatch.setattr(events_command, "aws_client", lambda service, endpoint, region: clients[service])
         yield clients
 
 

@@ -14,6 +14,7 @@ from werkzeug.test import Client
 from local.aws.cognitoidp.identity import UserPool
 from local.stack import PortInUseError, StackSettings
 from tools.cli import main as cli
+from tools.cli import stack as orders_up
 from tools.storefront import server
 from tools.storefront.server import StackStorefront, StorefrontApp, StorefrontConfig, StorefrontNotBuiltError
 
@@ -154,7 +155,7 @@ def test_the_banner_names_the_storefronts_url():
         state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:order-workflow",
     )
 
-    banner = cli._banner(stack, "http://127.0.0.1:8233", "http://127.0.0.1:5173/").splitlines()
+    banner = orders_up._banner(stack, "http://127.0.0.1:8233", "http://127.0.0.1:5173/").splitlines()
 
     assert "  Storefront     http://127.0.0.1:5173/   (sign in as ada@example.com)" in banner
 

@@ -1,17 +1,20 @@
 """The ``orders`` command line: shoppers' and operators' commands, and ``orders up``.
 
-``entry_point`` is what ``orders`` and ``python -m tools.cli`` run. It imports the commands' module itself, inside
-its handling of Ctrl-C: that import takes about a second, and Ctrl-C during it ends as quietly as at any other
-moment of ``orders up``'s start-up, with one line and exit code 130.
+``entry_point`` is what ``orders`` and ``python -m tools.cli`` run. It imports ``main`` (the parser and the dispatch)
+itself, inside its handling of Ctrl-C: that import, which brings in the commands' modules, takes about a second, and
+Ctrl-C during it ends as quietly as at any other moment of ``orders up``'s start-up, with one line and exit code 130.
+
+The modules, one idea each: ``main`` (parser, dispatch, what a failure exits with), ``exit_codes``, ``endpoints``
+(where the API and the AWS endpoint are), ``api`` (the order API's client), ``auth`` (sign-in, stored tokens, the
+warehouse's signature; ``login``, ``token``), ``orders`` (the order commands), ``events``, ``stack`` (``orders up``
+and its banner), ``output`` (money, JSON, escaped text).
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-"""What a shell reports for a command ended by Ctrl-C (130), as ``tools.cli.main`` answers it later on."""
+from tools.cli.exit_codes import EXIT_INTERRUPTED
 
 
 def entry_point(argv: list[str] | None = None) -> int:
