@@ -1,8 +1,8 @@
 """``python -m bench``: every benchmark phase in turn, a summary row after each, then summary.json and BENCHMARKS.md.
 
 The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 330 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
-the whole benchmark stays under 15 minutes on two cores whatever the stack's throughput; each chaos phase (our tasks
-failing, then AWS failing) always runs at least ``CHAOS_MIN_ORDERS`` orders. ``python -m bench.chaos_aws
+that its length does not follow the stack's throughput; each chaos phase (our tasks failing, then AWS failing) always
+runs at least ``CHAOS_MIN_ORDERS`` orders, which is most of the half hour the whole benchmark takes on two cores. ``python -m bench.chaos_aws
 --orders-per-stack 50`` runs the AWS chaos phase alone.
 """
 
