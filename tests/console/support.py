@@ -16,7 +16,9 @@ from typing import Any
 from local.endpoint.listener import LocalListener, LoopbackGuard
 from tools.console.server import ConsoleApp
 
-RAW_TIMEOUT_SECONDS = 3.0
+RAW_TIMEOUT_SECONDS = 30.0
+"""How long an exchange waits for the answers it asked for: a hang guard, never what a test measures. It stays under
+the listeners' ``channel_timeout`` (60 s), so a server that waits for bytes that never come still sends nothing."""
 
 
 class FakeService:

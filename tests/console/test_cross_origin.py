@@ -157,8 +157,9 @@ def test_a_request_smuggled_in_a_body_is_never_run(console_stack, waiting):
     carrier = request_bytes(
         "POST", f"/api/executions/{waiting}/stop", port, {"Cookie": cookie, "Connection": "keep-alive"}, inner
     )
-    answers = exchange(port, carrier + request_bytes("GET", "/api/counts", port), answers=3, timeout=3)
+    answers = exchange(port, carrier + request_bytes("GET", "/api/counts", port), answers=2)
     assert [answer.status for answer in answers] == [403, 200], answers
+    assert "counts" in answers[1].json(), "the second answer is the read's, not the smuggled stop's"
     assert_untouched(console_stack, waiting)
 
 
@@ -231,7 +232,8 @@ def test_a_request_smuggled_in_a_body_is_never_run_by_the_api(console_stack, wai
         inner,
     )
 
-    answers = exchange(port, carrier + request_bytes("GET", "/products", port), answers=3, timeout=3)
+    answers = exchange(port, carrier + request_bytes("GET", "/products", port), answers=2)
 
     assert [answer.status for answer in answers] == [401, 200], answers
+    assert isinstance(answers[1].json(), list), "the second answer is the catalog's, not the smuggled cancel's"
     assert_untouched(console_stack, waiting)

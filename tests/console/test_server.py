@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import socket
-import time
 from typing import Any
 
 import boto3
@@ -293,12 +292,12 @@ def test_a_post_from_a_foreign_origin_is_refused_even_with_the_token(served, ser
     ("length", "status"), [("abc", 400), ("-1", 400), ("1e3", 400), ("0x10", 400), ("9" * 23, 413)]
 )
 def test_a_broken_content_length_is_a_quick_400(served, service, length, status):
+    """Quick: answered at once from the headers, not after waiting for a body that never comes (the client sends no
+    more and keeps the connection open; the server would wait ``channel_timeout`` for it, past the exchange's guard)."""
     cookie, token = session_on(served.port)
-    started = time.monotonic()
     answers = exchange(
         served.port, action(served.port, "/api/executions/ord-1/stop", cookie, token, **{"Content-Length": length})
     )
-    assert time.monotonic() - started < 2.0
     assert [answer.status for answer in answers] == [status]
     assert b"Traceback" not in answers[0].body and b"File " not in answers[0].body
     assert service.stops == []
@@ -308,7 +307,7 @@ def test_a_body_is_never_read_as_a_second_request(served, service):
     """The attack the review found: a refused POST whose body is a whole request that would pass every check.
 
     The connection is kept alive and a harmless read follows: its answer must come second, which proves the
-    server skipped the body instead of parsing it.
+    server skipped the body instead of parsing it (parsed, the smuggled stop's answer would come second).
     """
     cookie, token = session_on(served.port)
     smuggled = action(served.port, "/api/executions/ord-1/stop", cookie, token)
@@ -320,7 +319,7 @@ def test_a_body_is_never_read_as_a_second_request(served, service):
         smuggled,
     )
     follower = request_bytes("GET", "/api/counts", served.port)
-    answers = exchange(served.port, carrier + follower, answers=3, timeout=1.5)
+    answers = exchange(served.port, carrier + follower, answers=2)
     assert [answer.status for answer in answers] == [403, 200], answers
     assert answers[1].json() == {"counts": {"RUNNING": 1}, "capped": []}
     assert service.stops == []

@@ -46,6 +46,10 @@ def use_most_of_the_timeout(event: Any, context: Any) -> dict[str, int]:
     return {"remainingMillis": context.get_remaining_time_in_millis()}
 
 
+def report_the_remaining_time(event: Any, context: Any) -> dict[str, int]:
+    return {"remainingMillis": context.get_remaining_time_in_millis()}
+
+
 def return_something_json_cannot_hold(event: Any, context: Any) -> dict[str, Any]:
     return {"value": object()}
 
@@ -76,10 +80,12 @@ SLOW = sample_function("Slow", "outlive_the_timeout", timeout_seconds=1)
 SLOW_FAILURE = sample_function("SlowFailure", "fail_after_the_timeout", timeout_seconds=1)
 BUSY = sample_function("Busy", "use_most_of_the_timeout", timeout_seconds=1)
 """Runs 0.6 s of its 1 s timeout."""
+PATIENT = sample_function("Patient", "report_the_remaining_time", timeout_seconds=30)
+"""A 30 s timeout: long enough that waiting for its container never throttles it in a test."""
 RESERVED = sample_function("Reserved", "echo", timeout_seconds=30, reserved_concurrency=1)
 """One concurrent execution reserved: a second invocation while one runs is throttled at once, not after 30 s."""
 UNSERIALIZABLE = sample_function("Unserializable", "return_something_json_cannot_hold")
 READ_ENVIRONMENT = sample_function("ReadEnvironment", "read_environment")
 WHO_AM_I = sample_function("WhoAmI", "resolve")
 """A Powertools REST resolver, as the API function is."""
-SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, SLOW_FAILURE, BUSY, RESERVED, UNSERIALIZABLE, READ_ENVIRONMENT, WHO_AM_I)
+SAMPLE_FUNCTIONS = (ECHO, FAIL, SLOW, SLOW_FAILURE, BUSY, PATIENT, RESERVED, UNSERIALIZABLE, READ_ENVIRONMENT, WHO_AM_I)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
+import threading
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -34,6 +34,11 @@ from local.provisioning import LOCAL_ROLE_ARN
 from local.testkit.fixtures import poll
 
 from .sample_handlers import FAIL
+
+HANG_GUARD_SECONDS = 60.0
+"""How long a test waits for an execution to end before it calls that a hang; never what a test measures."""
+ACCELERATED_DEADLINE_SECONDS = 60.0
+"""A hang guard that still tells acceleration apart: unaccelerated, 150 declared seconds take 150 real ones."""
 
 WAIT_POINT_USES = {
     ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"): "time.sleep(",
@@ -183,13 +188,29 @@ def accelerated() -> Iterator[None]:
         install_time_scale(1)
 
 
-def test_a_scaled_event_waits_the_scaled_time(accelerated):
-    started = time.monotonic()
+class RealWaitsRecorded(threading.Event):
+    """Below ``ScaledEvent`` in a test's event class: records the real seconds each wait was handed."""
 
-    assert ScaledEvent().wait(20) is False
+    def __init__(self) -> None:
+        super().__init__()
+        self.real_timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.real_timeouts.append(timeout)
+        return super().wait(timeout)
+
+
+class RecordedScaledEvent(ScaledEvent, RealWaitsRecorded):
+    """A ``ScaledEvent`` whose real waits are recorded."""
+
+
+def test_a_scaled_event_waits_the_scaled_time(accelerated):
+    event = RecordedScaledEvent()
+
+    assert event.wait(20) is False
 
     assert CLOCK.factor == 1000.0
-    assert time.monotonic() - started < 1.0, "20 virtual seconds are 20 real milliseconds"
+    assert event.real_timeouts == [pytest.approx(0.02)], "20 virtual seconds are 20 real milliseconds"
 
 
 WAIT_AND_RETRY = {
@@ -233,7 +254,9 @@ def test_a_wait_and_a_retry_interval_run_accelerated_with_the_history_in_definit
             stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
             execution_arn = start(stepfunctions, WAIT_AND_RETRY, {"orderId": "o-1"})
             execution = poll(
-                lambda: ended(stepfunctions, execution_arn), deadline=10, what="150 declared seconds, accelerated"
+                lambda: ended(stepfunctions, execution_arn),
+                deadline=ACCELERATED_DEADLINE_SECONDS,
+                what="150 declared seconds, accelerated",
             )
             history = stepfunctions.get_execution_history(executionArn=execution_arn)["events"]
         finally:
@@ -485,7 +508,7 @@ def state_machine(stepfunctions: Any, definition: dict[str, Any]) -> str:
 
 def run_to_the_end(stepfunctions: Any, machine_arn: str, execution_input: str = "{}", **name: str) -> dict[str, Any]:
     arn = stepfunctions.start_execution(stateMachineArn=machine_arn, input=execution_input, **name)["executionArn"]
-    return poll(lambda: ended(stepfunctions, arn), deadline=5, what=f"execution {arn} to end")
+    return poll(lambda: ended(stepfunctions, arn), deadline=HANG_GUARD_SECONDS, what=f"execution {arn} to end")
 
 
 def error_of(call: Any) -> tuple[str, str]:
@@ -593,7 +616,7 @@ def test_without_execution_data_the_history_holds_no_input_output_or_task_parame
         try:
             stepfunctions = boto3.client("stepfunctions", region_name=LOCAL_REGION)
             arn = start(stepfunctions, WAIT_AND_RETRY, {"orderId": "o-1"})
-            poll(lambda: ended(stepfunctions, arn), deadline=10, what="the sample execution to end")
+            poll(lambda: ended(stepfunctions, arn), deadline=HANG_GUARD_SECONDS, what="the sample execution to end")
             with_data = stepfunctions.get_execution_history(executionArn=arn)["events"]
             without = stepfunctions.get_execution_history(executionArn=arn, includeExecutionData=False)["events"]
         finally:

@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from local.aws.awslambda import runner as lambda_runner
 from local.aws.awslambda.runner import (
     LOCAL_REGION,
     LambdaRunner,
@@ -27,12 +28,15 @@ from local.aws.awslambda.runner import (
     function_name_from,
     merged_environment,
 )
+from local.testkit.fixtures import poll
 from workflows.resources import FunctionSpec
 
 from . import sample_handlers
-from .sample_handlers import READ_ENVIRONMENT, SAMPLE_FUNCTIONS, sample_function
+from .sample_handlers import BUSY, PATIENT, READ_ENVIRONMENT, SAMPLE_FUNCTIONS, sample_function
 
 SAMPLE_MODULE = sample_handlers.__name__
+HANG_GUARD_SECONDS = 30.0
+"""How long a test waits for another thread before it calls that a hang; never what a test measures."""
 
 
 @pytest.fixture
@@ -96,24 +100,56 @@ def test_a_handler_that_raises_after_its_timeout_is_still_sandbox_timedout(lambd
     assert payload["errorType"] == "Sandbox.Timedout"
 
 
+class FunctionClock:
+    """The runner's clock, which the test moves on: a function uses its seconds when the test says so, however fast or
+    slow the machine runs it."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+
 def test_time_spent_waiting_for_a_container_does_not_count_against_the_timeout(monkeypatch):
-    """Lambda starts a function's clock when a container runs it; two invocations of a function with one container
-    each use 60% of the timeout, so the second one only succeeds if its wait for the container is not timed."""
+    """Lambda starts a function's clock when a container runs it. Patient (30 s) has one container: the first
+    invocation holds it until the second waits for it, then each uses 60% of the timeout on the runner's clock.
+    Counted from the invoke, the second one's wait and run would outlive its timeout."""
+    clock = FunctionClock()
+    monkeypatch.setattr(lambda_runner, "time", clock)
     runner = LambdaRunner(SAMPLE_FUNCTIONS, max_containers=1)
+    used_seconds = PATIENT.timeout_seconds * 0.6
+
+    def use_most_of_the_timeout(spec: FunctionSpec, event: Any) -> None:
+        if event.get("first"):
+            poll(
+                lambda: runner._waiting[PATIENT.logical_name],
+                deadline=HANG_GUARD_SECONDS,
+                what="the second invocation to wait for the container",
+            )
+        clock.skipped += used_seconds
+
+    runner.before_invoke.append(use_most_of_the_timeout)
     with mock_aws():
         runner.install()
         try:
             client = boto3.client("lambda", region_name=LOCAL_REGION)
             with ThreadPoolExecutor(max_workers=2) as pool:
-                results = list(pool.map(lambda _: invoke(client, "Busy"), range(2)))
+                first = pool.submit(invoke, client, "Patient", {"first": True})
+                poll(
+                    lambda: runner.containers("Patient") == 1,
+                    deadline=HANG_GUARD_SECONDS,
+                    what="the first invocation to take the container",
+                )
+                second = pool.submit(invoke, client, "Patient")
+                results = [first.result(timeout=HANG_GUARD_SECONDS), second.result(timeout=HANG_GUARD_SECONDS)]
         finally:
             runner.uninstall()
 
-    assert runner.containers("Busy") == 1
-    assert [("FunctionError" in response, sorted(payload)) for response, payload in results] == [
-        (False, ["remainingMillis"]),
-        (False, ["remainingMillis"]),
-    ]
+    assert runner.containers("Patient") == 1
+    assert not any("FunctionError" in response for response, _ in results), results
+    left = (PATIENT.timeout_seconds - used_seconds) * 1000
+    assert all(0 < payload["remainingMillis"] <= left for _, payload in results), "each used 60% of its timeout"
 
 
 def test_time_spent_in_before_invoke_hooks_counts_against_the_timeout(runner, lambda_client):
@@ -253,7 +289,7 @@ def test_concurrent_api_requests_in_eight_containers_each_see_only_their_own_cal
     """Powertools keeps the current event on a class every container's module copy shares. Eight shoppers' requests
     are all inside ``resolve`` at once (each waits at a barrier between its two reads of the caller): shared, the
     last request's caller replaces the others'; one at a time, the barrier breaks after its deadline."""
-    every_request_resolving = threading.Barrier(8, timeout=5)
+    every_request_resolving = threading.Barrier(8, timeout=HANG_GUARD_SECONDS)
 
     def hand_over_the_barrier(spec: FunctionSpec, event: Any) -> None:
         event["everyRequestResolving"] = every_request_resolving
@@ -274,7 +310,7 @@ def test_concurrent_api_requests_in_eight_containers_each_see_only_their_own_cal
 def test_each_thread_reads_the_event_it_set_not_another_threads(runner):
     """The adapter itself: both threads set ``BaseRouter.current_event`` before either reads it back, on the class
     and through a resolver; shared, both would read the second one's."""
-    both_set = threading.Barrier(2, timeout=5)
+    both_set = threading.Barrier(2, timeout=HANG_GUARD_SECONDS)
     seen: dict[str, tuple[Any, Any]] = {}
 
     def set_then_read(name: str) -> None:
@@ -308,16 +344,40 @@ def test_a_resolver_keeping_its_event_elsewhere_stops_the_adapter_loudly():
         check_powertools_router_events(EventDefinedBelowTheRouter)
 
 
-def test_an_invocation_that_waits_a_whole_timeout_for_a_container_is_throttled_as_lambda_throttles():
+class WaitsThatTimeOutAtOnce:
+    """Container waiters whose wait ends at once, unanswered, as if the whole timeout had passed: the test sees how
+    long the runner asked to wait (``asked``) without waiting that long on the machine's clock."""
+
+    def __init__(self) -> None:
+        self.asked: list[float | None] = []
+
+    def __call__(self) -> Any:
+        asked = self.asked
+
+        class TimedOutAtOnce(threading.Event):
+            def wait(self, timeout: float | None = None) -> bool:
+                asked.append(timeout)
+                return self.is_set()
+
+        return ORIGINAL_CONTAINER_WAITER(handed_over=TimedOutAtOnce())
+
+
+ORIGINAL_CONTAINER_WAITER = lambda_runner._ContainerWaiter
+
+
+def test_an_invocation_that_waits_a_whole_timeout_for_a_container_is_throttled_as_lambda_throttles(monkeypatch):
     """Lambda throttles a function without concurrency left (429 TooManyRequestsException) instead of queueing the
-    invocation; locally the wait for a container ends at the function's timeout (Busy: 1 s) with that answer."""
+    invocation; locally the wait for a container lasts the function's timeout (Busy: 1 s), then gets that answer,
+    while the only container is still busy."""
+    waits = WaitsThatTimeOutAtOnce()
+    monkeypatch.setattr(lambda_runner, "_ContainerWaiter", waits)
     runner = LambdaRunner(SAMPLE_FUNCTIONS, max_containers=1)
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_only_container(spec: FunctionSpec, event: Any) -> None:
         if event.get("hold"):
             holding.set()
-            release.wait(timeout=10)
+            release.wait(timeout=HANG_GUARD_SECONDS)
 
     runner.before_invoke.append(hold_the_only_container)
     with mock_aws():
@@ -326,34 +386,36 @@ def test_an_invocation_that_waits_a_whole_timeout_for_a_container_is_throttled_a
             client = boto3.client("lambda", region_name=LOCAL_REGION)
             with ThreadPoolExecutor(max_workers=2) as pool:
                 held = pool.submit(invoke, client, "Busy", {"hold": True})
-                assert holding.wait(timeout=5), "the first invocation never started"
-                started = time.monotonic()
-                waiting = pool.submit(invoke, client, "Busy")
+                assert holding.wait(timeout=HANG_GUARD_SECONDS), "the first invocation never started"
                 try:
                     with pytest.raises(ClientError) as throttled:
-                        waiting.result(timeout=5)
-                    waited = time.monotonic() - started
+                        pool.submit(invoke, client, "Busy").result(timeout=HANG_GUARD_SECONDS)
+                    still_held = not release.is_set()
                 finally:
                     release.set()
-                held.result(timeout=5)
+                held.result(timeout=HANG_GUARD_SECONDS)
         finally:
             runner.uninstall()
 
     assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
     assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-    assert 1.0 <= waited < 2.5, "throttled at the function's 1 s timeout, not before, not much after"
+    assert waits.asked == [BUSY.timeout_seconds], "waited for a container as long as the function's timeout"
+    assert still_held, "throttled while the first invocation still held the container"
+    assert runner.containers("Busy") == 1
 
 
-def test_past_its_reserved_concurrency_a_function_is_throttled_at_once_as_lambda_throttles_it():
+def test_past_its_reserved_concurrency_a_function_is_throttled_at_once_as_lambda_throttles_it(monkeypatch):
     """Reserved: one concurrent execution, a 30 s timeout. Without the reservation the second invocation would wait
-    for the container (up to 30 s); with it, Lambda answers 429 while the first still runs."""
+    for the container (up to 30 s); with it, Lambda answers 429 while the first still runs, without waiting."""
+    waits = WaitsThatTimeOutAtOnce()
+    monkeypatch.setattr(lambda_runner, "_ContainerWaiter", waits)
     runner = LambdaRunner(SAMPLE_FUNCTIONS)
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_reserved_container(spec: FunctionSpec, event: Any) -> None:
         if event.get("hold"):
             holding.set()
-            release.wait(timeout=10)
+            release.wait(timeout=HANG_GUARD_SECONDS)
 
     runner.before_invoke.append(hold_the_reserved_container)
     with mock_aws():
@@ -362,17 +424,18 @@ def test_past_its_reserved_concurrency_a_function_is_throttled_at_once_as_lambda
             client = boto3.client("lambda", region_name=LOCAL_REGION)
             with ThreadPoolExecutor(max_workers=2) as pool:
                 held = pool.submit(invoke, client, "Reserved", {"hold": True})
-                assert holding.wait(timeout=5), "the first invocation never started"
+                assert holding.wait(timeout=HANG_GUARD_SECONDS), "the first invocation never started"
                 try:
                     with pytest.raises(ClientError) as throttled:
-                        pool.submit(invoke, client, "Reserved").result(timeout=5)
+                        pool.submit(invoke, client, "Reserved").result(timeout=HANG_GUARD_SECONDS)
                 finally:
                     release.set()
-                held.result(timeout=5)
+                held.result(timeout=HANG_GUARD_SECONDS)
             _, after = invoke(client, "Reserved", {"n": 2})
         finally:
             runner.uninstall()
 
     assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert waits.asked == [], "throttled without waiting for the container"
     assert runner.containers("Reserved") == 1
     assert after["event"] == {"n": 2}, "the container serves again once it is free"
