@@ -2,8 +2,8 @@
 
 The long run is time-boxed (``BENCH_LONG_RUN_SECONDS``, default 330 s, at most ``BENCH_LONG_RUN_ORDERS`` orders) so
 that its length does not follow the stack's throughput; each chaos phase (our tasks failing, then AWS failing) always
-runs at least ``CHAOS_MIN_ORDERS`` orders, which is most of the half hour the whole benchmark takes on two cores. ``python -m bench.chaos_aws
---orders-per-stack 50`` runs the AWS chaos phase alone.
+runs at least ``CHAOS_MIN_ORDERS`` orders, which is most of the half hour the whole benchmark takes on two cores.
+``python -m bench.chaos_aws --orders-per-stack 50`` runs the AWS chaos phase alone.
 """
 
 from __future__ import annotations

@@ -46,11 +46,26 @@ TARGETS = (
     ("races.duplicate_orders_created", "==", 1, "50 concurrent POSTs with one Idempotency-Key create 1 order"),
     ("races.stock_race_reserved", "==", 10, "100 concurrent orders for stock 10 reserve exactly 10"),
     ("fuzz.server_errors", "==", 0, "no server error in the schemathesis run"),
-    ("live_status.push_p95_ms", "<=", 1000.0, "a status change reaches its shopper's socket within 1 s (p95)"),
+    (
+        "live_status.push_p95_ms",
+        "<=",
+        1000.0,
+        "a status change reaches its shopper's socket within 1 s (p95), 4 shoppers each watching one order",
+    ),
     ("live_status.missing_changes", "==", 0, "every status change of every order reaches its shopper's socket"),
 )
 
+UNEXPLAINED = "no explanation is written for this target yet (bench/report.py, WHY_NOT_MET)."
 WHY_NOT_MET = {
+    "live_status.push_p95_ms": (
+        "a change goes through the stream poller, the publisher, the bus's rule and the push function, all in the "
+        "stack's one process: when the machine is busy, each waits for the GIL behind the engine and the tasks (see "
+        "Where the time goes)."
+    ),
+    "live_status.missing_changes": (
+        "a push that still failed after the rule's two retries, or an order that did not finish within the "
+        "shopper's deadline: see live-status.log in bench/results."
+    ),
     "inprocess.cpu_ms_per_order": (
         "moto answers every AWS call of an order in this process: see the per-layer split under In-process stack "
         "below. Each call is a botocore request serialized, dispatched through moto's request parser and backend, "
@@ -185,7 +200,7 @@ def write_markdown(summary: dict[str, Any]) -> None:
     for target in summary["targets"]:
         if target["met"] is False and target["metric"] not in explained:
             explained.add(target["metric"])
-            reason = _cost_shortfall(summary, target["metric"]) or WHY_NOT_MET[target["metric"]]
+            reason = _cost_shortfall(summary, target["metric"]) or WHY_NOT_MET.get(target["metric"], UNEXPLAINED)
             add(f"- `{target['metric']}` {target['target']} not met: {reason}")
     add("")
     _figures(summary, add)
@@ -268,7 +283,7 @@ def _figures(summary: dict[str, Any], add: Any) -> None:
             ", ".join(fuzz.get("operations_refused_at_gateway", [])),
         ),
         (
-            "live status: status change to the shopper's socket p50 / p95 / max (ms), 4 orders in flight",
+            "live status: status change to the shopper's socket p50 / p95 / max (ms), 4 shoppers",
             f"{live.get('push_p50_ms')} / {live.get('push_p95_ms')} / {live.get('push_max_ms')}",
         ),
         (

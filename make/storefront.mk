@@ -21,6 +21,7 @@ storefront: $(STAMP) storefront-build ## Run the stack with the sample storefron
 	$(BIN)/orders up --storefront
 
 test: storefront-build
+bench: storefront-build
 
 test-storefront: $(STAMP) browser-deps storefront-build ## The sample storefront in headless Chromium, against orders up
 	$(BIN)/pytest tests/storefront
