@@ -215,13 +215,16 @@ def test_when_record_failure_cannot_run_record_failure_directly_ends_the_order(o
 
 EXHAUSTION_TIME_SCALE = 10_000.0
 """The ASL's own backoff (1, 2, 4 s; 2 to 30 s for compensations; full jitter), about 30 s in all, in milliseconds."""
+ACCELERATED_DEADLINE_SECONDS = 15.0
+"""Half the backoff's real 30 s: an order that ends within it was retried on the accelerated clock; a busy machine
+still has room."""
 
 
 def test_retries_exhausted_with_the_real_backoff_fail_the_order_and_compensate(order_stack, faults, time_scale):
     time_scale(EXHAUSTION_TIME_SCALE)
     faults({"ReserveInventory": {"kind": "transient"}, "ReleaseInventory": {"kind": "transient"}})
 
-    run = order_stack.run_order(sample_order(), shipment=None, deadline=5)
+    run = order_stack.run_order(sample_order(), shipment=None, deadline=ACCELERATED_DEADLINE_SECONDS)
 
     assert run.status == "FAILED"
     assert attempts_of(run, "ReserveInventory") == ["InventoryTransientError"] * 4, "attempt + 3 retries"

@@ -192,6 +192,11 @@ def test_cancelled_while_awaiting_shipment_compensates_and_ends_cancelled(order_
     assert order_stack.broken_invariants(run) == []
 
 
+HANG_GUARD_SECONDS = 30.0
+"""How long a wait for an execution's end may take before the test calls it hung: a guard, not what a test measures.
+"At once" stays apart from what it replaces: a two-day timeout lasts 172 s at the stack's 1000x."""
+
+
 SHIPMENT_TIMEOUT_SCALE = 200_000.0
 """Two days become 0.86 s and the one-day heartbeat 0.43 s: fast, for a test that never sends a heartbeat."""
 
@@ -263,7 +268,7 @@ def test_stopping_an_execution_that_waits_for_the_warehouse_aborts_it_at_once(or
     order_stack.wait_for_status(order_id, OrderStatus.AWAITING_SHIPMENT)
 
     order_stack.stepfunctions.stop_execution(executionArn=execution_arn, error="OpsStop", cause="stopped by ops")
-    execution = order_stack.wait_for_execution(execution_arn, deadline=5)
+    execution = order_stack.wait_for_execution(execution_arn, deadline=HANG_GUARD_SECONDS)
 
     assert execution["status"] == "ABORTED"
     assert order_stack.order(order_id)["status"] == "AWAITING_SHIPMENT", "a stop is not a cancellation"
@@ -279,7 +284,7 @@ def start_directly_with_history(order_stack: OrderStack, execution_input: object
     arn = order_stack.stepfunctions.start_execution(
         stateMachineArn=order_stack.deployment.state_machine_arn, input=json.dumps(execution_input)
     )["executionArn"]
-    execution = order_stack.wait_for_execution(arn, deadline=5)
+    execution = order_stack.wait_for_execution(arn, deadline=HANG_GUARD_SECONDS)
     return execution, order_stack.history(arn)
 
 
