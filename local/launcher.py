@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from local.stack import HOST, free_port
+from local.stack import HOST, free_ports
 
 READY_POLL_SECONDS = 0.2
 
@@ -58,7 +58,7 @@ def launch(
     >>> stack.api_url  # doctest: +SKIP
     'http://127.0.0.1:41234'
     """
-    aws_port, api_port, ws_port = free_port(), free_port(), free_port()
+    aws_port, api_port, ws_port = free_ports(3)
     ports = {"ORDERS_AWS_PORT": str(aws_port), "ORDERS_API_PORT": str(api_port), "ORDERS_WS_PORT": str(ws_port)}
     process_env = {**env, **ports, **settings}
     process = subprocess.Popen(

@@ -92,6 +92,7 @@ __all__ = [
     "PortsInUseError",
     "StackSettings",
     "free_port",
+    "free_ports",
 ]
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": LOCAL_REGION}
@@ -474,6 +475,23 @@ class LocalStack:
 
 def free_port() -> int:
     """A port the OS says is free now (tests start stacks on these)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports the OS says are free now: all are held at once while chosen, since a port released
+    by one probe may be handed to the next (two listeners of one stack once got the same port).
+
+    Example
+    -------
+    >>> len(set(free_ports(3)))
+    3
+    """
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind((HOST, 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
